@@ -1,0 +1,410 @@
+//! The apiserver's per-resource behaviour on create/update: defaulting, allocation, validation.
+//!
+//! Services — pkg/registry/core/service/storage/storage.go (beginCreate/beginUpdate -> alloc.go),
+//! then validation (pkg/apis/core/validation ValidateService/ValidateServiceUpdate).
+//! Pods — pkg/apis/core/v1/defaults.go (SetDefaults_Pod, SetDefaults_PodSpec, SetDefaults_Container),
+//! plugin/pkg/admission/serviceaccount (default SA, kube-api-access projected volume),
+//! plugin/pkg/admission/defaulttolerationseconds, plugin/pkg/admission/priority.
+//! ServiceCIDRs — pkg/apis/networking/validation; the protection finalizer (set by the ServiceCIDR
+//! controller upstream, added at create here so an immediate delete is protected too).
+
+use std::sync::Arc;
+
+use rand::Rng;
+use serde_json::{Value, json};
+
+use super::Cluster;
+use super::allocator::{StoreAllocator, release};
+use crate::api_error::{ApiError, Cause};
+use crate::model::family::IpFamily;
+use crate::model::servicecidr;
+use crate::model::services::{self, FamilyQuirks};
+use crate::store::{Admission, Op, Store};
+
+pub(crate) fn register(store: &Store, cluster: &Arc<Cluster>) {
+    store.add_admission(Arc::new(ServiceAdmission {
+        cluster: cluster.clone(),
+    }));
+    store.add_admission(Arc::new(PodAdmission));
+    store.add_admission(Arc::new(ServiceCidrAdmission {
+        cluster: cluster.clone(),
+    }));
+}
+
+fn name_of(obj: &Value) -> &str {
+    obj["metadata"]["name"].as_str().unwrap_or_default()
+}
+
+struct ServiceAdmission {
+    cluster: Arc<Cluster>,
+}
+
+impl ServiceAdmission {
+    fn families(&self) -> Vec<IpFamily> {
+        vec![IpFamily::IPv4, IpFamily::IPv6]
+    }
+
+    fn quirks(&self) -> FamilyQuirks {
+        FamilyQuirks {
+            headless_selectorless_single_stack: self
+                .cluster
+                .has("headless-no-selector-single-stack"),
+        }
+    }
+
+    /// Deviations that change the families the apiserver settles on.
+    fn bend_families(&self, svc: &mut Value) {
+        let mut fams = services::ip_families(svc);
+        if self.cluster.has("service-prefer-dual-single")
+            && services::policy(svc) == Some(services::PREFER_DUAL_STACK)
+            && fams.len() == 2
+        {
+            fams.truncate(1);
+            let ips = services::cluster_ips(svc);
+            if ips.len() == 2 {
+                svc["spec"]["clusterIPs"] = json!([ips[0]]);
+            }
+        }
+        if self.cluster.has("service-ignores-ipfamilies-order") && fams.len() == 2 {
+            fams.sort_by_key(|f| if f == "IPv4" { 0 } else { 1 });
+        }
+        svc["spec"]["ipFamilies"] = json!(fams);
+    }
+
+    fn basic_validation(svc: &Value) -> Vec<Cause> {
+        let mut causes = Vec::new();
+        let ports_empty = svc["spec"]["ports"].as_array().is_none_or(|p| p.is_empty());
+        // ValidateService: ports are required unless headless or ExternalName.
+        if ports_empty && !services::is_headless(svc) && svc["spec"]["type"] != "ExternalName" {
+            causes.push(Cause::required("spec.ports", ""));
+        }
+        causes
+    }
+
+    fn create(&self, store: &Store, svc: &mut Value) -> Result<(), ApiError> {
+        let name = name_of(svc).to_string();
+        let ns = svc["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
+        if !name.is_empty() && store.get("services", Some(&ns), &name).is_some() {
+            // Checked before allocating so a duplicate does not take IPs.
+            return Err(ApiError::already_exists("services", &name));
+        }
+        services::set_defaults(svc);
+        services::init_ip_family_fields(svc, None, &self.families(), self.quirks())
+            .map_err(|c| ApiError::invalid("Service", &name, c))?;
+        self.bend_families(svc);
+        let mut alloc = StoreAllocator::new(store, &self.cluster, svc);
+        if let Err(e) = services::alloc_cluster_ips(svc, &mut alloc) {
+            alloc.rollback();
+            return Err(e);
+        }
+        let mut causes = Self::basic_validation(svc);
+        causes.extend(services::validate_cluster_ips_related(svc));
+        if !causes.is_empty() {
+            alloc.rollback();
+            return Err(ApiError::invalid("Service", &name, causes));
+        }
+        Ok(())
+    }
+
+    fn update(&self, store: &Store, svc: &mut Value, old: &Value) -> Result<(), ApiError> {
+        if svc["spec"] == old["spec"] {
+            return Ok(()); // metadata or status change only
+        }
+        let name = name_of(svc).to_string();
+        let family_mutable = self.cluster.has("service-family-mutable");
+        let primary_changed = {
+            let (o, n) = (services::ip_families(old), services::ip_families(svc));
+            !o.is_empty() && !n.is_empty() && o[0] != n[0] && !services::is_headless(old)
+        };
+        if family_mutable && primary_changed {
+            // Deviation: accept the new primary family and reallocate every ClusterIP.
+            let old_ips = services::allocated_ips(old);
+            if let Some(spec) = svc["spec"].as_object_mut() {
+                spec.remove("clusterIP");
+                spec.remove("clusterIPs");
+            }
+            services::init_ip_family_fields(svc, None, &self.families(), self.quirks())
+                .map_err(|c| ApiError::invalid("Service", &name, c))?;
+            let mut alloc = StoreAllocator::new(store, &self.cluster, svc);
+            if let Err(e) = services::alloc_cluster_ips(svc, &mut alloc) {
+                alloc.rollback();
+                return Err(e);
+            }
+            release(store, &old_ips);
+            return Ok(());
+        }
+        // Fields the client left out keep their defaults (as the strategy's defaulting on update).
+        services::set_defaults(svc);
+        services::init_ip_family_fields(svc, Some(old), &self.families(), self.quirks())
+            .map_err(|c| ApiError::invalid("Service", &name, c))?;
+        let mut causes = Self::basic_validation(svc);
+        causes.extend(services::validate_cluster_ips_related(svc));
+        causes.extend(services::validate_update(old, svc));
+        if !causes.is_empty() {
+            return Err(ApiError::invalid("Service", &name, causes));
+        }
+        let mut alloc = StoreAllocator::new(store, &self.cluster, svc);
+        match services::update_cluster_ips(old, svc, &mut alloc) {
+            Ok((_, to_release)) => {
+                // Released after success; the IPAddress controller also drops IPs the Service no longer lists.
+                release(store, &to_release);
+                Ok(())
+            }
+            Err(e) => {
+                alloc.rollback();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Admission for ServiceAdmission {
+    fn admit(
+        &self,
+        store: &Store,
+        op: Op,
+        resource: &str,
+        obj: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError> {
+        if resource != "services" {
+            return Ok(());
+        }
+        match (op, old) {
+            (Op::Create, _) => self.create(store, obj),
+            (Op::Update, Some(old)) => self.update(store, obj, old),
+            (Op::Update, None) => Ok(()),
+        }
+    }
+}
+
+struct PodAdmission;
+
+/// `SetDefaults_Container`: `Always` for `:latest` or untagged images, else `IfNotPresent`.
+fn image_pull_policy(image: &str) -> &'static str {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    if image.contains('@') {
+        return "IfNotPresent";
+    }
+    match without_digest.rsplit_once(':') {
+        Some((_, tag)) if !tag.contains('/') && tag != "latest" => "IfNotPresent",
+        _ => "Always",
+    }
+}
+
+fn random_suffix() -> String {
+    const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..5)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+impl PodAdmission {
+    fn default_container(c: &mut Value, api_access_volume: &str) {
+        let image = c["image"].as_str().unwrap_or_default().to_string();
+        if c["imagePullPolicy"].is_null() {
+            c["imagePullPolicy"] = json!(image_pull_policy(&image));
+        }
+        if c["terminationMessagePath"].is_null() {
+            c["terminationMessagePath"] = json!("/dev/termination-log");
+        }
+        if c["terminationMessagePolicy"].is_null() {
+            c["terminationMessagePolicy"] = json!("File");
+        }
+        if c["resources"].is_null() {
+            c["resources"] = json!({});
+        }
+        if let Some(ports) = c["ports"].as_array_mut() {
+            for p in ports {
+                if p["protocol"].is_null() {
+                    p["protocol"] = json!("TCP");
+                }
+            }
+        }
+        let mount = json!({"name": api_access_volume, "readOnly": true, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"});
+        match c["volumeMounts"].as_array_mut() {
+            Some(mounts) => {
+                if !mounts.iter().any(|m| m["mountPath"] == mount["mountPath"]) {
+                    mounts.push(mount);
+                }
+            }
+            None => c["volumeMounts"] = json!([mount]),
+        }
+    }
+
+    fn create(store: &Store, pod: &mut Value) -> Result<(), ApiError> {
+        let name = name_of(pod).to_string();
+        if !pod["spec"].is_object()
+            || pod["spec"]["containers"]
+                .as_array()
+                .is_none_or(|c| c.is_empty())
+        {
+            return Err(ApiError::invalid(
+                "Pod",
+                &name,
+                vec![Cause::required("spec.containers", "")],
+            ));
+        }
+        let ns = pod["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
+        let spec = &mut pod["spec"];
+        for (key, value) in [
+            ("dnsPolicy", json!("ClusterFirst")),
+            ("restartPolicy", json!("Always")),
+            ("terminationGracePeriodSeconds", json!(30)),
+            ("schedulerName", json!("default-scheduler")),
+            ("securityContext", json!({})),
+            ("enableServiceLinks", json!(true)),
+            ("serviceAccountName", json!("default")),
+            ("priority", json!(0)),
+            ("preemptionPolicy", json!("PreemptLowerPriority")),
+        ] {
+            if spec[key].is_null() {
+                spec[key] = value;
+            }
+        }
+        // The deprecated alias the apiserver keeps in sync.
+        spec["serviceAccount"] = spec["serviceAccountName"].clone();
+        let sa = spec["serviceAccountName"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
+        let automount = spec["automountServiceAccountToken"]
+            .as_bool()
+            .unwrap_or(true);
+        let volume_name = format!("kube-api-access-{}", random_suffix());
+        for key in ["containers", "initContainers"] {
+            if let Some(containers) = spec[key].as_array_mut() {
+                for c in containers {
+                    if automount {
+                        Self::default_container(c, &volume_name);
+                    } else {
+                        Self::default_container(c, "");
+                        if let Some(m) = c["volumeMounts"].as_array_mut() {
+                            m.retain(|m| m["name"] != "");
+                        }
+                    }
+                }
+            }
+        }
+        if automount {
+            let volume = json!({"name": volume_name, "projected": {"defaultMode": 420, "sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}, "path": "namespace"}]}},
+            ]}});
+            match spec["volumes"].as_array_mut() {
+                Some(v) => v.push(volume),
+                None => spec["volumes"] = json!([volume]),
+            }
+        }
+        let tolerations = [
+            ("node.kubernetes.io/not-ready", 300),
+            ("node.kubernetes.io/unreachable", 300),
+        ];
+        let list = match spec["tolerations"].as_array_mut() {
+            Some(l) => l,
+            None => {
+                spec["tolerations"] = json!([]);
+                spec["tolerations"]
+                    .as_array_mut()
+                    .ok_or_else(|| ApiError::internal("tolerations"))?
+            }
+        };
+        for (key, secs) in tolerations {
+            if !list.iter().any(|t| t["key"] == key) {
+                list.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": secs}));
+            }
+        }
+        pod["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
+        // The serviceaccount admission needs the SA; the model's token controller is assumed done.
+        if sa == "default" && store.get("serviceaccounts", Some(&ns), "default").is_none() {
+            let _ = store.create(
+                "serviceaccounts",
+                Some(&ns),
+                super::seed::default_service_account(&ns),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Admission for PodAdmission {
+    fn admit(
+        &self,
+        store: &Store,
+        op: Op,
+        resource: &str,
+        obj: &mut Value,
+        _old: Option<&Value>,
+    ) -> Result<(), ApiError> {
+        if resource != "pods" || op != Op::Create {
+            return Ok(());
+        }
+        Self::create(store, obj)
+    }
+}
+
+struct ServiceCidrAdmission {
+    cluster: Arc<Cluster>,
+}
+
+impl Admission for ServiceCidrAdmission {
+    fn admit(
+        &self,
+        _store: &Store,
+        op: Op,
+        resource: &str,
+        obj: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError> {
+        if resource != "servicecidrs" {
+            return Ok(());
+        }
+        if let Some(old) = old
+            && old["spec"] == obj["spec"]
+        {
+            return Ok(());
+        }
+        let causes = servicecidr::validate(obj, old);
+        if !causes.is_empty() {
+            return Err(ApiError::invalid(
+                "ServiceCIDR.networking.k8s.io",
+                name_of(obj),
+                causes,
+            ));
+        }
+        if op == Op::Create && !self.cluster.has("servicecidr-no-finalizer") {
+            let finalizers = obj["metadata"]["finalizers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if !finalizers.iter().any(|f| f == servicecidr::FINALIZER) {
+                let mut f = finalizers;
+                f.push(json!(servicecidr::FINALIZER));
+                obj["metadata"]["finalizers"] = json!(f);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pull_policy_by_tag() {
+        assert_eq!(image_pull_policy("busybox:1.28"), "IfNotPresent");
+        assert_eq!(image_pull_policy("busybox"), "Always");
+        assert_eq!(image_pull_policy("busybox:latest"), "Always");
+        assert_eq!(image_pull_policy("localhost:5000/busybox"), "Always");
+        assert_eq!(image_pull_policy("busybox@sha256:abc"), "IfNotPresent");
+    }
+}

@@ -1,0 +1,345 @@
+//! The cluster model behind the double's API: seed objects, admission (the apiserver's defaulting,
+//! allocation and validation), controllers (scheduler, kubelet, endpointslice, ServiceCIDR,
+//! IPAddress release, service accounts) and the container command model.
+
+mod admission;
+mod allocator;
+pub mod commands;
+mod controllers;
+pub mod env;
+mod kubelet;
+mod seed;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::deviation::Deviations;
+use crate::model::dns::{ClusterDns, QType, Rcode, Reply, Resolver};
+use crate::model::hosts::{self, EtcHosts};
+use crate::model::resolv::{self, Configurer};
+use crate::model::topology::{self, Topology};
+use crate::runtime::{ContainerRuntime, ExecOutput};
+use crate::store::Store;
+use crate::{DoubleConfig, DoubleError};
+use commands::{Container, FileView};
+
+/// Seeds the cluster's objects, registers admissions, spawns controllers and returns the runtime model.
+/// Must be called inside a tokio runtime (controllers are tokio tasks).
+pub fn install(
+    store: &Store,
+    config: &DoubleConfig,
+) -> Result<Arc<dyn ContainerRuntime>, DoubleError> {
+    let deviations = Deviations::from_names(&config.deviations)
+        .map_err(|e| DoubleError::Config(e.to_string()))?;
+    let cluster = Arc::new(Cluster::new(deviations, config.pod_start_latency));
+    admission::register(store, &cluster);
+    seed::seed(store, &cluster)?;
+    controllers::spawn_all(store, &cluster);
+    kubelet::spawn(store, &cluster);
+    Ok(Arc::new(ClusterRuntime { cluster }))
+}
+
+/// What a started container keeps: its environment and its log (the main process's output).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StartedContainer {
+    pub env: Vec<(String, String)>,
+    pub log: String,
+}
+
+/// Shared state of the cluster model.
+pub(crate) struct Cluster {
+    pub topology: Topology,
+    pub deviations: Deviations,
+    pub pod_start_latency: (Duration, Duration),
+    /// (pod uid, container name) -> started container.
+    started: Mutex<HashMap<(String, String), StartedContainer>>,
+}
+
+impl Cluster {
+    pub fn new(deviations: Deviations, pod_start_latency: (Duration, Duration)) -> Cluster {
+        Cluster {
+            topology: Topology::netconform(),
+            deviations,
+            pod_start_latency,
+            started: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn has(&self, deviation: &str) -> bool {
+        self.deviations.has(deviation)
+    }
+
+    fn started_map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, String), StartedContainer>> {
+        self.started.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn record_start(&self, pod_uid: &str, container: &str, started: StartedContainer) {
+        self.started_map()
+            .insert((pod_uid.to_string(), container.to_string()), started);
+    }
+
+    pub fn started(&self, pod_uid: &str, container: &str) -> Option<StartedContainer> {
+        self.started_map()
+            .get(&(pod_uid.to_string(), container.to_string()))
+            .cloned()
+    }
+
+    pub fn forget_pod(&self, pod_uid: &str) {
+        self.started_map().retain(|(uid, _), _| uid != pod_uid);
+    }
+
+    /// The kubelet's DNS configurer of every node (they share cluster DNS and domain).
+    pub fn dns_configurer(&self) -> Configurer {
+        let cluster_domain = if self.has("resolv-missing-search") {
+            String::new()
+        } else {
+            self.topology.cluster_domain.clone()
+        };
+        Configurer {
+            cluster_dns: vec![self.topology.dns_ip],
+            cluster_domain,
+            host_resolv_conf: topology::node_resolv_conf(),
+        }
+    }
+
+    /// `/etc/resolv.conf` of a pod's containers.
+    pub fn resolv_conf(&self, pod: &Value) -> String {
+        resolv::pod_resolv_conf(&self.dns_configurer(), pod)
+    }
+
+    /// The hostname a container sees (`GeneratePodHostNameAndDomain`; the node's for hostNetwork).
+    pub fn hostname(&self, pod: &Value) -> String {
+        if pod["spec"]["hostNetwork"].as_bool().unwrap_or(false) {
+            return pod["spec"]["nodeName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+        }
+        hosts::pod_hostname_and_domain(pod, &self.topology.cluster_domain)
+            .map(|(h, _)| h)
+            .unwrap_or_else(|_| {
+                pod["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+    }
+
+    /// `/etc/hosts` of a container, with the hosts deviations applied.
+    pub fn etc_hosts(&self, store: &Store, pod: &Value, container: &Value) -> FileView {
+        let mut ips = env::pod_ips(pod);
+        if self.has("hosts-single-ip") {
+            ips.truncate(1);
+        }
+        let mut pod_view = pod.clone();
+        if self.has("hosts-no-alias-section")
+            && let Some(spec) = pod_view["spec"].as_object_mut()
+        {
+            spec.remove("hostAliases");
+        }
+        let node_hosts = pod["spec"]["nodeName"]
+            .as_str()
+            .and_then(|n| self.topology.node(n))
+            .map(topology::node_hosts_file)
+            .unwrap_or_default();
+        match hosts::etc_hosts_for_container(
+            &pod_view,
+            container,
+            &ips,
+            &node_hosts,
+            &self.topology.cluster_domain,
+        ) {
+            Ok(EtcHosts::Managed(content)) => {
+                let content = if self.has("hosts-missing-header") {
+                    content
+                        .split_once('\n')
+                        .map(|(_, rest)| rest.to_string())
+                        .unwrap_or_default()
+                } else {
+                    content
+                };
+                FileView::Content(content)
+            }
+            Ok(EtcHosts::OwnMount) => own_mount(store, pod, container, hosts::ETC_HOSTS_PATH),
+            Ok(EtcHosts::Image) | Err(_) => FileView::Missing,
+        }
+    }
+
+    /// The cluster DNS as a pod sees it (with the `dns-no-cross-namespace` deviation applied).
+    pub fn pod_resolver(&self, store: &Store, pod: &Value) -> PodResolver {
+        let namespace = pod["metadata"]["namespace"].as_str().unwrap_or("default");
+        let mut services = store.list("services", None);
+        if self.has("dns-no-cross-namespace") {
+            // Reverse lookups of the DNS server itself still work.
+            services.retain(|s| {
+                s["metadata"]["namespace"] == namespace || s["metadata"]["name"] == "kube-dns"
+            });
+        }
+        let slices = store.list("endpointslices", None);
+        PodResolver {
+            dns: ClusterDns::from_objects(
+                &self.topology.cluster_domain,
+                Some(self.topology.dns_ip),
+                &services,
+                &slices,
+            ),
+            upstream: IpAddr::V4(topology::DOCKER_GATEWAY),
+        }
+    }
+}
+
+/// The content of a volume mounted over a file path: a configMap/secret key via `subPath`, else a directory.
+fn own_mount(store: &Store, pod: &Value, container: &Value, path: &str) -> FileView {
+    let Some(mount) = container["volumeMounts"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["mountPath"].as_str() == Some(path)))
+    else {
+        return FileView::Missing;
+    };
+    let Some(sub_path) = mount["subPath"].as_str().filter(|s| !s.is_empty()) else {
+        return FileView::Directory;
+    };
+    let volume_name = mount["name"].as_str().unwrap_or_default();
+    let volume = pod["spec"]["volumes"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["name"].as_str() == Some(volume_name)));
+    let namespace = pod["metadata"]["namespace"].as_str().unwrap_or("default");
+    match volume.and_then(|v| v["configMap"]["name"].as_str()) {
+        Some(cm) => match store
+            .get("configmaps", Some(namespace), cm)
+            .and_then(|cm| cm["data"][sub_path].as_str().map(str::to_string))
+        {
+            Some(content) => FileView::Content(content),
+            None => FileView::Missing,
+        },
+        // emptyDir and other volumes: an empty file would be created by the runtime.
+        None => FileView::Content(String::new()),
+    }
+}
+
+/// DNS servers reachable from a pod: kube-dns (CoreDNS) and, for `dnsPolicy: Default`, the node's
+/// resolver (docker's DNS via the gateway), which knows no cluster names.
+pub(crate) struct PodResolver {
+    dns: ClusterDns,
+    upstream: IpAddr,
+}
+
+impl Resolver for PodResolver {
+    fn query(&self, server: IpAddr, name: &str, qtype: QType) -> Option<Reply> {
+        if server == self.upstream {
+            return Some(Reply {
+                rcode: Rcode::NxDomain,
+                authoritative: false,
+                answers: vec![],
+            });
+        }
+        self.dns.query(server, name, qtype)
+    }
+}
+
+/// One container of one pod, as commands see it.
+pub(crate) struct PodContainer<'a> {
+    pub cluster: &'a Cluster,
+    pub store: &'a Store,
+    pub pod: &'a Value,
+    pub container: &'a Value,
+    pub env: Vec<(String, String)>,
+    pub resolver: PodResolver,
+}
+
+impl<'a> PodContainer<'a> {
+    /// A view with a freshly computed environment (as at container start).
+    pub fn new(
+        cluster: &'a Cluster,
+        store: &'a Store,
+        pod: &'a Value,
+        container: &'a Value,
+    ) -> PodContainer<'a> {
+        let hostname = cluster.hostname(pod);
+        let env = env::container_env(
+            store,
+            pod,
+            container,
+            &hostname,
+            cluster.has("downward-pod-ips-first-only"),
+        );
+        PodContainer {
+            cluster,
+            store,
+            pod,
+            container,
+            env,
+            resolver: cluster.pod_resolver(store, pod),
+        }
+    }
+}
+
+impl Container for PodContainer<'_> {
+    fn image(&self) -> &str {
+        self.container["image"].as_str().unwrap_or_default()
+    }
+    fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+    fn hostname(&self) -> String {
+        self.cluster.hostname(self.pod)
+    }
+    fn read_file(&self, path: &str) -> FileView {
+        match path.trim_end_matches('/') {
+            "/etc/hosts" => self.cluster.etc_hosts(self.store, self.pod, self.container),
+            "/etc/resolv.conf" => FileView::Content(self.cluster.resolv_conf(self.pod)),
+            "/etc/hostname" => FileView::Content(format!("{}\n", self.hostname())),
+            "" | "/etc" | "/tmp" | "/proc" | "/var" | "/root" | "/bin" => FileView::Directory,
+            p => own_mount(self.store, self.pod, self.container, p),
+        }
+    }
+    fn resolver(&self) -> &dyn Resolver {
+        &self.resolver
+    }
+}
+
+/// Finds a container (or init container) of a pod by name.
+pub(crate) fn find_container<'a>(pod: &'a Value, name: &str) -> Option<&'a Value> {
+    ["containers", "initContainers", "ephemeralContainers"]
+        .iter()
+        .filter_map(|k| pod["spec"][*k].as_array())
+        .flatten()
+        .find(|c| c["name"].as_str() == Some(name))
+}
+
+/// The [`ContainerRuntime`] of the model.
+pub(crate) struct ClusterRuntime {
+    cluster: Arc<Cluster>,
+}
+
+impl ContainerRuntime for ClusterRuntime {
+    fn exec(&self, store: &Store, pod: &Value, container: &str, command: &[String]) -> ExecOutput {
+        let Some(spec) = find_container(pod, container) else {
+            return ExecOutput::failure(1, format!("container {container} not found in pod\n"));
+        };
+        let uid = pod["metadata"]["uid"].as_str().unwrap_or_default();
+        let mut view = PodContainer::new(&self.cluster, store, pod, spec);
+        if let Some(started) = self.cluster.started(uid, container) {
+            view.env = started.env;
+        }
+        let out = commands::exec(&view, command);
+        ExecOutput {
+            stdout: out.stdout.into_bytes(),
+            stderr: out.stderr.into_bytes(),
+            exit_code: out.exit_code,
+        }
+    }
+
+    fn logs(&self, _store: &Store, pod: &Value, container: &str) -> Option<String> {
+        let uid = pod["metadata"]["uid"].as_str().unwrap_or_default();
+        self.cluster.started(uid, container).map(|s| s.log)
+    }
+}

@@ -1,0 +1,138 @@
+//! The objects a fresh kind cluster has: nodes, the four system namespaces, the default
+//! ServiceCIDR, the `kubernetes` and `kube-dns` Services (with their IPAddresses), default
+//! ServiceAccounts and the two CoreDNS pods behind kube-dns.
+//! upstream: pkg/controlplane/controller/kubernetesservice (the `kubernetes` Service, port 443 ->
+//! 6443), pkg/controlplane/controller/defaultservicecidr, kubeadm's CoreDNS addon manifests
+//! (cmd/kubeadm/app/phases/addons/dns/manifests.go: Service `kube-dns` ports dns/dns-tcp/metrics).
+
+use serde_json::{Value, json};
+
+use super::Cluster;
+use crate::model::servicecidr;
+use crate::model::time;
+use crate::model::topology::{self, KUBE_DNS_IP, KUBERNETES_SERVICE_IP};
+use crate::store::Store;
+use crate::{ApiError, DoubleError};
+
+fn seeded(resource: &str, name: &str, r: Result<Value, ApiError>) -> Result<Value, DoubleError> {
+    r.map_err(|source| DoubleError::Seed {
+        resource: resource.to_string(),
+        name: name.to_string(),
+        source,
+    })
+}
+
+pub(crate) fn default_service_account(namespace: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": namespace}})
+}
+
+pub(crate) fn seed(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> {
+    let now = time::now();
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        if store.get("namespaces", None, ns).is_none() {
+            let obj = json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}},
+                "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
+            seeded("namespaces", ns, store.create("namespaces", None, obj))?;
+        }
+        if store.get("serviceaccounts", Some(ns), "default").is_none() {
+            seeded(
+                "serviceaccounts",
+                "default",
+                store.create("serviceaccounts", Some(ns), default_service_account(ns)),
+            )?;
+        }
+    }
+    let single_podcidr = cluster.has("nodes-single-stack-podcidr");
+    for node in &cluster.topology.nodes {
+        let obj = topology::node_object(node, &now, single_podcidr);
+        let created = seeded(
+            "nodes",
+            &node.name,
+            store.create("nodes", None, obj.clone()),
+        )?;
+        // The status as the kubelet posts it (the create may drop it for a status subresource).
+        let mut with_status = created;
+        with_status["status"] = obj["status"].clone();
+        seeded(
+            "nodes",
+            &node.name,
+            store.update_status("nodes", None, with_status),
+        )?;
+    }
+    let cidrs: Vec<String> = cluster
+        .topology
+        .service_cidrs()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let cidr = json!({"apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR",
+        "metadata": {"name": servicecidr::DEFAULT_SERVICE_CIDR_NAME}, "spec": {"cidrs": cidrs}});
+    let mut created = seeded(
+        "servicecidrs",
+        "kubernetes",
+        store.create("servicecidrs", None, cidr),
+    )?;
+    created["status"] = json!({"conditions": [servicecidr::ready_condition(servicecidr::DEFAULT_READY_MESSAGE, &now)]});
+    seeded(
+        "servicecidrs",
+        "kubernetes",
+        store.update_status("servicecidrs", None, created),
+    )?;
+
+    let kubernetes = json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"clusterIP": KUBERNETES_SERVICE_IP.to_string(), "ipFamilyPolicy": "SingleStack",
+                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}});
+    seeded(
+        "services",
+        "kubernetes",
+        store.create("services", Some("default"), kubernetes),
+    )?;
+    let kube_dns = json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kube-dns", "namespace": "kube-system",
+            "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS"},
+            "annotations": {"prometheus.io/port": "9153", "prometheus.io/scrape": "true"}},
+        "spec": {"clusterIP": KUBE_DNS_IP.to_string(), "selector": {"k8s-app": "kube-dns"},
+            "ports": [
+                {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+                {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}]}});
+    seeded(
+        "services",
+        "kube-dns",
+        store.create("services", Some("kube-system"), kube_dns),
+    )?;
+
+    let coredns_sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "coredns", "namespace": "kube-system"}});
+    seeded(
+        "serviceaccounts",
+        "coredns",
+        store.create("serviceaccounts", Some("kube-system"), coredns_sa),
+    )?;
+    let control_plane = cluster
+        .topology
+        .nodes
+        .iter()
+        .find(|n| n.is_control_plane())
+        .map(|n| n.name.clone())
+        .unwrap_or_default();
+    for suffix in ["668d6bf9bc-4xk2p", "668d6bf9bc-9w7tq"] {
+        let name = format!("coredns-{suffix}");
+        let pod = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "kube-system", "labels": {"k8s-app": "kube-dns", "pod-template-hash": "668d6bf9bc"}},
+            "spec": {"nodeName": control_plane, "priorityClassName": "system-cluster-critical", "dnsPolicy": "Default",
+                "serviceAccountName": "coredns", "automountServiceAccountToken": false,
+                "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"},
+                                {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}],
+                "containers": [{"name": "coredns", "image": "registry.k8s.io/coredns/coredns:v1.12.0", "args": ["-conf", "/etc/coredns/Corefile"],
+                    "ports": [{"name": "dns", "containerPort": 53, "protocol": "UDP"}, {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
+                              {"name": "metrics", "containerPort": 9153, "protocol": "TCP"}]}]}});
+        seeded(
+            "pods",
+            &name,
+            store.create("pods", Some("kube-system"), pod),
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,342 @@
+//! A pod's `/etc/resolv.conf`: the kubelet computes the DNS config, the CRI runtime writes it.
+//!
+//! upstream: pkg/kubelet/network/dns/dns.go (`GetPodDNS`, `getPodDNSType`, `appendDNSConfig`,
+//! `mergeDNSOptions`, `formDNSSearchFitsLimits`, `formDNSNameserversFitsLimits`,
+//! `generateSearchesForDNSClusterFirst`, `parseResolvConf`); the file format is containerd's
+//! `parseDNSOptions` (internal/cri/server/sandbox_run.go): `search`, then `nameserver` lines, then
+//! `options`; an all-empty config copies the host's file instead.
+
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+/// The default options for cluster DNS (`defaultDNSOptions`).
+pub const DEFAULT_DNS_OPTIONS: &[&str] = &["ndots:5"];
+/// `validation.MaxDNSNameservers`.
+pub const MAX_DNS_NAMESERVERS: usize = 3;
+/// `validation.MaxDNSSearchPathsExpanded` (ExpandedDNSConfig is GA).
+pub const MAX_DNS_SEARCH_PATHS: usize = 32;
+/// `validation.MaxDNSSearchListCharsExpanded`.
+pub const MAX_DNS_SEARCH_LIST_CHARS: usize = 2048;
+
+/// `runtimeapi.DNSConfig`: what the kubelet hands the runtime.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsConfig {
+    pub servers: Vec<String>,
+    pub searches: Vec<String>,
+    pub options: Vec<String>,
+}
+
+/// `v1.DNSPolicy` (unknown values fall back to ClusterFirst, as `GetPodDNS` does after logging).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsPolicy {
+    ClusterFirst,
+    ClusterFirstWithHostNet,
+    Default,
+    None,
+}
+
+impl DnsPolicy {
+    pub fn parse(s: &str) -> Option<DnsPolicy> {
+        match s {
+            "ClusterFirst" => Some(DnsPolicy::ClusterFirst),
+            "ClusterFirstWithHostNet" => Some(DnsPolicy::ClusterFirstWithHostNet),
+            "Default" => Some(DnsPolicy::Default),
+            "None" => Some(DnsPolicy::None),
+            _ => None,
+        }
+    }
+}
+
+/// upstream: `parseResolvConf` — nameservers accumulate, the last `search` and `options` win,
+/// search domains lose a trailing dot.
+pub fn parse_resolv_conf(content: &str) -> DnsConfig {
+    let mut cfg = DnsConfig::default();
+    for line in content.split('\n') {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = trimmed.split_whitespace().collect();
+        match fields.first() {
+            Some(&"nameserver") if fields.len() >= 2 => cfg.servers.push(fields[1].to_string()),
+            Some(&"search") => {
+                cfg.searches = fields[1..]
+                    .iter()
+                    .map(|s| s.trim_end_matches('.').to_string())
+                    .collect()
+            }
+            Some(&"options") => cfg.options = fields[1..].iter().map(|s| s.to_string()).collect(),
+            _ => {}
+        }
+    }
+    cfg
+}
+
+fn omit_duplicates(items: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    items
+        .into_iter()
+        .filter(|s| seen.insert(s.clone()))
+        .collect()
+}
+
+/// upstream: `mergeDNSOptions`. Upstream rebuilds the list from a Go map, so its order is random;
+/// the model keeps first-seen order (existing options, then new names).
+pub fn merge_dns_options(
+    existing: &[String],
+    pod_options: &[(String, Option<String>)],
+) -> Vec<String> {
+    let mut merged: Vec<(String, String)> = Vec::new();
+    let mut set = |name: &str, value: &str| match merged.iter_mut().find(|(n, _)| n == name) {
+        Some(entry) => entry.1 = value.to_string(),
+        None => merged.push((name.to_string(), value.to_string())),
+    };
+    for op in existing {
+        match op.split_once(':') {
+            Some((n, v)) => set(n, v),
+            None => set(op, ""),
+        }
+    }
+    for (name, value) in pod_options {
+        set(name, value.as_deref().unwrap_or(""));
+    }
+    merged
+        .into_iter()
+        .map(|(n, v)| if v.is_empty() { n } else { format!("{n}:{v}") })
+        .collect()
+}
+
+/// `spec.dnsConfig` of a pod.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodDnsConfig {
+    pub nameservers: Vec<String>,
+    pub searches: Vec<String>,
+    pub options: Vec<(String, Option<String>)>,
+}
+
+impl PodDnsConfig {
+    pub fn from_pod(pod: &Value) -> Option<PodDnsConfig> {
+        let cfg = pod["spec"].get("dnsConfig")?;
+        if !cfg.is_object() {
+            return None;
+        }
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Some(PodDnsConfig {
+            nameservers: strings(&cfg["nameservers"]),
+            searches: strings(&cfg["searches"]),
+            options: cfg["options"]
+                .as_array()
+                .map(|ops| {
+                    ops.iter()
+                        .filter_map(|o| {
+                            Some((
+                                o["name"].as_str()?.to_string(),
+                                o["value"].as_str().map(str::to_string),
+                            ))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// The kubelet's DNS configurer (`dns.Configurer`) for one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Configurer {
+    /// `--cluster-dns` (kind: the kube-dns ClusterIP).
+    pub cluster_dns: Vec<IpAddr>,
+    /// `--cluster-domain`.
+    pub cluster_domain: String,
+    /// The node's `/etc/resolv.conf` content (`--resolv-conf`).
+    pub host_resolv_conf: String,
+}
+
+impl Configurer {
+    /// upstream: `generateSearchesForDNSClusterFirst`.
+    fn cluster_first_searches(&self, host_search: &[String], namespace: &str) -> Vec<String> {
+        if self.cluster_domain.is_empty() {
+            return host_search.to_vec();
+        }
+        let mut s = vec![
+            format!("{namespace}.svc.{}", self.cluster_domain),
+            format!("svc.{}", self.cluster_domain),
+            self.cluster_domain.clone(),
+        ];
+        s.extend(host_search.iter().cloned());
+        omit_duplicates(s)
+    }
+
+    /// upstream: `GetPodDNS`.
+    pub fn pod_dns(&self, pod: &Value) -> DnsConfig {
+        let mut cfg = parse_resolv_conf(&self.host_resolv_conf);
+        let host_network = pod["spec"]["hostNetwork"].as_bool().unwrap_or(false);
+        let policy = pod["spec"]["dnsPolicy"]
+            .as_str()
+            .and_then(DnsPolicy::parse)
+            .unwrap_or(DnsPolicy::ClusterFirst);
+        // upstream `getPodDNSType`: ClusterFirst on the host network falls back to Default.
+        let cluster = match policy {
+            DnsPolicy::None => {
+                cfg = DnsConfig::default();
+                false
+            }
+            DnsPolicy::ClusterFirstWithHostNet => true,
+            DnsPolicy::ClusterFirst => !host_network,
+            DnsPolicy::Default => false,
+        };
+        if cluster && !self.cluster_dns.is_empty() {
+            let namespace = pod["metadata"]["namespace"].as_str().unwrap_or("default");
+            cfg.servers = self.cluster_dns.iter().map(IpAddr::to_string).collect();
+            cfg.searches = self.cluster_first_searches(&cfg.searches, namespace);
+            cfg.options = DEFAULT_DNS_OPTIONS.iter().map(|s| s.to_string()).collect();
+        }
+        if let Some(pod_cfg) = PodDnsConfig::from_pod(pod) {
+            // upstream: `appendDNSConfig`.
+            cfg.servers = omit_duplicates([cfg.servers, pod_cfg.nameservers].concat());
+            cfg.searches = omit_duplicates([cfg.searches, pod_cfg.searches].concat());
+            cfg.options = merge_dns_options(&cfg.options, &pod_cfg.options);
+        }
+        fits_limits(cfg)
+    }
+}
+
+/// upstream: `formDNSConfigFitsLimits` (nameservers capped at 3; search paths capped at 32,
+/// paths longer than 253 characters dropped, the line trimmed from the end to 2048 characters).
+pub fn fits_limits(mut cfg: DnsConfig) -> DnsConfig {
+    cfg.servers.truncate(MAX_DNS_NAMESERVERS);
+    cfg.searches.truncate(MAX_DNS_SEARCH_PATHS);
+    cfg.searches.retain(|s| s.len() <= 253);
+    while !cfg.searches.is_empty() && cfg.searches.join(" ").len() > MAX_DNS_SEARCH_LIST_CHARS {
+        cfg.searches.pop();
+    }
+    cfg
+}
+
+/// containerd `parseDNSOptions`: the resolv.conf text, or `None` when all parts are empty (the
+/// runtime then copies the host's `/etc/resolv.conf`).
+pub fn format_resolv_conf(cfg: &DnsConfig) -> Option<String> {
+    let mut out = String::new();
+    if !cfg.searches.is_empty() {
+        out.push_str(&format!("search {}\n", cfg.searches.join(" ")));
+    }
+    if !cfg.servers.is_empty() {
+        out.push_str(&format!(
+            "nameserver {}\n",
+            cfg.servers.join("\nnameserver ")
+        ));
+    }
+    if !cfg.options.is_empty() {
+        out.push_str(&format!("options {}\n", cfg.options.join(" ")));
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The `/etc/resolv.conf` a container of `pod` sees.
+pub fn pod_resolv_conf(configurer: &Configurer, pod: &Value) -> String {
+    format_resolv_conf(&configurer.pod_dns(pod))
+        .unwrap_or_else(|| configurer.host_resolv_conf.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::topology;
+    use serde_json::json;
+
+    fn configurer() -> Configurer {
+        Configurer {
+            cluster_dns: vec![IpAddr::V4(topology::KUBE_DNS_IP)],
+            cluster_domain: "cluster.local".into(),
+            host_resolv_conf: topology::node_resolv_conf(),
+        }
+    }
+
+    /// The capture folder's resolv.conf with the in-cluster nameserver (a pod in `default`).
+    #[test]
+    fn cluster_first_in_default_namespace() {
+        let pod = json!({"metadata": {"name": "b", "namespace": "default"}, "spec": {"dnsPolicy": "ClusterFirst"}});
+        assert_eq!(
+            pod_resolv_conf(&configurer(), &pod),
+            "search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"
+        );
+    }
+
+    #[test]
+    fn host_network_cluster_first_falls_back_to_default() {
+        let pod = json!({"metadata": {"namespace": "default"}, "spec": {"dnsPolicy": "ClusterFirst", "hostNetwork": true}});
+        assert_eq!(
+            pod_resolv_conf(&configurer(), &pod),
+            "nameserver 172.18.0.1\noptions edns0 trust-ad ndots:0\n"
+        );
+        let with_host_net = json!({"metadata": {"namespace": "kube-system"}, "spec": {"dnsPolicy": "ClusterFirstWithHostNet", "hostNetwork": true}});
+        assert_eq!(
+            pod_resolv_conf(&configurer(), &with_host_net),
+            "search kube-system.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"
+        );
+    }
+
+    /// The docs' dns-example pod (Pod's DNS Config): policy None with a dnsConfig.
+    #[test]
+    fn none_with_dns_config() {
+        let pod = json!({"metadata": {"namespace": "default"}, "spec": {"dnsPolicy": "None", "dnsConfig": {
+            "nameservers": ["192.0.2.1"],
+            "searches": ["ns1.svc.cluster-domain.example", "my.dns.search.suffix"],
+            "options": [{"name": "ndots", "value": "2"}, {"name": "edns0"}],
+        }}});
+        assert_eq!(
+            pod_resolv_conf(&configurer(), &pod),
+            "search ns1.svc.cluster-domain.example my.dns.search.suffix\nnameserver 192.0.2.1\noptions ndots:2 edns0\n"
+        );
+    }
+
+    #[test]
+    fn dns_config_merges_and_dedups() {
+        let pod = json!({"metadata": {"namespace": "default"}, "spec": {"dnsConfig": {
+            "nameservers": ["10.96.0.10", "1.1.1.1", "8.8.8.8", "9.9.9.9"],
+            "searches": ["svc.cluster.local", "example.com"],
+            "options": [{"name": "ndots", "value": "1"}, {"name": "single-request"}],
+        }}});
+        let cfg = configurer().pod_dns(&pod);
+        assert_eq!(cfg.servers, ["10.96.0.10", "1.1.1.1", "8.8.8.8"]);
+        assert_eq!(
+            cfg.searches,
+            [
+                "default.svc.cluster.local",
+                "svc.cluster.local",
+                "cluster.local",
+                "example.com"
+            ]
+        );
+        assert_eq!(cfg.options, ["ndots:1", "single-request"]);
+    }
+
+    #[test]
+    fn none_without_config_copies_host_file() {
+        let pod = json!({"metadata": {"namespace": "default"}, "spec": {"dnsPolicy": "None"}});
+        assert_eq!(
+            pod_resolv_conf(&configurer(), &pod),
+            topology::node_resolv_conf()
+        );
+    }
+
+    #[test]
+    fn search_limits() {
+        let many: Vec<String> = (0..40).map(|i| format!("d{i}.example")).collect();
+        let cfg = fits_limits(DnsConfig {
+            servers: vec![],
+            searches: many,
+            options: vec![],
+        });
+        assert_eq!(cfg.searches.len(), 32);
+    }
+}

@@ -1,0 +1,322 @@
+//! The modelled cluster: a kind dual-stack cluster named `netconform` with one control-plane node
+//! and two workers, as `kind create cluster --config kind-configs/...` would give with
+//! `networking.ipFamily: dual` and `serviceSubnet: 10.96.0.0/28,fd00:10:96::/112`.
+//!
+//! Addressing follows kind's defaults (kubernetes-sigs/kind pkg/apis/config/v1alpha4/default.go:
+//! dual-stack pod subnet `10.244.0.0/16,fd00:10:244::/56`, service subnet `10.96.0.0/16,fd00:10:96::/112`
+//! — the IPv4 service range is narrowed to a /28 here like the docs' ServiceCIDR exhaustion example)
+//! and the docker network kind creates (`kind`: 172.18.0.0/16 and fc00:f853:ccd:e793::/64, gateway .1).
+//! Node podCIDRs are what kube-controller-manager's range allocator hands out in registration order
+//! with the default node mask sizes (/24 and /64).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use serde_json::{Value, json};
+
+use super::family::IpFamily;
+
+pub const CLUSTER_NAME: &str = "netconform";
+pub const CLUSTER_DOMAIN: &str = "cluster.local";
+/// The kubelet/apiserver version of the modelled kind node image (kindest/node:v1.33.1).
+pub const KUBERNETES_VERSION: &str = "v1.33.1";
+/// `kube-dns` ClusterIP: kubeadm's default, the 10th address of the service range (inside the /28).
+pub const KUBE_DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
+/// The `kubernetes` Service ClusterIP: the first address of the primary service range.
+pub const KUBERNETES_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
+/// The docker network gateway, which kind's entrypoint writes as the node's nameserver
+/// (kubernetes-sigs/kind images/base/files/usr/local/bin/entrypoint `enable_network_magic`
+/// replaces docker's embedded DNS 127.0.0.11 with the default gateway).
+pub const DOCKER_GATEWAY: Ipv4Addr = Ipv4Addr::new(172, 18, 0, 1);
+
+/// Role of a node in the kind cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    ControlPlane,
+    Worker,
+}
+
+/// One kind node (a docker container) and what the cluster assigned it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSpec {
+    pub name: String,
+    pub role: Role,
+    pub ipv4: Ipv4Addr,
+    pub ipv6: Ipv6Addr,
+    pub pod_cidr_v4: Ipv4Net,
+    pub pod_cidr_v6: Ipv6Net,
+}
+
+impl NodeSpec {
+    /// InternalIPs in the kubelet's `--node-ip` order (IPv4 first: kind passes `ipv4,ipv6`).
+    pub fn internal_ips(&self) -> Vec<IpAddr> {
+        vec![IpAddr::V4(self.ipv4), IpAddr::V6(self.ipv6)]
+    }
+
+    /// podCIDRs in the cluster's family order (IPv4 first, as `--cluster-cidr` lists it).
+    pub fn pod_cidrs(&self) -> Vec<IpNet> {
+        vec![IpNet::V4(self.pod_cidr_v4), IpNet::V6(self.pod_cidr_v6)]
+    }
+
+    pub fn is_control_plane(&self) -> bool {
+        self.role == Role::ControlPlane
+    }
+}
+
+/// The whole modelled cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    pub nodes: Vec<NodeSpec>,
+    pub pod_subnet_v4: Ipv4Net,
+    pub pod_subnet_v6: Ipv6Net,
+    pub service_subnet_v4: Ipv4Net,
+    pub service_subnet_v6: Ipv6Net,
+    pub cluster_domain: String,
+    pub dns_ip: IpAddr,
+}
+
+fn v4net(a: [u8; 4], len: u8) -> Ipv4Net {
+    // Constant prefixes below are all valid (len <= 32).
+    Ipv4Net::new(Ipv4Addr::from(a), len).unwrap_or_default()
+}
+
+fn v6net(a: Ipv6Addr, len: u8) -> Ipv6Net {
+    Ipv6Net::new(a, len).unwrap_or_default()
+}
+
+impl Topology {
+    /// The `netconform` cluster.
+    pub fn netconform() -> Topology {
+        let node = |i: u8, name: &str, role| NodeSpec {
+            name: name.to_string(),
+            role,
+            ipv4: Ipv4Addr::new(172, 18, 0, 2 + i),
+            ipv6: Ipv6Addr::new(0xfc00, 0xf853, 0xccd, 0xe793, 0, 0, 0, 2 + i as u16),
+            pod_cidr_v4: v4net([10, 244, i, 0], 24),
+            pod_cidr_v6: v6net(Ipv6Addr::new(0xfd00, 0x10, 0x244, i as u16, 0, 0, 0, 0), 64),
+        };
+        Topology {
+            nodes: vec![
+                node(0, "netconform-control-plane", Role::ControlPlane),
+                node(1, "netconform-worker", Role::Worker),
+                node(2, "netconform-worker2", Role::Worker),
+            ],
+            pod_subnet_v4: v4net([10, 244, 0, 0], 16),
+            pod_subnet_v6: v6net(Ipv6Addr::new(0xfd00, 0x10, 0x244, 0, 0, 0, 0, 0), 56),
+            service_subnet_v4: v4net([10, 96, 0, 0], 28),
+            service_subnet_v6: v6net(Ipv6Addr::new(0xfd00, 0x10, 0x96, 0, 0, 0, 0, 0), 112),
+            cluster_domain: CLUSTER_DOMAIN.to_string(),
+            dns_ip: IpAddr::V4(KUBE_DNS_IP),
+        }
+    }
+
+    pub fn node(&self, name: &str) -> Option<&NodeSpec> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    pub fn workers(&self) -> impl Iterator<Item = &NodeSpec> {
+        self.nodes.iter().filter(|n| n.role == Role::Worker)
+    }
+
+    /// Service CIDRs in `--service-cluster-ip-range` order (primary family first).
+    pub fn service_cidrs(&self) -> Vec<IpNet> {
+        vec![
+            IpNet::V4(self.service_subnet_v4),
+            IpNet::V6(self.service_subnet_v6),
+        ]
+    }
+
+    /// The primary (default) service IP family: the family of the first service range.
+    pub fn primary_service_family(&self) -> IpFamily {
+        IpFamily::IPv4
+    }
+}
+
+/// The node's `/etc/resolv.conf`: docker's generated file for a container on a user network,
+/// after kind's entrypoint swapped the embedded DNS 127.0.0.11 for the gateway. The host's search
+/// domains would follow docker's `search` line; the modelled host has none.
+pub fn node_resolv_conf() -> String {
+    format!(
+        "# Generated by Docker Engine.\n\
+         # This file can be edited; Docker Engine will not make further changes once it\n\
+         # has been modified.\n\
+         \n\
+         nameserver {DOCKER_GATEWAY}\n\
+         options edns0 trust-ad ndots:0\n\
+         \n\
+         # Based on host file: '/etc/resolv.conf' (internal resolver)\n\
+         # ExtServers: [host(127.0.0.53)]\n\
+         # Overrides: []\n\
+         # Option ndots from: internal\n"
+    )
+}
+
+/// The node's `/etc/hosts` as docker writes it for the node container
+/// (upstream: moby/moby libnetwork/etchosts/etchosts.go `defaultContent`, then one record per
+/// endpoint address with the container's hostname).
+pub fn node_hosts_file(node: &NodeSpec) -> String {
+    format!(
+        "127.0.0.1\tlocalhost\n\
+         ::1\tlocalhost ip6-localhost ip6-loopback\n\
+         fe00::0\tip6-localnet\n\
+         ff00::0\tip6-mcastprefix\n\
+         ff02::1\tip6-allnodes\n\
+         ff02::2\tip6-allrouters\n\
+         {}\t{}\n\
+         {}\t{}\n",
+        node.ipv4, node.name, node.ipv6, node.name
+    )
+}
+
+/// The Node object as a kind node's kubelet registers it and the node IPAM controller completes it
+/// (`spec.podCIDR`/`podCIDRs`). With `single_stack_podcidr` only the IPv4 podCIDR is set
+/// (the `nodes-single-stack-podcidr` deviation).
+pub fn node_object(node: &NodeSpec, now: &str, single_stack_podcidr: bool) -> Value {
+    let mut labels = json!({
+        "beta.kubernetes.io/arch": "amd64",
+        "beta.kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "kubernetes.io/hostname": node.name,
+        "kubernetes.io/os": "linux",
+    });
+    let mut spec = json!({
+        "podCIDR": node.pod_cidr_v4.to_string(),
+        "podCIDRs": if single_stack_podcidr {
+            json!([node.pod_cidr_v4.to_string()])
+        } else {
+            json!([node.pod_cidr_v4.to_string(), node.pod_cidr_v6.to_string()])
+        },
+        "providerID": format!("kind://docker/{CLUSTER_NAME}/{}", node.name),
+    });
+    if node.is_control_plane() {
+        labels["node-role.kubernetes.io/control-plane"] = json!("");
+        labels["node.kubernetes.io/exclude-from-external-load-balancers"] = json!("");
+        spec["taints"] = json!([{
+            "effect": "NoSchedule",
+            "key": "node-role.kubernetes.io/control-plane",
+        }]);
+    }
+    let condition = |type_: &str, status: &str, reason: &str, message: &str| {
+        json!({
+            "type": type_,
+            "status": status,
+            "lastHeartbeatTime": now,
+            "lastTransitionTime": now,
+            "reason": reason,
+            "message": message,
+        })
+    };
+    let resources = json!({
+        "cpu": "2",
+        "ephemeral-storage": "102626232Ki",
+        "hugepages-1Gi": "0",
+        "hugepages-2Mi": "0",
+        "memory": "8129592Ki",
+        "pods": "110",
+    });
+    json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": node.name,
+            "labels": labels,
+            "annotations": {
+                "kubeadm.alpha.kubernetes.io/cri-socket": "unix:///run/containerd/containerd.sock",
+                "node.alpha.kubernetes.io/ttl": "0",
+                "volumes.kubernetes.io/controller-managed-attach-detach": "true",
+            },
+        },
+        "spec": spec,
+        "status": {
+            "addresses": [
+                {"type": "InternalIP", "address": node.ipv4.to_string()},
+                {"type": "InternalIP", "address": node.ipv6.to_string()},
+                {"type": "Hostname", "address": node.name},
+            ],
+            "allocatable": resources.clone(),
+            "capacity": resources,
+            "conditions": [
+                condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+                condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+                condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+                condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+            ],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {
+                "architecture": "amd64",
+                "bootID": format!("{}-boot", node.name),
+                "containerRuntimeVersion": "containerd://2.1.1",
+                "kernelVersion": "6.8.0-generic",
+                "kubeProxyVersion": "",
+                "kubeletVersion": KUBERNETES_VERSION,
+                "machineID": format!("{}-machine", node.name),
+                "operatingSystem": "linux",
+                "osImage": "Debian GNU/Linux 12 (bookworm)",
+                "systemUUID": format!("{}-uuid", node.name),
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netconform_topology_is_dual_stack_kind() {
+        let t = Topology::netconform();
+        let names: Vec<&str> = t.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "netconform-control-plane",
+                "netconform-worker",
+                "netconform-worker2"
+            ]
+        );
+        let w = t.node("netconform-worker").unwrap();
+        assert_eq!(w.pod_cidr_v4.to_string(), "10.244.1.0/24");
+        assert_eq!(w.pod_cidr_v6.to_string(), "fd00:10:244:1::/64");
+        assert_eq!(w.ipv4.to_string(), "172.18.0.3");
+        assert_eq!(w.ipv6.to_string(), "fc00:f853:ccd:e793::3");
+        assert!(t.pod_subnet_v6.contains(&w.pod_cidr_v6));
+        // kube-dns must be inside the /28 service range.
+        assert!(t.service_subnet_v4.contains(&KUBE_DNS_IP));
+        assert!(t.service_subnet_v4.contains(&KUBERNETES_SERVICE_IP));
+        assert_eq!(t.workers().count(), 2);
+    }
+
+    #[test]
+    fn node_object_has_both_families() {
+        let t = Topology::netconform();
+        let cp = node_object(&t.nodes[0], "2024-01-01T00:00:00Z", false);
+        assert_eq!(
+            cp["spec"]["podCIDRs"],
+            json!(["10.244.0.0/24", "fd00:10:244::/64"])
+        );
+        assert_eq!(
+            cp["spec"]["taints"][0]["key"],
+            "node-role.kubernetes.io/control-plane"
+        );
+        assert_eq!(
+            cp["status"]["addresses"][1]["address"],
+            "fc00:f853:ccd:e793::2"
+        );
+        assert_eq!(
+            cp["status"]["nodeInfo"]["kubeletVersion"],
+            KUBERNETES_VERSION
+        );
+        let single = node_object(&t.nodes[1], "2024-01-01T00:00:00Z", true);
+        assert_eq!(single["spec"]["podCIDRs"], json!(["10.244.1.0/24"]));
+        assert!(single["spec"].get("taints").is_none());
+    }
+
+    #[test]
+    fn node_files() {
+        let t = Topology::netconform();
+        assert!(node_resolv_conf().contains("nameserver 172.18.0.1\n"));
+        assert!(
+            node_hosts_file(&t.nodes[1]).ends_with("fc00:f853:ccd:e793::3\tnetconform-worker\n")
+        );
+    }
+}

@@ -1,0 +1,227 @@
+//! A trial's context: its own namespace, the client, its buffered log, waits, exec and doc findings.
+
+use std::fmt::{Debug, Display};
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ApiResource, PostParams};
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::cleanup::{Cleanup, Owned};
+use crate::config::Settings;
+use crate::diagnostics::pod_status;
+use crate::exec::{self, ExecOutput};
+use crate::failure::TrialError;
+use crate::preflight::Capabilities;
+use crate::report::DocFinding;
+use crate::retry::retrying;
+use crate::target::TargetKind;
+use crate::trial::TrialDef;
+use crate::wait::{Budget, Verdict, budgets, wait_for};
+
+/// What every trial of one run shares.
+pub struct RunState {
+    pub run_id: String,
+    pub client: Client,
+    pub target: TargetKind,
+    pub capabilities: Capabilities,
+    pub settings: Settings,
+    pub cleanup: Cleanup,
+}
+
+/// Cheap to clone; all clones share the log and findings.
+#[derive(Clone)]
+pub struct Ctx {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    run: Arc<RunState>,
+    trial: TrialDef,
+    namespace: String,
+    log: Mutex<String>,
+    findings: Mutex<Vec<DocFinding>>,
+    /// Cluster-scoped objects this trial created; deleted when it ends.
+    owned: Mutex<Vec<Owned>>,
+}
+
+impl Ctx {
+    pub fn new(run: Arc<RunState>, trial: TrialDef, namespace: String) -> Ctx {
+        Ctx { inner: Arc::new(Inner { run, trial, namespace, log: Mutex::new(String::new()), findings: Mutex::new(Vec::new()), owned: Mutex::new(Vec::new()) }) }
+    }
+
+    pub fn client(&self) -> Client {
+        self.inner.run.client.clone()
+    }
+    pub fn namespace(&self) -> &str {
+        &self.inner.namespace
+    }
+    pub fn run(&self) -> &RunState {
+        &self.inner.run
+    }
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.inner.run.capabilities
+    }
+    pub fn trial(&self) -> &TrialDef {
+        &self.inner.trial
+    }
+    /// `NETCONFORM_TIMEOUT_SCALE`, for waits built directly on [`crate::wait`].
+    pub fn scale(&self) -> f64 {
+        self.inner.run.settings.timeout_scale
+    }
+
+    /// An API for `K` in the trial's namespace.
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client(), self.namespace())
+    }
+
+    /// Appends a line to the trial's log, printed only when the trial fails.
+    pub fn log(&self, line: impl Display) {
+        if let Ok(mut log) = self.inner.log.lock() {
+            log.push_str(&line.to_string());
+            log.push('\n');
+        }
+    }
+    pub fn take_log(&self) -> String {
+        self.inner.log.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default()
+    }
+
+    /// Records that the docs and a conforming cluster disagree (stale apiVersion, renamed reason).
+    /// This is not a failure of the cluster: the trial still passes if the cluster behaves as upstream does.
+    pub fn finding(&self, doc_says: impl Into<String>, cluster_shows: impl Into<String>) {
+        let finding = DocFinding {
+            claim: self.inner.trial.claim.to_string(),
+            doc_url: self.inner.trial.doc_url.to_string(),
+            doc_says: doc_says.into(),
+            cluster_shows: cluster_shows.into(),
+        };
+        self.log(format!("doc finding: the doc says {}; the cluster shows {}", finding.doc_says, finding.cluster_shows));
+        if let Ok(mut findings) = self.inner.findings.lock() {
+            findings.push(finding);
+        }
+    }
+    pub fn take_findings(&self) -> Vec<DocFinding> {
+        self.inner.findings.lock().map(|mut f| std::mem::take(&mut *f)).unwrap_or_default()
+    }
+
+    /// A name for a cluster-scoped object that carries the run id, so runs never collide.
+    pub fn cluster_scoped_name(&self, base: &str) -> String {
+        format!("{base}-{}", self.inner.run.run_id)
+    }
+
+    /// Registers a cluster-scoped object for deletion when the trial ends (or the run is interrupted).
+    pub fn own_cluster_scoped(&self, resource: ApiResource, name: &str) -> Owned {
+        let owned = Owned::ClusterScoped { resource, name: name.to_string() };
+        self.inner.run.cleanup.register(owned.clone());
+        if let Ok(mut mine) = self.inner.owned.lock() {
+            mine.push(owned.clone());
+        }
+        owned
+    }
+    pub fn take_owned(&self) -> Vec<Owned> {
+        self.inner.owned.lock().map(|mut o| std::mem::take(&mut *o)).unwrap_or_default()
+    }
+
+    /// Creates `obj` in the trial's namespace. A create that is retried after a transient error
+    /// may find its own earlier attempt: AlreadyExists on a retry returns the existing object.
+    pub async fn create<K>(&self, obj: &K) -> Result<K, TrialError>
+    where
+        K: Resource<Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Serialize + Debug,
+        <K as Resource>::DynamicType: Default,
+    {
+        let api: Api<K> = self.api();
+        let name = obj.name_any();
+        let mut attempts = 0;
+        let result = retrying(|| {
+            attempts += 1;
+            let api = api.clone();
+            let first = attempts == 1;
+            let name = name.clone();
+            async move {
+                match api.create(&PostParams::default(), obj).await {
+                    Err(kube::Error::Api(s)) if s.code == 409 && s.reason == "AlreadyExists" && !first => api.get(&name).await,
+                    other => other,
+                }
+            }
+        })
+        .await;
+        let created = result.map_err(TrialError::api(format!("creating {} {name}", K::kind(&Default::default()))))?;
+        self.log(format!("created {} {}/{}", K::kind(&Default::default()), self.namespace(), name));
+        Ok(created)
+    }
+
+    /// Waits for the pod to be Running and Ready.
+    pub async fn wait_pod_running(&self, name: &str) -> Result<Pod, TrialError> {
+        let pods: Api<Pod> = self.api();
+        let found = wait_for(&pods, name, &format!("pod {name} to be Running and Ready"), budgets::POD_START, self.scale(), describe_pod, |pod| {
+            match pod.and_then(|p| p.status.as_ref()) {
+                Some(s) if matches!(s.phase.as_deref(), Some("Failed") | Some("Succeeded")) => {
+                    Verdict::Hopeless(format!("the pod ended in phase {}", s.phase.as_deref().unwrap_or("-")))
+                }
+                Some(s) if s.phase.as_deref() == Some("Running") && is_ready(s) => Verdict::Done,
+                _ => Verdict::Pending,
+            }
+        })
+        .await?;
+        self.found(found, name)
+    }
+
+    /// Waits for the pod to run to completion (phase Succeeded, shown by kubectl as Completed).
+    pub async fn wait_pod_succeeded(&self, name: &str) -> Result<Pod, TrialError> {
+        self.wait_pod_phase(name, "Succeeded", budgets::POD_COMPLETION).await
+    }
+
+    async fn wait_pod_phase(&self, name: &str, phase: &'static str, budget: Budget) -> Result<Pod, TrialError> {
+        let pods: Api<Pod> = self.api();
+        let found = wait_for(&pods, name, &format!("pod {name} to reach phase {phase}"), budget, self.scale(), describe_pod, |pod| {
+            match pod.and_then(|p| p.status.as_ref()).and_then(|s| s.phase.as_deref()) {
+                Some(p) if p == phase => Verdict::Done,
+                Some(p @ ("Failed" | "Succeeded")) => Verdict::Hopeless(format!("the pod ended in phase {p}")),
+                _ => Verdict::Pending,
+            }
+        })
+        .await?;
+        self.found(found, name)
+    }
+
+    fn found<K>(&self, found: Option<K>, name: &str) -> Result<K, TrialError> {
+        found.ok_or_else(|| TrialError::Harness(format!("{name} vanished while it was awaited")))
+    }
+
+    /// Generic watch-driven wait on a namespaced object of the trial.
+    pub async fn wait_for<K, C>(&self, name: &str, awaited: &str, budget: Budget, describe: impl Fn(&K) -> String, condition: C) -> Result<Option<K>, TrialError>
+    where
+        K: Resource<Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug + Send + 'static,
+        <K as Resource>::DynamicType: Default,
+        C: Fn(Option<&K>) -> Verdict,
+    {
+        wait_for(&self.api::<K>(), name, awaited, budget, self.scale(), describe, condition).await
+    }
+
+    /// Runs a command in a container of a pod in the trial's namespace; the transcript goes to the trial log.
+    pub async fn exec(&self, pod: &str, container: &str, command: &[&str]) -> Result<ExecOutput, TrialError> {
+        let out = exec::exec(&self.api::<Pod>(), pod, container, command).await.map_err(|e| TrialError::Harness(e.to_string()))?;
+        self.log(format!("exec in {pod}/{container}:\n{}", out.describe(command)));
+        Ok(out)
+    }
+
+    /// The whole log of a container of a pod in the trial's namespace.
+    pub async fn logs(&self, pod: &str, container: &str) -> Result<String, TrialError> {
+        exec::logs(&self.api::<Pod>(), pod, container).await.map_err(|e| TrialError::Harness(e.to_string()))
+    }
+}
+
+fn is_ready(status: &k8s_openapi::api::core::v1::PodStatus) -> bool {
+    status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
+fn describe_pod(pod: &Pod) -> String {
+    format!("pod {}: {}", pod.name_any(), pod_status(pod).trim_end())
+}

@@ -1,0 +1,249 @@
+//! Why a run could not be carried out, and the process exit code for each reason.
+//!
+//! Exit code 1 stays "trials failed" (what libtest returns); every harness problem has its own code so a
+//! CI job can tell "the cluster is broken" from "netconform was misconfigured". [`EXIT_CODES`] documents
+//! them; the README's table is [`render_exit_code_table`].
+
+use std::path::PathBuf;
+
+use crate::config::ConfigError;
+use crate::manifest::ManifestError;
+
+pub const EXIT_TRIALS_FAILED: i32 = 1;
+pub const EXIT_CONFIG: i32 = 2;
+pub const EXIT_KUBECONFIG: i32 = 3;
+pub const EXIT_UNREACHABLE: i32 = 4;
+pub const EXIT_NO_TARGET: i32 = 5;
+pub const EXIT_KIND: i32 = 6;
+pub const EXIT_MANIFEST: i32 = 7;
+pub const EXIT_CAPABILITY: i32 = 8;
+pub const EXIT_REPORT: i32 = 9;
+pub const EXIT_API: i32 = 10;
+pub const EXIT_DOUBLE: i32 = 11;
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("no kubeconfig: {0}")]
+    NoKubeconfig(String),
+    #[error("broken kubeconfig {source_name}: {reason}")]
+    BrokenKubeconfig { source_name: String, reason: String },
+    #[error("the kubernetes api at {server} is unreachable: {reason}")]
+    Unreachable { server: String, reason: String },
+    #[error("no target cluster and NETCONFORM_REQUIRE_CLUSTER=1: {reason}")]
+    NoTarget { reason: String },
+    #[error("`{tool}` is not on PATH: {hint}")]
+    ToolMissing { tool: String, hint: String },
+    #[error("`{command}` failed ({status}): {detail}")]
+    CommandFailed {
+        command: String,
+        status: String,
+        detail: String,
+    },
+    #[error("{0}")]
+    Manifest(#[from] ManifestError),
+    #[error("unmet capability and NETCONFORM_REQUIRE_CLUSTER=1: {0}")]
+    Capability(String),
+    #[error("cannot write report {}: {reason}", path.display())]
+    Report { path: PathBuf, reason: String },
+    #[error("kubernetes api request failed: {context}: {reason}")]
+    Api { context: String, reason: String },
+    #[error("the test double failed to start: {0}")]
+    Double(String),
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// One documented exit code.
+#[derive(Debug, Clone, Copy)]
+pub struct ExitCodeDoc {
+    pub code: i32,
+    pub meaning: &'static str,
+}
+
+pub const EXIT_CODES: &[ExitCodeDoc] = &[
+    ExitCodeDoc {
+        code: 0,
+        meaning: "every trial that ran passed (skipped trials do not fail a run)",
+    },
+    ExitCodeDoc {
+        code: 1,
+        meaning: "one or more trials failed",
+    },
+    ExitCodeDoc {
+        code: 2,
+        meaning: "invalid `NETCONFORM_*` setting",
+    },
+    ExitCodeDoc {
+        code: 3,
+        meaning: "kubeconfig missing (`NETCONFORM_TARGET=existing`) or unreadable, or the context does not exist",
+    },
+    ExitCodeDoc {
+        code: 4,
+        meaning: "the cluster's API server did not answer",
+    },
+    ExitCodeDoc {
+        code: 5,
+        meaning: "no target cluster found and `NETCONFORM_REQUIRE_CLUSTER=1`",
+    },
+    ExitCodeDoc {
+        code: 6,
+        meaning: "`kind` or `docker` missing, or a `kind`/`docker` command failed",
+    },
+    ExitCodeDoc {
+        code: 7,
+        meaning: "a manifest file is malformed",
+    },
+    ExitCodeDoc {
+        code: 8,
+        meaning: "the cluster lacks a capability a selected trial needs (e.g. it is single-stack) and `NETCONFORM_REQUIRE_CLUSTER=1`",
+    },
+    ExitCodeDoc {
+        code: 9,
+        meaning: "the JUnit or JSON report could not be written",
+    },
+    ExitCodeDoc {
+        code: 10,
+        meaning: "a Kubernetes API request the harness itself needs failed (e.g. forbidden)",
+    },
+    ExitCodeDoc {
+        code: 11,
+        meaning: "the test double (`NETCONFORM_TARGET=sim`) failed to start",
+    },
+    ExitCodeDoc {
+        code: 130,
+        meaning: "interrupted (Ctrl-C); objects created so far were cleaned up",
+    },
+];
+
+impl HarnessError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            HarnessError::Config(_) => EXIT_CONFIG,
+            HarnessError::NoKubeconfig(_) | HarnessError::BrokenKubeconfig { .. } => {
+                EXIT_KUBECONFIG
+            }
+            HarnessError::Unreachable { .. } => EXIT_UNREACHABLE,
+            HarnessError::NoTarget { .. } => EXIT_NO_TARGET,
+            HarnessError::ToolMissing { .. } | HarnessError::CommandFailed { .. } => EXIT_KIND,
+            HarnessError::Manifest(_) => EXIT_MANIFEST,
+            HarnessError::Capability(_) => EXIT_CAPABILITY,
+            HarnessError::Report { .. } => EXIT_REPORT,
+            HarnessError::Api { .. } => EXIT_API,
+            HarnessError::Double(_) => EXIT_DOUBLE,
+            HarnessError::Interrupted => EXIT_INTERRUPTED,
+        }
+    }
+
+    /// An API error with what the harness was doing, on one line.
+    pub fn api(context: impl Into<String>, err: &kube::Error) -> HarnessError {
+        HarnessError::Api {
+            context: context.into(),
+            reason: one_line(&err.to_string()),
+        }
+    }
+}
+
+/// The README exit code table (markdown), rendered from [`EXIT_CODES`].
+pub fn render_exit_code_table() -> String {
+    let mut out = String::from("| exit code | meaning |\n| --- | --- |\n");
+    for doc in EXIT_CODES {
+        out.push_str(&format!("| {} | {} |\n", doc.code, doc.meaning));
+    }
+    out
+}
+
+/// Collapses a possibly multi-line message (YAML parser snippets, command output) into one line.
+pub fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn every_variant() -> Vec<HarnessError> {
+        vec![
+            HarnessError::Config(ConfigError::Conflict("x".into())),
+            HarnessError::NoKubeconfig("x".into()),
+            HarnessError::BrokenKubeconfig {
+                source_name: "x".into(),
+                reason: "y".into(),
+            },
+            HarnessError::Unreachable {
+                server: "x".into(),
+                reason: "y".into(),
+            },
+            HarnessError::NoTarget { reason: "x".into() },
+            HarnessError::ToolMissing {
+                tool: "kind".into(),
+                hint: "y".into(),
+            },
+            HarnessError::CommandFailed {
+                command: "kind".into(),
+                status: "exit status 1".into(),
+                detail: "y".into(),
+            },
+            HarnessError::Manifest(ManifestError::new("m.yaml", Some((1, 1)), "bad")),
+            HarnessError::Capability("x".into()),
+            HarnessError::Report {
+                path: "r.xml".into(),
+                reason: "y".into(),
+            },
+            HarnessError::Api {
+                context: "x".into(),
+                reason: "y".into(),
+            },
+            HarnessError::Double("x".into()),
+            HarnessError::Interrupted,
+        ]
+    }
+
+    #[test]
+    fn exit_codes_are_distinct_documented_and_not_libtests() {
+        let documented: BTreeSet<i32> = EXIT_CODES.iter().map(|d| d.code).collect();
+        let kinds = [
+            2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 130, // one per category
+        ];
+        for err in every_variant() {
+            let code = err.exit_code();
+            assert!(
+                code != 0 && code != 1 && code != 101,
+                "{err}: {code} collides with libtest's codes"
+            );
+            assert!(
+                documented.contains(&code),
+                "{err}: {code} is not documented"
+            );
+            assert!(kinds.contains(&code));
+            let msg = err.to_string();
+            assert!(
+                !msg.contains('\n') && msg.starts_with(|c: char| !c.is_uppercase()),
+                "{msg:?}"
+            );
+        }
+        assert_eq!(
+            documented.len(),
+            EXIT_CODES.len(),
+            "a code documented twice"
+        );
+    }
+
+    #[test]
+    fn readme_exit_code_table_matches() {
+        let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+        crate::config::tests::check_readme_block(&readme, "exit-codes", &render_exit_code_table());
+    }
+
+    #[test]
+    fn one_line_joins_lines() {
+        assert_eq!(one_line("a\n  b \n\nc"), "a; b; c");
+    }
+}

@@ -1,0 +1,22 @@
+//! netconform harness: cluster access and kind lifecycle, apply, waits, exec/logs, diagnostics, reporting,
+//! and the runner that turns the suites' trials into a libtest-mimic run.
+
+pub mod cleanup;
+pub mod config;
+pub mod ctx;
+pub mod diagnostics;
+pub mod error;
+pub mod exec;
+pub mod failure;
+pub mod ipfamily;
+pub mod labels;
+pub mod manifest;
+pub mod parse;
+pub mod preflight;
+pub mod report;
+pub mod retry;
+pub mod runner;
+pub mod sweep;
+pub mod target;
+pub mod trial;
+pub mod wait;

@@ -1,0 +1,98 @@
+//! `netconform`: the commands around the suite (the suite itself runs under `cargo test --test conformance`).
+//!
+//!   netconform sweep                         delete leftovers of earlier runs (by label only)
+//!   netconform sim --kubeconfig PATH [--deviate NAME]...   serve the offline test double until Ctrl-C
+//!   netconform sim --list-deviations         name<TAB>trials it makes fail
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use netconform::config::{Settings, TargetChoice};
+use netconform::target::{self, Resolution};
+use netconform_double::{Double, deviation};
+
+const USAGE: &str = "usage: netconform sweep | netconform sim --kubeconfig PATH [--deviate NAME]... | netconform sim --list-deviations";
+/// Exit status for a command line that does not parse.
+const EXIT_USAGE: u8 = 2;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("sweep") => sweep().await,
+        Some("sim") => sim(&args[1..]).await,
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err((USAGE.to_string(), EXIT_USAGE)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((line, code)) => {
+            eprintln!("netconform: {line}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+type CommandResult = Result<(), (String, u8)>;
+
+fn fail(e: netconform::error::HarnessError) -> (String, u8) {
+    (e.to_string(), u8::try_from(e.exit_code()).unwrap_or(1))
+}
+
+/// Deletes what earlier runs left on the current kubeconfig context, by the netconform label only.
+async fn sweep() -> CommandResult {
+    let mut settings = Settings::from_env().map_err(|e| (e.to_string(), u8::try_from(e.exit_code()).unwrap_or(1)))?;
+    // Sweeping never creates a cluster: only the configured context.
+    settings.target = TargetChoice::Existing;
+    let target = match target::resolve(&settings).await.map_err(fail)? {
+        Resolution::Ready(target) => target,
+        Resolution::NoTarget { reason } => return Err((format!("nothing to sweep: {reason}"), 5)),
+    };
+    let report = netconform::sweep::sweep(&target.client, None, None).await.map_err(fail)?;
+    if report.deleted.is_empty() {
+        println!("nothing to sweep on {}", target.description);
+    }
+    for line in &report.deleted {
+        println!("deleted {line}");
+    }
+    target.teardown().await;
+    Ok(())
+}
+
+/// Serves the test double until interrupted, with a kubeconfig for kubectl and the suite.
+async fn sim(args: &[String]) -> CommandResult {
+    let mut kubeconfig: Option<PathBuf> = None;
+    let mut deviations = Vec::new();
+    let mut list = false;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--kubeconfig" => kubeconfig = rest.next().map(PathBuf::from),
+            "--deviate" => deviations.push(rest.next().cloned().ok_or((USAGE.to_string(), EXIT_USAGE))?),
+            "--list-deviations" => list = true,
+            other => return Err((format!("unknown argument {other:?}; {USAGE}"), EXIT_USAGE)),
+        }
+    }
+    if list {
+        for d in deviation::DEVIATIONS {
+            println!("{}\t{}", d.name, d.fails.join(" "));
+        }
+        return Ok(());
+    }
+    let path = kubeconfig.ok_or((format!("sim needs --kubeconfig PATH; {USAGE}"), EXIT_USAGE))?;
+    let mut settings = Settings::from_env().map_err(|e| (e.to_string(), u8::try_from(e.exit_code()).unwrap_or(1)))?;
+    settings.sim_deviations.extend(deviations);
+    let double = Double::start(target::sim::double_config(&settings)).await.map_err(|e| (e.to_string(), 1))?;
+    double.write_kubeconfig(&path).map_err(|e| (e.to_string(), 1))?;
+    eprintln!(
+        "netconform: serving the netconform-double TEST DOUBLE (simulated, not a cluster) on {}; kubeconfig {}; Ctrl-C to stop",
+        double.addr(),
+        path.display()
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    double.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,716 @@
+//! What the target can do, detected once per run, and why a trial's need is unmet (its skip reason).
+//!
+//! Detection is cheap and errs towards "unmet": a trial skipped with a clear reason (and an override
+//! variable) is better than a failure blamed on the cluster for a capability it never claimed.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::networking::v1::ServiceCIDR;
+use kube::api::{Api, ListParams};
+use kube::{Client, ResourceExt};
+
+use crate::config::{Settings, Toggle};
+use crate::error::HarnessError;
+use crate::ipfamily::{IpFamily, family_of_cidr, family_of_ip};
+use crate::target::{Target, TargetKind};
+
+/// A capability a trial needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Need {
+    /// Every node has an IPv4 and an IPv6 pod CIDR (and Services can be dual-stack).
+    DualStack,
+    Ipv4,
+    Ipv6,
+    /// `networking.k8s.io/v1` `servicecidrs` is served (GA in Kubernetes v1.33).
+    ServiceCidrApi,
+    /// A controller assigns LoadBalancer Service addresses.
+    LoadBalancer,
+    /// NetworkPolicy is enforced.
+    NetworkPolicy,
+    /// The trial changes cluster-wide state (e.g. exhausts the Service IP range).
+    Disruptive,
+}
+
+/// One node's addressing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub name: String,
+    /// `spec.podCIDRs` (or the legacy `spec.podCIDR`).
+    pub pod_cidrs: Vec<String>,
+    /// `status.addresses` of type InternalIP.
+    pub internal_ips: Vec<String>,
+}
+
+impl NodeInfo {
+    /// The node's families: from its podCIDRs, or from its InternalIPs when the network plugin does not use
+    /// node podCIDRs. Unparsable values are ignored (they are reported by the trials that read them).
+    pub fn families(&self) -> BTreeSet<IpFamily> {
+        let from_cidrs: BTreeSet<IpFamily> = self
+            .pod_cidrs
+            .iter()
+            .filter_map(|c| family_of_cidr(c).ok())
+            .collect();
+        if !from_cidrs.is_empty() {
+            return from_cidrs;
+        }
+        self.internal_ips
+            .iter()
+            .filter_map(|ip| family_of_ip(ip).ok())
+            .collect()
+    }
+
+    /// `has podCIDRs [10.244.1.0/24]` (or its InternalIPs when it has no podCIDRs), for skip reasons.
+    pub fn evidence(&self) -> String {
+        if self.pod_cidrs.is_empty() {
+            format!(
+                "has no podCIDRs and InternalIPs [{}]",
+                self.internal_ips.join(", ")
+            )
+        } else {
+            format!("has podCIDRs [{}]", self.pod_cidrs.join(", "))
+        }
+    }
+}
+
+/// Whether a capability was found, with the evidence either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detected {
+    pub present: bool,
+    pub evidence: String,
+}
+
+/// What the target was found to offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    pub target: Option<TargetKind>,
+    /// `gitVersion` (`unknown` without a target).
+    pub server_version: String,
+    pub nodes: Vec<NodeInfo>,
+    /// Families every node has.
+    pub families: BTreeSet<IpFamily>,
+    pub service_cidr_api: bool,
+    /// `spec.cidrs` of the ServiceCIDR named `kubernetes` (the API server's own range), if the API is served.
+    pub default_service_cidrs: Option<Vec<String>>,
+    pub load_balancer: Detected,
+    pub network_policy: Detected,
+}
+
+/// What the target is, for [`Capabilities::unmet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetFacts {
+    pub kind: Option<TargetKind>,
+    /// A kind cluster this run created (disposable, so disruptive trials may run).
+    pub created_by_us: bool,
+}
+
+impl From<&Target> for TargetFacts {
+    fn from(target: &Target) -> TargetFacts {
+        TargetFacts {
+            kind: Some(target.kind),
+            created_by_us: target.created_by_us,
+        }
+    }
+}
+
+/// Only the kind is known: the cluster counts as not created by this run (disruptive trials then need
+/// `NETCONFORM_ALLOW_DISRUPTIVE=1`, except on the test double). Prefer `TargetFacts::from(&target)`.
+impl From<TargetKind> for TargetFacts {
+    fn from(kind: TargetKind) -> TargetFacts {
+        TargetFacts {
+            kind: Some(kind),
+            created_by_us: false,
+        }
+    }
+}
+
+impl Capabilities {
+    /// Nothing detected (no target): every need is unmet.
+    pub fn none() -> Capabilities {
+        let absent = Detected {
+            present: false,
+            evidence: "no target".into(),
+        };
+        Capabilities {
+            target: None,
+            server_version: "unknown".into(),
+            nodes: Vec::new(),
+            families: BTreeSet::new(),
+            service_cidr_api: false,
+            default_service_cidrs: None,
+            load_balancer: absent.clone(),
+            network_policy: absent,
+        }
+    }
+
+    /// `["IPv4", "IPv6"]`, for the report.
+    pub fn family_names(&self) -> Vec<String> {
+        self.families
+            .iter()
+            .map(|f| f.as_str().to_string())
+            .collect()
+    }
+
+    /// `None` if `need` is met, else a one-line reason (the trial's skip reason).
+    pub fn unmet(
+        &self,
+        need: Need,
+        settings: &Settings,
+        target: impl Into<TargetFacts>,
+    ) -> Option<String> {
+        let target: TargetFacts = target.into();
+        match need {
+            Need::DualStack => self.unmet_dual_stack(),
+            Need::Ipv4 => self.unmet_family(IpFamily::IPv4),
+            Need::Ipv6 => self.unmet_family(IpFamily::IPv6),
+            Need::ServiceCidrApi => (!self.service_cidr_api).then(|| {
+                let version = &self.server_version;
+                format!("networking.k8s.io/v1 servicecidrs is not served (ServiceCIDR is GA from Kubernetes v1.33; the server is {version})")
+            }),
+            Need::LoadBalancer => toggled(settings.load_balancer, "NETCONFORM_LOAD_BALANCER", "a LoadBalancer controller", &self.load_balancer),
+            Need::NetworkPolicy => toggled(settings.network_policy, "NETCONFORM_NETWORK_POLICY", "NetworkPolicy enforcement", &self.network_policy),
+            Need::Disruptive => {
+                // The test double is started by this run and thrown away after it, like a kind cluster we created.
+                let disposable = target.created_by_us && target.kind == Some(TargetKind::Kind) || target.kind == Some(TargetKind::Simulated);
+                (!disposable && !settings.allow_disruptive).then(|| {
+                    "disruptive trial (it changes cluster-wide state) on a cluster netconform did not create; set NETCONFORM_ALLOW_DISRUPTIVE=1 to run it".to_string()
+                })
+            }
+        }
+    }
+
+    /// Same as [`Capabilities::unmet`] (the runner's name for it).
+    pub fn unmet_for_run(
+        &self,
+        need: Need,
+        settings: &Settings,
+        target: impl Into<TargetFacts>,
+    ) -> Option<String> {
+        self.unmet(need, settings, target)
+    }
+
+    fn unmet_dual_stack(&self) -> Option<String> {
+        if self.nodes.is_empty() {
+            return Some("the cluster has no nodes".into());
+        }
+        let both: BTreeSet<IpFamily> = [IpFamily::IPv4, IpFamily::IPv6].into();
+        if let Some(node) = self.nodes.iter().find(|n| n.families() != both) {
+            let stack = if self.families.len() < 2
+                && self.nodes.iter().all(|n| n.families() == node.families())
+            {
+                "cluster is single-stack"
+            } else {
+                "cluster is not dual-stack on every node"
+            };
+            return Some(format!(
+                "{stack} ({}): node {} {}",
+                describe_families(&node.families()),
+                node.name,
+                node.evidence()
+            ));
+        }
+        if let Some(cidrs) = &self.default_service_cidrs {
+            let families: BTreeSet<IpFamily> = cidrs
+                .iter()
+                .filter_map(|c| family_of_cidr(c).ok())
+                .collect();
+            if families != both {
+                return Some(format!(
+                    "services are single-stack ({}): the default ServiceCIDR \"kubernetes\" has cidrs [{}]",
+                    describe_families(&families),
+                    cidrs.join(", ")
+                ));
+            }
+        }
+        None
+    }
+
+    fn unmet_family(&self, family: IpFamily) -> Option<String> {
+        if self.nodes.is_empty() {
+            return Some("the cluster has no nodes".into());
+        }
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| !n.families().contains(&family))?;
+        Some(format!(
+            "cluster has no {} on every node: node {} {}",
+            family.as_str(),
+            node.name,
+            node.evidence()
+        ))
+    }
+}
+
+fn describe_families(families: &BTreeSet<IpFamily>) -> String {
+    match families.iter().collect::<Vec<_>>().as_slice() {
+        [] => "no IP family".to_string(),
+        [one] => format!("{} only", one.as_str()),
+        _ => "IPv4 and IPv6".to_string(),
+    }
+}
+
+fn toggled(setting: Toggle, variable: &str, what: &str, detected: &Detected) -> Option<String> {
+    match setting {
+        Toggle::Yes => None,
+        Toggle::No => Some(format!("{what} declared absent ({variable}=no)")),
+        Toggle::Auto if detected.present => None,
+        Toggle::Auto => Some(format!(
+            "no evidence of {what}: {}; set {variable}=yes if the cluster has it",
+            detected.evidence
+        )),
+    }
+}
+
+/// Detects the target's capabilities (a handful of list/get requests).
+pub async fn detect(client: &Client, target: &TargetKind) -> Result<Capabilities, HarnessError> {
+    let server_version = client
+        .apiserver_version()
+        .await
+        .map_err(|e| HarnessError::api("reading /version", &e))?
+        .git_version;
+    let nodes: Vec<NodeInfo> = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| HarnessError::api("listing nodes", &e))?
+        .items
+        .iter()
+        .map(node_info)
+        .collect();
+    let service_cidr_api = serves(client, "networking.k8s.io/v1", "servicecidrs").await?;
+    let default_service_cidrs = if service_cidr_api {
+        Api::<ServiceCIDR>::all(client.clone())
+            .get_opt("kubernetes")
+            .await
+            .map_err(|e| HarnessError::api("reading servicecidr kubernetes", &e))?
+            .and_then(|s| s.spec)
+            .and_then(|s| s.cidrs)
+    } else {
+        None
+    };
+    // Services and DaemonSets are only evidence: a forbidden or absent list means "no evidence", not an error.
+    let services = Api::<Service>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .ok();
+    let daemonsets = Api::<DaemonSet>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .ok();
+    Ok(Capabilities {
+        target: Some(*target),
+        server_version,
+        families: cluster_families(&nodes),
+        nodes,
+        service_cidr_api,
+        default_service_cidrs,
+        load_balancer: load_balancer_evidence(services.as_deref()),
+        network_policy: network_policy_evidence(daemonsets.as_deref()),
+    })
+}
+
+/// Is `resource` served in `api_version`? (discovery; a 404 for the whole group/version means no).
+async fn serves(client: &Client, api_version: &str, resource: &str) -> Result<bool, HarnessError> {
+    match client.list_api_group_resources(api_version).await {
+        Ok(list) => Ok(list.resources.iter().any(|r| r.name == resource)),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+        Err(e) => Err(HarnessError::api(format!("discovering {api_version}"), &e)),
+    }
+}
+
+pub fn node_info(node: &Node) -> NodeInfo {
+    let spec = node.spec.as_ref();
+    let mut pod_cidrs = spec.and_then(|s| s.pod_cidrs.clone()).unwrap_or_default();
+    if pod_cidrs.is_empty()
+        && let Some(single) = spec.and_then(|s| s.pod_cidr.clone())
+    {
+        pod_cidrs.push(single);
+    }
+    let internal_ips = node
+        .status
+        .as_ref()
+        .and_then(|s| s.addresses.as_ref())
+        .map(|addrs| {
+            addrs
+                .iter()
+                .filter(|a| a.type_ == "InternalIP")
+                .map(|a| a.address.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    NodeInfo {
+        name: node.name_any(),
+        pod_cidrs,
+        internal_ips,
+    }
+}
+
+/// Families every node has (empty when there are no nodes).
+pub fn cluster_families(nodes: &[NodeInfo]) -> BTreeSet<IpFamily> {
+    let mut iter = nodes.iter().map(NodeInfo::families);
+    let Some(first) = iter.next() else {
+        return BTreeSet::new();
+    };
+    iter.fold(first, |acc, f| acc.intersection(&f).copied().collect())
+}
+
+/// A LoadBalancer Service that already has an ingress address proves a controller serves the cluster.
+/// Nothing else is proof (a controller may exist with no Service yet): then the need is unmet unless
+/// `NETCONFORM_LOAD_BALANCER=yes`.
+pub fn load_balancer_evidence(services: Option<&[Service]>) -> Detected {
+    let Some(services) = services else {
+        return Detected {
+            present: false,
+            evidence: "services could not be listed".into(),
+        };
+    };
+    let served = services.iter().find(|s| {
+        s.spec.as_ref().and_then(|sp| sp.type_.as_deref()) == Some("LoadBalancer")
+            && s.status
+                .as_ref()
+                .and_then(|st| st.load_balancer.as_ref())
+                .and_then(|lb| lb.ingress.as_ref())
+                .is_some_and(|i| !i.is_empty())
+    });
+    match served {
+        Some(s) => Detected {
+            present: true,
+            evidence: format!(
+                "LoadBalancer service {}/{} has an ingress address",
+                s.namespace().unwrap_or_default(),
+                s.name_any()
+            ),
+        },
+        None => Detected {
+            present: false,
+            evidence: "no LoadBalancer service has an ingress address".into(),
+        },
+    }
+}
+
+/// Network plugins whose agents enforce NetworkPolicy, by DaemonSet name. kindnet is deliberately absent:
+/// kind bundles kube-network-policies since v0.24 (kubernetes-sigs/kind#3612), but enforcement has been
+/// reported not to work in some kind versions (kubernetes-sigs/kind#3789), so it needs an explicit yes.
+const ENFORCING_DAEMONSETS: &[&str] = &[
+    "calico-node",
+    "cilium",
+    "antrea-agent",
+    "kube-router",
+    "weave-net",
+    "canal",
+    "kube-network-policies",
+];
+
+pub fn network_policy_evidence(daemonsets: Option<&[DaemonSet]>) -> Detected {
+    let Some(daemonsets) = daemonsets else {
+        return Detected {
+            present: false,
+            evidence: "daemonsets could not be listed".into(),
+        };
+    };
+    if let Some(ds) = daemonsets
+        .iter()
+        .find(|ds| ENFORCING_DAEMONSETS.contains(&ds.name_any().as_str()))
+    {
+        return Detected {
+            present: true,
+            evidence: format!(
+                "daemonset {}/{} enforces NetworkPolicy",
+                ds.namespace().unwrap_or_default(),
+                ds.name_any()
+            ),
+        };
+    }
+    let plugin = daemonsets
+        .iter()
+        .map(|d| d.name_any())
+        .find(|n| n == "kindnet")
+        .map(|_| " (kindnet's enforcement varies by kind version)");
+    Detected {
+        present: false,
+        evidence: format!(
+            "no daemonset of a known enforcing plugin ({}){}",
+            ENFORCING_DAEMONSETS.join(", "),
+            plugin.unwrap_or("")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(json: serde_json::Value) -> NodeInfo {
+        node_info(&serde_json::from_value::<Node>(json).unwrap())
+    }
+
+    fn dual(name: &str, n: u8) -> serde_json::Value {
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+            "spec": {"podCIDR": format!("10.244.{n}.0/24"), "podCIDRs": [format!("10.244.{n}.0/24"), format!("fd00:10:244:{n}::/64")]},
+            "status": {"addresses": [
+                {"type": "InternalIP", "address": format!("172.18.0.{n}")},
+                {"type": "InternalIP", "address": format!("fc00:f853:ccd:e793::{n}")},
+                {"type": "Hostname", "address": name}
+            ]}
+        })
+    }
+
+    fn ipv4_only(name: &str, n: u8) -> serde_json::Value {
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+            "spec": {"podCIDR": format!("10.244.{n}.0/24"), "podCIDRs": [format!("10.244.{n}.0/24")]},
+            "status": {"addresses": [{"type": "InternalIP", "address": format!("172.18.0.{n}")}]}
+        })
+    }
+
+    fn ipv6_only(name: &str) -> serde_json::Value {
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+            "spec": {"podCIDR": "fd00:10:244:1::/64", "podCIDRs": ["fd00:10:244:1::/64"]},
+            "status": {"addresses": [{"type": "InternalIP", "address": "fc00::2"}]}
+        })
+    }
+
+    fn caps(nodes: Vec<NodeInfo>) -> Capabilities {
+        Capabilities {
+            target: Some(TargetKind::Kind),
+            server_version: "v1.37.0".into(),
+            families: cluster_families(&nodes),
+            nodes,
+            service_cidr_api: true,
+            default_service_cidrs: Some(vec!["10.96.0.0/28".into(), "fd00:10:96::/112".into()]),
+            load_balancer: Detected {
+                present: false,
+                evidence: "no LoadBalancer service has an ingress address".into(),
+            },
+            network_policy: Detected {
+                present: false,
+                evidence: "none".into(),
+            },
+        }
+    }
+
+    const OURS: TargetFacts = TargetFacts {
+        kind: Some(TargetKind::Kind),
+        created_by_us: true,
+    };
+    const THEIRS: TargetFacts = TargetFacts {
+        kind: Some(TargetKind::Existing),
+        created_by_us: false,
+    };
+
+    #[test]
+    fn dual_stack_cluster_meets_family_needs() {
+        let c = caps(vec![
+            node(dual("netconform-control-plane", 1)),
+            node(dual("netconform-worker", 2)),
+        ]);
+        assert_eq!(c.family_names(), vec!["IPv4", "IPv6"]);
+        let s = Settings::default();
+        for need in [
+            Need::DualStack,
+            Need::Ipv4,
+            Need::Ipv6,
+            Need::ServiceCidrApi,
+            Need::Disruptive,
+        ] {
+            assert_eq!(c.unmet(need, &s, OURS), None, "{need:?}");
+        }
+        assert_eq!(
+            c.nodes[0].internal_ips,
+            vec!["172.18.0.1", "fc00:f853:ccd:e793::1"]
+        );
+    }
+
+    #[test]
+    fn ipv4_only_cluster_is_single_stack_with_the_node_named() {
+        let c = caps(vec![
+            node(ipv4_only("netconform-control-plane", 0)),
+            node(ipv4_only("netconform-worker", 1)),
+        ]);
+        let s = Settings::default();
+        assert_eq!(
+            c.unmet(Need::DualStack, &s, OURS).unwrap(),
+            "cluster is single-stack (IPv4 only): node netconform-control-plane has podCIDRs [10.244.0.0/24]"
+        );
+        assert_eq!(c.unmet(Need::Ipv4, &s, OURS), None);
+        assert!(
+            c.unmet(Need::Ipv6, &s, OURS)
+                .unwrap()
+                .starts_with("cluster has no IPv6 on every node: node netconform-control-plane")
+        );
+    }
+
+    #[test]
+    fn ipv6_only_and_mixed_clusters() {
+        let c = caps(vec![node(ipv6_only("v6"))]);
+        let s = Settings::default();
+        assert_eq!(
+            c.unmet(Need::DualStack, &s, OURS).unwrap(),
+            "cluster is single-stack (IPv6 only): node v6 has podCIDRs [fd00:10:244:1::/64]"
+        );
+        assert!(c.unmet(Need::Ipv4, &s, OURS).is_some());
+        assert_eq!(c.unmet(Need::Ipv6, &s, OURS), None);
+
+        let mixed = caps(vec![
+            node(dual("a", 1)),
+            node(ipv4_only("netconform-worker", 2)),
+        ]);
+        assert_eq!(mixed.family_names(), vec!["IPv4"]);
+        assert_eq!(
+            mixed.unmet(Need::DualStack, &s, OURS).unwrap(),
+            "cluster is not dual-stack on every node (IPv4 only): node netconform-worker has podCIDRs [10.244.2.0/24]"
+        );
+    }
+
+    #[test]
+    fn nodes_without_pod_cidrs_use_internal_ips() {
+        let n = node(serde_json::json!({
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}, "spec": {},
+            "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.5"}, {"type": "InternalIP", "address": "2001:db8::5"}]}
+        }));
+        assert_eq!(n.families(), [IpFamily::IPv4, IpFamily::IPv6].into());
+        let single = node(
+            serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "s"}, "spec": {}, "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.6"}]}}),
+        );
+        assert_eq!(
+            single.evidence(),
+            "has no podCIDRs and InternalIPs [10.0.0.6]"
+        );
+    }
+
+    #[test]
+    fn single_stack_service_range_makes_dual_stack_unmet() {
+        let mut c = caps(vec![node(dual("a", 1))]);
+        c.default_service_cidrs = Some(vec!["10.96.0.0/16".into()]);
+        assert_eq!(
+            c.unmet(Need::DualStack, &Settings::default(), OURS)
+                .unwrap(),
+            "services are single-stack (IPv4 only): the default ServiceCIDR \"kubernetes\" has cidrs [10.96.0.0/16]"
+        );
+    }
+
+    #[test]
+    fn no_nodes_and_no_target() {
+        let none = Capabilities::none();
+        let facts = TargetFacts {
+            kind: None,
+            created_by_us: false,
+        };
+        assert_eq!(
+            none.unmet(Need::DualStack, &Settings::default(), facts)
+                .unwrap(),
+            "the cluster has no nodes"
+        );
+        assert!(
+            none.unmet(Need::ServiceCidrApi, &Settings::default(), facts)
+                .unwrap()
+                .contains("server is unknown")
+        );
+    }
+
+    #[test]
+    fn disruptive_needs_our_cluster_or_permission() {
+        let c = caps(vec![node(dual("a", 1))]);
+        let mut s = Settings::default();
+        assert!(
+            c.unmet(Need::Disruptive, &s, THEIRS)
+                .unwrap()
+                .contains("NETCONFORM_ALLOW_DISRUPTIVE=1")
+        );
+        let reused_kind = TargetFacts {
+            kind: Some(TargetKind::Kind),
+            created_by_us: false,
+        };
+        assert!(c.unmet(Need::Disruptive, &s, reused_kind).is_some());
+        let sim = TargetFacts {
+            kind: Some(TargetKind::Simulated),
+            created_by_us: false,
+        };
+        assert_eq!(c.unmet(Need::Disruptive, &s, sim), None);
+        s.allow_disruptive = true;
+        assert_eq!(c.unmet(Need::Disruptive, &s, THEIRS), None);
+    }
+
+    #[tokio::test]
+    async fn detects_the_double() {
+        let double = netconform_double::Double::start(netconform_double::DoubleConfig::default())
+            .await
+            .unwrap();
+        let client = crate::target::kubeconfig::connect_yaml(&double.kubeconfig_yaml(), "double")
+            .await
+            .unwrap()
+            .client;
+        let caps = detect(&client, &TargetKind::Simulated).await.unwrap();
+        assert_eq!(
+            caps.server_version,
+            netconform_double::DEFAULT_SERVER_VERSION
+        );
+        assert!(
+            caps.service_cidr_api,
+            "the double serves networking.k8s.io/v1 servicecidrs"
+        );
+        assert_eq!(caps.target, Some(TargetKind::Simulated));
+        // No DaemonSets are served by the double: no evidence, not an error.
+        assert!(!caps.network_policy.present);
+        double.shutdown().await;
+    }
+
+    #[test]
+    fn load_balancer_and_network_policy_evidence_and_overrides() {
+        let pending: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "pending", "namespace": "a"}, "spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {}}
+        }))
+        .unwrap();
+        let served: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "b"}, "spec": {"type": "LoadBalancer"},
+            "status": {"loadBalancer": {"ingress": [{"ip": "172.18.0.100"}]}}
+        }))
+        .unwrap();
+        assert!(!load_balancer_evidence(Some(std::slice::from_ref(&pending))).present);
+        let found = load_balancer_evidence(Some(&[pending, served]));
+        assert_eq!(
+            found,
+            Detected {
+                present: true,
+                evidence: "LoadBalancer service b/web has an ingress address".into()
+            }
+        );
+        assert!(!load_balancer_evidence(None).present);
+
+        let ds = |name: &str| -> DaemonSet {
+            serde_json::from_value(
+                serde_json::json!({"metadata": {"name": name, "namespace": "kube-system"}}),
+            )
+            .unwrap()
+        };
+        assert!(network_policy_evidence(Some(&[ds("kube-proxy"), ds("calico-node")])).present);
+        let kindnet = network_policy_evidence(Some(&[ds("kube-proxy"), ds("kindnet")]));
+        assert!(
+            !kindnet.present && kindnet.evidence.contains("kindnet's enforcement varies"),
+            "{kindnet:?}"
+        );
+
+        let mut c = caps(vec![node(dual("a", 1))]);
+        c.network_policy = kindnet;
+        let mut s = Settings::default();
+        let reason = c.unmet(Need::NetworkPolicy, &s, THEIRS).unwrap();
+        assert!(
+            reason.starts_with("no evidence of NetworkPolicy enforcement: ")
+                && reason.ends_with("set NETCONFORM_NETWORK_POLICY=yes if the cluster has it"),
+            "{reason}"
+        );
+        s.network_policy = Toggle::Yes;
+        assert_eq!(c.unmet(Need::NetworkPolicy, &s, THEIRS), None);
+        s.load_balancer = Toggle::No;
+        c.load_balancer.present = true;
+        assert_eq!(
+            c.unmet(Need::LoadBalancer, &s, THEIRS).unwrap(),
+            "a LoadBalancer controller declared absent (NETCONFORM_LOAD_BALANCER=no)"
+        );
+    }
+}

@@ -1,0 +1,316 @@
+//! JUnit XML (quick-junit): one `<testsuite>` per suite, one `<testcase>` per trial.
+
+use std::path::Path;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use quick_junit::{
+    FlakyOrRerun, NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
+};
+
+use super::{FailedAttempt, RunInfo, TrialOutcome, TrialRecord, first_line, write_atomically};
+use crate::error::HarnessError;
+
+/// Builds the report without writing it.
+pub fn build_report(run: &RunInfo, trials: &[TrialRecord]) -> Report {
+    let mut report = Report::new(run.title());
+    let started: DateTime<FixedOffset> = DateTime::<Utc>::from(run.started_at).into();
+    report.set_timestamp(started);
+    report.set_time(trials.iter().map(|t| t.duration).sum());
+
+    // Suites in the order their first trial appears.
+    let mut suites: Vec<TestSuite> = Vec::new();
+    for trial in trials {
+        let index = match suites.iter().position(|s| s.name.as_str() == trial.suite) {
+            Some(i) => i,
+            None => {
+                let mut suite = TestSuite::new(trial.suite.as_str());
+                suite.set_timestamp(started);
+                suite.add_properties(run_properties(run));
+                suites.push(suite);
+                suites.len() - 1
+            }
+        };
+        suites[index].add_test_case(test_case(trial));
+    }
+    for suite in &mut suites {
+        let time = suite.test_cases.iter().filter_map(|c| c.time).sum();
+        suite.set_time(time);
+    }
+    report.add_test_suites(suites);
+    report
+}
+
+/// Writes the JUnit report to `path` (atomically, parent directories created).
+pub fn write_junit(path: &Path, run: &RunInfo, trials: &[TrialRecord]) -> Result<(), HarnessError> {
+    let xml = build_report(run, trials)
+        .to_string()
+        .map_err(|e| HarnessError::Report {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    write_atomically(path, xml.as_bytes())
+}
+
+fn run_properties(run: &RunInfo) -> Vec<Property> {
+    let or = |v: &Option<String>, none: &str| v.clone().unwrap_or_else(|| none.to_string());
+    vec![
+        Property::new("netconform.target", run.target_label()),
+        Property::new(
+            "netconform.target.description",
+            run.target_description.as_str(),
+        ),
+        Property::new(
+            "netconform.server-version",
+            or(&run.server_version, "unknown"),
+        ),
+        Property::new("netconform.node-image", or(&run.node_image, "n/a")),
+        Property::new("netconform.ip-families", run.ip_families.join(",")),
+        Property::new("netconform.run-id", run.run_id.as_str()),
+    ]
+}
+
+fn test_case(trial: &TrialRecord) -> TestCase {
+    let status = match &trial.outcome {
+        TrialOutcome::Passed => {
+            let mut status = TestCaseStatus::success();
+            // Passed after failed attempts: `<flakyFailure>` elements.
+            status.add_reruns(trial.failed_attempts.iter().map(rerun));
+            status
+        }
+        TrialOutcome::Failed {
+            message,
+            diagnostics,
+        } => {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status
+                .set_message(first_line(message))
+                .set_description(full_failure(message, diagnostics));
+            status
+                .set_rerun_kind(FlakyOrRerun::Rerun)
+                .add_reruns(trial.failed_attempts.iter().map(rerun));
+            status
+        }
+        TrialOutcome::Skipped { reason } => {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(first_line(reason));
+            if reason.contains('\n') {
+                status.set_description(reason.as_str());
+            }
+            status
+        }
+    };
+    let mut case = TestCase::new(trial.name.as_str(), status);
+    case.set_classname(trial.suite.as_str());
+    case.set_time(trial.duration);
+    case.add_property(Property::new("netconform.claim", trial.claim.as_str()));
+    case.add_property(Property::new("netconform.doc-url", trial.doc_url.as_str()));
+    for (i, finding) in trial.findings.iter().enumerate() {
+        let n = i + 1;
+        case.add_property(Property::new(
+            format!("netconform.finding.{n}.doc-says"),
+            finding.doc_says.as_str(),
+        ));
+        case.add_property(Property::new(
+            format!("netconform.finding.{n}.cluster-shows"),
+            finding.cluster_shows.as_str(),
+        ));
+    }
+    let out = system_out(trial);
+    if !out.is_empty() {
+        case.set_system_out(out);
+    }
+    case
+}
+
+fn rerun(attempt: &FailedAttempt) -> TestRerun {
+    let mut rerun = TestRerun::new(NonSuccessKind::Failure);
+    rerun
+        .set_message(first_line(&attempt.message))
+        .set_description(full_failure(&attempt.message, &attempt.diagnostics));
+    rerun.set_time(attempt.duration);
+    if !attempt.log.is_empty() {
+        rerun.set_system_out(attempt.log.as_str());
+    }
+    rerun
+}
+
+fn full_failure(message: &str, diagnostics: &str) -> String {
+    if diagnostics.trim().is_empty() {
+        message.to_string()
+    } else {
+        format!("{message}\n\ndiagnostics:\n{diagnostics}")
+    }
+}
+
+/// The trial's log, then its doc findings in words (CI UIs show system-out, rarely properties).
+fn system_out(trial: &TrialRecord) -> String {
+    let mut out = trial.log.clone();
+    for finding in &trial.findings {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "doc finding ({}): the doc says {}; the cluster shows {}\n",
+            finding.doc_url, finding.doc_says, finding.cluster_shows
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures;
+    use super::*;
+    use crate::target::TargetKind;
+
+    fn prop<'a>(props: &'a [Property], name: &str) -> Option<&'a str> {
+        props
+            .iter()
+            .find(|p| p.name.as_str() == name)
+            .map(|p| p.value.as_str())
+    }
+
+    #[test]
+    fn round_trip_through_quick_junit_deserializer() {
+        let dir = std::env::temp_dir().join(format!("netconform-junit-{}", std::process::id()));
+        let path = dir.join("nested/junit.xml");
+        let run = fixtures::run_info(Some(TargetKind::Simulated));
+        write_junit(&path, &run, &fixtures::trials()).unwrap();
+        let xml = std::fs::read_to_string(&path).unwrap();
+        let report = Report::deserialize_from_str(&xml).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        assert_eq!(
+            report.name.as_ref().unwrap().as_str(),
+            "netconform (simulated: netconform-double test double)"
+        );
+        assert_eq!((report.tests, report.failures, report.errors), (4, 1, 0));
+        let names: Vec<&str> = report.test_suites.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, vec!["hostaliases", "dualstack", "dns"]);
+
+        let hosts = &report.test_suites[0];
+        assert_eq!((hosts.tests, hosts.failures, hosts.skipped), (2, 1, 0));
+        assert_eq!(
+            prop(&hosts.properties, "netconform.target"),
+            Some("simulated")
+        );
+        assert!(
+            prop(&hosts.properties, "netconform.target.description")
+                .unwrap()
+                .contains("simulated, not a real cluster")
+        );
+        assert_eq!(
+            prop(&hosts.properties, "netconform.server-version"),
+            Some("v1.37.0")
+        );
+        assert_eq!(
+            prop(&hosts.properties, "netconform.node-image"),
+            Some("kindest/node:v1.37.0")
+        );
+        assert_eq!(
+            prop(&hosts.properties, "netconform.ip-families"),
+            Some("IPv4,IPv6")
+        );
+        assert_eq!(prop(&hosts.properties, "netconform.run-id"), Some("r1a2b3"));
+
+        let header = &hosts.test_cases[0];
+        assert_eq!(
+            header.name.as_str(),
+            "hostaliases::default_hosts::kubelet_header"
+        );
+        assert_eq!(header.classname.as_ref().unwrap().as_str(), "hostaliases");
+        assert!(
+            matches!(&header.status, TestCaseStatus::Success { flaky_runs } if flaky_runs.is_empty())
+        );
+        assert_eq!(
+            prop(&header.properties, "netconform.claim"),
+            Some("the kubelet manages /etc/hosts")
+        );
+        assert!(
+            prop(&header.properties, "netconform.doc-url")
+                .unwrap()
+                .starts_with("https://kubernetes.io/")
+        );
+        assert_eq!(
+            prop(&header.properties, "netconform.finding.1.doc-says"),
+            Some("# Kubernetes-managed hosts file.")
+        );
+        assert!(
+            header
+                .system_out
+                .as_ref()
+                .unwrap()
+                .as_str()
+                .contains("doc finding")
+        );
+        assert_eq!(header.time, Some(std::time::Duration::from_millis(1500)));
+
+        match &hosts.test_cases[1].status {
+            TestCaseStatus::NonSuccess {
+                kind,
+                message,
+                description,
+                ..
+            } => {
+                assert_eq!(*kind, NonSuccessKind::Failure);
+                assert_eq!(
+                    message.as_ref().unwrap().as_str(),
+                    "/etc/hosts lacks 127.0.0.1 foo.local"
+                );
+                let description = description.as_ref().unwrap().as_str();
+                assert!(
+                    description.contains("whole file:")
+                        && description.contains("diagnostics:\npod hostaliases-pod"),
+                    "{description}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match &report.test_suites[1].test_cases[0].status {
+            TestCaseStatus::Skipped { message, .. } => {
+                assert_eq!(
+                    message.as_ref().unwrap().as_str(),
+                    "cluster is single-stack (IPv4 only)"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        match &report.test_suites[2].test_cases[0].status {
+            TestCaseStatus::Success { flaky_runs } => {
+                assert_eq!(flaky_runs.len(), 1);
+                assert_eq!(
+                    flaky_runs[0].message.as_ref().unwrap().as_str(),
+                    "nslookup timed out"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn failed_after_reruns_lists_them() {
+        let mut trials = fixtures::trials();
+        trials[1].failed_attempts.push(FailedAttempt {
+            message: "first".into(),
+            diagnostics: String::new(),
+            duration: std::time::Duration::from_secs(1),
+            log: String::new(),
+        });
+        let xml = build_report(&fixtures::run_info(Some(TargetKind::Kind)), &trials)
+            .to_string()
+            .unwrap();
+        assert!(xml.contains("<rerunFailure"), "{xml}");
+        assert!(xml.contains("netconform (kind)"));
+    }
+
+    #[test]
+    fn no_target_run_is_labelled() {
+        let run = fixtures::run_info(None);
+        let report = build_report(&run, &fixtures::trials());
+        assert!(report.name.as_ref().unwrap().as_str().contains("no target"));
+        assert_eq!(
+            prop(&report.test_suites[0].properties, "netconform.target"),
+            Some("none")
+        );
+    }
+}

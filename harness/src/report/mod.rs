@@ -1,0 +1,298 @@
+//! What a run produced, as the runner records it, and the files written from it: JUnit XML for CI
+//! ([`junit`]) and a JSON summary beside it ([`summary`]).
+
+pub mod junit;
+pub mod summary;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use crate::error::HarnessError;
+use crate::target::TargetKind;
+
+pub use junit::write_junit;
+pub use summary::write_summary_json;
+
+/// The run as a whole: where it ran and when.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub run_id: String,
+    /// `None`: no target was found, every trial was skipped.
+    pub target: Option<TargetKind>,
+    pub target_description: String,
+    pub server_version: Option<String>,
+    pub node_image: Option<String>,
+    /// `IPv4`, `IPv6`: the families every node has.
+    pub ip_families: Vec<String>,
+    pub started_at: SystemTime,
+}
+
+impl RunInfo {
+    /// `kind`, `existing`, `simulated` or `none`.
+    pub fn target_label(&self) -> String {
+        self.target
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "none".to_string())
+    }
+
+    /// The report's title; a simulated run says so, so nobody mistakes it for a cluster's result.
+    pub fn title(&self) -> String {
+        match self.target {
+            Some(TargetKind::Simulated) => {
+                "netconform (simulated: netconform-double test double)".to_string()
+            }
+            Some(kind) => format!("netconform ({kind})"),
+            None => "netconform (no target: every trial skipped)".to_string(),
+        }
+    }
+}
+
+/// One trial's result.
+#[derive(Debug, Clone)]
+pub struct TrialRecord {
+    /// `suite::scenario::check`.
+    pub name: String,
+    pub suite: String,
+    pub claim: String,
+    pub doc_url: String,
+    pub outcome: TrialOutcome,
+    pub duration: Duration,
+    /// The trial's own log (printed for failures).
+    pub log: String,
+    pub findings: Vec<DocFinding>,
+    /// Attempts that failed before the final one (`NETCONFORM_RETRIES`).
+    pub failed_attempts: Vec<FailedAttempt>,
+}
+
+impl TrialRecord {
+    /// Passed after failing at least once.
+    pub fn is_flaky(&self) -> bool {
+        matches!(self.outcome, TrialOutcome::Passed) && !self.failed_attempts.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrialOutcome {
+    Passed,
+    Failed {
+        message: String,
+        diagnostics: String,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+/// A place where the docs and a conforming cluster disagree (not a cluster failure).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DocFinding {
+    pub claim: String,
+    pub doc_url: String,
+    pub doc_says: String,
+    pub cluster_shows: String,
+}
+
+/// An attempt of a trial that failed before a rerun.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedAttempt {
+    pub message: String,
+    pub diagnostics: String,
+    pub duration: Duration,
+    pub log: String,
+}
+
+/// Counts over a run's trials.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Totals {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    /// Passed, but only after a failed attempt (also counted in `passed`).
+    pub flaky: usize,
+    pub findings: usize,
+}
+
+pub fn totals(trials: &[TrialRecord]) -> Totals {
+    let mut t = Totals {
+        total: trials.len(),
+        ..Totals::default()
+    };
+    for trial in trials {
+        match trial.outcome {
+            TrialOutcome::Passed => t.passed += 1,
+            TrialOutcome::Failed { .. } => t.failed += 1,
+            TrialOutcome::Skipped { .. } => t.skipped += 1,
+        }
+        if trial.is_flaky() {
+            t.flaky += 1;
+        }
+        t.findings += trial.findings.len();
+    }
+    t
+}
+
+/// The first non-empty line, for a failure's one-line message.
+pub(crate) fn first_line(text: &str) -> &str {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+}
+
+/// Writes `bytes` to `path` atomically: parent directories created, a temporary file beside it, then a rename,
+/// so a CI job never picks up half a report.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), HarnessError> {
+    let fail = |reason: String| HarnessError::Report {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| fail(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| fail("not a file path".to_string()))?;
+    let temp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        fail(e.to_string())
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    pub fn run_info(target: Option<TargetKind>) -> RunInfo {
+        RunInfo {
+            run_id: "r1a2b3".into(),
+            target,
+            target_description: match target {
+                Some(TargetKind::Simulated) => "netconform-double (a test double on 127.0.0.1:43123 — simulated, not a real cluster)".into(),
+                _ => "kind cluster \"netconform\"".into(),
+            },
+            server_version: Some("v1.37.0".into()),
+            node_image: Some("kindest/node:v1.37.0".into()),
+            ip_families: vec!["IPv4".into(), "IPv6".into()],
+            started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000),
+        }
+    }
+
+    pub fn trials() -> Vec<TrialRecord> {
+        let base = |name: &str, outcome: TrialOutcome| TrialRecord {
+            name: name.into(),
+            suite: name.split("::").next().unwrap().into(),
+            claim: "the kubelet manages /etc/hosts".into(),
+            doc_url: "https://kubernetes.io/docs/tasks/network/customize-hosts-file-for-pods/"
+                .into(),
+            outcome,
+            duration: Duration::from_millis(1500),
+            log: "applied hostaliases-pod\n".into(),
+            findings: vec![],
+            failed_attempts: vec![],
+        };
+        let mut with_finding = base(
+            "hostaliases::default_hosts::kubelet_header",
+            TrialOutcome::Passed,
+        );
+        with_finding.findings.push(DocFinding {
+            claim: "header".into(),
+            doc_url: "https://kubernetes.io/x".into(),
+            doc_says: "# Kubernetes-managed hosts file.".into(),
+            cluster_shows: "# Kubernetes-managed hosts file (host network).".into(),
+        });
+        let mut flaky = base(
+            "dns::busybox::nslookup_kubernetes_default",
+            TrialOutcome::Passed,
+        );
+        flaky.failed_attempts.push(FailedAttempt {
+            message: "nslookup timed out\nafter 30s".into(),
+            diagnostics: "pod busybox: Running".into(),
+            duration: Duration::from_secs(30),
+            log: "exec nslookup".into(),
+        });
+        vec![
+            with_finding,
+            base(
+                "hostaliases::extended_hosts::aliases_appended",
+                TrialOutcome::Failed {
+                    message:
+                        "/etc/hosts lacks 127.0.0.1 foo.local\nwhole file:\n127.0.0.1 localhost"
+                            .into(),
+                    diagnostics: "pod hostaliases-pod: Running".into(),
+                },
+            ),
+            base(
+                "dualstack::services::prefer_dual_stack",
+                TrialOutcome::Skipped {
+                    reason: "cluster is single-stack (IPv4 only)".into(),
+                },
+            ),
+            flaky,
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_count_flaky_and_findings() {
+        let t = totals(&fixtures::trials());
+        assert_eq!(
+            t,
+            Totals {
+                total: 4,
+                passed: 2,
+                failed: 1,
+                skipped: 1,
+                flaky: 1,
+                findings: 1
+            }
+        );
+    }
+
+    #[test]
+    fn titles_say_simulated() {
+        assert!(
+            fixtures::run_info(Some(TargetKind::Simulated))
+                .title()
+                .contains("simulated")
+        );
+        assert_eq!(
+            fixtures::run_info(Some(TargetKind::Kind)).title(),
+            "netconform (kind)"
+        );
+        assert_eq!(fixtures::run_info(None).target_label(), "none");
+    }
+
+    #[test]
+    fn atomic_write_creates_parents_and_replaces() {
+        let dir = std::env::temp_dir().join(format!("netconform-report-{}", std::process::id()));
+        let path = dir.join("a/b/junit.xml");
+        write_atomically(&path, b"one").unwrap();
+        write_atomically(&path, b"two").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+        // A path under a regular file cannot be created: a report error, not a panic.
+        let err = write_atomically(&path.join("x.xml"), b"z").unwrap_err();
+        assert_eq!(err.exit_code(), 9);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,204 @@
+//! The JSON summary beside the JUnit file: the same run in a shape scripts can read without an XML parser,
+//! with the doc findings gathered in one list.
+
+use std::path::Path;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use super::{
+    DocFinding, RunInfo, Totals, TrialOutcome, TrialRecord, first_line, totals, write_atomically,
+};
+use crate::error::HarnessError;
+use crate::target::TargetKind;
+
+#[derive(Debug, Serialize)]
+pub struct Summary<'a> {
+    pub title: String,
+    pub run: RunJson<'a>,
+    pub totals: Totals,
+    pub trials: Vec<TrialJson<'a>>,
+    /// Every doc finding of the run, with the trial that made it.
+    pub findings: Vec<FindingJson<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunJson<'a> {
+    pub run_id: &'a str,
+    /// `kind`, `existing`, `simulated` or `none`.
+    pub target: String,
+    /// True for the test double: its results say nothing about a real cluster.
+    pub simulated: bool,
+    pub target_description: &'a str,
+    pub server_version: Option<&'a str>,
+    pub node_image: Option<&'a str>,
+    pub ip_families: &'a [String],
+    /// RFC 3339, UTC.
+    pub started_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TrialJson<'a> {
+    pub name: &'a str,
+    pub suite: &'a str,
+    pub claim: &'a str,
+    pub doc_url: &'a str,
+    /// `passed`, `failed`, `skipped` or `flaky` (passed after a failed attempt).
+    pub outcome: &'static str,
+    /// First line of the failure, or the skip reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<&'a str>,
+    pub duration_seconds: f64,
+    pub failed_attempts: Vec<AttemptJson<'a>>,
+    pub findings: &'a [DocFinding],
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttemptJson<'a> {
+    pub message: &'a str,
+    pub diagnostics: &'a str,
+    pub duration_seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FindingJson<'a> {
+    pub trial: &'a str,
+    #[serde(flatten)]
+    pub finding: &'a DocFinding,
+}
+
+pub fn build_summary<'a>(run: &'a RunInfo, trials: &'a [TrialRecord]) -> Summary<'a> {
+    let started: DateTime<Utc> = run.started_at.into();
+    Summary {
+        title: run.title(),
+        run: RunJson {
+            run_id: &run.run_id,
+            target: run.target_label(),
+            simulated: run.target == Some(TargetKind::Simulated),
+            target_description: &run.target_description,
+            server_version: run.server_version.as_deref(),
+            node_image: run.node_image.as_deref(),
+            ip_families: &run.ip_families,
+            started_at: started.to_rfc3339_opts(SecondsFormat::Secs, true),
+        },
+        totals: totals(trials),
+        trials: trials.iter().map(trial_json).collect(),
+        findings: trials
+            .iter()
+            .flat_map(|t| {
+                t.findings.iter().map(move |f| FindingJson {
+                    trial: &t.name,
+                    finding: f,
+                })
+            })
+            .collect(),
+    }
+}
+
+fn trial_json(trial: &TrialRecord) -> TrialJson<'_> {
+    let (outcome, message, details, diagnostics) = match &trial.outcome {
+        TrialOutcome::Passed if trial.is_flaky() => ("flaky", None, None, None),
+        TrialOutcome::Passed => ("passed", None, None, None),
+        TrialOutcome::Failed {
+            message,
+            diagnostics,
+        } => (
+            "failed",
+            Some(first_line(message)),
+            Some(message.as_str()),
+            Some(diagnostics.as_str()),
+        ),
+        TrialOutcome::Skipped { reason } => ("skipped", Some(reason.as_str()), None, None),
+    };
+    TrialJson {
+        name: &trial.name,
+        suite: &trial.suite,
+        claim: &trial.claim,
+        doc_url: &trial.doc_url,
+        outcome,
+        message,
+        details,
+        diagnostics,
+        duration_seconds: trial.duration.as_secs_f64(),
+        failed_attempts: trial
+            .failed_attempts
+            .iter()
+            .map(|a| AttemptJson {
+                message: &a.message,
+                diagnostics: &a.diagnostics,
+                duration_seconds: a.duration.as_secs_f64(),
+            })
+            .collect(),
+        findings: &trial.findings,
+    }
+}
+
+/// Writes the JSON summary to `path` (atomically, parent directories created).
+pub fn write_summary_json(
+    path: &Path,
+    run: &RunInfo,
+    trials: &[TrialRecord],
+) -> Result<(), HarnessError> {
+    let json = serde_json::to_vec_pretty(&build_summary(run, trials)).map_err(|e| {
+        HarnessError::Report {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    })?;
+    write_atomically(path, &json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures;
+    use super::*;
+
+    #[test]
+    fn summary_json_round_trip() {
+        let dir = std::env::temp_dir().join(format!("netconform-summary-{}", std::process::id()));
+        let path = dir.join("junit.json");
+        write_summary_json(
+            &path,
+            &fixtures::run_info(Some(TargetKind::Simulated)),
+            &fixtures::trials(),
+        )
+        .unwrap();
+        let value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        assert_eq!(value["run"]["target"], "simulated");
+        assert_eq!(value["run"]["simulated"], true);
+        assert_eq!(value["run"]["started_at"], "2026-09-21T14:13:20Z");
+        assert!(value["title"].as_str().unwrap().contains("simulated"));
+        assert_eq!(value["totals"]["failed"], 1);
+        assert_eq!(value["totals"]["flaky"], 1);
+        let outcomes: Vec<&str> = value["trials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["outcome"].as_str().unwrap())
+            .collect();
+        assert_eq!(outcomes, vec!["passed", "failed", "skipped", "flaky"]);
+        assert_eq!(
+            value["trials"][1]["message"],
+            "/etc/hosts lacks 127.0.0.1 foo.local"
+        );
+        assert_eq!(
+            value["trials"][2]["message"],
+            "cluster is single-stack (IPv4 only)"
+        );
+        assert_eq!(
+            value["findings"][0]["trial"],
+            "hostaliases::default_hosts::kubelet_header"
+        );
+        assert_eq!(
+            value["findings"][0]["doc_says"],
+            "# Kubernetes-managed hosts file."
+        );
+    }
+}

@@ -1,0 +1,410 @@
+//! The conformance runner: resolves the target, runs preflight, turns each [`TrialDef`] into a libtest-mimic
+//! trial in its own namespace, and writes JUnit + JSON reports as it goes (so an aborted run still leaves one).
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use futures::FutureExt;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ObjectMeta, PostParams};
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+use rand::Rng;
+use tokio::sync::RwLock;
+
+use crate::cleanup::{Cleanup, Owned};
+use crate::config::Settings;
+use crate::ctx::{Ctx, RunState};
+use crate::diagnostics;
+use crate::failure::TrialError;
+use crate::labels;
+use crate::preflight::{self, Need};
+use crate::report::{self, RunInfo, TrialOutcome, TrialRecord};
+use crate::retry::retrying;
+use crate::target::{self, Resolution, Target};
+use crate::trial::TrialDef;
+
+/// Exit status when a run is interrupted (128 + SIGINT), as shells report it.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Entry point of the `conformance` test binary.
+pub fn main(trials: Vec<TrialDef>) -> ! {
+    let args = Arguments::from_args();
+    let selected: Vec<TrialDef> = trials.iter().copied().filter(|t| !args.is_filtered_out(&placeholder(t))).collect();
+    if args.list || selected.is_empty() {
+        // Listing and empty selections never touch a cluster (no kind cluster for `cargo test some_unit_test`).
+        libtest_mimic::run(&args, trials.iter().map(placeholder).collect()).exit();
+    }
+    let settings = Settings::from_env().unwrap_or_else(|e| die(&e.to_string(), e.exit_code()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| die(&format!("cannot start the async runtime: {e}"), 1));
+    let code = runtime.block_on(prepare(&settings, &selected));
+    let prepared = match code {
+        Ok(p) => p,
+        Err((line, code)) => die(&line, code),
+    };
+    match prepared {
+        Prepared::NoTarget { reason, info } => {
+            eprintln!("netconform: no target, every conformance trial is ignored: {reason}");
+            let reporter = Arc::new(Reporter::new(&settings, info));
+            let libtest = trials
+                .iter()
+                .map(|def| {
+                    let (def, reporter, reason) = (*def, reporter.clone(), reason.clone());
+                    Trial::ignorable_test(def.name, move || {
+                        reporter.record(skipped(&def, &reason));
+                        Ok(Completion::ignored_with(reason))
+                    })
+                })
+                .collect();
+            let conclusion = libtest_mimic::run(&args, libtest);
+            reporter.finish();
+            conclusion.exit();
+        }
+        Prepared::Ready { state, target, info } => {
+            let reporter = Arc::new(Reporter::new(&settings, info));
+            let exclusive = Arc::new(RwLock::new(()));
+            let handle = runtime.handle().clone();
+            install_interrupt_handler(&runtime, state.clone(), reporter.clone());
+            let libtest = trials
+                .iter()
+                .map(|def| {
+                    let (def, state, reporter, exclusive, handle) = (*def, state.clone(), reporter.clone(), exclusive.clone(), handle.clone());
+                    Trial::ignorable_test(def.name, move || {
+                        let record = handle.block_on(run_trial(state, exclusive, def));
+                        let verdict = libtest_verdict(&record);
+                        reporter.record(record);
+                        verdict
+                    })
+                })
+                .collect();
+            let conclusion = libtest_mimic::run(&args, libtest);
+            reporter.finish();
+            runtime.block_on(async {
+                for problem in state.cleanup.delete_all().await {
+                    eprintln!("netconform: cleanup: {problem}");
+                }
+                target.teardown().await;
+            });
+            conclusion.exit();
+        }
+    }
+}
+
+/// Runs `trials` against the target `settings` selects, `concurrency` at a time, and returns their records.
+/// The project's own tests use this to run the suites against the double in-process.
+pub async fn run_all(settings: &Settings, trials: &[TrialDef], concurrency: usize) -> Result<Vec<TrialRecord>, (String, i32)> {
+    use futures::StreamExt;
+    match prepare(settings, trials).await? {
+        Prepared::NoTarget { reason, .. } => Ok(trials.iter().map(|d| skipped(d, &reason)).collect()),
+        Prepared::Ready { state, target, .. } => {
+            let exclusive = Arc::new(RwLock::new(()));
+            let records = futures::stream::iter(trials.iter().copied())
+                .map(|def| run_trial(state.clone(), exclusive.clone(), def))
+                .buffer_unordered(concurrency.max(1))
+                .collect::<Vec<_>>()
+                .await;
+            state.cleanup.delete_all().await;
+            target.teardown().await;
+            Ok(records)
+        }
+    }
+}
+
+/// A libtest trial that only carries the name, for filtering and `--list`.
+fn placeholder(def: &TrialDef) -> Trial {
+    Trial::test(def.name, || Ok(()))
+}
+
+/// One clear line and a distinct exit status for bad input; never a panic.
+fn die(line: &str, code: i32) -> ! {
+    eprintln!("netconform: {line}");
+    std::process::exit(code)
+}
+
+enum Prepared {
+    NoTarget { reason: String, info: RunInfo },
+    Ready { state: Arc<RunState>, target: Target, info: RunInfo },
+}
+
+/// Resolves the target and runs preflight. Errors are (one line, exit status).
+async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared, (String, i32)> {
+    let run_id = settings.run_id.clone().unwrap_or_else(new_run_id);
+    let mut info = RunInfo {
+        run_id: run_id.clone(),
+        target: None,
+        target_description: "no target".into(),
+        server_version: None,
+        node_image: None,
+        ip_families: Vec::new(),
+        started_at: SystemTime::now(),
+    };
+    let target = match target::resolve(settings).await.map_err(|e| (e.to_string(), e.exit_code()))? {
+        Resolution::NoTarget { reason } => {
+            if settings.require_cluster {
+                return Err((format!("no target and NETCONFORM_REQUIRE_CLUSTER=1: {reason}"), crate::error::EXIT_NO_TARGET));
+            }
+            info.target_description = format!("no target: {reason}");
+            return Ok(Prepared::NoTarget { reason, info });
+        }
+        Resolution::Ready(target) => target,
+    };
+    let client = target.client.clone();
+    let capabilities = preflight::detect(&client, &target.kind).await.map_err(|e| (e.to_string(), e.exit_code()))?;
+    info.target = Some(target.kind);
+    info.target_description = target.description.clone();
+    info.server_version = Some(capabilities.server_version.clone());
+    info.node_image = target.node_image.clone();
+    info.ip_families = capabilities.families.iter().map(|f| f.to_string()).collect();
+    eprintln!(
+        "netconform: target {} — {}; server {}; IP families [{}]; run id {run_id}",
+        target.kind,
+        target.description,
+        capabilities.server_version,
+        info.ip_families.join(", ")
+    );
+    if settings.require_cluster {
+        // The gate must not read "ignored" as "fine": a cluster that lacks what a selected trial needs is an error.
+        let unmet: Vec<String> = selected
+            .iter()
+            .flat_map(|def| def.needs.iter().filter(|n| **n != Need::Disruptive).filter_map(|n| capabilities.unmet(*n, settings, &target)))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !unmet.is_empty() {
+            return Err((format!("the cluster cannot run the selected trials (NETCONFORM_REQUIRE_CLUSTER=1): {}", unmet.join("; ")), crate::error::EXIT_CAPABILITY));
+        }
+    }
+    match crate::sweep::sweep(&client, Some(crate::sweep::LEFTOVER_AGE), Some(&run_id)).await {
+        Ok(swept) if !swept.deleted.is_empty() => eprintln!("netconform: swept leftovers of earlier runs: {}", swept.deleted.join(", ")),
+        Ok(_) => {}
+        Err(e) => eprintln!("netconform: could not sweep leftovers of earlier runs: {e}"),
+    }
+    let state = Arc::new(RunState {
+        run_id,
+        client: client.clone(),
+        target: target.kind,
+        capabilities,
+        settings: settings.clone(),
+        cleanup: Cleanup::new(client),
+    });
+    Ok(Prepared::Ready { state, target, info })
+}
+
+fn new_run_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..8).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// Runs one trial in its own namespace, from needs check to cleanup; never panics.
+async fn run_trial(state: Arc<RunState>, exclusive: Arc<RwLock<()>>, def: TrialDef) -> TrialRecord {
+    let started = Instant::now();
+    for need in def.needs {
+        if let Some(reason) = state.capabilities.unmet_for_run(*need, &state.settings, state.target) {
+            return skipped(&def, &reason);
+        }
+    }
+    // Exclusive trials (e.g. exhausting the service range) run alone; the rest share.
+    let (_shared, _alone) = if def.exclusive { (None, Some(exclusive.write().await)) } else { (Some(exclusive.read().await), None) };
+    let namespace = match create_namespace(&state, &def).await {
+        Ok(ns) => ns,
+        Err(e) => return failed(&def, started, format!("could not create the trial namespace: {e}"), String::new(), String::new(), Vec::new()),
+    };
+    let ctx = Ctx::new(state.clone(), def, namespace.clone());
+    let outcome = AssertUnwindSafe((def.run)(ctx.clone())).catch_unwind().await;
+    let result = match outcome {
+        Ok(result) => result,
+        Err(panic) => Err(TrialError::Harness(format!("the trial panicked: {}", panic_message(&panic)))),
+    };
+    let diagnostics = match &result {
+        Ok(()) => String::new(),
+        Err(_) => diagnostics::collect(&state.client, &namespace).await,
+    };
+    let mut cleanup_problems = Vec::new();
+    for owned in ctx.take_owned().into_iter().chain([Owned::Namespace(namespace)]) {
+        if let Err(e) = state.cleanup.delete(&owned).await {
+            cleanup_problems.push(e);
+        }
+    }
+    let mut log = ctx.take_log();
+    for problem in &cleanup_problems {
+        log.push_str(&format!("cleanup: {problem}\n"));
+    }
+    match result {
+        Ok(()) => TrialRecord {
+            name: def.name.to_string(),
+            suite: def.suite().to_string(),
+            claim: def.claim.to_string(),
+            doc_url: def.doc_url.to_string(),
+            outcome: TrialOutcome::Passed,
+            duration: started.elapsed(),
+            log,
+            findings: ctx.take_findings(),
+            failed_attempts: Vec::new(),
+        },
+        Err(e) => failed(&def, started, e.to_string(), diagnostics, log, ctx.take_findings()),
+    }
+}
+
+async fn create_namespace(state: &RunState, def: &TrialDef) -> Result<String, kube::Error> {
+    let api: Api<Namespace> = Api::all(state.client.clone());
+    let suite = def.suite().replace('_', "-");
+    let name = format!("nc-{suite}-{}", &new_run_id()[..5]);
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            labels: Some(
+                [
+                    (labels::MANAGED_BY_KEY.to_string(), labels::MANAGED_BY_VALUE.to_string()),
+                    (labels::RUN_ID_KEY.to_string(), state.run_id.clone()),
+                    (labels::SUITE_KEY.to_string(), suite),
+                ]
+                .into(),
+            ),
+            annotations: Some([(labels::TRIAL_ANNOTATION.to_string(), def.name.to_string())].into()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    // Registered before the create so an interrupt between the two still deletes it.
+    state.cleanup.register(Owned::Namespace(name.clone()));
+    let params = PostParams::default();
+    retrying(|| api.create(&params, &ns)).await.or_else(|e| match e {
+        kube::Error::Api(s) if s.code == 409 => Ok(ns.clone()),
+        e => Err(e),
+    })?;
+    Ok(name)
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+fn skipped(def: &TrialDef, reason: &str) -> TrialRecord {
+    TrialRecord {
+        name: def.name.to_string(),
+        suite: def.suite().to_string(),
+        claim: def.claim.to_string(),
+        doc_url: def.doc_url.to_string(),
+        outcome: TrialOutcome::Skipped { reason: reason.to_string() },
+        duration: std::time::Duration::ZERO,
+        log: String::new(),
+        findings: Vec::new(),
+        failed_attempts: Vec::new(),
+    }
+}
+
+fn failed(def: &TrialDef, started: Instant, error: String, diagnostics: String, log: String, findings: Vec<report::DocFinding>) -> TrialRecord {
+    TrialRecord {
+        name: def.name.to_string(),
+        suite: def.suite().to_string(),
+        claim: def.claim.to_string(),
+        doc_url: def.doc_url.to_string(),
+        outcome: TrialOutcome::Failed { message: format!("claim: {}\ndoc: {}\n{error}", def.claim, def.doc_url), diagnostics },
+        duration: started.elapsed(),
+        log,
+        findings,
+        failed_attempts: Vec::new(),
+    }
+}
+
+/// What libtest prints: the failure message, then the trial's buffered log and the diagnostics.
+fn libtest_verdict(record: &TrialRecord) -> Result<Completion, Failed> {
+    match &record.outcome {
+        TrialOutcome::Passed => Ok(Completion::Completed),
+        TrialOutcome::Skipped { reason } => Ok(Completion::ignored_with(reason)),
+        TrialOutcome::Failed { message, diagnostics } => {
+            let mut text = message.clone();
+            if !record.log.is_empty() {
+                text.push_str(&format!("\n--- trial log ---\n{}", record.log));
+            }
+            if !diagnostics.is_empty() {
+                text.push_str(&format!("\n--- diagnostics ---\n{diagnostics}"));
+            }
+            Err(text.into())
+        }
+    }
+}
+
+/// Collects records and rewrites the reports after each one, so an interrupted run still leaves them.
+struct Reporter {
+    info: RunInfo,
+    junit: std::path::PathBuf,
+    summary: std::path::PathBuf,
+    records: Mutex<Vec<TrialRecord>>,
+}
+
+impl Reporter {
+    fn new(settings: &Settings, info: RunInfo) -> Reporter {
+        Reporter { info, junit: settings.junit_path(), summary: settings.summary_path(), records: Mutex::new(Vec::new()) }
+    }
+
+    fn record(&self, record: TrialRecord) {
+        let Ok(mut records) = self.records.lock() else { return };
+        records.push(record);
+        self.write(&records);
+    }
+
+    fn write(&self, records: &[TrialRecord]) {
+        if let Err(e) = report::write_junit(&self.junit, &self.info, records) {
+            eprintln!("netconform: {e}");
+        }
+        if let Err(e) = report::write_summary_json(&self.summary, &self.info, records) {
+            eprintln!("netconform: {e}");
+        }
+    }
+
+    /// Final write, and the doc findings printed once at the end of the run.
+    fn finish(&self) {
+        let Ok(records) = self.records.lock() else { return };
+        self.write(&records);
+        for r in records.iter() {
+            for f in &r.findings {
+                eprintln!("netconform: doc finding in {}: the doc says {}; the cluster shows {} ({})", r.name, f.doc_says, f.cluster_shows, f.doc_url);
+            }
+        }
+        eprintln!("netconform: reports: {} and {}", self.junit.display(), self.summary.display());
+    }
+}
+
+/// Ctrl-C / SIGTERM: delete what the run owns, write the reports, and exit 130.
+fn install_interrupt_handler(runtime: &tokio::runtime::Runtime, state: Arc<RunState>, reporter: Arc<Reporter>) {
+    runtime.spawn(async move {
+        wait_for_interrupt().await;
+        eprintln!("netconform: interrupted; deleting {} object(s) this run owns", state.cleanup.live().len());
+        for problem in state.cleanup.delete_all().await {
+            eprintln!("netconform: cleanup: {problem}");
+        }
+        reporter.finish();
+        std::process::exit(EXIT_INTERRUPTED);
+    });
+}
+
+async fn wait_for_interrupt() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
