@@ -27,8 +27,16 @@ pub struct Cause {
 }
 
 impl Cause {
-    pub fn new(field: impl Into<String>, reason: impl Into<String>, message: impl Into<String>) -> Self {
-        Cause { field: field.into(), reason: reason.into(), message: message.into() }
+    pub fn new(
+        field: impl Into<String>,
+        reason: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Cause {
+            field: field.into(),
+            reason: reason.into(),
+            message: message.into(),
+        }
     }
 
     /// `field.Invalid(path, value, detail)`: body `Invalid value: <json value>: <detail>`.
@@ -43,7 +51,11 @@ impl Cause {
 
     /// `field.Required(path, detail)`.
     pub fn required(field: impl Into<String>, detail: &str) -> Self {
-        let body = if detail.is_empty() { "Required value".to_string() } else { format!("Required value: {detail}") };
+        let body = if detail.is_empty() {
+            "Required value".to_string()
+        } else {
+            format!("Required value: {detail}")
+        };
         Cause::new(field, "FieldValueRequired", body)
     }
 
@@ -58,13 +70,20 @@ impl Cause {
         Cause::new(
             field,
             "FieldValueNotSupported",
-            format!("Unsupported value: {value}: supported values: {}", quoted.join(", ")),
+            format!(
+                "Unsupported value: {value}: supported values: {}",
+                quoted.join(", ")
+            ),
         )
     }
 
     /// `field.Error.Error()`: `<field>: <body>`.
     pub fn full_message(&self) -> String {
-        if self.field.is_empty() { self.message.clone() } else { format!("{}: {}", self.field, self.message) }
+        if self.field.is_empty() {
+            self.message.clone()
+        } else {
+            format!("{}: {}", self.field, self.message)
+        }
     }
 }
 
@@ -81,7 +100,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
-        ApiError { code, reason: reason.to_string(), message: message.into(), details: None }
+        ApiError {
+            code,
+            reason: reason.to_string(),
+            message: message.into(),
+            details: None,
+        }
     }
 
     fn with_details(mut self, details: Value) -> Self {
@@ -99,15 +123,23 @@ impl ApiError {
     /// `NewAlreadyExists`: `configmaps "x" already exists` (409 AlreadyExists).
     pub fn already_exists(resource: &str, name: &str) -> Self {
         let (group, qualified) = qualify(resource);
-        ApiError::new(409, "AlreadyExists", format!("{qualified} \"{name}\" already exists"))
-            .with_details(json!({"name": name, "group": group, "kind": resource}))
+        ApiError::new(
+            409,
+            "AlreadyExists",
+            format!("{qualified} \"{name}\" already exists"),
+        )
+        .with_details(json!({"name": name, "group": group, "kind": resource}))
     }
 
     /// `NewConflict`: `Operation cannot be fulfilled on configmaps "x": <why>` (409 Conflict).
     pub fn conflict(resource: &str, name: &str, why: &str) -> Self {
         let (group, qualified) = qualify(resource);
-        ApiError::new(409, "Conflict", format!("Operation cannot be fulfilled on {qualified} \"{name}\": {why}"))
-            .with_details(json!({"name": name, "group": group, "kind": resource}))
+        ApiError::new(
+            409,
+            "Conflict",
+            format!("Operation cannot be fulfilled on {qualified} \"{name}\": {why}"),
+        )
+        .with_details(json!({"name": name, "group": group, "kind": resource}))
     }
 
     /// The conflict the storage layer reports for a stale `metadata.resourceVersion`
@@ -138,14 +170,19 @@ impl ApiError {
             .iter()
             .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
             .collect();
-        ApiError::new(422, "Invalid", message)
-            .with_details(json!({"name": name, "group": group, "kind": bare_kind, "causes": causes_json}))
+        ApiError::new(422, "Invalid", message).with_details(
+            json!({"name": name, "group": group, "kind": bare_kind, "causes": causes_json}),
+        )
     }
 
     /// `NewInternalError`: `Internal error occurred: <message>` (500 InternalError).
     pub fn internal(message: &str) -> Self {
-        ApiError::new(500, "InternalError", format!("Internal error occurred: {message}"))
-            .with_details(json!({"causes": [{"message": message}]}))
+        ApiError::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {message}"),
+        )
+        .with_details(json!({"causes": [{"message": message}]}))
     }
 
     /// `NewBadRequest` (400 BadRequest).
@@ -160,27 +197,38 @@ impl ApiError {
 
     /// `NewTooManyRequests` (429 TooManyRequests) with `details.retryAfterSeconds`.
     pub fn too_many_requests(message: &str, retry_after_seconds: u32) -> Self {
-        ApiError::new(429, "TooManyRequests", message).with_details(json!({"retryAfterSeconds": retry_after_seconds}))
+        ApiError::new(429, "TooManyRequests", message)
+            .with_details(json!({"retryAfterSeconds": retry_after_seconds}))
     }
 
     /// `NewMethodNotSupported`: `<action> is not supported on resources of kind "<resource>"` (405).
     pub fn method_not_supported(resource: &str, action: &str) -> Self {
         let (group, qualified) = qualify(resource);
-        ApiError::new(405, "MethodNotAllowed", format!("{action} is not supported on resources of kind \"{qualified}\""))
-            .with_details(json!({"group": group, "kind": resource}))
+        ApiError::new(
+            405,
+            "MethodNotAllowed",
+            format!("{action} is not supported on resources of kind \"{qualified}\""),
+        )
+        .with_details(json!({"group": group, "kind": resource}))
     }
 
     /// `NewForbidden`: `pods "x" is forbidden: <why>` (403 Forbidden).
     pub fn forbidden(resource: &str, name: &str, why: &str) -> Self {
         let (group, qualified) = qualify(resource);
-        ApiError::new(403, "Forbidden", format!("{qualified} \"{name}\" is forbidden: {why}"))
-            .with_details(json!({"name": name, "group": group, "kind": resource}))
+        ApiError::new(
+            403,
+            "Forbidden",
+            format!("{qualified} \"{name}\" is forbidden: {why}"),
+        )
+        .with_details(json!({"name": name, "group": group, "kind": resource}))
     }
 
     /// Creating in a namespace that is being deleted; upstream
     /// `plugin/pkg/admission/namespace/lifecycle/admission.go` (NewForbidden + cause NamespaceTerminating).
     pub fn namespace_terminating(resource: &str, name: &str, namespace: &str) -> Self {
-        let why = format!("unable to create new content in namespace {namespace} because it is being terminated");
+        let why = format!(
+            "unable to create new content in namespace {namespace} because it is being terminated"
+        );
         let mut err = ApiError::forbidden(resource, name, &why);
         if let Some(Value::Object(details)) = err.details.as_mut() {
             details.insert(
@@ -225,7 +273,9 @@ fn clean_details(details: &Value) -> Value {
 /// `(group, "plural[.group]")` for a plural as `schema.GroupResource.String()` renders it.
 fn qualify(resource: &str) -> (String, String) {
     match resources::find(resource) {
-        Some(def) if !def.group.is_empty() => (def.group.to_string(), format!("{resource}.{}", def.group)),
+        Some(def) if !def.group.is_empty() => {
+            (def.group.to_string(), format!("{resource}.{}", def.group))
+        }
         _ => (String::new(), resource.to_string()),
     }
 }
@@ -236,7 +286,10 @@ mod tests {
 
     #[test]
     fn not_found_is_qualified_for_named_groups() {
-        assert_eq!(ApiError::not_found("pods", "web").message, "pods \"web\" not found");
+        assert_eq!(
+            ApiError::not_found("pods", "web").message,
+            "pods \"web\" not found"
+        );
         assert_eq!(
             ApiError::not_found("servicecidrs", "extra").message,
             "servicecidrs.networking.k8s.io \"extra\" not found"
@@ -248,7 +301,11 @@ mod tests {
         let one = ApiError::invalid(
             "Service",
             "web",
-            vec![Cause::invalid_value("spec.ipFamilies[0]", &json!("IPv7"), "must be IPv4 or IPv6")],
+            vec![Cause::invalid_value(
+                "spec.ipFamilies[0]",
+                &json!("IPv7"),
+                "must be IPv4 or IPv6",
+            )],
         );
         assert_eq!(
             one.message,
@@ -257,13 +314,19 @@ mod tests {
         let two = ApiError::invalid(
             "Service",
             "web",
-            vec![Cause::required("spec.ports", ""), Cause::required("spec.selector", "")],
+            vec![
+                Cause::required("spec.ports", ""),
+                Cause::required("spec.selector", ""),
+            ],
         );
         assert_eq!(
             two.message,
             "Service \"web\" is invalid: [spec.ports: Required value, spec.selector: Required value]"
         );
-        assert_eq!(two.to_status()["details"]["causes"][0]["reason"], "FieldValueRequired");
+        assert_eq!(
+            two.to_status()["details"]["causes"][0]["reason"],
+            "FieldValueRequired"
+        );
     }
 
     #[test]

@@ -15,22 +15,58 @@ pub struct Deviation {
 
 pub const DEVIATIONS: &[Deviation] = &[
     Deviation {
+        name: "hosts-spaces-not-tabs",
+        description: "the hosts file separates addresses and names with spaces instead of the kubelet's TABs",
+        fails: &[
+            "hostaliases::nginx::default_entries",
+            "hostaliases::nginx::pod_ip_entries",
+            "hostaliases::hostaliases_pod::alias_section",
+        ],
+    },
+    Deviation {
+        name: "hosts-no-fqdn",
+        description: "the kubelet ignores spec.subdomain: pod lines carry only the hostname, not the FQDN",
+        fails: &["hostaliases::subdomain::fqdn_entries"],
+    },
+    Deviation {
+        name: "hosts-host-network-unmanaged",
+        description: "a hostNetwork pod gets the node's hosts file as it is: no managed header, no HostAliases section",
+        fails: &["hostaliases::host_network::header_and_aliases"],
+    },
+    Deviation {
+        name: "hosts-overrides-own-mount",
+        description: "the kubelet mounts its managed /etc/hosts over a container's own /etc/hosts mount",
+        fails: &["hostaliases::own_mount::not_managed"],
+    },
+    Deviation {
+        name: "pods-image-pull-backoff",
+        description: "images cannot be pulled: containers stay waiting in ImagePullBackOff and pods stay Pending",
+        fails: &[
+            "hostaliases::hostaliases_pod::completes",
+            "hostaliases::nginx::managed_header",
+        ],
+    },
+    Deviation {
         name: "hosts-no-alias-section",
         description: "the kubelet writes /etc/hosts without the `# Entries added by HostAliases.` section",
-        fails: &["hostaliases::hostaliases_pod::alias_entries"],
+        fails: &["hostaliases::hostaliases_pod::alias_section"],
     },
     Deviation {
         name: "hosts-missing-header",
         description: "the kubelet-managed /etc/hosts lacks the `# Kubernetes-managed hosts file.` header line",
         fails: &[
-            "hostaliases::default_hosts::managed_header",
-            "hostaliases::hostaliases_pod::managed_header",
+            "hostaliases::nginx::managed_header",
+            "hostaliases::nginx::pod_ip_entries",
+            "hostaliases::hostaliases_pod::alias_section",
         ],
     },
     Deviation {
         name: "hosts-single-ip",
         description: "the kubelet writes only the first pod IP into /etc/hosts of a dual-stack pod",
-        fails: &["dualstack::pod_addressing::hosts_has_both_ips"],
+        fails: &[
+            "hostaliases::nginx::pod_ip_entries",
+            "dualstack::pod_addressing::hosts_has_both_ips",
+        ],
     },
     Deviation {
         name: "pods-single-stack",
@@ -111,10 +147,7 @@ pub const DEVIATIONS: &[Deviation] = &[
     Deviation {
         name: "pods-never-ready",
         description: "containers start but pods never become Ready",
-        fails: &[
-            "dualstack::pod_addressing::pod_running",
-            "connectivity::services::pods_ready",
-        ],
+        fails: &["hostaliases::nginx::default_entries"],
     },
 ];
 

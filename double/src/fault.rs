@@ -25,7 +25,12 @@ pub struct Faults {
 
 impl Default for Faults {
     fn default() -> Self {
-        Faults { error_rate: 0.0, watch_drop_after: None, latency: Duration::ZERO, seed: 0x6e65_7463_6f6e_66 }
+        Faults {
+            error_rate: 0.0,
+            watch_drop_after: None,
+            latency: Duration::ZERO,
+            seed: 0x6e65_7463_6f6e_66,
+        }
     }
 }
 
@@ -85,7 +90,11 @@ mod tests {
 
     #[test]
     fn same_seed_same_failures() {
-        let faults = Faults { error_rate: 0.5, seed: 7, ..Faults::default() };
+        let faults = Faults {
+            error_rate: 0.5,
+            seed: 7,
+            ..Faults::default()
+        };
         let a = FaultInjector::new(faults.clone());
         let b = FaultInjector::new(faults);
         let draws_a: Vec<_> = (0..50).map(|_| a.next_failure()).collect();

@@ -38,7 +38,10 @@ mod tests {
     fn parses_as_yaml_with_the_server_url() {
         let yaml = kubeconfig_yaml("127.0.0.1:4321".parse().unwrap());
         let value: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
-        assert_eq!(value["clusters"][0]["cluster"]["server"], "http://127.0.0.1:4321");
+        assert_eq!(
+            value["clusters"][0]["cluster"]["server"],
+            "http://127.0.0.1:4321"
+        );
         assert_eq!(value["current-context"], CONTEXT_NAME);
     }
 }

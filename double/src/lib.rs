@@ -105,11 +105,16 @@ impl Double {
         runtime: Arc<dyn ContainerRuntime>,
     ) -> Result<RunningDouble, DoubleError> {
         server::version_info(&config.server_version).map_err(DoubleError::Config)?;
-        let listener =
-            tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.map_err(DoubleError::Bind)?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(DoubleError::Bind)?;
         let addr = listener.local_addr().map_err(DoubleError::Bind)?;
         let server = server::spawn(listener, store.clone(), runtime, config);
-        Ok(RunningDouble { addr, store, server: Some(server) })
+        Ok(RunningDouble {
+            addr,
+            store,
+            server: Some(server),
+        })
     }
 }
 
@@ -136,8 +141,12 @@ impl RunningDouble {
     }
 
     pub fn write_kubeconfig(&self, path: &Path) -> Result<(), DoubleError> {
-        std::fs::write(path, self.kubeconfig_yaml())
-            .map_err(|source| DoubleError::WriteKubeconfig { path: path.to_path_buf(), source })
+        std::fs::write(path, self.kubeconfig_yaml()).map_err(|source| {
+            DoubleError::WriteKubeconfig {
+                path: path.to_path_buf(),
+                source,
+            }
+        })
     }
 
     /// The store behind the API (tests and the cluster model may read and write it directly).

@@ -28,7 +28,11 @@ pub struct ResourceDef {
 impl ResourceDef {
     /// `v1` or `networking.k8s.io/v1`.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 
     /// `/api/v1` or `/apis/networking.k8s.io/v1`.
@@ -46,8 +50,19 @@ impl ResourceDef {
     }
 }
 
-const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
-const NO_COLLECTION_DELETE: &[&str] = &["create", "delete", "get", "list", "patch", "update", "watch"];
+const ALL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+const NO_COLLECTION_DELETE: &[&str] = &[
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
 
 const fn def(
     group: &'static str,
@@ -83,7 +98,10 @@ pub static RESOURCES: &[ResourceDef] = &[
         verbs: NO_COLLECTION_DELETE,
         ..def("", "Namespace", "namespaces", "namespace", &["ns"], false)
     },
-    ResourceDef { has_status: true, ..def("", "Node", "nodes", "node", &["no"], false) },
+    ResourceDef {
+        has_status: true,
+        ..def("", "Node", "nodes", "node", &["no"], false)
+    },
     ResourceDef {
         has_status: true,
         subresources: &["log", "exec"],
@@ -99,17 +117,52 @@ pub static RESOURCES: &[ResourceDef] = &[
     def("", "Endpoints", "endpoints", "endpoints", &["ep"], true),
     def("", "Event", "events", "event", &["ev"], true),
     def("", "ConfigMap", "configmaps", "configmap", &["cm"], true),
-    def("", "ServiceAccount", "serviceaccounts", "serviceaccount", &["sa"], true),
-    def("discovery.k8s.io", "EndpointSlice", "endpointslices", "endpointslice", &[], true),
+    def(
+        "",
+        "ServiceAccount",
+        "serviceaccounts",
+        "serviceaccount",
+        &["sa"],
+        true,
+    ),
+    def(
+        "discovery.k8s.io",
+        "EndpointSlice",
+        "endpointslices",
+        "endpointslice",
+        &[],
+        true,
+    ),
     ResourceDef {
         has_status: true,
         tracks_generation: true,
-        ..def("networking.k8s.io", "ServiceCIDR", "servicecidrs", "servicecidr", &[], false)
+        ..def(
+            "networking.k8s.io",
+            "ServiceCIDR",
+            "servicecidrs",
+            "servicecidr",
+            &[],
+            false,
+        )
     },
-    def("networking.k8s.io", "IPAddress", "ipaddresses", "ipaddress", &["ip"], false),
+    def(
+        "networking.k8s.io",
+        "IPAddress",
+        "ipaddresses",
+        "ipaddress",
+        &["ip"],
+        false,
+    ),
     ResourceDef {
         tracks_generation: true,
-        ..def("networking.k8s.io", "NetworkPolicy", "networkpolicies", "networkpolicy", &["netpol"], true)
+        ..def(
+            "networking.k8s.io",
+            "NetworkPolicy",
+            "networkpolicies",
+            "networkpolicy",
+            &["netpol"],
+            true,
+        )
     },
 ];
 
@@ -120,12 +173,16 @@ pub fn find(plural: &str) -> Option<&'static ResourceDef> {
 
 /// The resource of `group`/`version` with this plural.
 pub fn find_in(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
-    RESOURCES.iter().find(|r| r.group == group && r.version == version && r.plural == plural)
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
 /// The resource of an `apiVersion` + `kind` pair (e.g. from a manifest).
 pub fn find_kind(api_version: &str, kind: &str) -> Option<&'static ResourceDef> {
-    RESOURCES.iter().find(|r| r.api_version() == api_version && r.kind == kind)
+    RESOURCES
+        .iter()
+        .find(|r| r.api_version() == api_version && r.kind == kind)
 }
 
 /// Served API groups other than core, in discovery order, with their versions.
@@ -137,15 +194,6 @@ pub fn groups() -> Vec<(&'static str, &'static str)> {
         }
     }
     out
-}
-
-/// Scheme defaulting for fields clients usually omit, applied on create and update (only where
-/// absent, so it is idempotent). Allocation-related fields (clusterIP, ipFamilies, ipFamilyPolicy,
-/// nodeName, podIP) are the cluster model's admission, not defaulting.
-/// upstream: pkg/apis/core/v1/defaults.go (SetDefaults_Pod, SetDefaults_PodSpec, SetDefaults_Container,
-/// SetDefaults_Service, SetDefaults_ContainerPort, SetDefaults_ServicePort).
-pub fn apply_defaults(def: &ResourceDef, obj: &mut serde_json::Value) {
-    let _ = (def, obj);
 }
 
 #[cfg(test)]
@@ -163,8 +211,14 @@ mod tests {
 
     #[test]
     fn lookups() {
-        assert_eq!(find("servicecidrs").map(|r| r.api_version()), Some("networking.k8s.io/v1".to_string()));
+        assert_eq!(
+            find("servicecidrs").map(|r| r.api_version()),
+            Some("networking.k8s.io/v1".to_string())
+        );
         assert_eq!(find_kind("v1", "Pod").map(|r| r.plural), Some("pods"));
-        assert_eq!(groups(), vec![("discovery.k8s.io", "v1"), ("networking.k8s.io", "v1")]);
+        assert_eq!(
+            groups(),
+            vec![("discovery.k8s.io", "v1"), ("networking.k8s.io", "v1")]
+        );
     }
 }

@@ -16,11 +16,19 @@ pub struct ExecOutput {
 
 impl ExecOutput {
     pub fn success(stdout: impl Into<Vec<u8>>) -> Self {
-        ExecOutput { stdout: stdout.into(), stderr: Vec::new(), exit_code: 0 }
+        ExecOutput {
+            stdout: stdout.into(),
+            stderr: Vec::new(),
+            exit_code: 0,
+        }
     }
 
     pub fn failure(exit_code: i32, stderr: impl Into<Vec<u8>>) -> Self {
-        ExecOutput { stdout: Vec::new(), stderr: stderr.into(), exit_code }
+        ExecOutput {
+            stdout: Vec::new(),
+            stderr: stderr.into(),
+            exit_code,
+        }
     }
 }
 
@@ -38,7 +46,13 @@ pub trait ContainerRuntime: Send + Sync + 'static {
 pub struct NoCommands;
 
 impl ContainerRuntime for NoCommands {
-    fn exec(&self, _store: &Store, _pod: &Object, _container: &str, command: &[String]) -> ExecOutput {
+    fn exec(
+        &self,
+        _store: &Store,
+        _pod: &Object,
+        _container: &str,
+        command: &[String],
+    ) -> ExecOutput {
         // What runc reports for an unknown executable (exit code 127 via the shell convention).
         let program = command.first().map(String::as_str).unwrap_or("");
         ExecOutput::failure(

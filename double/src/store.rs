@@ -74,8 +74,14 @@ pub enum Op {
 pub trait Admission: Send + Sync + 'static {
     /// Called on create (old = None) and update (old = Some) before the object is stored: may mutate or reject.
     /// Called for client requests and for controllers' writes alike.
-    fn admit(&self, store: &Store, op: Op, resource: &str, obj: &mut Object, old: Option<&Object>)
-    -> Result<(), ApiError>;
+    fn admit(
+        &self,
+        store: &Store,
+        op: Op,
+        resource: &str,
+        obj: &mut Object,
+        old: Option<&Object>,
+    ) -> Result<(), ApiError>;
 }
 
 /// The store. Cheap to clone (an `Arc` inside); all methods are synchronous and thread-safe.
@@ -140,7 +146,10 @@ impl Store {
 
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves consistent data (every mutation is a single insert/remove).
-        self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn get(&self, resource: &str, namespace: Option<&str>, name: &str) -> Option<Object> {
@@ -192,7 +201,12 @@ impl Store {
                 state.compacted
             )));
         }
-        let events = state.history.iter().filter(|e| e.resource_version() > resource_version).cloned().collect();
+        let events = state
+            .history
+            .iter()
+            .filter(|e| e.resource_version() > resource_version)
+            .cloned()
+            .collect();
         Ok((events, self.inner.events.subscribe()))
     }
 
@@ -204,12 +218,28 @@ impl Store {
     }
 
     pub fn add_admission(&self, admission: Arc<dyn Admission>) {
-        self.inner.admissions.write().unwrap_or_else(|p| p.into_inner()).push(admission);
+        self.inner
+            .admissions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(admission);
     }
 
-    fn admit(&self, op: Op, resource: &str, obj: &mut Object, old: Option<&Object>) -> Result<(), ApiError> {
-        let chain: Vec<Arc<dyn Admission>> =
-            self.inner.admissions.read().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect();
+    fn admit(
+        &self,
+        op: Op,
+        resource: &str,
+        obj: &mut Object,
+        old: Option<&Object>,
+    ) -> Result<(), ApiError> {
+        let chain: Vec<Arc<dyn Admission>> = self
+            .inner
+            .admissions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
         for admission in chain {
             admission.admit(self, op, resource, obj, old)?;
         }
@@ -218,29 +248,50 @@ impl Store {
 
     /// Creates an object. `namespace` (for namespaced resources) wins over an empty
     /// `metadata.namespace`; a different one is a 400 as upstream.
-    pub fn create(&self, resource: &str, namespace: Option<&str>, obj: Object) -> Result<Object, ApiError> {
+    pub fn create(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        obj: Object,
+    ) -> Result<Object, ApiError> {
         let def = served(resource)?;
         let mut obj = obj;
         let meta = metadata_mut(&mut obj)?;
         let namespace = scope_namespace(def, namespace, meta)?;
-        if meta.get("resourceVersion").and_then(Value::as_str).is_some_and(|rv| !rv.is_empty()) {
+        if meta
+            .get("resourceVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|rv| !rv.is_empty())
+        {
             // upstream: staging/src/k8s.io/apiserver/pkg/storage/etcd3/store.go Create
-            return Err(ApiError::internal("resourceVersion should not be set on objects to be created"));
+            return Err(ApiError::internal(
+                "resourceVersion should not be set on objects to be created",
+            ));
         }
-        let generate_name = meta.get("generateName").and_then(Value::as_str).unwrap_or("").to_string();
-        let name = meta.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+        let generate_name = meta
+            .get("generateName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if name.is_empty() && generate_name.is_empty() {
             return Err(ApiError::invalid(
                 &qualified_kind(def),
                 "",
-                vec![Cause::required("metadata.name", "name or generateName is required")],
+                vec![Cause::required(
+                    "metadata.name",
+                    "name or generateName is required",
+                )],
             ));
         }
         if let Some(ns) = namespace.as_deref() {
             self.check_namespace_open(resource, &name, ns)?;
         }
         prepare_for_create(def, &mut obj);
-        resources::apply_defaults(def, &mut obj);
         self.admit(Op::Create, resource, &mut obj, None)?;
 
         let mut state = self.state();
@@ -249,7 +300,10 @@ impl Store {
             let mut candidate;
             loop {
                 candidate = format!("{generate_name}{}", random_suffix());
-                if !state.objects.contains_key(&key(resource, namespace.as_deref(), &candidate)) {
+                if !state
+                    .objects
+                    .contains_key(&key(resource, namespace.as_deref(), &candidate))
+                {
                     break;
                 }
             }
@@ -275,18 +329,34 @@ impl Store {
         }
         set_type_meta(def, &mut obj);
         state.objects.insert(k, obj.clone());
-        self.publish(&mut state, revision, EventType::Added, def.plural, obj.clone());
+        self.publish(
+            &mut state,
+            revision,
+            EventType::Added,
+            def.plural,
+            obj.clone(),
+        );
         Ok(obj)
     }
 
     /// Replaces an object (spec and metadata); keeps the stored `status` when the resource has a
     /// status subresource. A stale `metadata.resourceVersion` is a 409 Conflict.
-    pub fn update(&self, resource: &str, namespace: Option<&str>, obj: Object) -> Result<Object, ApiError> {
+    pub fn update(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        obj: Object,
+    ) -> Result<Object, ApiError> {
         self.update_with(resource, namespace, obj, false)
     }
 
     /// Changes only `status` (metadata and spec stay as stored).
-    pub fn update_status(&self, resource: &str, namespace: Option<&str>, obj: Object) -> Result<Object, ApiError> {
+    pub fn update_status(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        obj: Object,
+    ) -> Result<Object, ApiError> {
         self.update_with(resource, namespace, obj, true)
     }
 
@@ -301,15 +371,26 @@ impl Store {
         let mut incoming = obj;
         let meta = metadata_mut(&mut incoming)?;
         let namespace = scope_namespace(def, namespace, meta)?;
-        let name = meta.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if name.is_empty() {
             return Err(ApiError::invalid(
                 &qualified_kind(def),
                 "",
-                vec![Cause::required("metadata.name", "name or generateName is required")],
+                vec![Cause::required(
+                    "metadata.name",
+                    "name or generateName is required",
+                )],
             ));
         }
-        let wanted_version = meta.get("resourceVersion").and_then(Value::as_str).unwrap_or("").to_string();
+        let wanted_version = meta
+            .get("resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let k = key(resource, namespace.as_deref(), &name);
 
         // Admission runs without the lock (it may read the store); retry if the object changed meanwhile.
@@ -317,7 +398,10 @@ impl Store {
             let Some(old) = self.state().objects.get(&k).cloned() else {
                 return Err(ApiError::not_found(resource, &name));
             };
-            let old_version = old["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
+            let old_version = old["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
             if !wanted_version.is_empty() && wanted_version != old_version {
                 return Err(ApiError::stale_resource_version(resource, &name));
             }
@@ -326,11 +410,13 @@ impl Store {
             } else {
                 prepare_for_update(def, &old, incoming.clone())?
             };
-            resources::apply_defaults(def, &mut obj);
             self.admit(Op::Update, resource, &mut obj, Some(&old))?;
 
             let mut state = self.state();
-            let current_version = state.objects.get(&k).map(|o| o["metadata"]["resourceVersion"].clone());
+            let current_version = state
+                .objects
+                .get(&k)
+                .map(|o| o["metadata"]["resourceVersion"].clone());
             if current_version.as_ref() != Some(&old["metadata"]["resourceVersion"]) {
                 continue;
             }
@@ -344,20 +430,37 @@ impl Store {
             let deleting = !obj["metadata"]["deletionTimestamp"].is_null();
             if deleting && finalizers(&obj).is_empty() && !has_spec_finalizers(&obj) {
                 state.objects.remove(&k);
-                self.publish(&mut state, revision, EventType::Deleted, def.plural, obj.clone());
+                self.publish(
+                    &mut state,
+                    revision,
+                    EventType::Deleted,
+                    def.plural,
+                    obj.clone(),
+                );
                 drop(state);
                 self.after_removal(def, namespace.as_deref(), &obj);
                 return Ok(obj);
             }
             state.objects.insert(k, obj.clone());
-            self.publish(&mut state, revision, EventType::Modified, def.plural, obj.clone());
+            self.publish(
+                &mut state,
+                revision,
+                EventType::Modified,
+                def.plural,
+                obj.clone(),
+            );
             return Ok(obj);
         }
     }
 
     /// Deletes an object, or marks it deleted (`deletionTimestamp`) while `metadata.finalizers`
     /// remain; deleting a namespace terminates it (see module docs). Returns the object's last state.
-    pub fn delete(&self, resource: &str, namespace: Option<&str>, name: &str) -> Result<Object, ApiError> {
+    pub fn delete(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Object, ApiError> {
         let def = served(resource)?;
         let namespace = if def.namespaced { namespace } else { None };
         let k = key(resource, namespace, name);
@@ -375,7 +478,13 @@ impl Store {
             mark_deleted(&mut obj, revision);
             obj["status"]["phase"] = json!("Terminating");
             state.objects.insert(k, obj.clone());
-            self.publish(&mut state, revision, EventType::Modified, def.plural, obj.clone());
+            self.publish(
+                &mut state,
+                revision,
+                EventType::Modified,
+                def.plural,
+                obj.clone(),
+            );
             drop(state);
             self.terminate_namespace(name);
             return Ok(self.get("namespaces", None, name).unwrap_or(obj));
@@ -384,13 +493,25 @@ impl Store {
             let mut obj = old;
             mark_deleted(&mut obj, revision);
             state.objects.insert(k, obj.clone());
-            self.publish(&mut state, revision, EventType::Modified, def.plural, obj.clone());
+            self.publish(
+                &mut state,
+                revision,
+                EventType::Modified,
+                def.plural,
+                obj.clone(),
+            );
             return Ok(obj);
         }
         let mut obj = old;
         set_resource_version(&mut obj, revision);
         state.objects.remove(&k);
-        self.publish(&mut state, revision, EventType::Deleted, def.plural, obj.clone());
+        self.publish(
+            &mut state,
+            revision,
+            EventType::Deleted,
+            def.plural,
+            obj.clone(),
+        );
         drop(state);
         self.after_removal(def, namespace, &obj);
         Ok(obj)
@@ -435,7 +556,9 @@ impl Store {
                 .collect()
         };
         for (plural, dependent) in dependents {
-            let others_alive = owner_uids(&dependent).iter().any(|u| u != owner_uid && self.uid_exists(u));
+            let others_alive = owner_uids(&dependent)
+                .iter()
+                .any(|u| u != owner_uid && self.uid_exists(u));
             if others_alive {
                 continue;
             }
@@ -447,12 +570,17 @@ impl Store {
     }
 
     fn uid_exists(&self, uid: &str) -> bool {
-        self.state().objects.values().any(|o| o["metadata"]["uid"].as_str() == Some(uid))
+        self.state()
+            .objects
+            .values()
+            .any(|o| o["metadata"]["uid"].as_str() == Some(uid))
     }
 
     /// Removes `owner`'s ownerReferences from its dependents (DELETE with propagationPolicy=Orphan).
     pub fn orphan_dependents(&self, owner: &Object) {
-        let Some(owner_uid) = owner["metadata"]["uid"].as_str() else { return };
+        let Some(owner_uid) = owner["metadata"]["uid"].as_str() else {
+            return;
+        };
         let dependents: Vec<(&'static str, Object)> = {
             let state = self.state();
             state
@@ -466,7 +594,9 @@ impl Store {
             if let Some(refs) = dependent["metadata"]["ownerReferences"].as_array_mut() {
                 refs.retain(|r| r["uid"].as_str() != Some(owner_uid));
             }
-            let ns = dependent["metadata"]["namespace"].as_str().map(str::to_string);
+            let ns = dependent["metadata"]["namespace"]
+                .as_str()
+                .map(str::to_string);
             // A conflict means a concurrent writer; the reference then stays (as a GC race would).
             let _ = self.update(plural, ns.as_deref(), dependent);
         }
@@ -474,7 +604,11 @@ impl Store {
 
     /// `PUT /api/v1/namespaces/<name>/finalize`: replaces the namespace's `spec.finalizers`.
     /// upstream: pkg/registry/core/namespace/storage/storage.go (FinalizeREST)
-    pub fn finalize_namespace(&self, name: &str, spec_finalizers: Vec<String>) -> Result<Object, ApiError> {
+    pub fn finalize_namespace(
+        &self,
+        name: &str,
+        spec_finalizers: Vec<String>,
+    ) -> Result<Object, ApiError> {
         let mut state = self.state();
         let k = key("namespaces", None, name);
         let Some(mut obj) = state.objects.get(&k).cloned() else {
@@ -486,10 +620,22 @@ impl Store {
         let deleting = !obj["metadata"]["deletionTimestamp"].is_null();
         if deleting && spec_finalizers.is_empty() && finalizers(&obj).is_empty() {
             state.objects.remove(&k);
-            self.publish(&mut state, revision, EventType::Deleted, "namespaces", obj.clone());
+            self.publish(
+                &mut state,
+                revision,
+                EventType::Deleted,
+                "namespaces",
+                obj.clone(),
+            );
         } else {
             state.objects.insert(k, obj.clone());
-            self.publish(&mut state, revision, EventType::Modified, "namespaces", obj.clone());
+            self.publish(
+                &mut state,
+                revision,
+                EventType::Modified,
+                "namespaces",
+                obj.clone(),
+            );
         }
         Ok(obj)
     }
@@ -499,11 +645,16 @@ impl Store {
     fn finalize_namespace_if_empty(&self, ns: &str) {
         let mut state = self.state();
         let k = key("namespaces", None, ns);
-        let Some(namespace) = state.objects.get(&k).cloned() else { return };
+        let Some(namespace) = state.objects.get(&k).cloned() else {
+            return;
+        };
         if namespace["metadata"]["deletionTimestamp"].is_null() {
             return;
         }
-        let has_content = state.objects.keys().any(|(_, object_ns, _)| object_ns == ns);
+        let has_content = state
+            .objects
+            .keys()
+            .any(|(_, object_ns, _)| object_ns == ns);
         if has_content {
             return;
         }
@@ -535,9 +686,20 @@ impl Store {
         }
     }
 
-    fn publish(&self, state: &mut State, revision: u64, kind: EventType, resource: &'static str, object: Object) {
+    fn publish(
+        &self,
+        state: &mut State,
+        revision: u64,
+        kind: EventType,
+        resource: &'static str,
+        object: Object,
+    ) {
         state.revision = revision;
-        let event = StoreEvent { kind, resource, object };
+        let event = StoreEvent {
+            kind,
+            resource,
+            object,
+        };
         state.history.push_back(event.clone());
         while state.history.len() > state.history_limit {
             if let Some(dropped) = state.history.pop_front() {
@@ -550,12 +712,19 @@ impl Store {
 }
 
 fn served(resource: &str) -> Result<&'static ResourceDef, ApiError> {
-    resources::find(resource)
-        .ok_or_else(|| ApiError::new(404, "NotFound", "the server could not find the requested resource"))
+    resources::find(resource).ok_or_else(|| {
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+    })
 }
 
 fn key(resource: &str, namespace: Option<&str>, name: &str) -> Key {
-    let scoped = resources::find(resource).map(|d| d.namespaced).unwrap_or(true);
+    let scoped = resources::find(resource)
+        .map(|d| d.namespaced)
+        .unwrap_or(true);
     let ns = if scoped { namespace.unwrap_or("") } else { "" };
     (resource.to_string(), ns.to_string(), name.to_string())
 }
@@ -571,13 +740,16 @@ fn list_locked(state: &State, resource: &str, namespace: Option<&str>) -> Vec<Ob
 
 fn metadata_mut(obj: &mut Object) -> Result<&mut Map<String, Value>, ApiError> {
     let Some(map) = obj.as_object_mut() else {
-        return Err(ApiError::bad_request("the body of the request was in an unknown format"));
+        return Err(ApiError::bad_request(
+            "the body of the request was in an unknown format",
+        ));
     };
     let meta = map.entry("metadata").or_insert_with(|| json!({}));
     if meta.is_null() {
         *meta = json!({});
     }
-    meta.as_object_mut().ok_or_else(|| ApiError::bad_request("metadata must be an object"))
+    meta.as_object_mut()
+        .ok_or_else(|| ApiError::bad_request("metadata must be an object"))
 }
 
 /// The namespace the object lives in (None for cluster-scoped), reconciling URL and body.
@@ -590,7 +762,11 @@ fn scope_namespace(
         meta.remove("namespace");
         return Ok(None);
     }
-    let in_body = meta.get("namespace").and_then(Value::as_str).unwrap_or("").to_string();
+    let in_body = meta
+        .get("namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let ns = match (namespace.filter(|n| !n.is_empty()), in_body.is_empty()) {
         (Some(url), false) if url != in_body => {
             // upstream: staging/src/k8s.io/apiserver/pkg/endpoints/handlers/rest.go (EnsureObjectNamespaceMatchesRequestNamespace)
@@ -627,8 +803,10 @@ fn prepare_for_create(def: &ResourceDef, obj: &mut Object) {
             obj["status"] = json!({"phase": "Active"});
             let name = obj["metadata"]["name"].clone();
             obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
-            let mut spec_finalizers: Vec<Value> =
-                obj["spec"]["finalizers"].as_array().cloned().unwrap_or_default();
+            let mut spec_finalizers: Vec<Value> = obj["spec"]["finalizers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             if !spec_finalizers.contains(&json!("kubernetes")) {
                 spec_finalizers.push(json!("kubernetes"));
             }
@@ -643,8 +821,18 @@ fn prepare_for_create(def: &ResourceDef, obj: &mut Object) {
 
 /// `BeforeUpdate` + per-resource `PrepareForUpdate`: immutable metadata from the stored object,
 /// stored status kept, generation bumped on spec changes, no new finalizers while deleting.
-fn prepare_for_update(def: &ResourceDef, old: &Object, mut obj: Object) -> Result<Object, ApiError> {
-    for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+fn prepare_for_update(
+    def: &ResourceDef,
+    old: &Object,
+    mut obj: Object,
+) -> Result<Object, ApiError> {
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ] {
         match old["metadata"].get(field) {
             Some(v) => obj["metadata"][field] = v.clone(),
             None => {
@@ -682,7 +870,10 @@ fn prepare_for_update(def: &ResourceDef, old: &Object, mut obj: Object) -> Resul
             return Err(ApiError::invalid(
                 &qualified_kind(def),
                 name,
-                vec![Cause::forbidden("metadata.finalizers", "no new finalizers can be added if the object is being deleted")],
+                vec![Cause::forbidden(
+                    "metadata.finalizers",
+                    "no new finalizers can be added if the object is being deleted",
+                )],
             ));
         }
     }
@@ -717,37 +908,56 @@ fn set_resource_version(obj: &mut Object, revision: u64) {
 fn owner_uids(obj: &Object) -> Vec<String> {
     obj["metadata"]["ownerReferences"]
         .as_array()
-        .map(|refs| refs.iter().filter_map(|r| r["uid"].as_str().map(str::to_string)).collect())
+        .map(|refs| {
+            refs.iter()
+                .filter_map(|r| r["uid"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn finalizers(obj: &Object) -> Vec<String> {
     obj["metadata"]["finalizers"]
         .as_array()
-        .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// A namespace's `spec.finalizers` (only `kubernetes`, removed once its content is gone).
 fn has_spec_finalizers(obj: &Object) -> bool {
-    obj["kind"] == "Namespace" && obj["spec"]["finalizers"].as_array().is_some_and(|a| !a.is_empty())
+    obj["kind"] == "Namespace"
+        && obj["spec"]["finalizers"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
 }
 
 /// `Kind` for the core group, `Kind.group` otherwise (as upstream's qualified kind in Invalid errors).
 pub fn qualified_kind(def: &ResourceDef) -> String {
-    if def.group.is_empty() { def.kind.to_string() } else { format!("{}.{}", def.kind, def.group) }
+    if def.group.is_empty() {
+        def.kind.to_string()
+    } else {
+        format!("{}.{}", def.kind, def.group)
+    }
 }
 
 /// The `metadata.resourceVersion` of an object as a number.
 pub fn resource_version_of(obj: &Object) -> Option<u64> {
-    obj["metadata"]["resourceVersion"].as_str().and_then(|rv| rv.parse().ok())
+    obj["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|rv| rv.parse().ok())
 }
 
 fn random_suffix() -> String {
     // upstream alphabet: bcdfghjklmnpqrstvwxz2456789 (no vowels, no confusable digits)
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
-    (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// A random RFC 4122 version-4 UUID.
@@ -756,12 +966,22 @@ pub fn new_uid() -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// Now as RFC 3339 in UTC with second precision, as `metav1.Time` serializes.
 pub fn timestamp_now() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     format_timestamp(secs)
 }
 
@@ -779,7 +999,12 @@ pub fn format_timestamp(secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
 }
 
 /// Seconds since the Unix epoch of an RFC 3339 UTC timestamp (`2024-02-29T12:34:56Z`, fractions
@@ -813,13 +1038,18 @@ mod tests {
         for secs in [0, 951_782_400, 1_709_210_096, 4_102_444_800] {
             assert_eq!(parse_timestamp(&format_timestamp(secs)), Some(secs));
         }
-        assert_eq!(parse_timestamp("2024-02-29T12:34:56.123456Z"), Some(1_709_210_096));
+        assert_eq!(
+            parse_timestamp("2024-02-29T12:34:56.123456Z"),
+            Some(1_709_210_096)
+        );
         assert_eq!(parse_timestamp("yesterday"), None);
     }
 
     fn store_with_ns(ns: &str) -> Store {
         let store = Store::new();
-        store.create("namespaces", None, json!({"metadata": {"name": ns}})).unwrap();
+        store
+            .create("namespaces", None, json!({"metadata": {"name": ns}}))
+            .unwrap();
         store
     }
 
@@ -842,7 +1072,9 @@ mod tests {
         assert!(resource_version_of(&created).unwrap() > 1);
         let err = store.create("configmaps", Some("t"), cm("a")).unwrap_err();
         assert_eq!((err.code, err.reason.as_str()), (409, "AlreadyExists"));
-        let err = store.create("configmaps", Some("missing"), cm("a")).unwrap_err();
+        let err = store
+            .create("configmaps", Some("missing"), cm("a"))
+            .unwrap_err();
         assert_eq!(err.message, "namespaces \"missing\" not found");
     }
 
@@ -850,11 +1082,18 @@ mod tests {
     fn stale_update_conflicts_and_noop_update_keeps_version() {
         let store = store_with_ns("t");
         let created = store.create("configmaps", Some("t"), cm("a")).unwrap();
-        let same = store.update("configmaps", Some("t"), created.clone()).unwrap();
-        assert_eq!(same["metadata"]["resourceVersion"], created["metadata"]["resourceVersion"]);
+        let same = store
+            .update("configmaps", Some("t"), created.clone())
+            .unwrap();
+        assert_eq!(
+            same["metadata"]["resourceVersion"],
+            created["metadata"]["resourceVersion"]
+        );
         let mut changed = created.clone();
         changed["data"]["a"] = json!("2");
-        store.update("configmaps", Some("t"), changed.clone()).unwrap();
+        store
+            .update("configmaps", Some("t"), changed.clone())
+            .unwrap();
         let err = store.update("configmaps", Some("t"), changed).unwrap_err();
         assert_eq!((err.code, err.reason.as_str()), (409, "Conflict"));
     }
@@ -883,7 +1122,9 @@ mod tests {
         let ns = store.delete("namespaces", None, "t").unwrap();
         assert_eq!(ns["status"]["phase"], "Terminating");
         assert!(store.get("configmaps", Some("t"), "plain").is_none());
-        let err = store.create("configmaps", Some("t"), cm("new")).unwrap_err();
+        let err = store
+            .create("configmaps", Some("t"), cm("new"))
+            .unwrap_err();
         assert_eq!((err.code, err.reason.as_str()), (403, "Forbidden"));
         let mut released = store.get("configmaps", Some("t"), "held").unwrap();
         released["metadata"]["finalizers"] = json!([]);
@@ -894,10 +1135,14 @@ mod tests {
     #[test]
     fn history_expires() {
         let store = Store::with_history_limit(2);
-        store.create("namespaces", None, json!({"metadata": {"name": "a"}})).unwrap();
+        store
+            .create("namespaces", None, json!({"metadata": {"name": "a"}}))
+            .unwrap();
         let first = store.resource_version();
         for n in ["b", "c", "d"] {
-            store.create("namespaces", None, json!({"metadata": {"name": n}})).unwrap();
+            store
+                .create("namespaces", None, json!({"metadata": {"name": n}}))
+                .unwrap();
         }
         assert_eq!(store.events_since(first).unwrap_err().code, 410);
         let (events, _) = store.events_since(store.resource_version() - 1).unwrap();

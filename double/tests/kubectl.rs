@@ -12,7 +12,9 @@ fn kubectl_binary() -> Option<PathBuf> {
         return Some(PathBuf::from(path));
     }
     std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|dir| dir.join("kubectl")).find(|candidate| candidate.is_file())
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("kubectl"))
+            .find(|candidate| candidate.is_file())
     })
 }
 
@@ -24,11 +26,18 @@ struct Kubectl {
 
 impl Kubectl {
     fn new(binary: PathBuf, double: &RunningDouble, label: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("netconform-double-kubectl-{label}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "netconform-double-kubectl-{label}-{}",
+            std::process::id()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let kubeconfig = dir.join("kubeconfig");
         double.write_kubeconfig(&kubeconfig).unwrap();
-        Kubectl { binary, dir, kubeconfig }
+        Kubectl {
+            binary,
+            dir,
+            kubeconfig,
+        }
     }
 
     async fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
@@ -51,10 +60,11 @@ impl Kubectl {
             input.write_all(text.as_bytes()).await.unwrap();
         }
         drop(input);
-        let output = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
-            .await
-            .expect("kubectl timed out")
-            .unwrap();
+        let output =
+            tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+                .await
+                .expect("kubectl timed out")
+                .unwrap();
         eprintln!(
             "$ kubectl {}\n[exit {:?}]\n{}{}",
             args.join(" "),
@@ -103,28 +113,125 @@ async fn kubectl_get_apply_logs_exec() {
 
     let ns = kubectl.run(&["get", "ns"], None).await;
     assert!(ns.status.success());
-    assert!(stdout(&ns).contains("default") && stdout(&ns).contains("Active"), "{}", stdout(&ns));
+    assert!(
+        stdout(&ns).contains("default") && stdout(&ns).contains("Active"),
+        "{}",
+        stdout(&ns)
+    );
+
+    // kubectl's typed clients POST protobuf (kubectl create namespace|configmap|serviceaccount).
+    let created = kubectl
+        .run(&["create", "namespace", "made-by-kubectl"], None)
+        .await;
+    assert_eq!(
+        stdout(&created).trim(),
+        "namespace/made-by-kubectl created",
+        "{}",
+        stderr(&created)
+    );
+    let created = kubectl
+        .run(
+            &[
+                "-n",
+                "made-by-kubectl",
+                "create",
+                "configmap",
+                "lit",
+                "--from-literal=a=b",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        stdout(&created).trim(),
+        "configmap/lit created",
+        "{}",
+        stderr(&created)
+    );
+    let literal = kubectl
+        .run(
+            &[
+                "-n",
+                "made-by-kubectl",
+                "get",
+                "cm",
+                "lit",
+                "-o",
+                "jsonpath={.data.a}",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(stdout(&literal), "b");
+    let created = kubectl
+        .run(
+            &["-n", "made-by-kubectl", "create", "serviceaccount", "robot"],
+            None,
+        )
+        .await;
+    assert_eq!(
+        stdout(&created).trim(),
+        "serviceaccount/robot created",
+        "{}",
+        stderr(&created)
+    );
+    let gone = kubectl
+        .run(&["delete", "namespace", "made-by-kubectl"], None)
+        .await;
+    assert_eq!(
+        stdout(&gone).trim(),
+        "namespace \"made-by-kubectl\" deleted",
+        "{}",
+        stderr(&gone)
+    );
 
     let manifest = kubectl.file("cm.yaml", MANIFEST);
-    let applied = kubectl.run(&["apply", "-f", path_arg(&manifest)], None).await;
+    let applied = kubectl
+        .run(&["apply", "-f", path_arg(&manifest)], None)
+        .await;
     assert!(applied.status.success(), "{}", stderr(&applied));
     assert_eq!(stdout(&applied).trim(), "configmap/demo created");
-    let again = kubectl.run(&["apply", "-f", path_arg(&manifest)], None).await;
+    let again = kubectl
+        .run(&["apply", "-f", path_arg(&manifest)], None)
+        .await;
     assert_eq!(stdout(&again).trim(), "configmap/demo unchanged");
     let changed = kubectl.file("cm2.yaml", &MANIFEST.replace("hello", "bonjour"));
-    let configured = kubectl.run(&["apply", "-f", path_arg(&changed)], None).await;
-    assert_eq!(stdout(&configured).trim(), "configmap/demo configured", "{}", stderr(&configured));
+    let configured = kubectl
+        .run(&["apply", "-f", path_arg(&changed)], None)
+        .await;
+    assert_eq!(
+        stdout(&configured).trim(),
+        "configmap/demo configured",
+        "{}",
+        stderr(&configured)
+    );
 
-    let yaml = kubectl.run(&["get", "cm", "demo", "-o", "yaml"], None).await;
+    let yaml = kubectl
+        .run(&["get", "cm", "demo", "-o", "yaml"], None)
+        .await;
     assert!(yaml.status.success());
-    assert!(stdout(&yaml).contains("greeting: bonjour"), "{}", stdout(&yaml));
+    assert!(
+        stdout(&yaml).contains("greeting: bonjour"),
+        "{}",
+        stdout(&yaml)
+    );
     assert!(stdout(&yaml).contains("resourceVersion:"));
 
-    let server_side = kubectl.run(&["apply", "--server-side", "-f", "-"], Some(&MANIFEST.replace("hello", "hallo"))).await;
+    let server_side = kubectl
+        .run(
+            &["apply", "--server-side", "-f", "-"],
+            Some(&MANIFEST.replace("hello", "hallo")),
+        )
+        .await;
     assert!(server_side.status.success(), "{}", stderr(&server_side));
-    assert_eq!(stdout(&server_side).trim(), "configmap/demo serverside-applied");
+    assert_eq!(
+        stdout(&server_side).trim(),
+        "configmap/demo serverside-applied"
+    );
 
-    let table = kubectl.run(&["get", "configmaps", "-l", "app=demo"], None).await;
+    let table = kubectl
+        .run(&["get", "configmaps", "-l", "app=demo"], None)
+        .await;
     assert!(stdout(&table).contains("DATA"), "{}", stdout(&table));
 
     let missing = kubectl.run(&["get", "cm", "missing"], None).await;
@@ -137,20 +244,32 @@ async fn kubectl_get_apply_logs_exec() {
 
     common::running_pod(double.store(), "default", "runner", &["main"]);
     let pods = kubectl.run(&["get", "pods", "-o", "wide"], None).await;
-    assert!(stdout(&pods).contains("Running") && stdout(&pods).contains("1/1"), "{}", stdout(&pods));
+    assert!(
+        stdout(&pods).contains("Running") && stdout(&pods).contains("1/1"),
+        "{}",
+        stdout(&pods)
+    );
     assert!(stdout(&pods).contains("10.244.1.5"), "{}", stdout(&pods));
 
     let logs = kubectl.run(&["logs", "runner"], None).await;
     assert!(logs.status.success(), "{}", stderr(&logs));
     assert_eq!(stdout(&logs), "log of runner/main\nsecond line\n");
 
-    let exec = kubectl.run(&["exec", "runner", "--", "echo", "hi", "there"], None).await;
+    let exec = kubectl
+        .run(&["exec", "runner", "--", "echo", "hi", "there"], None)
+        .await;
     assert!(exec.status.success(), "{}", stderr(&exec));
     assert_eq!(stdout(&exec), "hi there\n");
 
-    let failing = kubectl.run(&["exec", "runner", "--", "exit", "3"], None).await;
+    let failing = kubectl
+        .run(&["exec", "runner", "--", "exit", "3"], None)
+        .await;
     assert_eq!(failing.status.code(), Some(3));
-    assert!(stderr(&failing).contains("command terminated with exit code 3"), "{}", stderr(&failing));
+    assert!(
+        stderr(&failing).contains("command terminated with exit code 3"),
+        "{}",
+        stderr(&failing)
+    );
 
     let deleted = kubectl.run(&["delete", "cm", "demo"], None).await;
     assert!(deleted.status.success(), "{}", stderr(&deleted));
@@ -164,8 +283,13 @@ async fn kubectl_get_apply_logs_exec() {
 #[tokio::test]
 #[ignore]
 async fn serve_for_manual_exploration() {
-    let secs: u64 = std::env::var("NETCONFORM_DOUBLE_SERVE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
-    let double = netconform_double::Double::start(DoubleConfig::default()).await.unwrap();
+    let secs: u64 = std::env::var("NETCONFORM_DOUBLE_SERVE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let double = netconform_double::Double::start(DoubleConfig::default())
+        .await
+        .unwrap();
     let path = std::env::temp_dir().join("netconform-double-manual.kubeconfig");
     double.write_kubeconfig(&path).unwrap();
     println!("kubeconfig: {}", path.display());

@@ -27,6 +27,8 @@ pub struct RunState {
     pub run_id: String,
     pub client: Client,
     pub target: TargetKind,
+    /// Whether this run created the cluster (only then may disruptive trials run without being allowed).
+    pub created_by_us: bool,
     pub capabilities: Capabilities,
     pub settings: Settings,
     pub cleanup: Cleanup,

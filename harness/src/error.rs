@@ -69,8 +69,8 @@ pub const EXIT_CODES: &[ExitCodeDoc] = &[
         meaning: "every trial that ran passed (skipped trials do not fail a run)",
     },
     ExitCodeDoc {
-        code: 1,
-        meaning: "one or more trials failed",
+        code: 101,
+        meaning: "one or more trials failed (libtest's status; `cargo test` passes it on)",
     },
     ExitCodeDoc {
         code: 2,
@@ -156,9 +156,11 @@ pub fn render_exit_code_table() -> String {
 }
 
 /// Collapses a possibly multi-line message (YAML parser snippets, command output) into one line.
+/// Source snippets (` --> <input>:1:10` and the `|`-ruled lines after it) are dropped: the location is in the text.
 pub fn one_line(text: &str) -> String {
     text.lines()
         .map(str::trim)
+        .take_while(|l| !l.starts_with("-->"))
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join("; ")
@@ -168,6 +170,12 @@ pub fn one_line(text: &str) -> String {
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
+
+    #[test]
+    fn one_line_drops_source_snippets() {
+        let yaml_error = "failed to parse kubeconfig YAML: error: line 1 column 10: unclosed bracket '['\n --> <input>:1:10\n  |\n1 | garbage: [\n  |          ^ unclosed bracket '['";
+        assert_eq!(one_line(yaml_error), "failed to parse kubeconfig YAML: error: line 1 column 10: unclosed bracket '['");
+    }
 
     fn every_variant() -> Vec<HarnessError> {
         vec![

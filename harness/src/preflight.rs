@@ -181,15 +181,6 @@ impl Capabilities {
     }
 
     /// Same as [`Capabilities::unmet`] (the runner's name for it).
-    pub fn unmet_for_run(
-        &self,
-        need: Need,
-        settings: &Settings,
-        target: impl Into<TargetFacts>,
-    ) -> Option<String> {
-        self.unmet(need, settings, target)
-    }
-
     fn unmet_dual_stack(&self) -> Option<String> {
         if self.nodes.is_empty() {
             return Some("the cluster has no nodes".into());

@@ -18,7 +18,7 @@ use crate::ctx::{Ctx, RunState};
 use crate::diagnostics;
 use crate::failure::TrialError;
 use crate::labels;
-use crate::preflight::{self, Need};
+use crate::preflight::{self, Need, TargetFacts};
 use crate::report::{self, RunInfo, TrialOutcome, TrialRecord};
 use crate::retry::retrying;
 use crate::target::{self, Resolution, Target};
@@ -186,6 +186,7 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
         run_id,
         client: client.clone(),
         target: target.kind,
+        created_by_us: target.created_by_us,
         capabilities,
         settings: settings.clone(),
         cleanup: Cleanup::new(client),
@@ -203,7 +204,8 @@ fn new_run_id() -> String {
 async fn run_trial(state: Arc<RunState>, exclusive: Arc<RwLock<()>>, def: TrialDef) -> TrialRecord {
     let started = Instant::now();
     for need in def.needs {
-        if let Some(reason) = state.capabilities.unmet_for_run(*need, &state.settings, state.target) {
+        let facts = TargetFacts { kind: Some(state.target), created_by_us: state.created_by_us };
+        if let Some(reason) = state.capabilities.unmet(*need, &state.settings, facts) {
             return skipped(&def, &reason);
         }
     }

@@ -459,6 +459,23 @@ async fn run_pod(
             return;
         }
     }
+    if cluster.has("pods-image-pull-backoff") {
+        // The registry never answers: containers stay waiting and the pod stays Pending.
+        if let Some(mut current) = store.get("pods", Some(&ns), &name) {
+            let waiting: Vec<Value> = creating
+                .iter()
+                .map(|c| {
+                    let mut c = c.clone();
+                    c["state"] = json!({"waiting": {"reason": "ImagePullBackOff",
+                        "message": format!("Back-off pulling image \"{}\"", c["image"].as_str().unwrap_or_default())}});
+                    c
+                })
+                .collect();
+            current["status"]["containerStatuses"] = json!(waiting);
+            let _ = store.update_status("pods", Some(&ns), current);
+        }
+        return;
+    }
     let (lo, hi) = cluster.pod_start_latency;
     let latency = if hi > lo {
         lo + Duration::from_secs_f64(rand::rng().random_range(0.0..(hi - lo).as_secs_f64()))

@@ -145,6 +145,19 @@ impl Cluster {
         {
             spec.remove("hostAliases");
         }
+        if self.has("hosts-no-fqdn")
+            && let Some(spec) = pod_view["spec"].as_object_mut()
+        {
+            spec.remove("subdomain");
+        }
+        let host_network = pod["spec"]["hostNetwork"].as_bool().unwrap_or(false);
+        let mut container_view = container.clone();
+        if self.has("hosts-overrides-own-mount")
+            && let Some(c) = container_view.as_object_mut()
+        {
+            c.remove("volumeMounts");
+        }
+        let container = &container_view;
         let node_hosts = pod["spec"]["nodeName"]
             .as_str()
             .and_then(|n| self.topology.node(n))
@@ -157,7 +170,17 @@ impl Cluster {
             &node_hosts,
             &self.topology.cluster_domain,
         ) {
+            Ok(EtcHosts::Managed(_))
+                if host_network && self.has("hosts-host-network-unmanaged") =>
+            {
+                FileView::Content(node_hosts)
+            }
             Ok(EtcHosts::Managed(content)) => {
+                let content = if self.has("hosts-spaces-not-tabs") {
+                    content.replace('\t', "    ")
+                } else {
+                    content
+                };
                 let content = if self.has("hosts-missing-header") {
                     content
                         .split_once('\n')

@@ -19,12 +19,19 @@ use crate::api_error::ApiError;
 use crate::resources::ResourceDef;
 use crate::store::resource_version_of;
 
-pub(crate) async fn handle(state: Arc<AppState>, target: ResourceTarget, query: Query, request: Request) -> Response {
+pub(crate) async fn handle(
+    state: Arc<AppState>,
+    target: ResourceTarget,
+    query: Query,
+    request: Request,
+) -> Response {
     let method = request.method().clone();
     let sub = target.subresource.clone();
     let watching = target.watch_prefix || query.flag("watch");
     match (sub.as_deref(), &method) {
-        (Some("exec"), &Method::GET | &Method::POST) => return super::exec::exec(state, target, query, request).await,
+        (Some("exec"), &Method::GET | &Method::POST) => {
+            return super::exec::exec(state, target, query, request).await;
+        }
         (Some("log"), &Method::GET) => return super::logs::logs(state, target, query).await,
         _ => {}
     }
@@ -37,9 +44,24 @@ pub(crate) async fn handle(state: Arc<AppState>, target: ResourceTarget, query: 
     if watching && method == Method::GET {
         return match Selectors::from_query(&query, target.def) {
             Ok(selectors) => {
-                let table = table::wants_table(&accept)
-                    .then(|| table::IncludeObject::from_query(query.get("includeObject")));
-                super::watch::watch(state, super::watch::WatchRequest { target, selectors, table }, &query)
+                let representation = if table::wants_table(&accept) {
+                    super::watch::Representation::Table(table::IncludeObject::from_query(
+                        query.get("includeObject"),
+                    ))
+                } else if table::wants_partial_metadata(&accept) {
+                    super::watch::Representation::Metadata
+                } else {
+                    super::watch::Representation::Object
+                };
+                super::watch::watch(
+                    state,
+                    super::watch::WatchRequest {
+                        target,
+                        selectors,
+                        representation,
+                    },
+                    &query,
+                )
             }
             Err(e) => error_response(&e),
         };
@@ -52,16 +74,22 @@ pub(crate) async fn handle(state: Arc<AppState>, target: ResourceTarget, query: 
         .to_string();
     let body = match axum::body::to_bytes(request.into_body(), MAX_BODY).await {
         Ok(b) => b,
-        Err(e) => return error_response(&ApiError::bad_request(&format!("unable to read request body: {e}"))),
+        Err(e) => {
+            return error_response(&ApiError::bad_request(&format!(
+                "unable to read request body: {e}"
+            )));
+        }
     };
     if query.get("dryRun").is_some() {
-        return error_response(&ApiError::bad_request("dryRun is not supported by the netconform test double"));
+        return error_response(&ApiError::bad_request(
+            "dryRun is not supported by the netconform test double",
+        ));
     }
     let result = match (&method, target.name.is_some()) {
         (&Method::GET, false) => list(&state, &target, &query, &accept),
         (&Method::GET, true) => get(&state, &target, &query, &accept),
-        (&Method::POST, false) => create(&state, &target, &body),
-        (&Method::PUT, true) => update(&state, &target, &body),
+        (&Method::POST, false) => create(&state, &target, &content_type, &body),
+        (&Method::PUT, true) => update(&state, &target, &content_type, &body),
         (&Method::PATCH, true) => patch(&state, &target, &query, &content_type, &body),
         (&Method::DELETE, true) => delete(&state, &target, &query, &body),
         (&Method::DELETE, false) if target.def.verbs.contains(&"deletecollection") => {
@@ -125,13 +153,19 @@ fn get(state: &AppState, target: &ResourceTarget, query: &Query, accept: &str) -
         t["metadata"]["resourceVersion"] = obj["metadata"]["resourceVersion"].clone();
         return Ok((StatusCode::OK, t));
     }
+    if table::wants_partial_metadata(accept) {
+        return Ok((StatusCode::OK, table::partial_metadata(&obj)));
+    }
     Ok((StatusCode::OK, obj))
 }
 
 fn list(state: &AppState, target: &ResourceTarget, query: &Query, accept: &str) -> Answer {
     let selectors = Selectors::from_query(query, target.def)?;
     let (objects, current) = state.store.list_with_version(target.def.plural, ns(target));
-    let mut items: Vec<Object> = objects.into_iter().filter(|o| selectors.matches(o)).collect();
+    let mut items: Vec<Object> = objects
+        .into_iter()
+        .filter(|o| selectors.matches(o))
+        .collect();
 
     // Paging: the continue token is `<resourceVersion>/<namespace>/<name>` of the last item sent.
     let mut list_version = current;
@@ -142,12 +176,17 @@ fn list(state: &AppState, target: &ResourceTarget, query: &Query, accept: &str) 
     }
     let mut continue_token = None;
     let mut remaining = None;
-    if let Some(limit) = query.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0)
+    if let Some(limit) = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0)
         && items.len() > limit
     {
         remaining = Some(items.len() - limit);
         items.truncate(limit);
-        continue_token = items.last().map(|last| encode_continue(list_version, &object_key(last)));
+        continue_token = items
+            .last()
+            .map(|last| encode_continue(list_version, &object_key(last)));
     }
     if table::wants_table(accept) {
         let include = table::IncludeObject::from_query(query.get("includeObject"));
@@ -155,17 +194,24 @@ fn list(state: &AppState, target: &ResourceTarget, query: &Query, accept: &str) 
         t["metadata"]["resourceVersion"] = json!(list_version.to_string());
         return Ok((StatusCode::OK, t));
     }
+    let mut metadata = json!({"resourceVersion": list_version.to_string()});
+    if let Some(token) = continue_token {
+        metadata["continue"] = json!(token);
+        metadata["remainingItemCount"] = json!(remaining.unwrap_or(0));
+    }
+    if table::wants_partial_metadata(accept) {
+        let items: Vec<Value> = items.iter().map(table::partial_metadata).collect();
+        return Ok((
+            StatusCode::OK,
+            json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "items": items}),
+        ));
+    }
     for item in &mut items {
         // A list's items carry no apiVersion/kind on the wire (upstream encodes typed lists).
         if let Some(map) = item.as_object_mut() {
             map.remove("apiVersion");
             map.remove("kind");
         }
-    }
-    let mut metadata = json!({"resourceVersion": list_version.to_string()});
-    if let Some(token) = continue_token {
-        metadata["continue"] = json!(token);
-        metadata["remainingItemCount"] = json!(remaining.unwrap_or(0));
     }
     Ok((
         StatusCode::OK,
@@ -187,23 +233,36 @@ fn encode_continue(rv: u64, key: &str) -> String {
 }
 
 fn decode_continue(token: &str) -> Result<(u64, String), ApiError> {
-    let invalid = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    let invalid = || {
+        ApiError::bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        )
+    };
     if token.len() % 2 != 0 {
         return Err(invalid());
     }
-    let bytes: Option<Vec<u8>> =
-        (0..token.len()).step_by(2).map(|i| u8::from_str_radix(&token[i..i + 2], 16).ok()).collect();
-    let text = bytes.and_then(|b| String::from_utf8(b).ok()).ok_or_else(invalid)?;
+    let bytes: Option<Vec<u8>> = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&token[i..i + 2], 16).ok())
+        .collect();
+    let text = bytes
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(invalid)?;
     let (rv, key) = text.split_once('/').ok_or_else(invalid)?;
     Ok((rv.parse().map_err(|_| invalid())?, key.to_string()))
 }
 
-fn parse_object(body: &[u8]) -> Result<Object, ApiError> {
+fn parse_object(content_type: &str, body: &[u8]) -> Result<Object, ApiError> {
+    if content_type.starts_with(super::protobuf::CONTENT_TYPE) {
+        return super::protobuf::decode_object(body);
+    }
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(&format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml; {e}"))
     })?;
     if !value.is_object() {
-        return Err(ApiError::bad_request("the body of the request was in an unknown format"));
+        return Err(ApiError::bad_request(
+            "the body of the request was in an unknown format",
+        ));
     }
     Ok(value)
 }
@@ -231,32 +290,40 @@ fn check_type(def: &ResourceDef, obj: &Object, expected_kind: &str) -> Result<()
 
 fn check_name(obj: &Object, url_name: &str) -> Result<(), ApiError> {
     match obj["metadata"]["name"].as_str() {
-        Some(body_name) if !body_name.is_empty() && body_name != url_name => Err(ApiError::bad_request(&format!(
-            // upstream: staging/src/k8s.io/apiserver/pkg/endpoints/handlers/update.go
-            "the name of the object ({body_name}) does not match the name on the URL ({url_name})"
-        ))),
+        Some(body_name) if !body_name.is_empty() && body_name != url_name => {
+            Err(ApiError::bad_request(&format!(
+                // upstream: staging/src/k8s.io/apiserver/pkg/endpoints/handlers/update.go
+                "the name of the object ({body_name}) does not match the name on the URL ({url_name})"
+            )))
+        }
         _ => Ok(()),
     }
 }
 
-fn create(state: &AppState, target: &ResourceTarget, body: &[u8]) -> Answer {
-    let obj = parse_object(body)?;
+fn create(state: &AppState, target: &ResourceTarget, content_type: &str, body: &[u8]) -> Answer {
+    let obj = parse_object(content_type, body)?;
     check_type(target.def, &obj, target.def.kind)?;
     let created = state.store.create(target.def.plural, ns(target), obj)?;
     Ok((StatusCode::CREATED, created))
 }
 
-fn update(state: &AppState, target: &ResourceTarget, body: &[u8]) -> Answer {
-    let mut obj = parse_object(body)?;
+fn update(state: &AppState, target: &ResourceTarget, content_type: &str, body: &[u8]) -> Answer {
+    let mut obj = parse_object(content_type, body)?;
     check_type(target.def, &obj, target.def.kind)?;
     check_name(&obj, name(target))?;
     obj["metadata"]["name"] = json!(name(target));
     let updated = match target.subresource.as_deref() {
-        Some("status") => state.store.update_status(target.def.plural, ns(target), obj)?,
+        Some("status") => state
+            .store
+            .update_status(target.def.plural, ns(target), obj)?,
         Some("finalize") => {
             let finalizers: Vec<String> = obj["spec"]["finalizers"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|f| f.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             state.store.finalize_namespace(name(target), finalizers)?
         }
@@ -265,13 +332,21 @@ fn update(state: &AppState, target: &ResourceTarget, body: &[u8]) -> Answer {
     Ok((StatusCode::OK, updated))
 }
 
-fn patch(state: &AppState, target: &ResourceTarget, query: &Query, content_type: &str, body: &[u8]) -> Answer {
+fn patch(
+    state: &AppState,
+    target: &ResourceTarget,
+    query: &Query,
+    content_type: &str,
+    body: &[u8],
+) -> Answer {
     let Some(kind) = PatchKind::from_content_type(content_type) else {
         // upstream: 415 from staging/src/k8s.io/apiserver/pkg/endpoints/handlers/patch.go
         return Err(ApiError::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type})"
+            ),
         ));
     };
     let patch_body = patch::parse_body(kind, body)?;
@@ -294,7 +369,9 @@ fn patch(state: &AppState, target: &ResourceTarget, query: &Query, content_type:
             return Err(ApiError::not_found(plural, name(target)));
         };
         let mut patched = patch::apply_patch(kind, &live, &patch_body)?;
-        let pinned = patch_body["metadata"]["resourceVersion"].as_str().is_some_and(|v| !v.is_empty());
+        let pinned = patch_body["metadata"]["resourceVersion"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty());
         if !pinned {
             patched["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"].clone();
         }
@@ -330,7 +407,8 @@ fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError>
     Ok(DeleteOptions {
         uid: text(&parsed["preconditions"]["uid"]),
         resource_version: text(&parsed["preconditions"]["resourceVersion"]),
-        propagation: text(&parsed["propagationPolicy"]).or_else(|| query.get("propagationPolicy").map(str::to_string)),
+        propagation: text(&parsed["propagationPolicy"])
+            .or_else(|| query.get("propagationPolicy").map(str::to_string)),
     })
 }
 
@@ -364,13 +442,21 @@ fn delete(state: &AppState, target: &ResourceTarget, query: &Query, body: &[u8])
         state.store.orphan_dependents(&live);
     }
     let last = state.store.delete(plural, ns(target), name(target))?;
-    Ok((StatusCode::OK, delete_answer(state, target.def, ns(target), last)))
+    Ok((
+        StatusCode::OK,
+        delete_answer(state, target.def, ns(target), last),
+    ))
 }
 
 /// The DELETE response: the object while it still exists (finalizers, namespace termination) or
 /// when the resource returns deleted objects, else a Success Status.
 /// upstream: staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go (finalizeDelete)
-fn delete_answer(state: &AppState, def: &ResourceDef, namespace: Option<&str>, last: Object) -> Value {
+fn delete_answer(
+    state: &AppState,
+    def: &ResourceDef,
+    namespace: Option<&str>,
+    last: Object,
+) -> Value {
     let name = last["metadata"]["name"].as_str().unwrap_or("").to_string();
     let still_there = state.store.get(def.plural, namespace, &name).is_some();
     if still_there || def.returns_deleted_object {
@@ -388,10 +474,18 @@ fn delete_answer(state: &AppState, def: &ResourceDef, namespace: Option<&str>, l
 fn delete_collection(state: &AppState, target: &ResourceTarget, query: &Query) -> Answer {
     let selectors = Selectors::from_query(query, target.def)?;
     let mut deleted = Vec::new();
-    for obj in state.store.list(target.def.plural, ns(target)).into_iter().filter(|o| selectors.matches(o)) {
+    for obj in state
+        .store
+        .list(target.def.plural, ns(target))
+        .into_iter()
+        .filter(|o| selectors.matches(o))
+    {
         let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
         let namespace = obj["metadata"]["namespace"].as_str().map(str::to_string);
-        match state.store.delete(target.def.plural, namespace.as_deref(), &name) {
+        match state
+            .store
+            .delete(target.def.plural, namespace.as_deref(), &name)
+        {
             Ok(mut last) => {
                 if let Some(map) = last.as_object_mut() {
                     map.remove("apiVersion");
@@ -403,7 +497,11 @@ fn delete_collection(state: &AppState, target: &ResourceTarget, query: &Query) -
             Err(e) => return Err(e),
         }
     }
-    let rv = deleted.iter().filter_map(resource_version_of).max().unwrap_or_else(|| state.store.resource_version());
+    let rv = deleted
+        .iter()
+        .filter_map(resource_version_of)
+        .max()
+        .unwrap_or_else(|| state.store.resource_version());
     Ok((
         StatusCode::OK,
         json!({"kind": target.def.list_kind(), "apiVersion": target.def.api_version(), "metadata": {"resourceVersion": rv.to_string()}, "items": deleted}),
@@ -417,7 +515,10 @@ mod tests {
     #[test]
     fn continue_tokens_round_trip() {
         let token = encode_continue(42, "default/web");
-        assert_eq!(decode_continue(&token).unwrap(), (42, "default/web".to_string()));
+        assert_eq!(
+            decode_continue(&token).unwrap(),
+            (42, "default/web".to_string())
+        );
         assert!(decode_continue("zz").is_err());
     }
 }

@@ -13,11 +13,15 @@ use crate::resources::{self, RESOURCES, ResourceDef};
 /// `/version` JSON for a `gitVersion` like `v1.33.1+netconform-double`. The fields that are not
 /// part of the version say plainly that this is the simulated test double.
 pub fn version_info(git_version: &str) -> Result<Value, String> {
-    let core = git_version.strip_prefix('v').ok_or_else(|| format!("server version {git_version:?} must start with v"))?;
+    let core = git_version
+        .strip_prefix('v')
+        .ok_or_else(|| format!("server version {git_version:?} must start with v"))?;
     let core = core.split(['+', '-']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
     if parts.len() != 3 || parts.iter().any(|p| p.parse::<u32>().is_err()) {
-        return Err(format!("server version {git_version:?} is not vMAJOR.MINOR.PATCH"));
+        return Err(format!(
+            "server version {git_version:?} is not vMAJOR.MINOR.PATCH"
+        ));
     }
     Ok(json!({
         "major": parts[0],
@@ -38,7 +42,10 @@ pub fn version_info(git_version: &str) -> Result<Value, String> {
 
 /// `/api`
 pub(crate) fn api_versions(headers: &HeaderMap) -> Value {
-    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
     json!({
         "kind": "APIVersions",
         "versions": ["v1"],
@@ -53,13 +60,20 @@ fn group_json(group: &str, version: &str) -> Value {
 
 /// `/apis`
 pub(crate) fn api_group_list() -> Value {
-    let groups: Vec<Value> = resources::groups().into_iter().map(|(g, v)| group_json(g, v)).collect();
+    let groups: Vec<Value> = resources::groups()
+        .into_iter()
+        .map(|(g, v)| group_json(g, v))
+        .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 /// `/apis/<group>`
 pub(crate) fn api_group(group: &str) -> Value {
-    let version = resources::groups().into_iter().find(|(g, _)| *g == group).map(|(_, v)| v).unwrap_or("v1");
+    let version = resources::groups()
+        .into_iter()
+        .find(|(g, _)| *g == group)
+        .map(|(_, v)| v)
+        .unwrap_or("v1");
     let mut doc = group_json(group, version);
     doc["kind"] = json!("APIGroup");
     doc["apiVersion"] = json!("v1");
@@ -69,15 +83,25 @@ pub(crate) fn api_group(group: &str) -> Value {
 /// `/api/v1` or `/apis/<group>/<version>`: the `APIResourceList` with subresources.
 pub(crate) fn resource_list(group: &str, version: &str) -> Value {
     let mut entries = Vec::new();
-    for def in RESOURCES.iter().filter(|d| d.group == group && d.version == version) {
+    for def in RESOURCES
+        .iter()
+        .filter(|d| d.group == group && d.version == version)
+    {
         entries.push(resource_entry(def));
         if def.has_status {
-            entries.push(sub_entry(def, "status", def.kind, &["get", "patch", "update"]));
+            entries.push(sub_entry(
+                def,
+                "status",
+                def.kind,
+                &["get", "patch", "update"],
+            ));
         }
         for sub in def.subresources {
             match *sub {
                 "log" => entries.push(sub_entry(def, "log", def.kind, &["get"])),
-                "exec" => entries.push(sub_entry(def, "exec", "PodExecOptions", &["create", "get"])),
+                "exec" => {
+                    entries.push(sub_entry(def, "exec", "PodExecOptions", &["create", "get"]))
+                }
                 _ => {}
             }
         }
@@ -85,8 +109,13 @@ pub(crate) fn resource_list(group: &str, version: &str) -> Value {
             entries.push(sub_entry(def, "finalize", def.kind, &["update"]));
         }
     }
-    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    let mut doc = json!({"kind": "APIResourceList", "groupVersion": group_version, "resources": entries});
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    let mut doc =
+        json!({"kind": "APIResourceList", "groupVersion": group_version, "resources": entries});
     if !group.is_empty() {
         doc["apiVersion"] = json!("v1");
     }
@@ -124,7 +153,11 @@ fn sub_entry(def: &ResourceDef, sub: &str, kind: &str, verbs: &[&str]) -> Value 
 /// `openapi/v3` path keys: `api/v1`, `apis/<group>/<version>`.
 fn group_version_keys() -> Vec<String> {
     let mut keys = vec!["api/v1".to_string()];
-    keys.extend(resources::groups().into_iter().map(|(g, v)| format!("apis/{g}/{v}")));
+    keys.extend(
+        resources::groups()
+            .into_iter()
+            .map(|(g, v)| format!("apis/{g}/{v}")),
+    );
     keys
 }
 
@@ -150,10 +183,17 @@ pub(crate) fn openapi_v3_doc(gv: &str, server_version: &str) -> Option<Value> {
         return None;
     }
     let mut paths = serde_json::Map::new();
-    for def in RESOURCES.iter().filter(|d| d.group_version_path().trim_start_matches('/') == gv) {
+    for def in RESOURCES
+        .iter()
+        .filter(|d| d.group_version_path().trim_start_matches('/') == gv)
+    {
         let gvk = json!({"group": def.group, "version": def.version, "kind": def.kind});
         let base = def.group_version_path();
-        let scope = if def.namespaced { "/namespaces/{namespace}" } else { "" };
+        let scope = if def.namespaced {
+            "/namespaces/{namespace}"
+        } else {
+            ""
+        };
         let item = format!("{base}{scope}/{}/{{name}}", def.plural);
         let collection = format!("{base}{scope}/{}", def.plural);
         let write_params = json!([
@@ -206,7 +246,10 @@ fn query_param(name: &str) -> Value {
 /// A stable hex digest for `?hash=` (FNV-1a; only needs to change when the documents do).
 fn stable_hash(seed: &str) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in seed.bytes().chain(RESOURCES.iter().flat_map(|r| r.plural.bytes())) {
+    for b in seed
+        .bytes()
+        .chain(RESOURCES.iter().flat_map(|r| r.plural.bytes()))
+    {
         hash ^= u64::from(b);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
@@ -220,15 +263,31 @@ mod tests {
     #[test]
     fn version_parses() {
         let info = version_info("v1.33.1+netconform-double").unwrap();
-        assert_eq!((info["major"].as_str(), info["minor"].as_str()), (Some("1"), Some("33")));
+        assert_eq!(
+            (info["major"].as_str(), info["minor"].as_str()),
+            (Some("1"), Some("33"))
+        );
         assert!(version_info("1.33").is_err());
     }
 
     #[test]
     fn core_list_has_subresources() {
         let list = resource_list("", "v1");
-        let names: Vec<&str> = list["resources"].as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect();
-        for want in ["pods", "pods/status", "pods/log", "pods/exec", "services/status", "namespaces/finalize", "configmaps"] {
+        let names: Vec<&str> = list["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
+        for want in [
+            "pods",
+            "pods/status",
+            "pods/log",
+            "pods/exec",
+            "services/status",
+            "namespaces/finalize",
+            "configmaps",
+        ] {
             assert!(names.contains(&want), "{want} missing from {names:?}");
         }
         assert!(list.get("apiVersion").is_none());
@@ -238,8 +297,17 @@ mod tests {
     fn openapi_v3_declares_field_validation() {
         let doc = openapi_v3_doc("apis/networking.k8s.io/v1", "v1.33.1").unwrap();
         let patch = &doc["paths"]["/apis/networking.k8s.io/v1/servicecidrs/{name}"]["patch"];
-        assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "ServiceCIDR");
-        assert!(patch["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation"));
+        assert_eq!(
+            patch["x-kubernetes-group-version-kind"]["kind"],
+            "ServiceCIDR"
+        );
+        assert!(
+            patch["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "fieldValidation")
+        );
         assert!(openapi_v3_doc("apis/apps/v1", "v1.33.1").is_none());
     }
 }

@@ -32,7 +32,11 @@ const FRAME: usize = 32 * 1024;
 
 /// The container a log/exec request addresses: the named one (must exist), or the only one.
 /// upstream: pkg/registry/core/pod/strategy.go (LogLocation, streamLocation)
-pub(crate) fn resolve_container(pod: &Object, requested: Option<&str>, pod_name: &str) -> Result<String, ApiError> {
+pub(crate) fn resolve_container(
+    pod: &Object,
+    requested: Option<&str>,
+    pod_name: &str,
+) -> Result<String, ApiError> {
     let names = |field: &str| -> Vec<String> {
         pod["spec"][field]
             .as_array()
@@ -45,22 +49,33 @@ pub(crate) fn resolve_container(pod: &Object, requested: Option<&str>, pod_name:
     let init_containers = names("initContainers");
     match requested {
         Some(name) => {
-            if containers.iter().chain(init_containers.iter()).any(|c| c == name) {
+            if containers
+                .iter()
+                .chain(init_containers.iter())
+                .any(|c| c == name)
+            {
                 Ok(name.to_string())
             } else {
-                Err(ApiError::bad_request(&format!("container {name} is not valid for pod {pod_name}")))
+                Err(ApiError::bad_request(&format!(
+                    "container {name} is not valid for pod {pod_name}"
+                )))
             }
         }
         None => match containers.as_slice() {
             [only] => Ok(only.clone()),
-            [] => Err(ApiError::bad_request(&format!("a container name must be specified for pod {pod_name}"))),
+            [] => Err(ApiError::bad_request(&format!(
+                "a container name must be specified for pod {pod_name}"
+            ))),
             _ => {
                 let mut message = format!(
                     "a container name must be specified for pod {pod_name}, choose one of: [{}]",
                     containers.join(" ")
                 );
                 if !init_containers.is_empty() {
-                    message.push_str(&format!(" or one of the init containers: [{}]", init_containers.join(" ")));
+                    message.push_str(&format!(
+                        " or one of the init containers: [{}]",
+                        init_containers.join(" ")
+                    ));
                 }
                 Err(ApiError::bad_request(&message))
             }
@@ -70,10 +85,14 @@ pub(crate) fn resolve_container(pod: &Object, requested: Option<&str>, pod_name:
 
 /// The status entry of a container (regular, init or ephemeral).
 pub(crate) fn container_status<'a>(pod: &'a Object, container: &str) -> Option<&'a Value> {
-    ["containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"]
-        .iter()
-        .flat_map(|field| pod["status"][*field].as_array().into_iter().flatten())
-        .find(|s| s["name"].as_str() == Some(container))
+    [
+        "containerStatuses",
+        "initContainerStatuses",
+        "ephemeralContainerStatuses",
+    ]
+    .iter()
+    .flat_map(|field| pod["status"][*field].as_array().into_iter().flatten())
+    .find(|s| s["name"].as_str() == Some(container))
 }
 
 /// Whether the kubelet would find a running container to exec into.
@@ -97,9 +116,17 @@ struct ExecRequest {
     tty: bool,
 }
 
-pub(crate) async fn exec(state: Arc<AppState>, target: ResourceTarget, query: Query, request: Request) -> Response {
+pub(crate) async fn exec(
+    state: Arc<AppState>,
+    target: ResourceTarget,
+    query: Query,
+    request: Request,
+) -> Response {
     let pod_name = target.name.clone().unwrap_or_default();
-    let Some(pod) = state.store.get("pods", target.namespace.as_deref(), &pod_name) else {
+    let Some(pod) = state
+        .store
+        .get("pods", target.namespace.as_deref(), &pod_name)
+    else {
         return error_response(&ApiError::not_found("pods", &pod_name));
     };
     let container = match resolve_container(&pod, query.get("container"), &pod_name) {
@@ -107,13 +134,17 @@ pub(crate) async fn exec(state: Arc<AppState>, target: ResourceTarget, query: Qu
         Err(e) => return error_response(&e),
     };
     if pod["spec"]["nodeName"].as_str().is_none_or(str::is_empty) {
-        return error_response(&ApiError::bad_request(&format!("pod {pod_name} does not have a host assigned")));
+        return error_response(&ApiError::bad_request(&format!(
+            "pod {pod_name} does not have a host assigned"
+        )));
     }
     let flag = |k: &str| query.flag(k);
     let (stdin, stdout, stderr, tty) = (flag("stdin"), flag("stdout"), flag("stderr"), flag("tty"));
     if !(stdin || stdout || stderr) {
         // upstream: pkg/kubelet/cri/streaming/remotecommand/httpstream.go (NewOptions)
-        return error_response(&ApiError::bad_request("you must specify at least 1 of stdin, stdout, stderr"));
+        return error_response(&ApiError::bad_request(
+            "you must specify at least 1 of stdin, stdout, stderr",
+        ));
     }
     if !is_running(&pod, &container) {
         // The kubelet answers with plain text when it finds no running container
@@ -141,34 +172,61 @@ pub(crate) async fn exec(state: Arc<AppState>, target: ResourceTarget, query: Qu
         Ok(u) => u,
         Err(rejection) => return rejection.into_response(),
     };
-    let exec = ExecRequest { pod, container, command: query.all("command"), stdout, stderr, tty };
-    upgrade.protocols(PROTOCOLS).on_upgrade(move |socket| session(socket, state, exec))
+    let exec = ExecRequest {
+        pod,
+        container,
+        command: query.all("command"),
+        stdout,
+        stderr,
+        tty,
+    };
+    upgrade
+        .protocols(PROTOCOLS)
+        .on_upgrade(move |socket| session(socket, state, exec))
 }
 
 async fn session(mut socket: WebSocket, state: Arc<AppState>, exec: ExecRequest) {
     let runtime = state.runtime.clone();
     let store = state.store.clone();
-    let (pod, container, command) = (exec.pod.clone(), exec.container.clone(), exec.command.clone());
-    let ran = tokio::task::spawn_blocking(move || runtime.exec(&store, &pod, &container, &command)).await;
+    let (pod, container, command) = (
+        exec.pod.clone(),
+        exec.container.clone(),
+        exec.command.clone(),
+    );
+    let ran =
+        tokio::task::spawn_blocking(move || runtime.exec(&store, &pod, &container, &command)).await;
     let status = match &ran {
         Ok(output) => {
             let stderr_channel = if exec.tty { STDOUT } else { STDERR };
-            if exec.stdout && send_channel(&mut socket, STDOUT, &output.stdout).await.is_err() {
+            if exec.stdout
+                && send_channel(&mut socket, STDOUT, &output.stdout)
+                    .await
+                    .is_err()
+            {
                 return;
             }
-            if (exec.stderr || exec.tty) && send_channel(&mut socket, stderr_channel, &output.stderr).await.is_err() {
+            if (exec.stderr || exec.tty)
+                && send_channel(&mut socket, stderr_channel, &output.stderr)
+                    .await
+                    .is_err()
+            {
                 return;
             }
             exit_status(output, &exec.command)
         }
-        Err(join) => ApiError::internal(&format!("error executing command in container: {join}")).to_status(),
+        Err(join) => {
+            ApiError::internal(&format!("error executing command in container: {join}")).to_status()
+        }
     };
     let mut frame = vec![STATUS];
     frame.extend(serde_json::to_vec(&status).unwrap_or_default());
     if socket.send(Message::Binary(frame.into())).await.is_err() {
         return;
     }
-    let close = CloseFrame { code: 1000, reason: "".into() };
+    let close = CloseFrame {
+        code: 1000,
+        reason: "".into(),
+    };
     if socket.send(Message::Close(Some(close))).await.is_err() {
         return;
     }
@@ -224,14 +282,20 @@ mod tests {
             "a container name must be specified for pod p, choose one of: [a b] or one of the init containers: [init]"
         );
         assert_eq!(resolve_container(&pod, Some("init"), "p").unwrap(), "init");
-        assert_eq!(resolve_container(&pod, Some("x"), "p").unwrap_err().message, "container x is not valid for pod p");
+        assert_eq!(
+            resolve_container(&pod, Some("x"), "p").unwrap_err().message,
+            "container x is not valid for pod p"
+        );
     }
 
     #[test]
     fn exit_status_shapes() {
         let ok = exit_status(&ExecOutput::success("hi"), &["echo".into()]);
         assert_eq!(ok["status"], "Success");
-        let failed = exit_status(&ExecOutput::failure(3, ""), &["sh".into(), "-c".into(), "exit 3".into()]);
+        let failed = exit_status(
+            &ExecOutput::failure(3, ""),
+            &["sh".into(), "-c".into(), "exit 3".into()],
+        );
         assert_eq!(failed["reason"], "NonZeroExitCode");
         assert_eq!(failed["details"]["causes"][0]["message"], "3");
         assert_eq!(

@@ -22,7 +22,11 @@ const FOLLOW_POLL: Duration = Duration::from_millis(200);
 pub(crate) async fn logs(state: Arc<AppState>, target: ResourceTarget, query: Query) -> Response {
     match prepare(&state, &target, &query) {
         Ok(Prepared::Empty) => text_response(Body::empty()),
-        Ok(Prepared::Log { pod, container, text }) => {
+        Ok(Prepared::Log {
+            pod,
+            container,
+            text,
+        }) => {
             let text = shape(&text, &query);
             if !query.flag("follow") {
                 return text_response(Body::from(text));
@@ -30,7 +34,9 @@ pub(crate) async fn logs(state: Arc<AppState>, target: ResourceTarget, query: Qu
             let (tx, rx) = mpsc::channel::<Bytes>(16);
             tokio::spawn(follow(state, pod, container, text, tx));
             let body = futures::stream::unfold(rx, |mut rx| async move {
-                rx.recv().await.map(|chunk| (Ok::<Bytes, Infallible>(chunk), rx))
+                rx.recv()
+                    .await
+                    .map(|chunk| (Ok::<Bytes, Infallible>(chunk), rx))
             });
             text_response(Body::from_stream(body))
         }
@@ -41,7 +47,11 @@ pub(crate) async fn logs(state: Arc<AppState>, target: ResourceTarget, query: Qu
 enum Prepared {
     /// Pod not scheduled yet: upstream answers 200 with no content.
     Empty,
-    Log { pod: Object, container: String, text: String },
+    Log {
+        pod: Object,
+        container: String,
+        text: String,
+    },
 }
 
 fn prepare(state: &AppState, target: &ResourceTarget, query: &Query) -> Result<Prepared, ApiError> {
@@ -55,7 +65,9 @@ fn prepare(state: &AppState, target: &ResourceTarget, query: &Query) -> Result<P
         return Ok(Prepared::Empty);
     }
     let waiting = |reason: &str| {
-        ApiError::bad_request(&format!("container \"{container}\" in pod \"{pod_name}\" is waiting to start: {reason}"))
+        ApiError::bad_request(&format!(
+            "container \"{container}\" in pod \"{pod_name}\" is waiting to start: {reason}"
+        ))
     };
     if let Some(status) = container_status(&pod, &container) {
         let state_of = &status["state"];
@@ -68,16 +80,28 @@ fn prepare(state: &AppState, target: &ResourceTarget, query: &Query) -> Result<P
             || state_of["terminated"].is_object()
             || status["lastState"]["terminated"].is_object();
         if !started {
-            let reason = state_of["waiting"]["reason"].as_str().unwrap_or("ContainerCreating");
+            let reason = state_of["waiting"]["reason"]
+                .as_str()
+                .unwrap_or("ContainerCreating");
             return Err(waiting(reason));
         }
-    } else if pod["status"]["phase"] != "Running" && pod["status"]["phase"] != "Succeeded" && pod["status"]["phase"] != "Failed" {
+    } else if pod["status"]["phase"] != "Running"
+        && pod["status"]["phase"] != "Succeeded"
+        && pod["status"]["phase"] != "Failed"
+    {
         return Err(ApiError::bad_request(&format!(
             "container \"{container}\" in pod \"{pod_name}\" is not available"
         )));
     }
-    let text = state.runtime.logs(&state.store, &pod, &container).ok_or_else(|| waiting("ContainerCreating"))?;
-    Ok(Prepared::Log { pod, container, text })
+    let text = state
+        .runtime
+        .logs(&state.store, &pod, &container)
+        .ok_or_else(|| waiting("ContainerCreating"))?;
+    Ok(Prepared::Log {
+        pod,
+        container,
+        text,
+    })
 }
 
 /// `tailLines` and `limitBytes`.
@@ -87,7 +111,9 @@ fn shape(text: &str, query: &Query) -> String {
         let lines: Vec<&str> = out.split_inclusive('\n').collect();
         out = lines[lines.len().saturating_sub(tail)..].concat();
     }
-    if let Some(limit) = query.get("limitBytes").and_then(|l| l.parse::<usize>().ok())
+    if let Some(limit) = query
+        .get("limitBytes")
+        .and_then(|l| l.parse::<usize>().ok())
         && out.len() > limit
     {
         let mut cut = limit;
@@ -100,13 +126,25 @@ fn shape(text: &str, query: &Query) -> String {
 }
 
 /// Sends the log so far, then what the runtime appends, until the container stops or the pod goes.
-async fn follow(state: Arc<AppState>, pod: Object, container: String, first: String, tx: mpsc::Sender<Bytes>) {
+async fn follow(
+    state: Arc<AppState>,
+    pod: Object,
+    container: String,
+    first: String,
+    tx: mpsc::Sender<Bytes>,
+) {
     if tx.send(Bytes::from(first)).await.is_err() {
         return;
     }
-    let namespace = pod["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+    let namespace = pod["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     let name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
-    let mut sent = state.runtime.logs(&state.store, &pod, &container).unwrap_or_default();
+    let mut sent = state
+        .runtime
+        .logs(&state.store, &pod, &container)
+        .unwrap_or_default();
     let shutdown = super::stopped(state.shutdown.clone());
     tokio::pin!(shutdown);
     loop {
@@ -115,8 +153,13 @@ async fn follow(state: Arc<AppState>, pod: Object, container: String, first: Str
             _ = &mut shutdown => return,
             _ = tx.closed() => return,
         }
-        let Some(current) = state.store.get("pods", Some(&namespace), &name) else { return };
-        let log = state.runtime.logs(&state.store, &current, &container).unwrap_or_default();
+        let Some(current) = state.store.get("pods", Some(&namespace), &name) else {
+            return;
+        };
+        let log = state
+            .runtime
+            .logs(&state.store, &current, &container)
+            .unwrap_or_default();
         if let Some(added) = log.strip_prefix(sent.as_str())
             && !added.is_empty()
             && tx.send(Bytes::from(added.to_string())).await.is_err()
@@ -124,8 +167,12 @@ async fn follow(state: Arc<AppState>, pod: Object, container: String, first: Str
             return;
         }
         sent = log;
-        let stopped = container_status(&current, &container).is_some_and(|s| s["state"]["terminated"].is_object())
-            || matches!(current["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+        let stopped = container_status(&current, &container)
+            .is_some_and(|s| s["state"]["terminated"].is_object())
+            || matches!(
+                current["status"]["phase"].as_str(),
+                Some("Succeeded" | "Failed")
+            );
         if stopped {
             return;
         }

@@ -8,6 +8,7 @@ mod discovery;
 mod exec;
 mod logs;
 mod patch;
+mod protobuf;
 mod route;
 mod selector;
 mod table;
@@ -56,7 +57,10 @@ impl ServerHandle {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let abort = self.task.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(3), self.task).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(3), self.task)
+            .await
+            .is_err()
+        {
             abort.abort();
         }
     }
@@ -75,7 +79,13 @@ pub(crate) fn spawn(
 ) -> ServerHandle {
     let (stop, shutdown) = signal::channel(false);
     let faults = FaultInjector::new(config.faults.clone());
-    let state = Arc::new(AppState { store, runtime, config, faults, shutdown: shutdown.clone() });
+    let state = Arc::new(AppState {
+        store,
+        runtime,
+        config,
+        faults,
+        shutdown: shutdown.clone(),
+    });
     let app = Router::new().fallback(dispatch).with_state(state);
     let mut stopped = shutdown;
     let task = tokio::spawn(async move {
@@ -100,22 +110,36 @@ async fn dispatch(State(state): State<Arc<AppState>>, request: Request) -> Respo
             Ok(info) => json_response(StatusCode::OK, &info),
             Err(why) => error_response(&ApiError::internal(&why)),
         },
-        Route::Health => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok").into_response(),
-        Route::ApiVersions => json_response(StatusCode::OK, &discovery::api_versions(request.headers())),
+        Route::Health => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "ok",
+        )
+            .into_response(),
+        Route::ApiVersions => {
+            json_response(StatusCode::OK, &discovery::api_versions(request.headers()))
+        }
         Route::ApiGroupList => json_response(StatusCode::OK, &discovery::api_group_list()),
         Route::ApiGroup(group) => json_response(StatusCode::OK, &discovery::api_group(&group)),
         Route::ResourceList { group, version } => {
             json_response(StatusCode::OK, &discovery::resource_list(&group, &version))
         }
-        Route::OpenApiV3Root => json_response(StatusCode::OK, &discovery::openapi_v3_root(&state.config.server_version)),
-        Route::OpenApiV3Doc(gv) => match discovery::openapi_v3_doc(&gv, &state.config.server_version) {
-            Some(doc) => json_response(StatusCode::OK, &doc),
-            None => plain_not_found(),
-        },
-        Route::OpenApiV2 => plain_not_found(),
-        Route::ApiNotFound => {
-            error_response(&ApiError::new(404, "NotFound", "the server could not find the requested resource"))
+        Route::OpenApiV3Root => json_response(
+            StatusCode::OK,
+            &discovery::openapi_v3_root(&state.config.server_version),
+        ),
+        Route::OpenApiV3Doc(gv) => {
+            match discovery::openapi_v3_doc(&gv, &state.config.server_version) {
+                Some(doc) => json_response(StatusCode::OK, &doc),
+                None => plain_not_found(),
+            }
         }
+        Route::OpenApiV2 => plain_not_found(),
+        Route::ApiNotFound => error_response(&ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )),
         Route::NotFound => plain_not_found(),
         Route::Resource(target) => {
             let watching = target.watch_prefix || query.flag("watch");
@@ -131,7 +155,10 @@ async fn dispatch(State(state): State<Arc<AppState>>, request: Request) -> Respo
 
 /// Headers every upstream response carries.
 fn add_common_headers(headers: &mut HeaderMap) {
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
     if let Ok(id) = HeaderValue::from_str(&crate::store::new_uid()) {
         headers.insert("audit-id", id);
     }
@@ -151,7 +178,10 @@ pub(crate) fn json_response(code: StatusCode, body: &Value) -> Response {
 pub(crate) fn error_response(err: &ApiError) -> Response {
     let code = StatusCode::from_u16(err.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = json_response(code, &err.to_status());
-    if let Some(retry) = err.details.as_ref().and_then(|d| d["retryAfterSeconds"].as_u64())
+    if let Some(retry) = err
+        .details
+        .as_ref()
+        .and_then(|d| d["retryAfterSeconds"].as_u64())
         && let Ok(value) = HeaderValue::from_str(&retry.to_string())
     {
         response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -160,7 +190,11 @@ pub(crate) fn error_response(err: &ApiError) -> Response {
 }
 
 fn plain_not_found() -> Response {
-    (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "404 page not found\n")
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "404 page not found\n",
+    )
         .into_response()
 }
 
@@ -182,7 +216,12 @@ fn injected_failure(failure: InjectedFailure) -> Response {
                     "netconform-double injected connection reset",
                 ))
             });
-            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(broken)).into_response()
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                Body::from_stream(broken),
+            )
+                .into_response()
         }
     }
 }

@@ -35,7 +35,9 @@ impl PatchKind {
             "application/merge-patch+json" => Some(PatchKind::Merge),
             "application/json-patch+json" => Some(PatchKind::Json),
             "application/strategic-merge-patch+json" => Some(PatchKind::Strategic),
-            "application/apply-patch+yaml" | "application/apply-patch+cbor" => Some(PatchKind::Apply),
+            "application/apply-patch+yaml" | "application/apply-patch+cbor" => {
+                Some(PatchKind::Apply)
+            }
             _ => None,
         }
     }
@@ -45,16 +47,24 @@ impl PatchKind {
 pub(crate) fn parse_body(kind: PatchKind, body: &[u8]) -> Result<Value, ApiError> {
     let parsed = match kind {
         PatchKind::Apply => {
-            let text = std::str::from_utf8(body).map_err(|e| ApiError::bad_request(&e.to_string()))?;
-            serde_saphyr::from_str::<Value>(text).map_err(|e| ApiError::bad_request(&format!("error decoding YAML: {e}")))
+            let text =
+                std::str::from_utf8(body).map_err(|e| ApiError::bad_request(&e.to_string()))?;
+            serde_saphyr::from_str::<Value>(text)
+                .map_err(|e| ApiError::bad_request(&format!("error decoding YAML: {e}")))
         }
-        _ => serde_json::from_slice::<Value>(body).map_err(|e| ApiError::bad_request(&e.to_string())),
+        _ => {
+            serde_json::from_slice::<Value>(body).map_err(|e| ApiError::bad_request(&e.to_string()))
+        }
     }?;
     Ok(parsed)
 }
 
 /// Applies a non-apply patch to `live`, returning the patched object.
-pub(crate) fn apply_patch(kind: PatchKind, live: &Object, patch: &Value) -> Result<Object, ApiError> {
+pub(crate) fn apply_patch(
+    kind: PatchKind,
+    live: &Object,
+    patch: &Value,
+) -> Result<Object, ApiError> {
     let mut doc = live.clone();
     match kind {
         PatchKind::Merge => {
@@ -64,9 +74,10 @@ pub(crate) fn apply_patch(kind: PatchKind, live: &Object, patch: &Value) -> Resu
             json_patch::merge(&mut doc, patch);
         }
         PatchKind::Json => {
-            let ops: json_patch::Patch =
-                serde_json::from_value(patch.clone()).map_err(|e| ApiError::bad_request(&e.to_string()))?;
-            json_patch::patch(&mut doc, &ops).map_err(|e| ApiError::new(422, "Invalid", e.to_string()))?;
+            let ops: json_patch::Patch = serde_json::from_value(patch.clone())
+                .map_err(|e| ApiError::bad_request(&e.to_string()))?;
+            json_patch::patch(&mut doc, &ops)
+                .map_err(|e| ApiError::new(422, "Invalid", e.to_string()))?;
         }
         PatchKind::Strategic | PatchKind::Apply => {
             if !patch.is_object() {
@@ -85,7 +96,10 @@ pub(crate) fn check_apply_options(field_manager: Option<&str>) -> Result<(), Api
         return Err(ApiError::invalid(
             "PatchOptions.meta.k8s.io",
             "",
-            vec![Cause::required("fieldManager", "is required for apply patch")],
+            vec![Cause::required(
+                "fieldManager",
+                "is required for apply patch",
+            )],
         ));
     }
     Ok(())
@@ -106,10 +120,14 @@ fn merge_value(target: &mut Value, patch: &Value, field: &str) {
             if !target.is_object() {
                 *target = Value::Object(Map::new());
             }
-            let Some(target_map) = target.as_object_mut() else { return };
+            let Some(target_map) = target.as_object_mut() else {
+                return;
+            };
             for (key, value) in patch_map {
                 if let Some(list_field) = key.strip_prefix("$deleteFromPrimitiveList/") {
-                    if let (Some(Value::Array(items)), Value::Array(remove)) = (target_map.get_mut(list_field), value) {
+                    if let (Some(Value::Array(items)), Value::Array(remove)) =
+                        (target_map.get_mut(list_field), value)
+                    {
                         items.retain(|item| !remove.contains(item));
                     }
                     continue;
@@ -145,11 +163,20 @@ fn merge_value(target: &mut Value, patch: &Value, field: &str) {
 /// The merge key of a list field whose Kubernetes type has `patchStrategy: merge`.
 fn merge_key(field: &str, items: &[Value], live: &Value) -> Option<&'static str> {
     let has = |key: &str| {
-        items.iter().chain(live.as_array().into_iter().flatten()).any(|item| item.get(key).is_some())
+        items
+            .iter()
+            .chain(live.as_array().into_iter().flatten())
+            .any(|item| item.get(key).is_some())
     };
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env" | "imagePullSecrets"
-        | "resourceClaims" | "schedulingGates" => Some("name"),
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets"
+        | "resourceClaims"
+        | "schedulingGates" => Some("name"),
         "ports" if has("containerPort") => Some("containerPort"),
         "ports" if has("port") => Some("port"),
         "volumeMounts" => Some("mountPath"),
@@ -174,7 +201,9 @@ fn merge_list(target: &mut Value, items: &[Value], field: &str) {
         *target = Value::Array(merged);
         return;
     }
-    let replace = items.iter().any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace"));
+    let replace = items
+        .iter()
+        .any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace"));
     let key = merge_key(field, items, target);
     let (Some(key), false) = (key, replace) else {
         let kept: Vec<Value> = items
@@ -209,7 +238,10 @@ fn merge_list(target: &mut Value, items: &[Value], field: &str) {
 fn strip_directives(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
-            map.iter().filter(|(k, _)| !k.starts_with('$')).map(|(k, v)| (k.clone(), strip_directives(v))).collect(),
+            map.iter()
+                .filter(|(k, _)| !k.starts_with('$'))
+                .map(|(k, v)| (k.clone(), strip_directives(v)))
+                .collect(),
         ),
         Value::Array(items) => Value::Array(items.iter().map(strip_directives).collect()),
         other => other.clone(),
@@ -244,22 +276,44 @@ mod tests {
     #[test]
     fn strategic_replaces_atomic_lists_and_unions_finalizers() {
         let mut obj = json!({"metadata": {"finalizers": ["a"]}, "spec": {"ipFamilies": ["IPv4"]}});
-        strategic_merge(&mut obj, &json!({"metadata": {"finalizers": ["b"]}, "spec": {"ipFamilies": ["IPv6", "IPv4"]}}));
-        assert_eq!(obj, json!({"metadata": {"finalizers": ["a", "b"]}, "spec": {"ipFamilies": ["IPv6", "IPv4"]}}));
-        strategic_merge(&mut obj, &json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}}));
+        strategic_merge(
+            &mut obj,
+            &json!({"metadata": {"finalizers": ["b"]}, "spec": {"ipFamilies": ["IPv6", "IPv4"]}}),
+        );
+        assert_eq!(
+            obj,
+            json!({"metadata": {"finalizers": ["a", "b"]}, "spec": {"ipFamilies": ["IPv6", "IPv4"]}})
+        );
+        strategic_merge(
+            &mut obj,
+            &json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}}),
+        );
         assert_eq!(obj["metadata"]["finalizers"], json!(["b"]));
     }
 
     #[test]
     fn merge_and_json_patches() {
         let live = json!({"data": {"a": "1", "b": "2"}});
-        let merged = apply_patch(PatchKind::Merge, &live, &json!({"data": {"a": null, "c": "3"}})).unwrap();
+        let merged = apply_patch(
+            PatchKind::Merge,
+            &live,
+            &json!({"data": {"a": null, "c": "3"}}),
+        )
+        .unwrap();
         assert_eq!(merged, json!({"data": {"b": "2", "c": "3"}}));
-        let patched =
-            apply_patch(PatchKind::Json, &live, &json!([{"op": "replace", "path": "/data/a", "value": "9"}])).unwrap();
+        let patched = apply_patch(
+            PatchKind::Json,
+            &live,
+            &json!([{"op": "replace", "path": "/data/a", "value": "9"}]),
+        )
+        .unwrap();
         assert_eq!(patched["data"]["a"], "9");
-        let err = apply_patch(PatchKind::Json, &live, &json!([{"op": "test", "path": "/data/a", "value": "x"}]))
-            .unwrap_err();
+        let err = apply_patch(
+            PatchKind::Json,
+            &live,
+            &json!([{"op": "test", "path": "/data/a", "value": "x"}]),
+        )
+        .unwrap_err();
         assert_eq!(err.code, 422);
     }
 

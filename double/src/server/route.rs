@@ -23,16 +23,27 @@ impl Query {
 
     /// The first value of `key`, if present and non-empty.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
     }
 
     pub fn all(&self, key: &str) -> Vec<String> {
-        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// A boolean parameter as Go's `strconv.ParseBool` reads it (`true`, `1`, `t`, ...).
     pub fn flag(&self, key: &str) -> bool {
-        matches!(self.get(key), Some("true" | "1" | "t" | "T" | "TRUE" | "True"))
+        matches!(
+            self.get(key),
+            Some("true" | "1" | "t" | "T" | "TRUE" | "True")
+        )
     }
 }
 
@@ -48,7 +59,9 @@ pub(crate) fn percent_decode(s: &str) -> String {
                 i += 1;
             }
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
                         out.push(b);
@@ -105,7 +118,11 @@ pub(crate) enum Route {
 }
 
 pub(crate) fn route(path: &str) -> Route {
-    let segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
+    let segments: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     match segs.as_slice() {
         ["version"] => Route::Version,
@@ -114,13 +131,25 @@ pub(crate) fn route(path: &str) -> Route {
         ["openapi", "v3"] => Route::OpenApiV3Root,
         ["openapi", "v3", rest @ ..] => Route::OpenApiV3Doc(rest.join("/")),
         ["api"] => Route::ApiVersions,
-        ["api", "v1"] => Route::ResourceList { group: String::new(), version: "v1".into() },
+        ["api", "v1"] => Route::ResourceList {
+            group: String::new(),
+            version: "v1".into(),
+        },
         ["api", "v1", rest @ ..] => resource_route("", "v1", rest),
         ["api", ..] => Route::ApiNotFound,
         ["apis"] => Route::ApiGroupList,
-        ["apis", group] if resources::groups().iter().any(|(g, _)| g == group) => Route::ApiGroup(group.to_string()),
-        ["apis", group, version] if resources::groups().iter().any(|(g, v)| g == group && v == version) => {
-            Route::ResourceList { group: group.to_string(), version: version.to_string() }
+        ["apis", group] if resources::groups().iter().any(|(g, _)| g == group) => {
+            Route::ApiGroup(group.to_string())
+        }
+        ["apis", group, version]
+            if resources::groups()
+                .iter()
+                .any(|(g, v)| g == group && v == version) =>
+        {
+            Route::ResourceList {
+                group: group.to_string(),
+                version: version.to_string(),
+            }
         }
         ["apis", group, version, rest @ ..] => resource_route(group, version, rest),
         ["apis", ..] => Route::ApiNotFound,
@@ -135,7 +164,10 @@ fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
     };
     // `namespaces/<ns>/<resource>...`, except the namespace's own subresources (`namespaces/x/status`).
     let (namespace, rest) = match rest {
-        ["namespaces", ns, tail @ ..] if !tail.is_empty() && !(tail.len() == 1 && matches!(tail[0], "status" | "finalize")) => {
+        ["namespaces", ns, tail @ ..]
+            if !tail.is_empty()
+                && !(tail.len() == 1 && matches!(tail[0], "status" | "finalize")) =>
+        {
             (Some(ns.to_string()), tail)
         }
         _ => (None, rest),
@@ -146,7 +178,9 @@ fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
         [plural, name, sub] => (*plural, Some(name.to_string()), Some(sub.to_string())),
         _ => return Route::ApiNotFound,
     };
-    let Some(def) = resources::find_in(group, version, plural) else { return Route::ApiNotFound };
+    let Some(def) = resources::find_in(group, version, plural) else {
+        return Route::ApiNotFound;
+    };
     if def.namespaced != namespace.is_some() && !(def.namespaced && name.is_none()) {
         return Route::ApiNotFound;
     }
@@ -158,7 +192,13 @@ fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
             return Route::ApiNotFound;
         }
     }
-    Route::Resource(ResourceTarget { def, namespace, name, subresource, watch_prefix })
+    Route::Resource(ResourceTarget {
+        def,
+        namespace,
+        name,
+        subresource,
+        watch_prefix,
+    })
 }
 
 #[cfg(test)]
@@ -175,26 +215,40 @@ mod tests {
     #[test]
     fn routes_resources() {
         let t = target("/api/v1/namespaces/default/pods/web/exec");
-        assert_eq!((t.def.plural, t.namespace.as_deref(), t.name.as_deref()), ("pods", Some("default"), Some("web")));
+        assert_eq!(
+            (t.def.plural, t.namespace.as_deref(), t.name.as_deref()),
+            ("pods", Some("default"), Some("web"))
+        );
         assert_eq!(t.subresource.as_deref(), Some("exec"));
         let t = target("/api/v1/namespaces/default");
-        assert_eq!((t.def.plural, t.name.as_deref()), ("namespaces", Some("default")));
+        assert_eq!(
+            (t.def.plural, t.name.as_deref()),
+            ("namespaces", Some("default"))
+        );
         let t = target("/api/v1/namespaces/default/status");
-        assert_eq!((t.def.plural, t.subresource.as_deref()), ("namespaces", Some("status")));
+        assert_eq!(
+            (t.def.plural, t.subresource.as_deref()),
+            ("namespaces", Some("status"))
+        );
         let t = target("/api/v1/pods");
         assert_eq!((t.def.plural, t.namespace), ("pods", None));
         let t = target("/apis/networking.k8s.io/v1/servicecidrs/kubernetes/status");
         assert_eq!(t.def.plural, "servicecidrs");
         assert!(target("/api/v1/watch/namespaces/x/configmaps").watch_prefix);
         assert!(matches!(route("/api/v1/pods/web"), Route::ApiNotFound));
-        assert!(matches!(route("/api/v1/namespaces/x/nodes"), Route::ApiNotFound));
+        assert!(matches!(
+            route("/api/v1/namespaces/x/nodes"),
+            Route::ApiNotFound
+        ));
         assert!(matches!(route("/apis/apps/v1"), Route::ApiNotFound));
         assert!(matches!(route("/metrics"), Route::NotFound));
     }
 
     #[test]
     fn query_decoding() {
-        let q = Query::parse(Some("command=sh&command=-c&command=echo%20a+b&labelSelector=app%3Dweb&watch=1"));
+        let q = Query::parse(Some(
+            "command=sh&command=-c&command=echo%20a+b&labelSelector=app%3Dweb&watch=1",
+        ));
         assert_eq!(q.all("command"), vec!["sh", "-c", "echo a b"]);
         assert_eq!(q.get("labelSelector"), Some("app=web"));
         assert!(q.flag("watch"));

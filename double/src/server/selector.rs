@@ -50,8 +50,12 @@ impl LabelSelector {
                 LabelOp::NotEquals(want) => value != Some(want.as_str()),
                 LabelOp::In(set) => value.is_some_and(|v| set.iter().any(|s| s == v)),
                 LabelOp::NotIn(set) => value.is_none_or(|v| !set.iter().any(|s| s == v)),
-                LabelOp::GreaterThan(n) => value.and_then(|v| v.parse::<i64>().ok()).is_some_and(|v| v > *n),
-                LabelOp::LessThan(n) => value.and_then(|v| v.parse::<i64>().ok()).is_some_and(|v| v < *n),
+                LabelOp::GreaterThan(n) => value
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .is_some_and(|v| v > *n),
+                LabelOp::LessThan(n) => value
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .is_some_and(|v| v < *n),
             }
         })
     }
@@ -91,8 +95,22 @@ fn parse_label_term(term: &str) -> Result<(String, LabelOp), String> {
             return Ok(match build {
                 0 => (key, LabelOp::NotEquals(value)),
                 1 => (key, LabelOp::Equals(value)),
-                2 => (key, LabelOp::GreaterThan(value.parse().map_err(|_| format!("invalid integer value {value}"))?)),
-                _ => (key, LabelOp::LessThan(value.parse().map_err(|_| format!("invalid integer value {value}"))?)),
+                2 => (
+                    key,
+                    LabelOp::GreaterThan(
+                        value
+                            .parse()
+                            .map_err(|_| format!("invalid integer value {value}"))?,
+                    ),
+                ),
+                _ => (
+                    key,
+                    LabelOp::LessThan(
+                        value
+                            .parse()
+                            .map_err(|_| format!("invalid integer value {value}"))?,
+                    ),
+                ),
             });
         }
     }
@@ -104,17 +122,26 @@ fn parse_label_term(term: &str) -> Result<(String, LabelOp), String> {
         } else if let Some(set) = rest.strip_prefix("in") {
             (false, set)
         } else {
-            return Err(format!("found '{rest}', expected: in, notin, =, ==, !=, gt, lt"));
+            return Err(format!(
+                "found '{rest}', expected: in, notin, =, ==, !=, gt, lt"
+            ));
         };
         let set = set.trim();
         let inner = set
             .strip_prefix('(')
             .and_then(|s| s.strip_suffix(')'))
             .ok_or_else(|| format!("found '{set}', expected: '('"))?;
-        let values: Vec<String> =
-            inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+        let values: Vec<String> = inner
+            .split(',')
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect();
         let key = valid_key(key)?;
-        return Ok(if negated { (key, LabelOp::NotIn(values)) } else { (key, LabelOp::In(values)) });
+        return Ok(if negated {
+            (key, LabelOp::NotIn(values))
+        } else {
+            (key, LabelOp::In(values))
+        });
     }
     Ok((valid_key(term)?, LabelOp::Exists))
 }
@@ -145,12 +172,16 @@ impl FieldSelector {
             } else if let Some((f, v)) = split_once_unescaped(&term, "=") {
                 (f, true, v)
             } else {
-                return Err(ApiError::bad_request(&format!("invalid selector: '{raw}'; can't understand '{term}'")));
+                return Err(ApiError::bad_request(&format!(
+                    "invalid selector: '{raw}'; can't understand '{term}'"
+                )));
             };
             let field = field.trim().to_string();
             if !selectable_fields(resource).contains(&field.as_str()) {
                 // upstream: pkg/registry/... returns `field label not supported: <field>` as a 400.
-                return Err(ApiError::bad_request(&format!("field label not supported: {field}")));
+                return Err(ApiError::bad_request(&format!(
+                    "field label not supported: {field}"
+                )));
             }
             requirements.push((field, equal, unescape(&value)));
         }
@@ -158,7 +189,9 @@ impl FieldSelector {
     }
 
     pub fn matches(&self, obj: &Object) -> bool {
-        self.0.iter().all(|(field, equal, want)| (field_value(obj, field) == *want) == *equal)
+        self.0
+            .iter()
+            .all(|(field, equal, want)| (field_value(obj, field) == *want) == *equal)
     }
 }
 
@@ -197,7 +230,12 @@ fn selectable_fields(resource: &str) -> &'static [&'static str] {
         ],
         "namespaces" => &["metadata.name", "metadata.namespace", "status.phase"],
         "nodes" => &["metadata.name", "metadata.namespace", "spec.unschedulable"],
-        "services" => &["metadata.name", "metadata.namespace", "spec.clusterIP", "spec.type"],
+        "services" => &[
+            "metadata.name",
+            "metadata.namespace",
+            "spec.clusterIP",
+            "spec.type",
+        ],
         "endpointslices" => &["metadata.name", "metadata.namespace", "addressType"],
         _ => &["metadata.name", "metadata.namespace"],
     }
@@ -207,10 +245,16 @@ fn selectable_fields(resource: &str) -> &'static [&'static str] {
 fn field_value(obj: &Object, field: &str) -> String {
     if field == "status.podIPs" {
         // upstream selects on the first pod IP only
-        return obj["status"]["podIPs"][0]["ip"].as_str().unwrap_or("").to_string();
+        return obj["status"]["podIPs"][0]["ip"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
     }
     if field == "source" {
-        return obj["source"]["component"].as_str().unwrap_or("").to_string();
+        return obj["source"]["component"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
     }
     let mut current = obj;
     for part in field.split('.') {
@@ -220,7 +264,9 @@ fn field_value(obj: &Object, field: &str) -> String {
         Value::String(s) => s.clone(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
-        Value::Null if field == "spec.hostNetwork" || field == "spec.unschedulable" => "false".into(),
+        Value::Null if field == "spec.hostNetwork" || field == "spec.unschedulable" => {
+            "false".into()
+        }
         _ => String::new(),
     }
 }
@@ -301,7 +347,11 @@ mod tests {
             ("app in (db),tier", false),
             ("", true),
         ] {
-            assert_eq!(LabelSelector::parse(selector).unwrap().matches(&obj), expected, "{selector}");
+            assert_eq!(
+                LabelSelector::parse(selector).unwrap().matches(&obj),
+                expected,
+                "{selector}"
+            );
         }
         assert!(LabelSelector::parse("app in web").is_err());
     }
@@ -314,6 +364,9 @@ mod tests {
         let sel = FieldSelector::parse("metadata.name==q", "pods").unwrap();
         assert!(!sel.matches(&obj));
         let err = FieldSelector::parse("spec.nodeName=n1", "configmaps").unwrap_err();
-        assert_eq!((err.code, err.message.as_str()), (400, "field label not supported: spec.nodeName"));
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (400, "field label not supported: spec.nodeName")
+        );
     }
 }

@@ -19,6 +19,19 @@ pub(crate) fn wants_table(accept: &str) -> bool {
         .is_some_and(|first| first.contains("as=Table") && first.contains("g=meta.k8s.io"))
 }
 
+/// Whether the client asked for metadata only (`as=PartialObjectMetadata[List]`, kube's
+/// `list_metadata`/`watch_metadata`, client-go's metadata informers).
+pub(crate) fn wants_partial_metadata(accept: &str) -> bool {
+    accept.split(',').next().is_some_and(|first| {
+        first.contains("as=PartialObjectMetadata") && first.contains("g=meta.k8s.io")
+    })
+}
+
+/// An object reduced to `meta.k8s.io/v1` `PartialObjectMetadata`.
+pub(crate) fn partial_metadata(obj: &Object) -> Value {
+    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]})
+}
+
 /// How rows carry their object (`?includeObject=`); kubectl relies on the metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IncludeObject {
@@ -38,7 +51,12 @@ impl IncludeObject {
 }
 
 /// A `meta.k8s.io/v1` Table of `items`.
-pub(crate) fn to_table(def: &ResourceDef, items: &[Object], continue_token: Option<&str>, include: IncludeObject) -> Value {
+pub(crate) fn to_table(
+    def: &ResourceDef,
+    items: &[Object],
+    continue_token: Option<&str>,
+    include: IncludeObject,
+) -> Value {
     let columns = columns(def.plural);
     let definitions: Vec<Value> = columns
         .iter()
@@ -89,7 +107,15 @@ fn columns(plural: &str) -> Vec<Column> {
             wide("Nominated Node"),
             wide("Readiness Gates"),
         ],
-        "services" => vec![s("Name"), s("Type"), s("Cluster-IP"), s("External-IP"), s("Port(s)"), s("Age"), wide("Selector")],
+        "services" => vec![
+            s("Name"),
+            s("Type"),
+            s("Cluster-IP"),
+            s("External-IP"),
+            s("Port(s)"),
+            s("Age"),
+            wide("Selector"),
+        ],
         "namespaces" => vec![s("Name"), s("Status"), s("Age")],
         "nodes" => vec![
             s("Name"),
@@ -106,11 +132,23 @@ fn columns(plural: &str) -> Vec<Column> {
         "configmaps" => vec![s("Name"), ("Data", "integer", 0), s("Age")],
         "serviceaccounts" => vec![s("Name"), ("Secrets", "integer", 0), s("Age")],
         "endpoints" => vec![s("Name"), s("Endpoints"), s("Age")],
-        "endpointslices" => vec![s("Name"), s("AddressType"), s("Ports"), s("Endpoints"), s("Age")],
+        "endpointslices" => vec![
+            s("Name"),
+            s("AddressType"),
+            s("Ports"),
+            s("Endpoints"),
+            s("Age"),
+        ],
         "servicecidrs" => vec![s("Name"), s("CIDRs"), s("Age")],
         "ipaddresses" => vec![s("Name"), s("ParentRef")],
         "networkpolicies" => vec![s("Name"), s("Pod-Selector"), s("Age")],
-        "events" => vec![s("Last Seen"), s("Type"), s("Reason"), s("Object"), s("Message")],
+        "events" => vec![
+            s("Last Seen"),
+            s("Type"),
+            s("Reason"),
+            s("Object"),
+            s("Message"),
+        ],
         _ => vec![s("Name"), ("Created At", "date", 0)],
     }
 }
@@ -118,14 +156,31 @@ fn columns(plural: &str) -> Vec<Column> {
 fn cells(plural: &str, obj: &Object) -> Vec<Value> {
     let name = json!(obj["metadata"]["name"].as_str().unwrap_or(""));
     let age_cell = json!(age(obj["metadata"]["creationTimestamp"].as_str()));
-    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).unwrap_or("<none>").to_string();
+    let text = |v: &Value| {
+        v.as_str()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("<none>")
+            .to_string()
+    };
     match plural {
         "pods" => {
-            let statuses = obj["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
-            let total = obj["spec"]["containers"].as_array().map(Vec::len).unwrap_or(0);
+            let statuses = obj["status"]["containerStatuses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let total = obj["spec"]["containers"]
+                .as_array()
+                .map(Vec::len)
+                .unwrap_or(0);
             let ready = statuses.iter().filter(|c| c["ready"] == true).count();
-            let restarts: i64 = statuses.iter().filter_map(|c| c["restartCount"].as_i64()).sum();
-            let gates = obj["spec"]["readinessGates"].as_array().map(Vec::len).unwrap_or(0);
+            let restarts: i64 = statuses
+                .iter()
+                .filter_map(|c| c["restartCount"].as_i64())
+                .sum();
+            let gates = obj["spec"]["readinessGates"]
+                .as_array()
+                .map(Vec::len)
+                .unwrap_or(0);
             vec![
                 name,
                 json!(format!("{ready}/{total}")),
@@ -135,7 +190,11 @@ fn cells(plural: &str, obj: &Object) -> Vec<Value> {
                 json!(text(&obj["status"]["podIP"])),
                 json!(text(&obj["spec"]["nodeName"])),
                 json!(text(&obj["status"]["nominatedNodeName"])),
-                json!(if gates == 0 { "<none>".to_string() } else { format!("0/{gates}") }),
+                json!(if gates == 0 {
+                    "<none>".to_string()
+                } else {
+                    format!("0/{gates}")
+                }),
             ]
         }
         "services" => vec![
@@ -147,18 +206,38 @@ fn cells(plural: &str, obj: &Object) -> Vec<Value> {
             age_cell,
             json!(selector_text(&obj["spec"]["selector"])),
         ],
-        "namespaces" => vec![name, json!(obj["status"]["phase"].as_str().unwrap_or("")), age_cell],
+        "namespaces" => vec![
+            name,
+            json!(obj["status"]["phase"].as_str().unwrap_or("")),
+            age_cell,
+        ],
         "nodes" => {
             let ready = obj["status"]["conditions"]
                 .as_array()
                 .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
-                .map(|c| if c["status"] == "True" { "Ready" } else { "NotReady" })
+                .map(|c| {
+                    if c["status"] == "True" {
+                        "Ready"
+                    } else {
+                        "NotReady"
+                    }
+                })
                 .unwrap_or("Unknown");
-            let status = if obj["spec"]["unschedulable"] == true { format!("{ready},SchedulingDisabled") } else { ready.to_string() };
+            let status = if obj["spec"]["unschedulable"] == true {
+                format!("{ready},SchedulingDisabled")
+            } else {
+                ready.to_string()
+            };
             let mut roles: Vec<String> = obj["metadata"]["labels"]
                 .as_object()
                 .map(|labels| {
-                    labels.keys().filter_map(|k| k.strip_prefix("node-role.kubernetes.io/").map(str::to_string)).collect()
+                    labels
+                        .keys()
+                        .filter_map(|k| {
+                            k.strip_prefix("node-role.kubernetes.io/")
+                                .map(str::to_string)
+                        })
+                        .collect()
                 })
                 .unwrap_or_default();
             roles.sort();
@@ -174,14 +253,22 @@ fn cells(plural: &str, obj: &Object) -> Vec<Value> {
             vec![
                 name,
                 json!(status),
-                json!(if roles.is_empty() { "<none>".to_string() } else { roles.join(",") }),
+                json!(if roles.is_empty() {
+                    "<none>".to_string()
+                } else {
+                    roles.join(",")
+                }),
                 age_cell.clone(),
                 json!(info["kubeletVersion"].as_str().unwrap_or("")),
                 json!(address("InternalIP")),
                 json!(address("ExternalIP")),
                 json!(info["osImage"].as_str().unwrap_or("<unknown>")),
                 json!(info["kernelVersion"].as_str().unwrap_or("<unknown>")),
-                json!(info["containerRuntimeVersion"].as_str().unwrap_or("<unknown>")),
+                json!(
+                    info["containerRuntimeVersion"]
+                        .as_str()
+                        .unwrap_or("<unknown>")
+                ),
             ]
         }
         "configmaps" => {
@@ -189,19 +276,31 @@ fn cells(plural: &str, obj: &Object) -> Vec<Value> {
                 + obj["binaryData"].as_object().map(|m| m.len()).unwrap_or(0);
             vec![name, json!(count), age_cell]
         }
-        "serviceaccounts" => vec![name, json!(obj["secrets"].as_array().map(Vec::len).unwrap_or(0)), age_cell],
+        "serviceaccounts" => vec![
+            name,
+            json!(obj["secrets"].as_array().map(Vec::len).unwrap_or(0)),
+            age_cell,
+        ],
         "endpoints" => {
             let mut addresses = Vec::new();
             for subset in obj["subsets"].as_array().into_iter().flatten() {
-                let ports: Vec<i64> =
-                    subset["ports"].as_array().into_iter().flatten().filter_map(|p| p["port"].as_i64()).collect();
+                let ports: Vec<i64> = subset["ports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["port"].as_i64())
+                    .collect();
                 for a in subset["addresses"].as_array().into_iter().flatten() {
                     let ip = a["ip"].as_str().unwrap_or("");
                     if ports.is_empty() {
                         addresses.push(ip.to_string());
                     }
                     for p in &ports {
-                        addresses.push(if ip.contains(':') { format!("[{ip}]:{p}") } else { format!("{ip}:{p}") });
+                        addresses.push(if ip.contains(':') {
+                            format!("[{ip}]:{p}")
+                        } else {
+                            format!("{ip}:{p}")
+                        });
                     }
                 }
             }
@@ -224,13 +323,22 @@ fn cells(plural: &str, obj: &Object) -> Vec<Value> {
             vec![
                 name,
                 json!(obj["addressType"].as_str().unwrap_or("")),
-                json!(if ports.is_empty() { "<unset>".to_string() } else { ports.join(",") }),
+                json!(if ports.is_empty() {
+                    "<unset>".to_string()
+                } else {
+                    ports.join(",")
+                }),
                 json!(first_three(&addresses)),
                 age_cell.clone(),
             ]
         }
         "servicecidrs" => {
-            let cidrs: Vec<&str> = obj["spec"]["cidrs"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let cidrs: Vec<&str> = obj["spec"]["cidrs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
             vec![name, json!(cidrs.join(",")), age_cell]
         }
         "ipaddresses" => {
@@ -249,9 +357,16 @@ fn cells(plural: &str, obj: &Object) -> Vec<Value> {
             };
             vec![name, json!(text)]
         }
-        "networkpolicies" => vec![name, json!(label_selector_text(&obj["spec"]["podSelector"])), age_cell],
+        "networkpolicies" => vec![
+            name,
+            json!(label_selector_text(&obj["spec"]["podSelector"])),
+            age_cell,
+        ],
         "events" => {
-            let seen = obj["lastTimestamp"].as_str().or(obj["eventTime"].as_str()).or(obj["metadata"]["creationTimestamp"].as_str());
+            let seen = obj["lastTimestamp"]
+                .as_str()
+                .or(obj["eventTime"].as_str())
+                .or(obj["metadata"]["creationTimestamp"].as_str());
             let involved = &obj["involvedObject"];
             vec![
                 json!(age(seen)),
@@ -265,7 +380,10 @@ fn cells(plural: &str, obj: &Object) -> Vec<Value> {
                 json!(obj["message"].as_str().unwrap_or("").trim()),
             ]
         }
-        _ => vec![name, json!(obj["metadata"]["creationTimestamp"].as_str().unwrap_or(""))],
+        _ => vec![
+            name,
+            json!(obj["metadata"]["creationTimestamp"].as_str().unwrap_or("")),
+        ],
     }
 }
 
@@ -277,16 +395,30 @@ fn pod_status(pod: &Object) -> String {
         .unwrap_or("Pending")
         .to_string();
     let mut has_running = false;
-    for c in pod["status"]["containerStatuses"].as_array().into_iter().flatten().rev() {
+    for c in pod["status"]["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .rev()
+    {
         let state = &c["state"];
-        if let Some(r) = state["waiting"]["reason"].as_str().filter(|r| !r.is_empty()) {
+        if let Some(r) = state["waiting"]["reason"]
+            .as_str()
+            .filter(|r| !r.is_empty())
+        {
             reason = r.to_string();
-        } else if let Some(r) = state["terminated"]["reason"].as_str().filter(|r| !r.is_empty()) {
+        } else if let Some(r) = state["terminated"]["reason"]
+            .as_str()
+            .filter(|r| !r.is_empty())
+        {
             reason = r.to_string();
         } else if state["terminated"].is_object() {
             reason = match state["terminated"]["signal"].as_i64().filter(|s| *s != 0) {
                 Some(signal) => format!("Signal:{signal}"),
-                None => format!("ExitCode:{}", state["terminated"]["exitCode"].as_i64().unwrap_or(0)),
+                None => format!(
+                    "ExitCode:{}",
+                    state["terminated"]["exitCode"].as_i64().unwrap_or(0)
+                ),
             };
         } else if c["ready"] == true && state["running"].is_object() {
             has_running = true;
@@ -310,16 +442,31 @@ fn external_ips(svc: &Object) -> String {
         .collect();
     match svc["spec"]["type"].as_str().unwrap_or("ClusterIP") {
         "LoadBalancer" => {
-            for ingress in svc["status"]["loadBalancer"]["ingress"].as_array().into_iter().flatten() {
+            for ingress in svc["status"]["loadBalancer"]["ingress"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 if let Some(ip) = ingress["ip"].as_str().or(ingress["hostname"].as_str()) {
                     ips.push(ip.to_string());
                 }
             }
-            if ips.is_empty() { "<pending>".to_string() } else { ips.join(",") }
+            if ips.is_empty() {
+                "<pending>".to_string()
+            } else {
+                ips.join(",")
+            }
         }
-        "ExternalName" => svc["spec"]["externalName"].as_str().unwrap_or("<none>").to_string(),
+        "ExternalName" => svc["spec"]["externalName"]
+            .as_str()
+            .unwrap_or("<none>")
+            .to_string(),
         _ => {
-            if ips.is_empty() { "<none>".to_string() } else { ips.join(",") }
+            if ips.is_empty() {
+                "<none>".to_string()
+            } else {
+                ips.join(",")
+            }
         }
     }
 }
@@ -338,26 +485,51 @@ fn service_ports(svc: &Object) -> String {
             }
         })
         .collect();
-    if ports.is_empty() { "<none>".to_string() } else { ports.join(",") }
+    if ports.is_empty() {
+        "<none>".to_string()
+    } else {
+        ports.join(",")
+    }
 }
 
 fn selector_text(selector: &Value) -> String {
     let mut pairs: Vec<String> = selector
         .as_object()
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect()
+        })
         .unwrap_or_default();
     pairs.sort();
-    if pairs.is_empty() { "<none>".to_string() } else { pairs.join(",") }
+    if pairs.is_empty() {
+        "<none>".to_string()
+    } else {
+        pairs.join(",")
+    }
 }
 
 fn label_selector_text(selector: &Value) -> String {
     let mut parts: Vec<String> = Vec::new();
     if let Some(labels) = selector["matchLabels"].as_object() {
-        parts.extend(labels.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))));
+        parts.extend(
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))),
+        );
     }
-    for expr in selector["matchExpressions"].as_array().into_iter().flatten() {
+    for expr in selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let key = expr["key"].as_str().unwrap_or("");
-        let values: Vec<&str> = expr["values"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let values: Vec<&str> = expr["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         parts.push(match expr["operator"].as_str().unwrap_or("") {
             "In" => format!("{key} in ({})", values.join(",")),
             "NotIn" => format!("{key} notin ({})", values.join(",")),
@@ -367,7 +539,11 @@ fn label_selector_text(selector: &Value) -> String {
         });
     }
     parts.sort();
-    if parts.is_empty() { "<none>".to_string() } else { parts.join(",") }
+    if parts.is_empty() {
+        "<none>".to_string()
+    } else {
+        parts.join(",")
+    }
 }
 
 fn first_three(items: &[String]) -> String {
@@ -379,8 +555,13 @@ fn first_three(items: &[String]) -> String {
 }
 
 fn age(timestamp: Option<&str>) -> String {
-    let Some(then) = timestamp.and_then(parse_timestamp) else { return "<unknown>".to_string() };
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let Some(then) = timestamp.and_then(parse_timestamp) else {
+        return "<unknown>".to_string();
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     human_duration(now as i64 - then as i64)
 }
 
@@ -398,7 +579,11 @@ fn human_duration(seconds: i64) -> String {
     let minutes = seconds / 60;
     if minutes < 10 {
         let s = seconds % 60;
-        return if s == 0 { format!("{minutes}m") } else { format!("{minutes}m{s}s") };
+        return if s == 0 {
+            format!("{minutes}m")
+        } else {
+            format!("{minutes}m{s}s")
+        };
     }
     if minutes < 180 {
         return format!("{minutes}m");
@@ -406,21 +591,33 @@ fn human_duration(seconds: i64) -> String {
     let hours = seconds / 3600;
     if hours < 8 {
         let m = minutes % 60;
-        return if m == 0 { format!("{hours}h") } else { format!("{hours}h{m}m") };
+        return if m == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h{m}m")
+        };
     }
     if hours < 48 {
         return format!("{hours}h");
     }
     if hours < 24 * 8 {
         let h = hours % 24;
-        return if h == 0 { format!("{}d", hours / 24) } else { format!("{}d{h}h", hours / 24) };
+        return if h == 0 {
+            format!("{}d", hours / 24)
+        } else {
+            format!("{}d{h}h", hours / 24)
+        };
     }
     if hours < 24 * 365 * 2 {
         return format!("{}d", hours / 24);
     }
     if hours < 24 * 365 * 8 {
         let dy = (hours / 24) % 365;
-        return if dy == 0 { format!("{}y", hours / 24 / 365) } else { format!("{}y{dy}d", hours / 24 / 365) };
+        return if dy == 0 {
+            format!("{}y", hours / 24 / 365)
+        } else {
+            format!("{}y{dy}d", hours / 24 / 365)
+        };
     }
     format!("{}y", hours / 24 / 365)
 }
@@ -431,8 +628,18 @@ mod tests {
 
     #[test]
     fn detects_table_requests() {
-        assert!(wants_table("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"));
+        assert!(wants_table(
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+        ));
         assert!(!wants_table("application/json"));
+    }
+
+    #[test]
+    fn detects_metadata_requests() {
+        assert!(wants_partial_metadata(
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+        ));
+        assert!(!wants_partial_metadata("application/json"));
     }
 
     #[test]

@@ -43,8 +43,16 @@ enum Start {
 pub(crate) struct WatchRequest {
     pub target: ResourceTarget,
     pub selectors: Selectors,
-    /// Table watch (`kubectl get -w`): each event's object is a one-row Table.
-    pub table: Option<IncludeObject>,
+    pub representation: Representation,
+}
+
+/// What each event's object is.
+pub(crate) enum Representation {
+    Object,
+    /// Table watch (`kubectl get -w`): a one-row Table.
+    Table(IncludeObject),
+    /// Metadata watch: `PartialObjectMetadata`.
+    Metadata,
 }
 
 pub(crate) fn watch(state: Arc<AppState>, request: WatchRequest, query: &Query) -> Response {
@@ -61,9 +69,16 @@ pub(crate) fn watch(state: Arc<AppState>, request: WatchRequest, query: &Query) 
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     tokio::spawn(run(state, request, start, bookmarks, timeout, tx));
     let body = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (Ok::<Bytes, Infallible>(chunk), rx))
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<Bytes, Infallible>(chunk), rx))
     });
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(body)).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response()
 }
 
 fn start_of(query: &Query, bookmarks: bool, target: &ResourceTarget) -> Result<Start, ApiError> {
@@ -77,18 +92,25 @@ fn start_of(query: &Query, bookmarks: bool, target: &ResourceTarget) -> Result<S
             ));
         }
         if !bookmarks {
-            causes.push(Cause::forbidden("allowWatchBookmarks", "sendInitialEvents requires setting allowWatchBookmarks to true"));
+            causes.push(Cause::forbidden(
+                "allowWatchBookmarks",
+                "sendInitialEvents requires setting allowWatchBookmarks to true",
+            ));
         }
         if !causes.is_empty() {
             return Err(ApiError::invalid("ListOptions.meta.k8s.io", "", causes));
         }
         if matches!(send_initial, "true" | "1") {
-            return Ok(Start::Snapshot { initial_events_end: true });
+            return Ok(Start::Snapshot {
+                initial_events_end: true,
+            });
         }
     }
     let _ = target;
     match resource_version {
-        None | Some("0") => Ok(Start::Snapshot { initial_events_end: false }),
+        None | Some("0") => Ok(Start::Snapshot {
+            initial_events_end: false,
+        }),
         Some(rv) => rv
             .parse::<u64>()
             .map(Start::After)
@@ -108,11 +130,17 @@ struct Filter {
 
 impl Filter {
     fn key(obj: &Object) -> String {
-        format!("{}/{}", obj["metadata"]["namespace"].as_str().unwrap_or(""), obj["metadata"]["name"].as_str().unwrap_or(""))
+        format!(
+            "{}/{}",
+            obj["metadata"]["namespace"].as_str().unwrap_or(""),
+            obj["metadata"]["name"].as_str().unwrap_or("")
+        )
     }
 
     fn in_scope(&self, obj: &Object) -> bool {
-        self.namespace.as_deref().is_none_or(|ns| obj["metadata"]["namespace"].as_str() == Some(ns))
+        self.namespace
+            .as_deref()
+            .is_none_or(|ns| obj["metadata"]["namespace"].as_str() == Some(ns))
     }
 
     /// The wire event for a store event, if this watch should see it.
@@ -132,7 +160,9 @@ impl Filter {
                 Some("ADDED")
             }
             (EventType::Modified, true, true) => Some("MODIFIED"),
-            (EventType::Modified, false, true) | (EventType::Deleted, _, true) | (EventType::Deleted, true, false) => {
+            (EventType::Modified, false, true)
+            | (EventType::Deleted, _, true)
+            | (EventType::Deleted, true, false) => {
                 self.shown.remove(&key);
                 Some("DELETED")
             }
@@ -141,9 +171,17 @@ impl Filter {
     }
 }
 
-async fn run(state: Arc<AppState>, request: WatchRequest, start: Start, bookmarks: bool, timeout: Duration, tx: mpsc::Sender<Bytes>) {
+async fn run(
+    state: Arc<AppState>,
+    request: WatchRequest,
+    start: Start,
+    bookmarks: bool,
+    timeout: Duration,
+    tx: mpsc::Sender<Bytes>,
+) {
     let def = request.target.def;
-    let has_selectors = request.selectors.labels != Default::default() || request.selectors.fields != Default::default();
+    let has_selectors = request.selectors.labels != Default::default()
+        || request.selectors.fields != Default::default();
     let mut filter = Filter {
         resource: def.plural,
         namespace: request.target.namespace.clone(),
@@ -152,21 +190,28 @@ async fn run(state: Arc<AppState>, request: WatchRequest, start: Start, bookmark
         shown: HashSet::new(),
     };
     let frame = |kind: &str, obj: &Object| -> Bytes {
-        let object = match request.table {
-            Some(include) => table::to_table(def, std::slice::from_ref(obj), None, include),
-            None => obj.clone(),
+        let object = match (&request.representation, kind) {
+            // Errors stay Status objects whatever the representation.
+            (_, "ERROR") | (Representation::Object, _) => obj.clone(),
+            (Representation::Table(include), _) => {
+                table::to_table(def, std::slice::from_ref(obj), None, *include)
+            }
+            (Representation::Metadata, _) => table::partial_metadata(obj),
         };
-        let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+        let mut line =
+            serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
         line.push(b'\n');
         Bytes::from(line)
     };
     let bookmark = |rv: u64, initial_end: bool| -> Bytes {
-        let mut metadata = json!({"resourceVersion": rv.to_string(), "creationTimestamp": Value::Null});
+        let mut metadata =
+            json!({"resourceVersion": rv.to_string(), "creationTimestamp": Value::Null});
         if initial_end {
             metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
         let obj = json!({"kind": def.kind, "apiVersion": def.api_version(), "metadata": metadata});
-        let mut line = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
+        let mut line =
+            serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
         line.push(b'\n');
         Bytes::from(line)
     };
@@ -179,7 +224,11 @@ async fn run(state: Arc<AppState>, request: WatchRequest, start: Start, bookmark
             let snapshot = store.snapshot(def.plural, request.target.namespace.as_deref());
             receiver = snapshot.receiver;
             last_rv = snapshot.resource_version;
-            for obj in snapshot.objects.iter().filter(|o| filter.selectors.matches(o)) {
+            for obj in snapshot
+                .objects
+                .iter()
+                .filter(|o| filter.selectors.matches(o))
+            {
                 filter.shown.insert(Filter::key(obj));
                 if tx.send(frame("ADDED", obj)).await.is_err() {
                     return;
@@ -220,10 +269,19 @@ async fn run(state: Arc<AppState>, request: WatchRequest, start: Start, bookmark
 
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
-    let drop_after = state.config.faults.watch_drop_after.unwrap_or(Duration::MAX / 4);
+    let drop_after = state
+        .config
+        .faults
+        .watch_drop_after
+        .unwrap_or(Duration::MAX / 4);
     let dropped = tokio::time::sleep(drop_after);
     tokio::pin!(dropped);
-    let mut ticker = tokio::time::interval(state.config.bookmark_interval.max(Duration::from_millis(10)));
+    let mut ticker = tokio::time::interval(
+        state
+            .config
+            .bookmark_interval
+            .max(Duration::from_millis(10)),
+    );
     ticker.tick().await;
     let shutdown = super::stopped(state.shutdown.clone());
     tokio::pin!(shutdown);

@@ -12,7 +12,13 @@ use serde_json::json;
 pub struct TestRuntime;
 
 impl ContainerRuntime for TestRuntime {
-    fn exec(&self, _store: &Store, pod: &Object, container: &str, command: &[String]) -> ExecOutput {
+    fn exec(
+        &self,
+        _store: &Store,
+        pod: &Object,
+        container: &str,
+        command: &[String],
+    ) -> ExecOutput {
         match command.first().map(String::as_str) {
             Some("echo") => ExecOutput::success(format!("{}\n", command[1..].join(" "))),
             Some("whoami") => ExecOutput::success(format!(
@@ -20,7 +26,9 @@ impl ContainerRuntime for TestRuntime {
                 pod["metadata"]["name"].as_str().unwrap_or(""),
                 container
             )),
-            Some("exit") => ExecOutput::failure(command.get(1).and_then(|c| c.parse().ok()).unwrap_or(1), ""),
+            Some("exit") => {
+                ExecOutput::failure(command.get(1).and_then(|c| c.parse().ok()).unwrap_or(1), "")
+            }
             Some("fail") => ExecOutput {
                 stdout: b"partial\n".to_vec(),
                 stderr: b"something broke\n".to_vec(),
@@ -31,7 +39,11 @@ impl ContainerRuntime for TestRuntime {
     }
 
     fn logs(&self, _store: &Store, pod: &Object, container: &str) -> Option<String> {
-        Some(format!("log of {}/{}\nsecond line\n", pod["metadata"]["name"].as_str().unwrap_or(""), container))
+        Some(format!(
+            "log of {}/{}\nsecond line\n",
+            pod["metadata"]["name"].as_str().unwrap_or(""),
+            container
+        ))
     }
 }
 
@@ -39,9 +51,13 @@ impl ContainerRuntime for TestRuntime {
 pub async fn start(config: DoubleConfig) -> RunningDouble {
     let store = Store::with_history_limit(config.watch_history);
     for ns in ["default", "kube-system"] {
-        store.create("namespaces", None, json!({"metadata": {"name": ns}})).unwrap();
+        store
+            .create("namespaces", None, json!({"metadata": {"name": ns}}))
+            .unwrap();
     }
-    Double::start_with_runtime(config, store, Arc::new(TestRuntime)).await.unwrap()
+    Double::start_with_runtime(config, store, Arc::new(TestRuntime))
+        .await
+        .unwrap()
 }
 
 pub fn client(double: &RunningDouble) -> kube::Client {
@@ -51,7 +67,10 @@ pub fn client(double: &RunningDouble) -> kube::Client {
 
 /// Creates a pod through the store and makes it Running on node `node-1`.
 pub fn running_pod(store: &Store, ns: &str, name: &str, containers: &[&str]) -> Object {
-    let containers: Vec<_> = containers.iter().map(|c| json!({"name": c, "image": "busybox:1.36.1"})).collect();
+    let containers: Vec<_> = containers
+        .iter()
+        .map(|c| json!({"name": c, "image": "busybox:1.36.1"}))
+        .collect();
     let created = store
         .create(
             "pods",
@@ -66,6 +85,7 @@ pub fn running_pod(store: &Store, ns: &str, name: &str, containers: &[&str]) -> 
         .iter()
         .map(|c| json!({"name": c["name"], "ready": true, "restartCount": 0, "state": {"running": {"startedAt": "2025-01-01T00:00:00Z"}}, "image": c["image"], "imageID": "", "started": true}))
         .collect();
-    running["status"] = json!({"phase": "Running", "podIP": "10.244.1.5", "containerStatuses": statuses});
+    running["status"] =
+        json!({"phase": "Running", "podIP": "10.244.1.5", "containerStatuses": statuses});
     store.update_status("pods", Some(ns), running).unwrap()
 }
