@@ -44,6 +44,7 @@ pub const DEVIATIONS: &[Deviation] = &[
         fails: &[
             "hostaliases::hostaliases_pod::completes",
             "hostaliases::nginx::managed_header",
+            "dns::busybox::runs",
         ],
     },
     Deviation {
@@ -63,58 +64,124 @@ pub const DEVIATIONS: &[Deviation] = &[
     Deviation {
         name: "hosts-single-ip",
         description: "the kubelet writes only the first pod IP into /etc/hosts of a dual-stack pod",
-        fails: &[
-            "hostaliases::nginx::pod_ip_entries",
-            "dualstack::pod_addressing::hosts_has_both_ips",
-        ],
+        fails: &["hostaliases::nginx::pod_ip_entries", "dual_stack::pod01::etc_hosts_both_ips"],
     },
     Deviation {
         name: "pods-single-stack",
         description: "pods get one IP (IPv4 only) although their node has IPv4 and IPv6 podCIDRs",
         fails: &[
-            "dualstack::pod_addressing::pod_ips_both_families",
-            "dualstack::pod_addressing::downward_pod_ips",
+            "dual_stack::pod01::pod_ips_both_families",
+            "dual_stack::pod01::my_pod_ips_downward",
+            "dual_stack::pod01::etc_hosts_both_ips",
         ],
     },
     Deviation {
         name: "pod-ip-order-reversed",
         description: "status.podIPs lists the IPv6 address first on an IPv4-primary cluster",
-        fails: &["dualstack::pod_addressing::pod_ip_is_primary_family"],
+        fails: &["dual_stack::pod01::primary_family_first"],
+    },
+    Deviation {
+        name: "pod-ip-not-first",
+        description: "status.podIP holds the pod's last IP instead of status.podIPs[0]",
+        fails: &["dual_stack::pod01::pod_ip_is_first_pod_ip"],
     },
     Deviation {
         name: "downward-pod-ips-first-only",
         description: "the downward API status.podIPs gives only the first pod IP",
-        fails: &["dualstack::pod_addressing::downward_pod_ips"],
+        fails: &["dual_stack::pod01::my_pod_ips_downward"],
     },
     Deviation {
         name: "service-ignores-ipfamilies-order",
         description: "the apiserver allocates ClusterIPs in the cluster's family order, ignoring spec.ipFamilies order",
-        fails: &["dualstack::services::prefer_dual_ipv6_first"],
+        fails: &[
+            "dual_stack::preferred_ipfamilies_svc::ipv6_first",
+            "dual_stack::require_dual_ipfamilies_svc::ipv6_first",
+            "dual_stack::prefer_ipv6_lb_svc::cluster_ips_ipv6_first",
+        ],
     },
     Deviation {
         name: "service-prefer-dual-single",
-        description: "a PreferDualStack Service gets a single IP family on a dual-stack cluster",
-        fails: &["dualstack::services::prefer_dual_stack_two_ips"],
+        description: "a PreferDualStack Service gets (or keeps) a single IP family on a dual-stack cluster",
+        fails: &["dual_stack::preferred_svc::both_families_in_order", "dual_stack::switch_stack::prefer_dual_adds_family"],
+    },
+    Deviation {
+        name: "service-default-prefer-dual",
+        description: "the apiserver defaults a missing spec.ipFamilyPolicy to PreferDualStack instead of SingleStack",
+        fails: &[
+            "dual_stack::default_svc::single_stack_first_family",
+            "dual_stack::ipfamilies_ipv6_svc::single_stack_ipv6",
+            "dual_stack::headless::with_selector_single_stack",
+        ],
+    },
+    Deviation {
+        name: "service-single-stack-primary-only",
+        description: "SingleStack Services always get a ClusterIP of the primary family, whatever spec.ipFamilies asks",
+        fails: &["dual_stack::ipfamilies_ipv6_svc::single_stack_ipv6"],
+    },
+    Deviation {
+        name: "service-downgrade-rejected",
+        description: "setting ipFamilyPolicy SingleStack on a dual-stack Service is rejected unless clusterIPs and ipFamilies are trimmed by the client",
+        fails: &["dual_stack::switch_stack::single_stack_keeps_first"],
     },
     Deviation {
         name: "service-family-mutable",
         description: "changing spec.ipFamilies[0] of a Service is accepted (and its ClusterIPs reallocated)",
-        fails: &["dualstack::services::primary_family_immutable"],
+        fails: &["dual_stack::switch_stack::primary_family_immutable"],
     },
     Deviation {
         name: "headless-no-selector-single-stack",
         description: "a headless Service without selector defaults to SingleStack instead of RequireDualStack",
-        fails: &["dualstack::services::headless_selectorless_dual"],
+        fails: &["dual_stack::headless::without_selector_require_dual"],
     },
     Deviation {
         name: "endpointslice-missing-ipv6",
         description: "the endpointslice controller publishes no IPv6 EndpointSlice for dual-stack Services",
-        fails: &["dualstack::services::endpointslices_per_family"],
+        fails: &["dual_stack::endpointslices::one_per_family", "dual_stack::connectivity::cluster_ip_ipv6"],
+    },
+    Deviation {
+        name: "endpointslice-all-families",
+        description: "the endpointslice controller publishes slices of both address types whatever the Service's ipFamilies",
+        fails: &["dual_stack::endpointslices::none_for_unrequested_family"],
     },
     Deviation {
         name: "nodes-single-stack-podcidr",
         description: "nodes get only an IPv4 podCIDR (node IPAM not configured for IPv6)",
-        fails: &["dualstack::node_addressing::pod_cidrs_both_families"],
+        fails: &["dual_stack::nodes::pod_cidrs_both_families"],
+    },
+    Deviation {
+        name: "nodes-single-internal-ip",
+        description: "nodes report only an IPv4 InternalIP (kubelet --node-ip without the IPv6 address)",
+        fails: &["dual_stack::nodes::internal_ips_both_families"],
+    },
+    Deviation {
+        name: "service-ipv6-unreachable",
+        description: "kube-proxy programs no rules for IPv6 ClusterIPs: connections to them time out",
+        fails: &["dual_stack::connectivity::cluster_ip_ipv6"],
+    },
+    Deviation {
+        name: "service-masquerade",
+        description: "kube-proxy masquerades pod-to-Service traffic: the backend sees the client node's IP, not the pod's",
+        fails: &["dual_stack::connectivity::cluster_ip_ipv4", "dual_stack::connectivity::cluster_ip_ipv6"],
+    },
+    Deviation {
+        name: "pod-to-pod-ipv6-dropped",
+        description: "the network plugin installs no IPv6 routes between nodes: IPv6 traffic to pods on other nodes is dropped",
+        fails: &["dual_stack::connectivity::pod_ip_ipv6", "dual_stack::connectivity::cluster_ip_ipv6"],
+    },
+    Deviation {
+        name: "pod-to-pod-masquerade",
+        description: "the network plugin SNATs pod traffic leaving a node to the node's IP",
+        fails: &[
+            "dual_stack::connectivity::pod_ip_ipv4",
+            "dual_stack::connectivity::pod_ip_ipv6",
+            "dual_stack::connectivity::cluster_ip_ipv4",
+            "dual_stack::connectivity::cluster_ip_ipv6",
+        ],
+    },
+    Deviation {
+        name: "lb-ingress-ipv4-only",
+        description: "the LoadBalancer controller publishes only an IPv4 ingress address, even for IPv6-first Services",
+        fails: &["dual_stack::prefer_ipv6_lb_svc::external_ip_first_family"],
     },
     Deviation {
         name: "dns-no-cross-namespace",
@@ -125,24 +192,159 @@ pub const DEVIATIONS: &[Deviation] = &[
         name: "resolv-missing-search",
         description: "pods' /etc/resolv.conf has no search line (kubelet without --cluster-domain)",
         fails: &[
-            "dns::pod_dns::resolv_conf_search",
+            "dns::resolv::cluster_first",
             "dns::busybox::nslookup_kubernetes_default",
+            "dns::services::same_namespace_name",
         ],
+    },
+    Deviation {
+        name: "dns-server-unreachable",
+        description: "nothing answers DNS on the kube-dns ClusterIP (CoreDNS down or its Service not programmed): every query times out",
+        fails: &[
+            "dns::busybox::nslookup_kubernetes_default",
+            "dns::busybox::current_busybox_needs_fqdn",
+            "dns::services::same_namespace_name",
+            "dns::services::srv_named_port",
+            "dns::pods::pod_ip_record",
+        ],
+    },
+    Deviation {
+        name: "kube-dns-service-renamed",
+        description: "the cluster DNS Service is not called kube-dns (RKE2's chart names it rke2-coredns-rke2-coredns)",
+        fails: &["dns::busybox::kube_dns_service", "dns::busybox::nameserver_is_kube_dns"],
+    },
+    Deviation {
+        name: "resolv-wrong-cluster-dns",
+        description: "the kubelet's --cluster-dns is a stale address (10.0.0.10), not the kube-dns ClusterIP: pods query a server that does not answer",
+        fails: &[
+            "dns::busybox::nameserver_is_kube_dns",
+            "dns::busybox::nslookup_kubernetes_default",
+            "dns::resolv::cluster_first",
+            "dns::resolv::cluster_first_with_host_net",
+        ],
+    },
+    Deviation {
+        name: "dns-upstream-wildcard",
+        description: "the upstream resolver answers every name (a wildcard record): a bare Service name from another namespace resolves after the search list",
+        fails: &["dns::services::bare_name_other_namespace"],
+    },
+    Deviation {
+        name: "dns-no-aaaa",
+        description: "cluster DNS answers AAAA queries with no records: dual-stack Services resolve to their IPv4 address only",
+        fails: &["dns::services::dual_stack_a_aaaa"],
+    },
+    Deviation {
+        name: "dns-headless-empty",
+        description: "cluster DNS serves no endpoint records for headless Services (NXDOMAIN for their names and their pods' hostnames)",
+        fails: &["dns::services::headless_ready_pods", "dns::pods::hostname_subdomain"],
+    },
+    Deviation {
+        name: "dns-headless-includes-unready",
+        description: "cluster DNS serves not-ready endpoints of headless Services as if publishNotReadyAddresses were set",
+        fails: &["dns::services::headless_ready_pods"],
+    },
+    Deviation {
+        name: "dns-no-srv",
+        description: "cluster DNS serves no SRV records for named Service ports",
+        fails: &["dns::services::srv_named_port"],
+    },
+    Deviation {
+        name: "dns-no-pod-hostname-records",
+        description: "cluster DNS ignores endpoint hostnames: `<hostname>.<subdomain>.<ns>.svc` names of pods do not resolve",
+        fails: &["dns::pods::hostname_subdomain"],
+    },
+    Deviation {
+        name: "dns-pod-records-servfail",
+        description: "cluster DNS fails (SERVFAIL) on `<a-b-c-d>.<ns>.pod` names instead of answering or denying them",
+        fails: &["dns::pods::pod_ip_record"],
+    },
+    Deviation {
+        name: "resolv-wrong-ndots",
+        description: "the kubelet writes `options ndots:1` for cluster DNS pods instead of ndots:5",
+        fails: &["dns::resolv::cluster_first", "dns::resolv::cluster_first_with_host_net"],
+    },
+    Deviation {
+        name: "resolv-default-uses-cluster-dns",
+        description: "the kubelet handles dnsPolicy Default like ClusterFirst (cluster DNS instead of the node's resolv.conf)",
+        fails: &["dns::resolv::default_policy"],
+    },
+    Deviation {
+        name: "dnsconfig-ignored",
+        description: "the kubelet ignores spec.dnsConfig (dnsPolicy None pods get the node's resolv.conf)",
+        fails: &["dns::resolv::none_dns_config", "dns::resolv::dns_config_merge"],
+    },
+    Deviation {
+        name: "dnsconfig-no-dedup",
+        description: "the kubelet appends spec.dnsConfig without omitting duplicate nameservers, searches and options",
+        fails: &["dns::resolv::dns_config_merge"],
+    },
+    Deviation {
+        name: "resolv-hostnet-no-fallback",
+        description: "a hostNetwork pod with dnsPolicy ClusterFirst gets the cluster DNS instead of falling back to Default",
+        fails: &["dns::resolv::host_network_falls_back"],
+    },
+    Deviation {
+        name: "resolv-hostnet-ignores-cluster-first-with-host-net",
+        description: "the kubelet handles ClusterFirstWithHostNet like Default: hostNetwork pods never get the cluster DNS",
+        fails: &["dns::resolv::cluster_first_with_host_net"],
     },
     Deviation {
         name: "servicecidr-no-finalizer",
         description: "ServiceCIDRs get no protection finalizer and are deleted at once while IPs are in use",
-        fails: &["servicecidr::extend::deletion_blocked"],
+        fails: &[
+            "service_cidr::deletion_in_use::terminating_with_finalizer",
+            "service_cidr::deletion_in_use::ready_false_ips_remain",
+            "service_cidr::explicit_ip::deletion_blocked",
+        ],
     },
     Deviation {
         name: "servicecidr-ignored-by-allocator",
         description: "the ClusterIP allocator uses only the default ServiceCIDR; added ServiceCIDRs never serve IPs",
-        fails: &["servicecidr::extend::allocates_from_new_cidr"],
+        fails: &[
+            "service_cidr::expansion::allocates_from_new_range",
+            "service_cidr::explicit_ip::allocated_inside",
+        ],
     },
     Deviation {
         name: "ipaddress-wrong-parentref",
         description: "IPAddress objects reference their Service with resource `service` instead of `services`",
-        fails: &["servicecidr::default::ipaddress_parent_ref"],
+        fails: &[
+            "service_cidr::default::ipaddress_parent_ref",
+            "service_cidr::explicit_ip::allocated_inside",
+        ],
+    },
+    Deviation {
+        name: "servicecidr-default-stale-range",
+        description: "the default ServiceCIDR `kubernetes` holds a stale IPv4 range (a /24) that differs from the apiserver's --service-cluster-ip-range",
+        fails: &["service_cidr::default::cidrs_match_service_ranges"],
+    },
+    Deviation {
+        name: "kubernetes-service-not-first-address",
+        description: "the `kubernetes` Service takes the second address of the service range instead of the first",
+        fails: &["service_cidr::default::kubernetes_service_first_address"],
+    },
+    Deviation {
+        name: "range-never-full",
+        description: "once the IPv4 ranges are full the allocator hands out addresses beyond them (it ignores the ServiceCIDR's prefix length) instead of `range is full`",
+        fails: &["service_cidr::exhaustion::range_is_full"],
+    },
+    Deviation {
+        name: "servicecidr-never-ready",
+        description: "the ServiceCIDR controller never sets the Ready condition of added ServiceCIDRs",
+        fails: &["service_cidr::expansion::becomes_ready"],
+    },
+    Deviation {
+        name: "servicecidr-terminating-stays-ready",
+        description: "a ServiceCIDR whose deletion IPAddresses block keeps Ready=True instead of Ready=False with the blocking message",
+        fails: &[
+            "service_cidr::deletion_in_use::ready_false_ips_remain",
+            "service_cidr::explicit_ip::deletion_blocked",
+        ],
+    },
+    Deviation {
+        name: "servicecidr-never-released",
+        description: "the ServiceCIDR controller never removes the finalizer of a deleted ServiceCIDR, even once no IPAddress needs it",
+        fails: &["service_cidr::release::deleted_after_services", "service_cidr::explicit_ip::released"],
     },
     Deviation {
         name: "pods-never-ready",
@@ -209,10 +411,7 @@ mod tests {
         let err = Deviations::from_names(&["nope".into()])
             .unwrap_err()
             .to_string();
-        assert!(
-            err.starts_with(
-                "unknown deviation \"nope\"; known deviations: hosts-no-alias-section, "
-            )
-        );
+        assert!(err.starts_with("unknown deviation \"nope\"; known deviations: "), "{err}");
+        assert!(err.contains("hosts-no-alias-section"), "{err}");
     }
 }

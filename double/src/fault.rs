@@ -29,7 +29,7 @@ impl Default for Faults {
             error_rate: 0.0,
             watch_drop_after: None,
             latency: Duration::ZERO,
-            seed: 0x6e65_7463_6f6e_66,
+            seed: 0x006e_6574_636f_6e66,
         }
     }
 }

@@ -312,8 +312,13 @@ impl Store {
             name
         };
         let k = key(resource, namespace.as_deref(), &name);
-        if state.objects.contains_key(&k) {
-            return Err(ApiError::already_exists(resource, &name));
+        if let Some(existing) = state.objects.get(&k) {
+            let mut err = ApiError::already_exists(resource, &name);
+            if !existing["metadata"]["deletionTimestamp"].is_null() {
+                // upstream: staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go (Create)
+                err.message = format!("object is being deleted: {}", err.message);
+            }
+            return Err(err);
         }
         let revision = state.revision + 1;
         if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {

@@ -582,3 +582,109 @@ async fn full_double_serves_version_and_seeded_cluster() {
     assert!(names.contains(&"default".to_string()), "{names:?}");
     double.shutdown().await;
 }
+
+#[tokio::test]
+async fn label_selector_watch_reports_transitions() {
+    let double = common::start(DoubleConfig::default()).await;
+    let api: Api<ConfigMap> = Api::namespaced(common::client(&double), "default");
+    let mut events = api
+        .watch(&WatchParams::default().labels("app=demo"), "0")
+        .await
+        .unwrap()
+        .boxed();
+    api.create(&PostParams::default(), &cm("sel", "1"))
+        .await
+        .unwrap();
+    let relabel = |value: &str| Patch::Merge(json!({"metadata": {"labels": {"app": value}}}));
+    api.patch("sel", &PatchParams::default(), &relabel("other"))
+        .await
+        .unwrap();
+    api.patch("sel", &PatchParams::default(), &relabel("demo"))
+        .await
+        .unwrap();
+    let mut kinds = Vec::new();
+    while kinds.len() < 3 {
+        let event = tokio::time::timeout(Duration::from_secs(5), events.try_next())
+            .await
+            .unwrap()
+            .unwrap();
+        kinds.push(match event {
+            Some(WatchEvent::Added(_)) => "ADDED",
+            Some(WatchEvent::Modified(_)) => "MODIFIED",
+            Some(WatchEvent::Deleted(_)) => "DELETED",
+            other => panic!("unexpected {other:?}"),
+        });
+    }
+    assert_eq!(kinds, vec!["ADDED", "DELETED", "ADDED"]);
+    double.shutdown().await;
+}
+
+#[tokio::test]
+async fn injected_latency_delays_answers() {
+    let config = DoubleConfig {
+        faults: Faults {
+            latency: Duration::from_millis(150),
+            ..Faults::default()
+        },
+        ..DoubleConfig::default()
+    };
+    let double = common::start(config).await;
+    let api: Api<ConfigMap> = Api::namespaced(common::client(&double), "default");
+    let started = std::time::Instant::now();
+    api.list(&ListParams::default()).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    double.shutdown().await;
+}
+
+#[tokio::test]
+async fn followed_logs_end_when_the_container_stops() {
+    use futures::AsyncBufReadExt;
+    let double = common::start(DoubleConfig::default()).await;
+    let pod = common::running_pod(double.store(), "default", "follow", &["main"]);
+    let pods: Api<Pod> = Api::namespaced(common::client(&double), "default");
+    let stream = pods
+        .log_stream(
+            "follow",
+            &LogParams {
+                follow: true,
+                ..LogParams::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut lines = stream.lines();
+    let first = tokio::time::timeout(Duration::from_secs(5), lines.try_next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.as_deref(), Some("log of follow/main"));
+    let mut stopped = pod.clone();
+    stopped["status"]["phase"] = json!("Succeeded");
+    stopped["status"]["containerStatuses"][0]["state"] =
+        json!({"terminated": {"exitCode": 0, "reason": "Completed"}});
+    double
+        .store()
+        .update_status("pods", Some("default"), stopped)
+        .unwrap();
+    let rest: Vec<String> = tokio::time::timeout(Duration::from_secs(5), lines.try_collect())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rest, vec!["second line".to_string()]);
+    double.shutdown().await;
+}
+
+#[tokio::test]
+async fn generated_kubeconfig_loads_in_kube() {
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    let double = common::start(DoubleConfig::default()).await;
+    let kubeconfig = Kubeconfig::from_yaml(&double.kubeconfig_yaml()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(config.default_namespace, "default");
+    let client = kube::Client::try_from(config).unwrap();
+    let namespaces: Api<Namespace> = Api::all(client);
+    assert!(namespaces.get("default").await.is_ok());
+    double.shutdown().await;
+}

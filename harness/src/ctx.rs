@@ -4,7 +4,8 @@ use std::fmt::{Debug, Display};
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ApiResource, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
@@ -15,6 +16,7 @@ use crate::config::Settings;
 use crate::diagnostics::pod_status;
 use crate::exec::{self, ExecOutput};
 use crate::failure::TrialError;
+use crate::labels;
 use crate::preflight::Capabilities;
 use crate::report::DocFinding;
 use crate::retry::retrying;
@@ -138,7 +140,16 @@ impl Ctx {
         K: Resource<Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Serialize + Debug,
         <K as Resource>::DynamicType: Default,
     {
-        let api: Api<K> = self.api();
+        self.create_in(self.namespace(), obj).await
+    }
+
+    /// Creates `obj` in `namespace` (the trial's own or one from [`Ctx::extra_namespace`]), as [`Ctx::create`].
+    pub async fn create_in<K>(&self, namespace: &str, obj: &K) -> Result<K, TrialError>
+    where
+        K: Resource<Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Serialize + Debug,
+        <K as Resource>::DynamicType: Default,
+    {
+        let api: Api<K> = Api::namespaced(self.client(), namespace);
         let name = obj.name_any();
         let mut attempts = 0;
         let result = retrying(|| {
@@ -154,9 +165,48 @@ impl Ctx {
             }
         })
         .await;
-        let created = result.map_err(TrialError::api(format!("creating {} {name}", K::kind(&Default::default()))))?;
-        self.log(format!("created {} {}/{}", K::kind(&Default::default()), self.namespace(), name));
+        let created = result.map_err(TrialError::api(format!("creating {} {namespace}/{name}", K::kind(&Default::default()))))?;
+        self.log(format!("created {} {namespace}/{name}", K::kind(&Default::default())));
         Ok(created)
+    }
+
+    /// Creates a second namespace the trial owns (for claims about two namespaces), named
+    /// `<trial namespace>-<suffix>` and labelled like the trial's own; deleted when the trial ends
+    /// (or the run is interrupted).
+    pub async fn extra_namespace(&self, suffix: &str) -> Result<String, TrialError> {
+        let name = format!("{}-{suffix}", self.namespace());
+        let suite = self.inner.trial.suite().replace('_', "-");
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some(labels::owned_namespace_labels(&self.inner.run.run_id, &suite)),
+                annotations: Some([(labels::TRIAL_ANNOTATION.to_string(), self.inner.trial.name.to_string())].into()),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        // Registered before the create so an interrupt between the two still deletes it.
+        let owned = Owned::Namespace(name.clone());
+        self.inner.run.cleanup.register(owned.clone());
+        if let Ok(mut mine) = self.inner.owned.lock() {
+            mine.push(owned);
+        }
+        let api: Api<Namespace> = Api::all(self.client());
+        let mut attempts = 0;
+        retrying(|| {
+            attempts += 1;
+            let (api, ns, first) = (api.clone(), ns.clone(), attempts == 1);
+            async move {
+                match api.create(&PostParams::default(), &ns).await {
+                    Err(kube::Error::Api(s)) if s.code == 409 && !first => Ok(ns),
+                    other => other,
+                }
+            }
+        })
+        .await
+        .map_err(TrialError::api(format!("creating namespace {name}")))?;
+        self.log(format!("created Namespace {name}"));
+        Ok(name)
     }
 
     /// Waits for the pod to be Running and Ready.

@@ -31,7 +31,13 @@ pub enum Need {
     NetworkPolicy,
     /// The trial changes cluster-wide state (e.g. exhausts the Service IP range).
     Disruptive,
+    /// The default ServiceCIDR's IPv4 range hands out at most [`MAX_EXHAUSTIBLE_ADDRESSES`] addresses,
+    /// so a trial can take them all (the docs' example range is a /28: 14 addresses).
+    SmallServiceRange,
 }
+
+/// The largest IPv4 service range (allocatable addresses: a /24) a trial exhausts.
+pub const MAX_EXHAUSTIBLE_ADDRESSES: u64 = 254;
 
 /// One node's addressing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,7 +183,30 @@ impl Capabilities {
                     "disruptive trial (it changes cluster-wide state) on a cluster netconform did not create; set NETCONFORM_ALLOW_DISRUPTIVE=1 to run it".to_string()
                 })
             }
+            Need::SmallServiceRange => self.unmet_small_service_range(),
         }
+    }
+
+    fn unmet_small_service_range(&self) -> Option<String> {
+        let Some(cidrs) = &self.default_service_cidrs else {
+            return Some("the default ServiceCIDR \"kubernetes\" was not found, so the service range is unknown".into());
+        };
+        let Some(v4) = cidrs.iter().find_map(|c| match c.parse::<ipnet::IpNet>() {
+            Ok(ipnet::IpNet::V4(v4)) => Some(v4),
+            _ => None,
+        }) else {
+            return Some(format!(
+                "the default ServiceCIDR \"kubernetes\" has no IPv4 range (cidrs [{}])",
+                cidrs.join(", ")
+            ));
+        };
+        let addresses = (1u64 << (32 - u32::from(v4.prefix_len()))).saturating_sub(2);
+        (addresses > MAX_EXHAUSTIBLE_ADDRESSES).then(|| {
+            format!(
+                "the IPv4 service range {v4} hands out {addresses} addresses; exhausting it would take as many Services \
+                 (at most {MAX_EXHAUSTIBLE_ADDRESSES}, a /24; the docs' example and netconform's kind config use a /28)"
+            )
+        })
     }
 
     /// Same as [`Capabilities::unmet`] (the runner's name for it).
@@ -583,6 +612,37 @@ mod tests {
                 .unwrap(),
             "services are single-stack (IPv4 only): the default ServiceCIDR \"kubernetes\" has cidrs [10.96.0.0/16]"
         );
+    }
+
+    #[test]
+    fn small_service_range_is_the_default_servicecidrs_ipv4_range() {
+        let mut c = caps(vec![node(dual("a", 1))]);
+        let s = Settings::default();
+        assert_eq!(
+            c.unmet(Need::SmallServiceRange, &s, OURS),
+            None,
+            "the docs' /28"
+        );
+        c.default_service_cidrs = Some(vec!["fd00:10:96::/112".into(), "10.96.0.0/24".into()]);
+        assert_eq!(
+            c.unmet(Need::SmallServiceRange, &s, OURS),
+            None,
+            "a /24 is the largest"
+        );
+        c.default_service_cidrs = Some(vec!["10.96.0.0/16".into()]);
+        let reason = c.unmet(Need::SmallServiceRange, &s, OURS).unwrap();
+        assert!(
+            reason.starts_with("the IPv4 service range 10.96.0.0/16 hands out 65534 addresses"),
+            "{reason}"
+        );
+        c.default_service_cidrs = Some(vec!["fd00:10:96::/112".into()]);
+        assert!(
+            c.unmet(Need::SmallServiceRange, &s, OURS)
+                .unwrap()
+                .contains("no IPv4 range")
+        );
+        c.default_service_cidrs = None;
+        assert!(c.unmet(Need::SmallServiceRange, &s, OURS).is_some());
     }
 
     #[test]

@@ -24,12 +24,17 @@ use crate::retry::retrying;
 use crate::target::{self, Resolution, Target};
 use crate::trial::TrialDef;
 
+/// Trials at once unless `--test-threads` says otherwise.
+pub const DEFAULT_TEST_THREADS: usize = 8;
+
 /// Exit status when a run is interrupted (128 + SIGINT), as shells report it.
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Entry point of the `conformance` test binary.
 pub fn main(trials: Vec<TrialDef>) -> ! {
-    let args = Arguments::from_args();
+    let mut args = Arguments::from_args();
+    // Trials spend their time waiting on the cluster, not on a core: run more of them than there are cores.
+    args.test_threads = args.test_threads.or(Some(DEFAULT_TEST_THREADS));
     let selected: Vec<TrialDef> = trials.iter().copied().filter(|t| !args.is_filtered_out(&placeholder(t))).collect();
     if args.list || selected.is_empty() {
         // Listing and empty selections never touch a cluster (no kind cluster for `cargo test some_unit_test`).
@@ -200,9 +205,9 @@ fn new_run_id() -> String {
     (0..8).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
-/// Runs one trial in its own namespace, from needs check to cleanup; never panics.
+/// Runs one trial, from needs check to cleanup, rerunning a failure up to `NETCONFORM_RETRIES` times;
+/// a pass after failed attempts keeps them (the report marks it flaky). Never panics.
 async fn run_trial(state: Arc<RunState>, exclusive: Arc<RwLock<()>>, def: TrialDef) -> TrialRecord {
-    let started = Instant::now();
     for need in def.needs {
         let facts = TargetFacts { kind: Some(state.target), created_by_us: state.created_by_us };
         if let Some(reason) = state.capabilities.unmet(*need, &state.settings, facts) {
@@ -211,13 +216,30 @@ async fn run_trial(state: Arc<RunState>, exclusive: Arc<RwLock<()>>, def: TrialD
     }
     // Exclusive trials (e.g. exhausting the service range) run alone; the rest share.
     let (_shared, _alone) = if def.exclusive { (None, Some(exclusive.write().await)) } else { (Some(exclusive.read().await), None) };
-    let namespace = match create_namespace(&state, &def).await {
+    let mut failed_attempts = Vec::new();
+    loop {
+        let mut record = attempt(&state, def).await;
+        match record.outcome {
+            TrialOutcome::Failed { message, diagnostics } if failed_attempts.len() < state.settings.retries as usize => {
+                failed_attempts.push(report::FailedAttempt { message, diagnostics, duration: record.duration, log: record.log });
+            }
+            _ => {
+                record.failed_attempts = failed_attempts;
+                return record;
+            }
+        }
+    }
+}
+
+/// One attempt in a fresh namespace; cleanup runs whatever the trial did.
+async fn attempt(state: &Arc<RunState>, def: TrialDef) -> TrialRecord {
+    let started = Instant::now();
+    let namespace = match create_namespace(state, &def).await {
         Ok(ns) => ns,
         Err(e) => return failed(&def, started, format!("could not create the trial namespace: {e}"), String::new(), String::new(), Vec::new()),
     };
     let ctx = Ctx::new(state.clone(), def, namespace.clone());
-    let outcome = AssertUnwindSafe((def.run)(ctx.clone())).catch_unwind().await;
-    let result = match outcome {
+    let result = match AssertUnwindSafe((def.run)(ctx.clone())).catch_unwind().await {
         Ok(result) => result,
         Err(panic) => Err(TrialError::Harness(format!("the trial panicked: {}", panic_message(&panic)))),
     };
@@ -225,28 +247,14 @@ async fn run_trial(state: Arc<RunState>, exclusive: Arc<RwLock<()>>, def: TrialD
         Ok(()) => String::new(),
         Err(_) => diagnostics::collect(&state.client, &namespace).await,
     };
-    let mut cleanup_problems = Vec::new();
+    let mut log = ctx.take_log();
     for owned in ctx.take_owned().into_iter().chain([Owned::Namespace(namespace)]) {
-        if let Err(e) = state.cleanup.delete(&owned).await {
-            cleanup_problems.push(e);
+        if let Err(problem) = state.cleanup.delete(&owned).await {
+            log.push_str(&format!("cleanup: {problem}\n"));
         }
     }
-    let mut log = ctx.take_log();
-    for problem in &cleanup_problems {
-        log.push_str(&format!("cleanup: {problem}\n"));
-    }
     match result {
-        Ok(()) => TrialRecord {
-            name: def.name.to_string(),
-            suite: def.suite().to_string(),
-            claim: def.claim.to_string(),
-            doc_url: def.doc_url.to_string(),
-            outcome: TrialOutcome::Passed,
-            duration: started.elapsed(),
-            log,
-            findings: ctx.take_findings(),
-            failed_attempts: Vec::new(),
-        },
+        Ok(()) => record(&def, TrialOutcome::Passed, started.elapsed(), log, ctx.take_findings()),
         Err(e) => failed(&def, started, e.to_string(), diagnostics, log, ctx.take_findings()),
     }
 }
@@ -289,32 +297,27 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-fn skipped(def: &TrialDef, reason: &str) -> TrialRecord {
+fn record(def: &TrialDef, outcome: TrialOutcome, duration: std::time::Duration, log: String, findings: Vec<report::DocFinding>) -> TrialRecord {
     TrialRecord {
         name: def.name.to_string(),
         suite: def.suite().to_string(),
         claim: def.claim.to_string(),
         doc_url: def.doc_url.to_string(),
-        outcome: TrialOutcome::Skipped { reason: reason.to_string() },
-        duration: std::time::Duration::ZERO,
-        log: String::new(),
-        findings: Vec::new(),
-        failed_attempts: Vec::new(),
-    }
-}
-
-fn failed(def: &TrialDef, started: Instant, error: String, diagnostics: String, log: String, findings: Vec<report::DocFinding>) -> TrialRecord {
-    TrialRecord {
-        name: def.name.to_string(),
-        suite: def.suite().to_string(),
-        claim: def.claim.to_string(),
-        doc_url: def.doc_url.to_string(),
-        outcome: TrialOutcome::Failed { message: format!("claim: {}\ndoc: {}\n{error}", def.claim, def.doc_url), diagnostics },
-        duration: started.elapsed(),
+        outcome,
+        duration,
         log,
         findings,
         failed_attempts: Vec::new(),
     }
+}
+
+fn skipped(def: &TrialDef, reason: &str) -> TrialRecord {
+    record(def, TrialOutcome::Skipped { reason: reason.to_string() }, std::time::Duration::ZERO, String::new(), Vec::new())
+}
+
+fn failed(def: &TrialDef, started: Instant, error: String, diagnostics: String, log: String, findings: Vec<report::DocFinding>) -> TrialRecord {
+    let message = format!("claim: {}\ndoc: {}\n{error}", def.claim, def.doc_url);
+    record(def, TrialOutcome::Failed { message, diagnostics }, started.elapsed(), log, findings)
 }
 
 /// What libtest prints: the failure message, then the trial's buffered log and the diagnostics.
@@ -368,6 +371,9 @@ impl Reporter {
         let Ok(records) = self.records.lock() else { return };
         self.write(&records);
         for r in records.iter() {
+            if r.is_flaky() {
+                eprintln!("netconform: flaky: {} passed after {} failed attempt(s)", r.name, r.failed_attempts.len());
+            }
             for f in &r.findings {
                 eprintln!("netconform: doc finding in {}: the doc says {}; the cluster shows {} ({})", r.name, f.doc_says, f.cluster_shows, f.doc_url);
             }

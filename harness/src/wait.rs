@@ -42,6 +42,8 @@ pub mod budgets {
     pub const SERVICE_CIDR_READY: Budget = Budget::new("service-cidr-ready", 60);
     /// The ServiceCIDR controller waits about 10 s after the deletion timestamp before it releases.
     pub const SERVICE_CIDR_RELEASE: Budget = Budget::new("service-cidr-release", 90);
+    /// Deleted Services' ClusterIPs (their IPAddress objects) being released.
+    pub const SERVICE_IP_RELEASE: Budget = Budget::new("service-ip-release", 30);
     pub const LOAD_BALANCER: Budget = Budget::new("load-balancer", 120);
     pub const NAMESPACE_CLEANUP: Budget = Budget::new("namespace-cleanup", 120);
 }

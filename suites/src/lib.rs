@@ -1,15 +1,18 @@
 //! The conformance suites. Each module is one doc page's claims; each trial is one check,
 //! named `suite::scenario::check` and traced to its claim and page.
 
+pub mod dns;
 pub mod doc;
+pub mod dual_stack;
 pub mod hostaliases;
 pub mod pods;
+pub mod service_cidr;
 
 use netconform::trial::TrialDef;
 
 /// Every trial of every suite, in a stable order.
 pub fn all_trials() -> Vec<TrialDef> {
-    let suites: &[&[TrialDef]] = &[hostaliases::TRIALS];
+    let suites: &[&[TrialDef]] = &[hostaliases::TRIALS, dns::busybox::TRIALS, dns::services::TRIALS, dns::pods::TRIALS, dns::resolv::TRIALS, service_cidr::TRIALS, dual_stack::TRIALS];
     suites.iter().flat_map(|s| s.iter().copied()).collect()
 }
 

@@ -49,6 +49,8 @@ impl ServiceAdmission {
             headless_selectorless_single_stack: self
                 .cluster
                 .has("headless-no-selector-single-stack"),
+            default_prefer_dual: self.cluster.has("service-default-prefer-dual"),
+            no_single_stack_trim: self.cluster.has("service-downgrade-rejected"),
         }
     }
 
@@ -67,6 +69,14 @@ impl ServiceAdmission {
         }
         if self.cluster.has("service-ignores-ipfamilies-order") && fams.len() == 2 {
             fams.sort_by_key(|f| if f == "IPv4" { 0 } else { 1 });
+        }
+        let primary = self.families()[0].as_str();
+        if self.cluster.has("service-single-stack-primary-only")
+            && services::policy(svc) == Some(services::SINGLE_STACK)
+            && !services::is_headless(svc)
+            && fams.len() == 1
+        {
+            fams = vec![primary.to_string()];
         }
         svc["spec"]["ipFamilies"] = json!(fams);
     }
@@ -140,6 +150,10 @@ impl ServiceAdmission {
         services::set_defaults(svc);
         services::init_ip_family_fields(svc, Some(old), &self.families(), self.quirks())
             .map_err(|c| ApiError::invalid("Service", &name, c))?;
+        // `service-prefer-dual-single` holds on upgrades too: the secondary family is never added.
+        if self.cluster.has("service-prefer-dual-single") && services::ip_families(old).len() == 1 {
+            self.bend_families(svc);
+        }
         let mut causes = Self::basic_validation(svc);
         causes.extend(services::validate_cluster_ips_related(svc));
         causes.extend(services::validate_update(old, svc));

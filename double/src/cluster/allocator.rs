@@ -84,7 +84,18 @@ impl IpAllocator for StoreAllocator<'_> {
         // A concurrent request may take the chosen IP first (IPAddress AlreadyExists): pick again.
         for _ in 0..16 {
             let used = self.used();
-            let ip = servicecidr::allocate_next(&ranges, &used, &mut rand::rng())?;
+            let next = match servicecidr::allocate_next(&ranges, &used, &mut rand::rng()) {
+                // `range-never-full`: a full range is searched again as if its prefix were 4 bits shorter.
+                Err(AllocError::Full) if self.cluster.has("range-never-full") => {
+                    let wider: Vec<Range> = ranges
+                        .iter()
+                        .map(|r| Range::new(ipnet::IpNet::new(r.prefix.network(), r.prefix.prefix_len().saturating_sub(4)).unwrap_or(r.prefix), r.ready))
+                        .collect();
+                    servicecidr::allocate_next(&wider, &used, &mut rand::rng())
+                }
+                other => other,
+            };
+            let ip = next?;
             match self.record(ip) {
                 Ok(()) => return Ok(ip),
                 Err(AllocError::Allocated) => continue,

@@ -57,6 +57,17 @@ pub enum FileView {
     Missing,
 }
 
+/// How an HTTP GET sent from a container ends (the network model's answer, double/src/cluster/network.rs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpReply {
+    /// The server answered: status code, reason phrase, body.
+    Response { status: u16, reason: String, body: String },
+    /// `connect()` failed at once with this errno text (`Connection refused`, `Network is unreachable`).
+    ConnectError(String),
+    /// Nothing answered: the packets were dropped.
+    TimedOut,
+}
+
 /// What a command can see of its container; implemented by the cluster model.
 pub trait Container {
     fn image(&self) -> &str;
@@ -65,6 +76,10 @@ pub trait Container {
     fn read_file(&self, path: &str) -> FileView;
     /// The cluster DNS as seen from this pod's network.
     fn resolver(&self) -> &dyn dns::Resolver;
+    /// An HTTP GET to `dest:port` from this pod's network namespace; without a network model nothing answers.
+    fn http_get(&self, _dest: std::net::IpAddr, _port: u16, _path: &str) -> HttpReply {
+        HttpReply::TimedOut
+    }
 }
 
 fn busybox(c: &dyn Container) -> Option<BusyboxVersion> {
@@ -73,6 +88,13 @@ fn busybox(c: &dyn Container) -> Option<BusyboxVersion> {
 
 fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
+}
+
+/// `registry.k8s.io/e2e-test-images/agnhost:<tag>`.
+fn is_agnhost_image(image: &str) -> bool {
+    let repo = image.split('@').next().unwrap_or(image);
+    let repo = repo.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map(|(r, _)| r).unwrap_or(repo);
+    basename(repo) == "agnhost"
 }
 
 /// Image names whose default process is a long-running server.
@@ -103,15 +125,17 @@ pub fn entrypoint(container: &Value) -> Vec<String> {
     if !command.is_empty() {
         return [command, args].concat();
     }
+    // Image config: busybox has no ENTRYPOINT and CMD ["sh"] (args replace CMD); agnhost has
+    // ENTRYPOINT ["/agnhost"] (args follow it). upstream: pkg/kubelet/kuberuntime/helpers.go / CRI semantics.
     let image = container["image"].as_str().unwrap_or_default();
-    let default: Vec<String> = match dns::busybox_version(image) {
-        Some(_) => vec!["sh".into()],
+    match dns::busybox_version(image) {
+        Some(_) if args.is_empty() => vec!["sh".into()],
+        Some(_) => args,
         None if basename(image.split(':').next().unwrap_or(image)) == "agnhost" => {
-            vec!["/agnhost".into()]
+            [vec!["/agnhost".into()], args].concat()
         }
-        None => vec![],
-    };
-    [default, args].concat()
+        None => args,
+    }
 }
 
 /// Starts a container's main process.
@@ -199,6 +223,8 @@ fn run_argv(c: &dyn Container, argv: &[String], stdin: &str, mode: Mode) -> Outc
             None => not_found(c, program, mode),
         },
         "agnhost" => agnhost(c, args),
+        // busybox's applet; the agnhost image is Alpine-based and has it too.
+        "wget" if bb.is_some() || is_agnhost_image(c.image()) => super::wget::wget(c, args),
         "nginx" | "pause" | "coredns" | "httpd" | "docker-entrypoint.sh" => Outcome {
             blocks: Some(Block::Forever),
             ..Outcome::default()

@@ -224,7 +224,12 @@ fn reconcile_slices(store: &Store, cluster: &Cluster, ns: &str) {
     let mut keep: BTreeSet<String> = BTreeSet::new();
     for svc in &services {
         let svc_name = svc["metadata"]["name"].as_str().unwrap_or_default();
-        for desired in endpointslices::desired_slices(svc, &pods, families_only) {
+        // `endpointslice-all-families`: slices of both address types whatever the Service's ipFamilies.
+        let mut all_families = svc.clone();
+        if cluster.has("endpointslice-all-families") {
+            all_families["spec"]["ipFamilies"] = json!(["IPv4", "IPv6"]);
+        }
+        for desired in endpointslices::desired_slices(&all_families, &pods, families_only) {
             let existing = ours.iter().find(|s| {
                 s["metadata"]["labels"][LABEL_SERVICE_NAME] == svc_name
                     && s["addressType"] == desired.address_type.as_str()
@@ -307,6 +312,9 @@ fn reconcile_service_cidrs(store: &Store, cluster: &Cluster, requeue: &mpsc::Unb
             .unwrap_or_default();
         if servicecidr::is_deleting(sc) {
             if servicecidr::can_delete(sc, &all, &ips) {
+                if cluster.has("servicecidr-never-released") {
+                    continue;
+                }
                 let deleted_at = sc["metadata"]["deletionTimestamp"]
                     .as_str()
                     .and_then(time::parse_rfc3339)
@@ -337,7 +345,7 @@ fn reconcile_service_cidrs(store: &Store, cluster: &Cluster, requeue: &mpsc::Unb
                         c["type"] == "Ready" && c["reason"] == servicecidr::REASON_TERMINATING
                     })
                 });
-                if !blocked {
+                if !blocked && !cluster.has("servicecidr-terminating-stays-ready") {
                     let mut updated = sc.clone();
                     set_condition(
                         &mut updated["status"],
@@ -358,6 +366,9 @@ fn reconcile_service_cidrs(store: &Store, cluster: &Cluster, requeue: &mpsc::Unb
                 Ok(u) => current = u,
                 Err(_) => continue,
             }
+        }
+        if name != DEFAULT_SERVICE_CIDR_NAME && cluster.has("servicecidr-never-ready") {
+            continue;
         }
         if !servicecidr::is_ready(&current) || current["status"]["conditions"].is_null() {
             let message = if name == DEFAULT_SERVICE_CIDR_NAME {

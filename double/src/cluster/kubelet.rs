@@ -294,6 +294,20 @@ fn condition(
     c
 }
 
+/// A container's readinessProbe: an exec probe runs its command in the container (exit 0 passes);
+/// other probes pass (the model's servers serve). A failing probe keeps the container not ready.
+/// upstream: pkg/kubelet/prober (readiness results feed `status.containerStatuses[].ready`).
+fn readiness_passes(cluster: &Cluster, store: &Store, pod: &Value, container: &str) -> bool {
+    let Some(spec) = super::find_container(pod, container) else {
+        return true;
+    };
+    let Some(command) = spec["readinessProbe"]["exec"]["command"].as_array() else {
+        return true;
+    };
+    let argv: Vec<String> = command.iter().filter_map(|a| a.as_str().map(str::to_string)).collect();
+    commands::exec(&PodContainer::new(cluster, store, pod, spec), &argv).exit_code == 0
+}
+
 /// Posts the pod status for the current runs (`generateAPIPodStatus` + `getPhase`).
 fn post_status(
     store: &Store,
@@ -314,7 +328,10 @@ fn post_status(
     let now = time::now();
     let statuses: Vec<Value> = runs
         .iter()
-        .map(|r| container_status(r, restart_policy, ready_allowed, pod))
+        .map(|r| {
+            let ready = ready_allowed && readiness_passes(cluster, store, pod, &r.name);
+            container_status(r, restart_policy, ready, pod)
+        })
         .collect();
     let init_statuses: Vec<Value> = init
         .iter()
@@ -417,7 +434,8 @@ async fn run_pod(
         "phase": "Pending",
         "hostIP": node.ipv4.to_string(),
         "hostIPs": node.internal_ips().iter().map(|ip| json!({"ip": ip.to_string()})).collect::<Vec<_>>(),
-        "podIP": ips.first().cloned().unwrap_or_default(),
+        // `pod-ip-not-first`: podIP out of step with podIPs[0] (upstream keeps them equal).
+        "podIP": if cluster.has("pod-ip-not-first") { ips.last() } else { ips.first() }.cloned().unwrap_or_default(),
         "podIPs": ips.iter().map(|ip| json!({"ip": ip})).collect::<Vec<_>>(),
         "qosClass": "BestEffort",
         "startTime": now,

@@ -8,9 +8,12 @@ pub mod commands;
 mod controllers;
 pub mod env;
 mod kubelet;
+mod loadbalancer;
+mod network;
 mod seed;
 #[cfg(test)]
 mod tests;
+mod wget;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -20,9 +23,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::deviation::Deviations;
-use crate::model::dns::{ClusterDns, QType, Rcode, Reply, Resolver};
+use crate::model::dns::{ClusterDns, DnsQuirks, QType, Reply, Resolver};
 use crate::model::hosts::{self, EtcHosts};
-use crate::model::resolv::{self, Configurer};
+use crate::model::resolv::{self, Configurer, ResolvQuirks};
 use crate::model::topology::{self, Topology};
 use crate::runtime::{ContainerRuntime, ExecOutput};
 use crate::store::Store;
@@ -40,7 +43,9 @@ pub fn install(
     let cluster = Arc::new(Cluster::new(deviations, config.pod_start_latency));
     admission::register(store, &cluster);
     seed::seed(store, &cluster)?;
+    loadbalancer::seed_evidence(store, &cluster)?;
     controllers::spawn_all(store, &cluster);
+    loadbalancer::spawn(store, &cluster);
     kubelet::spawn(store, &cluster);
     Ok(Arc::new(ClusterRuntime { cluster }))
 }
@@ -103,10 +108,24 @@ impl Cluster {
         } else {
             self.topology.cluster_domain.clone()
         };
+        // `resolv-wrong-cluster-dns`: a kubelet whose --cluster-dns is not the kube-dns ClusterIP.
+        let cluster_dns = if self.has("resolv-wrong-cluster-dns") {
+            IpAddr::V4(topology::STALE_CLUSTER_DNS_IP)
+        } else {
+            self.topology.dns_ip
+        };
         Configurer {
-            cluster_dns: vec![self.topology.dns_ip],
+            cluster_dns: vec![cluster_dns],
             cluster_domain,
             host_resolv_conf: topology::node_resolv_conf(),
+            quirks: ResolvQuirks {
+                ndots: self.has("resolv-wrong-ndots").then_some(1),
+                ignore_dns_config: self.has("dnsconfig-ignored"),
+                no_dedup: self.has("dnsconfig-no-dedup"),
+                host_network_no_fallback: self.has("resolv-hostnet-no-fallback"),
+                ignore_cluster_first_with_host_net: self.has("resolv-hostnet-ignores-cluster-first-with-host-net"),
+                default_is_cluster_first: self.has("resolv-default-uses-cluster-dns"),
+            },
         }
     }
 
@@ -207,13 +226,19 @@ impl Cluster {
             });
         }
         let slices = store.list("endpointslices", None);
+        let quirks = DnsQuirks {
+            no_aaaa: self.has("dns-no-aaaa"),
+            headless_empty: self.has("dns-headless-empty"),
+            serve_unready: self.has("dns-headless-includes-unready"),
+            no_srv: self.has("dns-no-srv"),
+            no_endpoint_hostnames: self.has("dns-no-pod-hostname-records"),
+            pod_records_servfail: self.has("dns-pod-records-servfail"),
+            upstream_wildcard: self.has("dns-upstream-wildcard").then_some(topology::UPSTREAM_WILDCARD_IP),
+        };
+        // `dns-server-unreachable`: nothing answers on the kube-dns ClusterIP (queries time out).
+        let server = (!self.has("dns-server-unreachable")).then_some(self.topology.dns_ip);
         PodResolver {
-            dns: ClusterDns::from_objects(
-                &self.topology.cluster_domain,
-                Some(self.topology.dns_ip),
-                &services,
-                &slices,
-            ),
+            dns: ClusterDns::from_objects_with(&self.topology.cluster_domain, server, &services, &slices, quirks),
             upstream: IpAddr::V4(topology::DOCKER_GATEWAY),
         }
     }
@@ -227,13 +252,16 @@ fn own_mount(store: &Store, pod: &Value, container: &Value, path: &str) -> FileV
     else {
         return FileView::Missing;
     };
-    let Some(sub_path) = mount["subPath"].as_str().filter(|s| !s.is_empty()) else {
-        return FileView::Directory;
-    };
     let volume_name = mount["name"].as_str().unwrap_or_default();
     let volume = pod["spec"]["volumes"]
         .as_array()
         .and_then(|v| v.iter().find(|v| v["name"].as_str() == Some(volume_name)));
+    if let Some(host_path) = volume.and_then(|v| v["hostPath"]["path"].as_str()) {
+        return node_file(pod, host_path);
+    }
+    let Some(sub_path) = mount["subPath"].as_str().filter(|s| !s.is_empty()) else {
+        return FileView::Directory;
+    };
     let namespace = pod["metadata"]["namespace"].as_str().unwrap_or("default");
     match volume.and_then(|v| v["configMap"]["name"].as_str()) {
         Some(cm) => match store
@@ -248,6 +276,17 @@ fn own_mount(store: &Store, pod: &Value, container: &Value, path: &str) -> FileV
     }
 }
 
+/// A file of the pod's node, as a hostPath volume shows it (the files the model knows of a kind node).
+fn node_file(pod: &Value, path: &str) -> FileView {
+    let node = pod["spec"]["nodeName"].as_str().and_then(|n| Topology::netconform().node(n).cloned());
+    match (path.trim_end_matches('/'), node) {
+        ("/etc/resolv.conf", _) => FileView::Content(topology::node_resolv_conf()),
+        ("/etc/hosts", Some(node)) => FileView::Content(topology::node_hosts_file(&node)),
+        ("/etc" | "/" | "/run" | "/var", _) => FileView::Directory,
+        _ => FileView::Missing,
+    }
+}
+
 /// DNS servers reachable from a pod: kube-dns (CoreDNS) and, for `dnsPolicy: Default`, the node's
 /// resolver (docker's DNS via the gateway), which knows no cluster names.
 pub(crate) struct PodResolver {
@@ -258,11 +297,7 @@ pub(crate) struct PodResolver {
 impl Resolver for PodResolver {
     fn query(&self, server: IpAddr, name: &str, qtype: QType) -> Option<Reply> {
         if server == self.upstream {
-            return Some(Reply {
-                rcode: Rcode::NxDomain,
-                authoritative: false,
-                answers: vec![],
-            });
+            return Some(self.dns.upstream_answer(name, qtype));
         }
         self.dns.query(server, name, qtype)
     }
@@ -326,6 +361,9 @@ impl Container for PodContainer<'_> {
     }
     fn resolver(&self) -> &dyn Resolver {
         &self.resolver
+    }
+    fn http_get(&self, dest: IpAddr, port: u16, path: &str) -> commands::HttpReply {
+        network::http_get(self.cluster, self.store, self.pod, dest, port, path)
     }
 }
 

@@ -45,7 +45,13 @@ pub(crate) fn seed(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> 
     }
     let single_podcidr = cluster.has("nodes-single-stack-podcidr");
     for node in &cluster.topology.nodes {
-        let obj = topology::node_object(node, &now, single_podcidr);
+        let mut obj = topology::node_object(node, &now, single_podcidr);
+        // `nodes-single-internal-ip`: the kubelet's --node-ip names only the IPv4 address.
+        if cluster.has("nodes-single-internal-ip")
+            && let Some(addresses) = obj["status"]["addresses"].as_array_mut()
+        {
+            addresses.retain(|a| !(a["type"] == "InternalIP" && a["address"].as_str().is_some_and(|ip| ip.contains(':'))));
+        }
         let created = seeded(
             "nodes",
             &node.name,
@@ -60,12 +66,21 @@ pub(crate) fn seed(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> 
             store.update_status("nodes", None, with_status),
         )?;
     }
-    let cidrs: Vec<String> = cluster
+    let mut cidrs: Vec<String> = cluster
         .topology
         .service_cidrs()
         .iter()
         .map(|c| c.to_string())
         .collect();
+    seed_kube_apiserver_pod(store, cluster, &cidrs.join(","))?;
+    // `servicecidr-default-stale-range`: the default ServiceCIDR kept the /24 an earlier apiserver flag
+    // gave it (upstream defaultservicecidr only reports such a mismatch, it does not fix it).
+    if cluster.has("servicecidr-default-stale-range")
+        && let Ok(stale) = ipnet::Ipv4Net::new(cluster.topology.service_subnet_v4.network(), 24)
+        && let Some(primary) = cidrs.first_mut()
+    {
+        *primary = stale.trunc().to_string();
+    }
     let cidr = json!({"apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR",
         "metadata": {"name": servicecidr::DEFAULT_SERVICE_CIDR_NAME}, "spec": {"cidrs": cidrs}});
     let mut created = seeded(
@@ -80,17 +95,29 @@ pub(crate) fn seed(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> 
         store.update_status("servicecidrs", None, created),
     )?;
 
+    // `kubernetes-service-not-first-address`: the second address of the range instead of the first.
+    let kubernetes_ip = if cluster.has("kubernetes-service-not-first-address") {
+        std::net::Ipv4Addr::from(u32::from(KUBERNETES_SERVICE_IP) + 1)
+    } else {
+        KUBERNETES_SERVICE_IP
+    };
     let kubernetes = json!({"apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-        "spec": {"clusterIP": KUBERNETES_SERVICE_IP.to_string(), "ipFamilyPolicy": "SingleStack",
+        "spec": {"clusterIP": kubernetes_ip.to_string(), "ipFamilyPolicy": "SingleStack",
                  "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}});
     seeded(
         "services",
         "kubernetes",
         store.create("services", Some("default"), kubernetes),
     )?;
+    // `kube-dns-service-renamed`: the DNS Service under a distribution's own name (RKE2's chart).
+    let dns_service = if cluster.has("kube-dns-service-renamed") {
+        "rke2-coredns-rke2-coredns"
+    } else {
+        "kube-dns"
+    };
     let kube_dns = json!({"apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": "kube-dns", "namespace": "kube-system",
+        "metadata": {"name": dns_service, "namespace": "kube-system",
             "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS"},
             "annotations": {"prometheus.io/port": "9153", "prometheus.io/scrape": "true"}},
         "spec": {"clusterIP": KUBE_DNS_IP.to_string(), "selector": {"k8s-app": "kube-dns"},
@@ -100,7 +127,7 @@ pub(crate) fn seed(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> 
                 {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}]}});
     seeded(
         "services",
-        "kube-dns",
+        dns_service,
         store.create("services", Some("kube-system"), kube_dns),
     )?;
 
@@ -134,5 +161,47 @@ pub(crate) fn seed(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> 
             store.create("pods", Some("kube-system"), pod),
         )?;
     }
+    Ok(())
+}
+
+/// kubeadm's kube-apiserver static pod (its mirror pod), which is where a cluster shows its
+/// `--service-cluster-ip-range` (upstream: cmd/kubeadm/app/phases/controlplane/manifests.go
+/// `getAPIServerCommand`, `service-cluster-ip-range` from the ClusterConfiguration's serviceSubnet;
+/// labels `component=kube-apiserver`, `tier=control-plane` from cmd/kubeadm/app/util/staticpod).
+fn seed_kube_apiserver_pod(store: &Store, cluster: &Cluster, service_ranges: &str) -> Result<(), DoubleError> {
+    let Some(node) = cluster.topology.nodes.iter().find(|n| n.is_control_plane()) else {
+        return Ok(());
+    };
+    let name = format!("kube-apiserver-{}", node.name);
+    let command: Vec<String> = [
+        "kube-apiserver".to_string(),
+        format!("--advertise-address={}", node.ipv4),
+        "--allow-privileged=true".into(),
+        "--authorization-mode=Node,RBAC".into(),
+        "--client-ca-file=/etc/kubernetes/pki/ca.crt".into(),
+        "--enable-admission-plugins=NodeRestriction".into(),
+        "--enable-bootstrap-token-auth=true".into(),
+        "--etcd-servers=https://127.0.0.1:2379".into(),
+        "--runtime-config=".into(),
+        "--secure-port=6443".into(),
+        format!("--service-account-issuer=https://kubernetes.default.svc.{}", cluster.topology.cluster_domain),
+        "--service-account-key-file=/etc/kubernetes/pki/sa.pub".into(),
+        "--service-account-signing-key-file=/etc/kubernetes/pki/sa.key".into(),
+        format!("--service-cluster-ip-range={service_ranges}"),
+        "--tls-cert-file=/etc/kubernetes/pki/apiserver.crt".into(),
+        "--tls-private-key-file=/etc/kubernetes/pki/apiserver.key".into(),
+    ]
+    .into();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "kube-system",
+            "labels": {"component": "kube-apiserver", "tier": "control-plane"},
+            "annotations": {"kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint": format!("{}:6443", node.ipv4),
+                "kubernetes.io/config.source": "file"}},
+        "spec": {"nodeName": node.name, "hostNetwork": true, "priorityClassName": "system-node-critical",
+            "automountServiceAccountToken": false,
+            "tolerations": [{"operator": "Exists", "effect": "NoExecute"}],
+            "containers": [{"name": "kube-apiserver", "image": format!("registry.k8s.io/kube-apiserver:{}", crate::model::topology::KUBERNETES_VERSION),
+                "command": command}]}});
+    seeded("pods", &name, store.create("pods", Some("kube-system"), pod))?;
     Ok(())
 }

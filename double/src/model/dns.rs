@@ -168,6 +168,26 @@ fn pod_record_ip(label: &str) -> Option<IpAddr> {
         .map(IpAddr::V6)
 }
 
+/// Ways a real cluster's DNS misbehaves (the double's deviations); all off is upstream behaviour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DnsQuirks {
+    /// AAAA queries get empty answers (a DNS server configured for IPv4 only).
+    pub no_aaaa: bool,
+    /// Headless Services get no endpoint records (the server does not watch EndpointSlices).
+    pub headless_empty: bool,
+    /// Not-ready endpoints are served as if every Service set `publishNotReadyAddresses`.
+    pub serve_unready: bool,
+    /// No SRV records.
+    pub no_srv: bool,
+    /// Endpoint `hostname`s are ignored: endpoints are named after their IP only.
+    pub no_endpoint_hostnames: bool,
+    /// `<dashed-ip>.<ns>.pod.<zone>` queries fail with SERVFAIL.
+    pub pod_records_servfail: bool,
+    /// The upstream resolver answers every name outside the cluster zone with this address
+    /// (a wildcard record in a search domain, or an ISP resolver that never says NXDOMAIN).
+    pub upstream_wildcard: Option<Ipv4Addr>,
+}
+
 /// The records of the cluster zone and its reverse zones, built from API objects.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterDns {
@@ -175,6 +195,7 @@ pub struct ClusterDns {
     /// The kube-dns ClusterIP; the only server that answers.
     pub server: Option<IpAddr>,
     records: BTreeMap<String, Vec<RData>>,
+    quirks: DnsQuirks,
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -187,6 +208,7 @@ impl ClusterDns {
             cluster_domain: cluster_domain.to_string(),
             server,
             records: BTreeMap::new(),
+            quirks: DnsQuirks::default(),
         }
     }
 
@@ -204,7 +226,19 @@ impl ClusterDns {
         services: &[Value],
         endpoint_slices: &[Value],
     ) -> ClusterDns {
+        Self::from_objects_with(cluster_domain, server, services, endpoint_slices, DnsQuirks::default())
+    }
+
+    /// [`ClusterDns::from_objects`] with misbehaviours switched on.
+    pub fn from_objects_with(
+        cluster_domain: &str,
+        server: Option<IpAddr>,
+        services: &[Value],
+        endpoint_slices: &[Value],
+        quirks: DnsQuirks,
+    ) -> ClusterDns {
         let mut dns = ClusterDns::new(cluster_domain, server);
+        dns.quirks = quirks;
         for svc in services {
             dns.add_service(svc, endpoint_slices);
         }
@@ -226,7 +260,7 @@ impl ClusterDns {
             }
             return;
         }
-        let ports: Vec<(String, String, u16)> = spec["ports"]
+        let mut ports: Vec<(String, String, u16)> = spec["ports"]
             .as_array()
             .map(|ps| {
                 ps.iter()
@@ -256,12 +290,13 @@ impl ClusterDns {
                 continue;
             }
             for ep in slice["endpoints"].as_array().into_iter().flatten() {
-                if ep["conditions"]["ready"].as_bool() == Some(false) {
+                if ep["conditions"]["ready"].as_bool() == Some(false) && !self.quirks.serve_unready {
                     continue;
                 }
+                let hostname = ep["hostname"].as_str().filter(|_| !self.quirks.no_endpoint_hostnames);
                 for addr in ep["addresses"].as_array().into_iter().flatten() {
                     if let Some(ip) = addr.as_str().and_then(|a| a.parse::<IpAddr>().ok()) {
-                        endpoints.push((ip, endpoint_hostname(ip, ep["hostname"].as_str())));
+                        endpoints.push((ip, endpoint_hostname(ip, hostname)));
                     }
                 }
             }
@@ -269,6 +304,12 @@ impl ClusterDns {
         for (ip, host) in &endpoints {
             // Reverse records point at the endpoint name (coredns reverse.go, endpoints branch).
             self.add(&reverse_name(*ip), RData::Ptr(format!("{host}.{fqdn}")));
+        }
+        if headless && self.quirks.headless_empty {
+            endpoints.clear();
+        }
+        if self.quirks.no_srv {
+            ports.clear();
         }
         if headless {
             for (ip, host) in &endpoints {
@@ -333,13 +374,15 @@ impl ClusterDns {
             answers: vec![],
         };
         if !self.in_zone(&name) && !Self::is_reverse(&name) {
-            // Forwarded upstream; the modelled upstream knows no names.
-            return nxdomain(false);
+            // `forward . /etc/resolv.conf`: the node's resolver answers.
+            return self.upstream_answer(&name, qtype);
         }
         if let Some(data) = self.records.get(&name) {
+            let dropped = |d: &RData| self.quirks.no_aaaa && d.qtype() == QType::Aaaa;
             let answers = data
                 .iter()
                 .filter(|d| d.qtype() == qtype || matches!(d, RData::Cname(_)))
+                .filter(|d| !dropped(d))
                 .map(|d| Record {
                     name: name.clone(),
                     data: d.clone(),
@@ -357,6 +400,13 @@ impl ClusterDns {
             && let Some((label, _ns)) = rest.split_once('.')
             && let Some(ip) = pod_record_ip(label)
         {
+            if self.quirks.pod_records_servfail {
+                return Reply {
+                    rcode: Rcode::ServFail,
+                    authoritative: false,
+                    answers: vec![],
+                };
+            }
             let data = RData::ip(ip);
             let answers = if data.qtype() == qtype {
                 vec![Record {
@@ -386,6 +436,29 @@ impl ClusterDns {
             return nxdomain(false);
         }
         nxdomain(true)
+    }
+
+    /// What the upstream resolver (the node's, docker's DNS in kind) answers for a name outside the
+    /// cluster zone: it knows no names (NXDOMAIN), unless it has a wildcard.
+    pub fn upstream_answer(&self, name: &str, qtype: QType) -> Reply {
+        match self.quirks.upstream_wildcard {
+            Some(ip) if !Self::is_reverse(name) => Reply {
+                rcode: Rcode::NoError,
+                authoritative: false,
+                answers: match qtype {
+                    QType::A => vec![Record {
+                        name: normalize(name),
+                        data: RData::A(ip),
+                    }],
+                    _ => vec![],
+                },
+            },
+            _ => Reply {
+                rcode: Rcode::NxDomain,
+                authoritative: false,
+                answers: vec![],
+            },
+        }
     }
 }
 
@@ -959,6 +1032,44 @@ mod tests {
             ptr.answers[0].data,
             RData::Ptr("db-0.db.prod.svc.cluster.local".into())
         );
+    }
+
+    #[test]
+    fn quirks_change_what_is_served() {
+        let services = vec![
+            json!({"metadata": {"name": "web", "namespace": "default"},
+                   "spec": {"clusterIP": "10.96.0.7", "clusterIPs": ["10.96.0.7", "fd00:10:96::7"], "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}}),
+            json!({"metadata": {"name": "db", "namespace": "prod"},
+                   "spec": {"clusterIP": "None", "clusterIPs": ["None"], "ports": [{"name": "pg", "port": 5432, "protocol": "TCP"}]}}),
+        ];
+        let slices = vec![json!({
+            "metadata": {"name": "db-abcde", "namespace": "prod", "labels": {"kubernetes.io/service-name": "db"}},
+            "endpoints": [
+                {"addresses": ["10.244.1.5"], "conditions": {"ready": true}, "hostname": "db-0"},
+                {"addresses": ["10.244.2.7"], "conditions": {"ready": false}},
+            ],
+        })];
+        let with = |quirks: DnsQuirks| {
+            ClusterDns::from_objects_with("cluster.local", None, &services, &slices, quirks)
+        };
+        let no_aaaa = with(DnsQuirks { no_aaaa: true, ..DnsQuirks::default() });
+        let reply = no_aaaa.answer("web.default.svc.cluster.local", QType::Aaaa);
+        assert_eq!((reply.rcode, reply.answers.len()), (Rcode::NoError, 0));
+        let empty = with(DnsQuirks { headless_empty: true, ..DnsQuirks::default() });
+        assert_eq!(empty.answer("db.prod.svc.cluster.local", QType::A).rcode, Rcode::NxDomain);
+        let unready = with(DnsQuirks { serve_unready: true, ..DnsQuirks::default() });
+        assert_eq!(unready.answer("db.prod.svc.cluster.local", QType::A).answers.len(), 2);
+        let no_srv = with(DnsQuirks { no_srv: true, ..DnsQuirks::default() });
+        assert!(no_srv.answer("_http._tcp.web.default.svc.cluster.local", QType::Srv).answers.is_empty());
+        let no_hostnames = with(DnsQuirks { no_endpoint_hostnames: true, ..DnsQuirks::default() });
+        assert_eq!(no_hostnames.answer("db-0.db.prod.svc.cluster.local", QType::A).rcode, Rcode::NxDomain);
+        assert_eq!(no_hostnames.answer("10-244-1-5.db.prod.svc.cluster.local", QType::A).answers.len(), 1);
+        let servfail = with(DnsQuirks { pod_records_servfail: true, ..DnsQuirks::default() });
+        assert_eq!(servfail.answer("10-244-1-5.prod.pod.cluster.local", QType::A).rcode, Rcode::ServFail);
+        let wildcard = with(DnsQuirks { upstream_wildcard: Some(Ipv4Addr::new(198, 51, 100, 7)), ..DnsQuirks::default() });
+        let reply = wildcard.answer("data", QType::A);
+        assert_eq!((reply.rcode, reply.answers.len()), (Rcode::NoError, 1));
+        assert_eq!(wildcard.answer("data.svc.cluster.local", QType::A).rcode, Rcode::NxDomain);
     }
 
     fn in_cluster(version: BusyboxVersion, args: &[&str]) -> NslookupOutput {

@@ -150,6 +150,24 @@ impl PodDnsConfig {
     }
 }
 
+/// Ways a kubelet misbehaves when it composes a pod's DNS config (the double's deviations);
+/// all off is upstream behaviour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResolvQuirks {
+    /// Cluster DNS pods get `options ndots:N` instead of `defaultDNSOptions`.
+    pub ndots: Option<u8>,
+    /// `spec.dnsConfig` is not applied.
+    pub ignore_dns_config: bool,
+    /// `spec.dnsConfig` is appended without dropping duplicates.
+    pub no_dedup: bool,
+    /// hostNetwork with ClusterFirst gets the cluster DNS instead of falling back to Default.
+    pub host_network_no_fallback: bool,
+    /// ClusterFirstWithHostNet is handled like Default.
+    pub ignore_cluster_first_with_host_net: bool,
+    /// Default is handled like ClusterFirst.
+    pub default_is_cluster_first: bool,
+}
+
 /// The kubelet's DNS configurer (`dns.Configurer`) for one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Configurer {
@@ -159,6 +177,7 @@ pub struct Configurer {
     pub cluster_domain: String,
     /// The node's `/etc/resolv.conf` content (`--resolv-conf`).
     pub host_resolv_conf: String,
+    pub quirks: ResolvQuirks,
 }
 
 impl Configurer {
@@ -185,26 +204,36 @@ impl Configurer {
             .and_then(DnsPolicy::parse)
             .unwrap_or(DnsPolicy::ClusterFirst);
         // upstream `getPodDNSType`: ClusterFirst on the host network falls back to Default.
+        let q = self.quirks;
         let cluster = match policy {
             DnsPolicy::None => {
                 cfg = DnsConfig::default();
                 false
             }
-            DnsPolicy::ClusterFirstWithHostNet => true,
-            DnsPolicy::ClusterFirst => !host_network,
-            DnsPolicy::Default => false,
+            DnsPolicy::ClusterFirstWithHostNet => !q.ignore_cluster_first_with_host_net,
+            DnsPolicy::ClusterFirst => !host_network || q.host_network_no_fallback,
+            DnsPolicy::Default => q.default_is_cluster_first,
         };
         if cluster && !self.cluster_dns.is_empty() {
             let namespace = pod["metadata"]["namespace"].as_str().unwrap_or("default");
             cfg.servers = self.cluster_dns.iter().map(IpAddr::to_string).collect();
             cfg.searches = self.cluster_first_searches(&cfg.searches, namespace);
-            cfg.options = DEFAULT_DNS_OPTIONS.iter().map(|s| s.to_string()).collect();
+            cfg.options = match q.ndots {
+                Some(n) => vec![format!("ndots:{n}")],
+                None => DEFAULT_DNS_OPTIONS.iter().map(|s| s.to_string()).collect(),
+            };
         }
-        if let Some(pod_cfg) = PodDnsConfig::from_pod(pod) {
+        if let Some(pod_cfg) = PodDnsConfig::from_pod(pod).filter(|_| !q.ignore_dns_config) {
             // upstream: `appendDNSConfig`.
-            cfg.servers = omit_duplicates([cfg.servers, pod_cfg.nameservers].concat());
-            cfg.searches = omit_duplicates([cfg.searches, pod_cfg.searches].concat());
-            cfg.options = merge_dns_options(&cfg.options, &pod_cfg.options);
+            let dedup = |v: Vec<String>| if q.no_dedup { v } else { omit_duplicates(v) };
+            cfg.servers = dedup([cfg.servers, pod_cfg.nameservers].concat());
+            cfg.searches = dedup([cfg.searches, pod_cfg.searches].concat());
+            cfg.options = if q.no_dedup {
+                let added = pod_cfg.options.iter().map(|(n, v)| v.as_ref().map_or(n.clone(), |v| format!("{n}:{v}")));
+                cfg.options.iter().cloned().chain(added).collect()
+            } else {
+                merge_dns_options(&cfg.options, &pod_cfg.options)
+            };
         }
         fits_limits(cfg)
     }
@@ -258,6 +287,7 @@ mod tests {
             cluster_dns: vec![IpAddr::V4(topology::KUBE_DNS_IP)],
             cluster_domain: "cluster.local".into(),
             host_resolv_conf: topology::node_resolv_conf(),
+            quirks: ResolvQuirks::default(),
         }
     }
 
@@ -318,6 +348,30 @@ mod tests {
             ]
         );
         assert_eq!(cfg.options, ["ndots:1", "single-request"]);
+    }
+
+    #[test]
+    fn quirks_change_the_kubelet_computation() {
+        let quirky = |quirks: ResolvQuirks| Configurer { quirks, ..configurer() };
+        let plain = json!({"metadata": {"namespace": "default"}, "spec": {}});
+        let ndots = quirky(ResolvQuirks { ndots: Some(1), ..ResolvQuirks::default() });
+        assert_eq!(ndots.pod_dns(&plain).options, ["ndots:1"]);
+        let host_net = json!({"metadata": {"namespace": "default"}, "spec": {"hostNetwork": true}});
+        let no_fallback = quirky(ResolvQuirks { host_network_no_fallback: true, ..ResolvQuirks::default() });
+        assert_eq!(no_fallback.pod_dns(&host_net).servers, ["10.96.0.10"]);
+        let default = json!({"metadata": {"namespace": "default"}, "spec": {"dnsPolicy": "Default"}});
+        let swapped = quirky(ResolvQuirks { default_is_cluster_first: true, ..ResolvQuirks::default() });
+        assert_eq!(swapped.pod_dns(&default).servers, ["10.96.0.10"]);
+        let with_host_net = json!({"metadata": {"namespace": "default"}, "spec": {"dnsPolicy": "ClusterFirstWithHostNet", "hostNetwork": true}});
+        let ignored = quirky(ResolvQuirks { ignore_cluster_first_with_host_net: true, ..ResolvQuirks::default() });
+        assert_eq!(ignored.pod_dns(&with_host_net).servers, ["172.18.0.1"]);
+        let merged = json!({"metadata": {"namespace": "default"}, "spec": {"dnsConfig": {
+            "nameservers": ["10.96.0.10", "192.0.2.1"], "options": [{"name": "ndots", "value": "2"}]}}});
+        let no_dedup = quirky(ResolvQuirks { no_dedup: true, ..ResolvQuirks::default() });
+        assert_eq!(no_dedup.pod_dns(&merged).servers, ["10.96.0.10", "10.96.0.10", "192.0.2.1"]);
+        assert_eq!(no_dedup.pod_dns(&merged).options, ["ndots:5", "ndots:2"]);
+        let dns_config_ignored = quirky(ResolvQuirks { ignore_dns_config: true, ..ResolvQuirks::default() });
+        assert_eq!(dns_config_ignored.pod_dns(&merged).servers, ["10.96.0.10"]);
     }
 
     #[test]

@@ -283,6 +283,10 @@ fn is_matching_prefer_dual_stack(svc: &Value, old: Option<&Value>) -> bool {
 pub struct FamilyQuirks {
     /// Headless services without a selector default to SingleStack (`headless-no-selector-single-stack`).
     pub headless_selectorless_single_stack: bool,
+    /// A missing policy defaults to PreferDualStack instead of SingleStack (`service-default-prefer-dual`).
+    pub default_prefer_dual: bool,
+    /// Setting SingleStack does not trim the secondary clusterIP/family (`service-downgrade-rejected`).
+    pub no_single_stack_trim: bool,
 }
 
 /// alloc.go `initIPFamilyFields`: defaults `ipFamilyPolicy` and `ipFamilies` from the cluster's
@@ -308,6 +312,7 @@ pub fn init_ip_family_fields(
             None if headless_selectorless && !quirks.headless_selectorless_single_stack => {
                 REQUIRE_DUAL_STACK.to_string()
             }
+            None if quirks.default_prefer_dual => PREFER_DUAL_STACK.to_string(),
             None => SINGLE_STACK.to_string(),
         };
         svc["spec"]["ipFamilyPolicy"] = json!(chosen);
@@ -321,11 +326,11 @@ pub fn init_ip_family_fields(
     if let Some(old) = old {
         if single {
             // Setting SingleStack with unchanged fields is clear intent: drop the secondary.
-            if same(old, svc, "clusterIPs") && cluster_ips(svc).len() > 1 {
+            if same(old, svc, "clusterIPs") && cluster_ips(svc).len() > 1 && !quirks.no_single_stack_trim {
                 let first = cluster_ips(svc)[0].clone();
                 svc["spec"]["clusterIPs"] = json!([first]);
             }
-            if same(old, svc, "ipFamilies") && ip_families(svc).len() > 1 {
+            if same(old, svc, "ipFamilies") && ip_families(svc).len() > 1 && !quirks.no_single_stack_trim {
                 let first = ip_families(svc)[0].clone();
                 svc["spec"]["ipFamilies"] = json!([first]);
             }
@@ -818,6 +823,7 @@ mod tests {
             DUAL,
             FamilyQuirks {
                 headless_selectorless_single_stack: true,
+                ..FamilyQuirks::default()
             },
         )
         .unwrap();

@@ -24,6 +24,11 @@ pub const KUBERNETES_VERSION: &str = "v1.33.1";
 pub const KUBE_DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
 /// The `kubernetes` Service ClusterIP: the first address of the primary service range.
 pub const KUBERNETES_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
+/// A `--cluster-dns` left from another service range (the docs' example kube-dns IP): where a
+/// misconfigured kubelet sends pods' DNS queries (deviation `resolv-wrong-cluster-dns`).
+pub const STALE_CLUSTER_DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
+/// What a wildcard upstream resolver answers for every name (deviation `dns-upstream-wildcard`).
+pub const UPSTREAM_WILDCARD_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 /// The docker network gateway, which kind's entrypoint writes as the node's nameserver
 /// (kubernetes-sigs/kind images/base/files/usr/local/bin/entrypoint `enable_network_magic`
 /// replaces docker's embedded DNS 127.0.0.11 with the default gateway).

@@ -80,6 +80,14 @@ pub(crate) async fn handle(
             )));
         }
     };
+    if target.def.namespaced && target.namespace.is_none() && method != Method::GET {
+        // The all-namespaces path of a namespaced resource serves list and watch only.
+        // upstream: staging/src/k8s.io/apiserver/pkg/endpoints/installer.go (registerResourceHandlers)
+        return error_response(&ApiError::method_not_supported(
+            target.def.plural,
+            method.as_str(),
+        ));
+    }
     if query.get("dryRun").is_some() {
         return error_response(&ApiError::bad_request(
             "dryRun is not supported by the netconform test double",
@@ -238,7 +246,7 @@ fn decode_continue(token: &str) -> Result<(u64, String), ApiError> {
             "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
         )
     };
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return Err(invalid());
     }
     let bytes: Option<Vec<u8>> = (0..token.len())

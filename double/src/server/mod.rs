@@ -17,6 +17,7 @@ mod watch;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -89,6 +90,11 @@ pub(crate) fn spawn(
     let app = Router::new().fallback(dispatch).with_state(state);
     let mut stopped = shutdown;
     let task = tokio::spawn(async move {
+        // Go's net/http (the real apiserver) sets TCP_NODELAY on every connection; without it small watch
+        // frames wait for delayed ACKs (~20-40 ms on loopback).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = stopped.wait_for(|s| *s).await;
         });
@@ -110,12 +116,24 @@ async fn dispatch(State(state): State<Arc<AppState>>, request: Request) -> Respo
             Ok(info) => json_response(StatusCode::OK, &info),
             Err(why) => error_response(&ApiError::internal(&why)),
         },
-        Route::Health => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "ok",
-        )
-            .into_response(),
+        Route::Health(check) => {
+            // upstream: staging/src/k8s.io/apiserver/pkg/server/healthz/healthz.go (verbose output)
+            let body = if query.flag("verbose")
+                || request.uri().query().is_some_and(|q| q.contains("verbose"))
+            {
+                format!(
+                    "[+]ping ok\n[+]log ok\n[+]etcd ok\n[+]poststarthook/start-apiserver ok\n{check} check passed\n"
+                )
+            } else {
+                "ok".to_string()
+            };
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                body,
+            )
+                .into_response()
+        }
         Route::ApiVersions => {
             json_response(StatusCode::OK, &discovery::api_versions(request.headers()))
         }

@@ -107,10 +107,10 @@ pub(crate) fn check_apply_options(field_manager: Option<&str>) -> Result<(), Api
 
 /// Strategic merge of `patch` into `target` (see module docs for the approximation).
 pub(crate) fn strategic_merge(target: &mut Value, patch: &Value) {
-    merge_value(target, patch, "");
+    merge_value(target, patch);
 }
 
-fn merge_value(target: &mut Value, patch: &Value, field: &str) {
+fn merge_value(target: &mut Value, patch: &Value) {
     match patch {
         Value::Object(patch_map) => {
             if patch_map.get("$patch").and_then(Value::as_str) == Some("replace") {
@@ -141,7 +141,7 @@ fn merge_value(target: &mut Value, patch: &Value, field: &str) {
                     }
                     Value::Object(_) => {
                         let entry = target_map.entry(key.clone()).or_insert(Value::Null);
-                        merge_value(entry, value, key);
+                        merge_value(entry, value);
                     }
                     Value::Array(items) => {
                         let entry = target_map.entry(key.clone()).or_insert(Value::Null);
@@ -153,10 +153,7 @@ fn merge_value(target: &mut Value, patch: &Value, field: &str) {
                 }
             }
         }
-        other => {
-            let _ = field;
-            *target = other.clone();
-        }
+        other => *target = other.clone(),
     }
 }
 
@@ -227,7 +224,7 @@ fn merge_list(target: &mut Value, items: &[Value], field: &str) {
                 merged.remove(at);
             }
             (None, true) => {}
-            (Some(at), false) => merge_value(&mut merged[at], item, field),
+            (Some(at), false) => merge_value(&mut merged[at], item),
             (None, false) => merged.push(strip_directives(item)),
         }
     }

@@ -97,7 +97,8 @@ pub(crate) struct ResourceTarget {
 #[derive(Debug, Clone)]
 pub(crate) enum Route {
     Version,
-    Health,
+    /// `/healthz`, `/readyz`, `/livez` (the name).
+    Health(String),
     ApiVersions,
     ApiGroupList,
     /// `/api/v1` or `/apis/<group>/<version>`
@@ -126,7 +127,7 @@ pub(crate) fn route(path: &str) -> Route {
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     match segs.as_slice() {
         ["version"] => Route::Version,
-        ["healthz" | "readyz" | "livez", ..] => Route::Health,
+        [check @ ("healthz" | "readyz" | "livez"), ..] => Route::Health(check.to_string()),
         ["openapi", "v2"] => Route::OpenApiV2,
         ["openapi", "v3"] => Route::OpenApiV3Root,
         ["openapi", "v3", rest @ ..] => Route::OpenApiV3Doc(rest.join("/")),
@@ -165,8 +166,7 @@ fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
     // `namespaces/<ns>/<resource>...`, except the namespace's own subresources (`namespaces/x/status`).
     let (namespace, rest) = match rest {
         ["namespaces", ns, tail @ ..]
-            if !tail.is_empty()
-                && !(tail.len() == 1 && matches!(tail[0], "status" | "finalize")) =>
+            if !tail.is_empty() && !matches!(tail, ["status" | "finalize"]) =>
         {
             (Some(ns.to_string()), tail)
         }

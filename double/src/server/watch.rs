@@ -57,7 +57,7 @@ pub(crate) enum Representation {
 
 pub(crate) fn watch(state: Arc<AppState>, request: WatchRequest, query: &Query) -> Response {
     let bookmarks = query.flag("allowWatchBookmarks");
-    let start = match start_of(query, bookmarks, &request.target) {
+    let start = match start_of(query, bookmarks) {
         Ok(start) => start,
         Err(e) => return error_response(&e),
     };
@@ -81,7 +81,7 @@ pub(crate) fn watch(state: Arc<AppState>, request: WatchRequest, query: &Query) 
         .into_response()
 }
 
-fn start_of(query: &Query, bookmarks: bool, target: &ResourceTarget) -> Result<Start, ApiError> {
+fn start_of(query: &Query, bookmarks: bool) -> Result<Start, ApiError> {
     let resource_version = query.get("resourceVersion");
     if let Some(send_initial) = query.get("sendInitialEvents") {
         let mut causes = Vec::new();
@@ -106,7 +106,6 @@ fn start_of(query: &Query, bookmarks: bool, target: &ResourceTarget) -> Result<S
             });
         }
     }
-    let _ = target;
     match resource_version {
         None | Some("0") => Ok(Start::Snapshot {
             initial_events_end: false,

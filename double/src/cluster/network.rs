@@ -1,0 +1,428 @@
+//! The pod network as an HTTP request from a pod sees it: kube-proxy's ClusterIP translation and
+//! delivery to pod IPs across nodes, per IP family, with the servers the model knows (agnhost netexec).
+//!
+//! - A ClusterIP (any `spec.clusterIPs` entry) and port of a Service is translated to one ready endpoint
+//!   of the *same family* from the Service's EndpointSlices of that address type; no ready endpoint is
+//!   a REJECT (`Connection refused`). upstream: pkg/proxy (one proxier per IP family, fed by the
+//!   EndpointSlices of its address type; `categorizeEndpoints` keeps ready endpoints; iptables
+//!   `KUBE-SVC-*` with no endpoints -> `REJECT`).
+//! - Pod IPs are routed between nodes without NAT (kindnet routes every node's podCIDRs of both families):
+//!   the server sees the client's pod IP of the family in use. kube-proxy does not masquerade pod-to-
+//!   Service traffic from inside the cluster CIDR (iptables `KUBE-MARK-MASQ` only for off-cluster
+//!   sources and hairpin).
+//! - A port nobody listens on refuses; an address no pod holds drops the packets (timeout).
+//! - agnhost `netexec` (test/images/agnhost/netexec/netexec.go) listens on `--http-port` (8080):
+//!   `/hostname` is `os.Hostname()` (the pod's hostname, no newline), `/clientip` is `r.RemoteAddr`
+//!   (`IP:PORT`, `[IP]:PORT` for IPv6), `/echo?msg=M` is `M`, every other path is the root handler
+//!   (`NOW: <time>`). Other servers are not modelled (their ports refuse).
+//!
+//! Deviations: `service-ipv6-unreachable` (kube-proxy programs no IPv6 ClusterIPs: dropped),
+//! `service-masquerade` (pod-to-Service traffic is SNATed to the client node's IP),
+//! `pod-to-pod-ipv6-dropped` (no IPv6 routes between nodes: cross-node IPv6 to pods is dropped),
+//! `pod-to-pod-masquerade` (traffic leaving a node is SNATed to that node's IP).
+
+use std::net::IpAddr;
+
+use rand::Rng;
+use serde_json::Value;
+
+use super::Cluster;
+use super::commands::{self, HttpReply};
+use crate::model::endpointslices::LABEL_SERVICE_NAME;
+use crate::model::family::IpFamily;
+use crate::model::time;
+use crate::store::Store;
+
+/// The first IP of `family` in a pod's `status.podIPs`.
+fn pod_ip_of(pod: &Value, family: IpFamily) -> Option<IpAddr> {
+    pod["status"]["podIPs"]
+        .as_array()?
+        .iter()
+        .filter_map(|p| p["ip"].as_str()?.parse::<IpAddr>().ok())
+        .find(|ip| IpFamily::of(ip) == family)
+}
+
+/// The InternalIP of `family` of the node the pod runs on (the address a masquerade rewrites to).
+fn node_ip_of(cluster: &Cluster, pod: &Value, family: IpFamily) -> Option<IpAddr> {
+    let node = cluster.topology.node(pod["spec"]["nodeName"].as_str()?)?;
+    node.internal_ips()
+        .into_iter()
+        .find(|ip| IpFamily::of(ip) == family)
+}
+
+/// The Service whose ClusterIPs hold `dest` with a TCP port `port`, and that port's name.
+fn service_at(store: &Store, dest: IpAddr, port: u16) -> Option<(Value, String)> {
+    store.list("services", None).into_iter().find_map(|svc| {
+        let holds = svc["spec"]["clusterIPs"]
+            .as_array()?
+            .iter()
+            .any(|ip| ip.as_str().and_then(|s| s.parse::<IpAddr>().ok()) == Some(dest));
+        if !holds {
+            return None;
+        }
+        let port_name = svc["spec"]["ports"].as_array()?.iter().find_map(|p| {
+            let tcp = p["protocol"].as_str().unwrap_or("TCP") == "TCP";
+            (tcp && p["port"].as_u64() == Some(u64::from(port)))
+                .then(|| p["name"].as_str().unwrap_or("").to_string())
+        })?;
+        Some((svc, port_name))
+    })
+}
+
+/// kube-proxy's choice: a ready endpoint of the Service's slices of `family` and its port for `port_name`.
+/// The first in address order (kube-proxy picks at random; the model is deterministic).
+fn ready_endpoint(
+    store: &Store,
+    svc: &Value,
+    port_name: &str,
+    family: IpFamily,
+) -> Option<(IpAddr, u16)> {
+    let ns = svc["metadata"]["namespace"].as_str()?;
+    let name = &svc["metadata"]["name"];
+    let mut candidates: Vec<(IpAddr, u16)> = store
+        .list("endpointslices", Some(ns))
+        .iter()
+        .filter(|s| {
+            s["metadata"]["labels"][LABEL_SERVICE_NAME] == *name
+                && s["addressType"] == family.as_str()
+        })
+        .flat_map(|slice| {
+            let port = slice["ports"]
+                .as_array()
+                .and_then(|ps| {
+                    ps.iter()
+                        .find(|p| p["name"].as_str().unwrap_or("") == port_name)
+                })
+                .and_then(|p| p["port"].as_u64())
+                .and_then(|p| u16::try_from(p).ok());
+            slice["endpoints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|ep| ep["conditions"]["ready"].as_bool().unwrap_or(true))
+                .filter_map(move |ep| {
+                    Some((
+                        ep["addresses"]
+                            .as_array()?
+                            .first()?
+                            .as_str()?
+                            .parse()
+                            .ok()?,
+                        port?,
+                    ))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    candidates.sort();
+    candidates.into_iter().next()
+}
+
+/// The running pod that holds `ip`.
+fn pod_at(store: &Store, ip: IpAddr) -> Option<Value> {
+    store.list("pods", None).into_iter().find(|p| {
+        p["status"]["phase"] == "Running"
+            && p["status"]["podIPs"].as_array().is_some_and(|ips| {
+                ips.iter()
+                    .any(|e| e["ip"].as_str().and_then(|s| s.parse::<IpAddr>().ok()) == Some(ip))
+            })
+    })
+}
+
+/// The HTTP port of an agnhost `netexec` argv (`--http-port=N` or `--http-port N`, default 8080).
+fn netexec_port(argv: &[String]) -> Option<u16> {
+    let at = argv.iter().position(|a| a == "netexec")?;
+    let flags = &argv[at + 1..];
+    for (i, flag) in flags.iter().enumerate() {
+        if let Some(v) = flag.strip_prefix("--http-port=") {
+            return v.parse().ok();
+        }
+        if flag == "--http-port" {
+            return flags.get(i + 1)?.parse().ok();
+        }
+    }
+    Some(8080)
+}
+
+/// Whether a started container of `pod` serves netexec on `port`.
+fn serves_netexec(cluster: &Cluster, pod: &Value, port: u16) -> bool {
+    let uid = pod["metadata"]["uid"].as_str().unwrap_or_default();
+    pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            let started = cluster
+                .started(uid, c["name"].as_str().unwrap_or_default())
+                .is_some();
+            started && netexec_port(&commands::entrypoint(c)) == Some(port)
+        })
+}
+
+fn ok(body: String) -> HttpReply {
+    HttpReply::Response {
+        status: 200,
+        reason: "OK".into(),
+        body,
+    }
+}
+
+/// netexec's answer to `path` from `source`.
+fn netexec_answer(cluster: &Cluster, pod: &Value, source: IpAddr, path: &str) -> HttpReply {
+    let (route, query) = path.split_once('?').unwrap_or((path, ""));
+    match route {
+        "/hostname" | "/hostName" => ok(cluster.hostname(pod)),
+        "/clientip" => {
+            // An ephemeral port of the client (Linux ip_local_port_range 32768-60999).
+            let port: u16 = rand::rng().random_range(32768..=60999);
+            ok(match source {
+                IpAddr::V4(_) => format!("{source}:{port}"),
+                IpAddr::V6(_) => format!("[{source}]:{port}"),
+            })
+        }
+        "/echo" => ok(query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("msg="))
+            .unwrap_or("")
+            .to_string()),
+        "/healthz" => ok(String::new()),
+        "/readyz" => ok("ok".into()),
+        _ => ok(format!("NOW: {}", time::now())),
+    }
+}
+
+/// Delivers a connection from `client` (seen as `source`) to `dest:port`, a pod IP.
+fn deliver(
+    cluster: &Cluster,
+    store: &Store,
+    client: &Value,
+    source: IpAddr,
+    dest: IpAddr,
+    port: u16,
+    path: &str,
+) -> HttpReply {
+    let family = IpFamily::of(&dest);
+    let Some(server) = pod_at(store, dest) else {
+        return HttpReply::TimedOut;
+    };
+    let cross_node = server["spec"]["nodeName"] != client["spec"]["nodeName"];
+    if cross_node && family == IpFamily::IPv6 && cluster.has("pod-to-pod-ipv6-dropped") {
+        return HttpReply::TimedOut;
+    }
+    let source = match cross_node && cluster.has("pod-to-pod-masquerade") {
+        true => node_ip_of(cluster, client, family).unwrap_or(source),
+        false => source,
+    };
+    if !serves_netexec(cluster, &server, port) {
+        return HttpReply::ConnectError("Connection refused".into());
+    }
+    netexec_answer(cluster, &server, source, path)
+}
+
+/// An HTTP GET from `client` to `dest:port`.
+pub(crate) fn http_get(
+    cluster: &Cluster,
+    store: &Store,
+    client: &Value,
+    dest: IpAddr,
+    port: u16,
+    path: &str,
+) -> HttpReply {
+    let family = IpFamily::of(&dest);
+    // A pod without an address of the family has no route for it.
+    let Some(source) = pod_ip_of(client, family) else {
+        return HttpReply::ConnectError("Network is unreachable".into());
+    };
+    let Some((svc, port_name)) = service_at(store, dest, port) else {
+        return deliver(cluster, store, client, source, dest, port, path);
+    };
+    if family == IpFamily::IPv6 && cluster.has("service-ipv6-unreachable") {
+        return HttpReply::TimedOut;
+    }
+    let source = match cluster.has("service-masquerade") {
+        true => node_ip_of(cluster, client, family).unwrap_or(source),
+        false => source,
+    };
+    match ready_endpoint(store, &svc, &port_name, family) {
+        Some((ip, target)) => deliver(cluster, store, client, source, ip, target, path),
+        None => HttpReply::ConnectError("Connection refused".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DoubleConfig;
+    use crate::cluster::install;
+    use crate::runtime::ContainerRuntime;
+    use serde_json::json;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    async fn until(
+        store: &Store,
+        resource: &str,
+        name: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        for _ in 0..500 {
+            let found = store
+                .list(resource, Some("default"))
+                .into_iter()
+                .find(|o| (o["metadata"]["name"] == name || name.is_empty()) && pred(o));
+            if let Some(obj) = found {
+                return obj;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting for {resource} {name}");
+    }
+
+    /// A client on netconform-worker and a netexec backend on netconform-worker2 behind a dual-stack Service.
+    async fn cluster(deviations: &[&str]) -> (Store, Arc<dyn ContainerRuntime>, Value, Value) {
+        let store = Store::new();
+        let config = DoubleConfig {
+            deviations: deviations.iter().map(|d| d.to_string()).collect(),
+            ..DoubleConfig::default()
+        };
+        let runtime = install(&store, &config).unwrap();
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"ipFamilyPolicy": "PreferDualStack", "selector": {"app": "web"}, "ports": [{"port": 80}]}});
+        store.create("services", Some("default"), svc).unwrap();
+        let pod = |name: &str, node: &str, container: Value| {
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
+                "spec": {"nodeSelector": {"kubernetes.io/hostname": node}, "containers": [container]}})
+        };
+        let web = pod(
+            "web",
+            "netconform-worker2",
+            json!({"name": "web", "image": "registry.k8s.io/e2e-test-images/agnhost:2.52", "args": ["netexec", "--http-port=80"]}),
+        );
+        let client = pod(
+            "client",
+            "netconform-worker",
+            json!({"name": "client", "image": "busybox:1.28", "command": ["sleep", "3600"]}),
+        );
+        store.create("pods", Some("default"), web).unwrap();
+        store.create("pods", Some("default"), client).unwrap();
+        let running = |p: &Value| p["status"]["phase"] == "Running";
+        until(&store, "pods", "web", running).await;
+        let client = until(&store, "pods", "client", running).await;
+        let svc = until(&store, "services", "web", |_| true).await;
+        until(&store, "endpointslices", "", |s| {
+            s["addressType"] == "IPv6" && s["endpoints"].is_array()
+        })
+        .await;
+        until(&store, "endpointslices", "", |s| {
+            s["addressType"] == "IPv4" && s["endpoints"].is_array()
+        })
+        .await;
+        (store, runtime, client, svc)
+    }
+
+    fn wget(
+        store: &Store,
+        runtime: &Arc<dyn ContainerRuntime>,
+        client: &Value,
+        url: &str,
+    ) -> (i32, String, String) {
+        let argv: Vec<String> = ["wget", "-T", "5", "-qO-", url]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let out = runtime.exec(store, client, "client", &argv);
+        (
+            out.exit_code,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    #[tokio::test]
+    async fn both_families_through_cluster_ips_and_pod_ips() {
+        let (store, runtime, client, svc) = cluster(&[]).await;
+        let (v4, v6) = (
+            svc["spec"]["clusterIPs"][0].as_str().unwrap(),
+            svc["spec"]["clusterIPs"][1].as_str().unwrap(),
+        );
+        assert_eq!(
+            wget(
+                &store,
+                &runtime,
+                &client,
+                &format!("http://{v4}:80/hostname")
+            )
+            .1,
+            "web"
+        );
+        let (_, seen, _) = wget(
+            &store,
+            &runtime,
+            &client,
+            &format!("http://[{v6}]:80/clientip"),
+        );
+        let client_v6 = client["status"]["podIPs"][1]["ip"].as_str().unwrap();
+        assert!(seen.starts_with(&format!("[{client_v6}]:")), "{seen}");
+        let web = store.get("pods", Some("default"), "web").unwrap();
+        let web_v6 = web["status"]["podIPs"][1]["ip"].as_str().unwrap();
+        assert_eq!(
+            wget(
+                &store,
+                &runtime,
+                &client,
+                &format!("http://[{web_v6}]:80/hostname")
+            )
+            .1,
+            "web"
+        );
+        let refused = wget(&store, &runtime, &client, &format!("http://[{web_v6}]:81/"));
+        assert_eq!(refused.0, 1);
+        assert!(refused.2.ends_with("Connection refused\n"), "{}", refused.2);
+    }
+
+    #[tokio::test]
+    async fn deviations_drop_and_masquerade() {
+        let (store, runtime, client, svc) =
+            cluster(&["service-ipv6-unreachable", "pod-to-pod-masquerade"]).await;
+        let v6 = svc["spec"]["clusterIPs"][1].as_str().unwrap();
+        assert_eq!(
+            wget(
+                &store,
+                &runtime,
+                &client,
+                &format!("http://[{v6}]:80/hostname")
+            )
+            .2,
+            "wget: download timed out\n"
+        );
+        let v4 = svc["spec"]["clusterIPs"][0].as_str().unwrap();
+        let (_, seen, _) = wget(
+            &store,
+            &runtime,
+            &client,
+            &format!("http://{v4}:80/clientip"),
+        );
+        assert!(
+            seen.starts_with("172.18.0.3:"),
+            "the worker's InternalIP, not the pod's: {seen}"
+        );
+    }
+
+    fn argv(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn netexec_ports() {
+        assert_eq!(
+            netexec_port(&argv(&["/agnhost", "netexec", "--http-port=80"])),
+            Some(80)
+        );
+        assert_eq!(
+            netexec_port(&argv(&["/agnhost", "netexec", "--http-port", "9376"])),
+            Some(9376)
+        );
+        assert_eq!(netexec_port(&argv(&["/agnhost", "netexec"])), Some(8080));
+        assert_eq!(netexec_port(&argv(&["/agnhost", "pause"])), None);
+    }
+}

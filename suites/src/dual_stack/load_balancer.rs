@@ -1,0 +1,99 @@
+//! The IPv6-first dual-stack LoadBalancer (dual-stack-prefer-ipv6-lb-svc.yaml): its cluster IPs, and the
+//! external address a LoadBalancer controller publishes in `status.loadBalancer.ingress` (kubectl's
+//! EXTERNAL-IP column).
+//! upstream: alloc.go (families and cluster IPs as for any PreferDualStack Service); the cloud provider's
+//! `EnsureLoadBalancer` fills the ingress (staging/src/k8s.io/cloud-provider/controllers/service). On kind,
+//! cloud-provider-kind publishes one entry per family of the Service, IPv4 first (pkg/loadbalancer/server.go
+//! `GetLoadBalancer`), so kubectl shows both addresses where the page shows only an IPv6 one.
+
+use k8s_openapi::api::core::v1::Service;
+
+use netconform::ctx::Ctx;
+use netconform::failure::TrialError;
+use netconform::ipfamily::{IpFamily, family_of_ip};
+use netconform::wait::{Verdict, budgets};
+
+use super::services::{Want, check};
+use super::{PREFER_IPV6_LB_SVC, create_service};
+use crate::doc::DocFile;
+use crate::doc_file;
+
+const DOC_GET_SVC: DocFile =
+    doc_file!("doc-outputs/validate-dual-stack/svc-prefer-ipv6-lb-get-svc.txt");
+
+pub(crate) async fn cluster_ips_ipv6_first(ctx: Ctx) -> Result<(), TrialError> {
+    let svc = create_service(&ctx, &PREFER_IPV6_LB_SVC.object()?).await?;
+    let want = Want {
+        policy: "PreferDualStack",
+        families: vec![IpFamily::IPv6, IpFamily::IPv4],
+        headless: false,
+    };
+    check(
+        &svc,
+        &want,
+        "LoadBalancer service my-service of dual-stack-prefer-ipv6-lb-svc.yaml",
+        Some(&DOC_GET_SVC),
+    )
+}
+
+/// The ingress addresses (IPs, or host names where the provider gives no IP).
+fn ingress(svc: &Service) -> Vec<String> {
+    svc.status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .map(|i| {
+            i.iter()
+                .filter_map(|e| e.ip.clone().or_else(|| e.hostname.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub(crate) async fn external_ip_first_family(ctx: Ctx) -> Result<(), TrialError> {
+    let created = create_service(&ctx, &PREFER_IPV6_LB_SVC.object()?).await?;
+    let first = created
+        .spec
+        .as_ref()
+        .and_then(|s| s.ip_families.as_ref())
+        .and_then(|f| f.first())
+        .and_then(|f| f.parse::<IpFamily>().ok())
+        .unwrap_or(IpFamily::IPv6);
+    let served = ctx
+        .wait_for(
+            "my-service",
+            "an EXTERNAL-IP for my-service (status.loadBalancer.ingress)",
+            budgets::LOAD_BALANCER,
+            |s: &Service| format!("service my-service: ingress [{}]", ingress(s).join(", ")),
+            |svc| match svc {
+                Some(s) if !ingress(s).is_empty() => Verdict::Done,
+                _ => Verdict::Pending,
+            },
+        )
+        .await?
+        .ok_or_else(|| {
+            TrialError::Harness("my-service vanished while its EXTERNAL-IP was awaited".into())
+        })?;
+    let addresses = ingress(&served);
+    let of_first: Vec<&String> = addresses
+        .iter()
+        .filter(|a| family_of_ip(a).ok() == Some(first))
+        .collect();
+    if of_first.is_empty() {
+        return Err(TrialError::Mismatch {
+            what: "the EXTERNAL-IP (status.loadBalancer.ingress) of my-service of dual-stack-prefer-ipv6-lb-svc.yaml".into(),
+            expected: format!("an {first} address, the family of ipFamilies[0]\n\n{}", DOC_GET_SVC.excerpt()),
+            observed: format!("[{}]", addresses.join(", ")),
+        });
+    }
+    if addresses.len() != 1 || addresses.first() != of_first.first().copied() {
+        ctx.finding(
+            "`kubectl get svc` shows one EXTERNAL-IP, of the IPv6 family (`2603:1030:805::5`)",
+            format!(
+                "EXTERNAL-IP {} (status.loadBalancer.ingress in the provider's order)",
+                addresses.join(",")
+            ),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! "Validate IPv4/IPv6 dual-stack" (https://kubernetes.io/docs/tasks/network/validate-dual-stack/) and the
+//! Service scenarios of "IPv4/IPv6 dual-stack" (https://kubernetes.io/docs/concepts/services-networking/dual-stack/).
+//!
+//! One module per part of the pages: node addressing, pod addressing (`pod01`), Services (the docs' example
+//! manifests and the remaining policy/family combinations), switching single/dual stack, EndpointSlices,
+//! connectivity per family, and the IPv6-first LoadBalancer.
+//! upstream: pkg/registry/core/service/storage/alloc.go (family defaulting and allocation),
+//! pkg/apis/core/validation/validation.go (dual-stack rules), pkg/kubelet/kubelet_pods.go (pod IPs),
+//! staging/src/k8s.io/endpointslice (slices per address type), test/e2e/network/dual_stack.go (upstream's e2e).
+
+mod connectivity;
+mod endpointslices;
+mod load_balancer;
+mod nodes;
+mod pod01;
+mod services;
+mod switching;
+
+use k8s_openapi::api::core::v1::Service;
+use kube::api::Api;
+
+use netconform::ctx::Ctx;
+use netconform::failure::TrialError;
+use netconform::ipfamily::{IpFamily, family_of_ip};
+use netconform::preflight::Need;
+use netconform::retry::retrying;
+use netconform::trial::TrialDef;
+
+use crate::doc::DocFile;
+use crate::doc_file;
+
+pub(crate) const VALIDATE_PAGE: &str =
+    "https://kubernetes.io/docs/tasks/network/validate-dual-stack/";
+pub(crate) const CONCEPT_PAGE: &str =
+    "https://kubernetes.io/docs/concepts/services-networking/dual-stack/";
+
+pub(crate) const DEFAULT_SVC: DocFile = doc_file!("service/networking/dual-stack-default-svc.yaml");
+pub(crate) const IPV6_SVC: DocFile =
+    doc_file!("service/networking/dual-stack-ipfamilies-ipv6.yaml");
+pub(crate) const PREFERRED_SVC: DocFile =
+    doc_file!("service/networking/dual-stack-preferred-svc.yaml");
+pub(crate) const PREFERRED_IPFAMILIES_SVC: DocFile =
+    doc_file!("service/networking/dual-stack-preferred-ipfamilies-svc.yaml");
+pub(crate) const PREFER_IPV6_LB_SVC: DocFile =
+    doc_file!("service/networking/dual-stack-prefer-ipv6-lb-svc.yaml");
+
+const DUAL: &[Need] = &[Need::DualStack];
+
+pub const TRIALS: &[TrialDef] = &[
+    // Node addressing. These trials need no dual-stack cluster: they are the check that tells whether it is one.
+    TrialDef {
+        name: "dual_stack::nodes::pod_cidrs_both_families",
+        claim: "each dual-stack node is allocated a single IPv4 block and a single IPv6 block (`.spec.podCIDRs`)",
+        doc_url: VALIDATE_PAGE,
+        needs: &[],
+        exclusive: false,
+        run: |ctx| Box::pin(nodes::pod_cidrs_both_families(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::nodes::internal_ips_both_families",
+        claim: "the node has detected an IPv4 and an IPv6 interface: `.status.addresses` has an IPv4 and an IPv6 InternalIP",
+        doc_url: VALIDATE_PAGE,
+        needs: &[],
+        exclusive: false,
+        run: |ctx| Box::pin(nodes::internal_ips_both_families(ctx)),
+    },
+    // Pod addressing (pod01 with MY_POD_IPS).
+    TrialDef {
+        name: "dual_stack::pod01::pod_ip_is_first_pod_ip",
+        claim: "a pod's `.status.podIP` is the first entry of `.status.podIPs`",
+        doc_url: VALIDATE_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(pod01::pod_ip_is_first_pod_ip(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::pod01::pod_ips_both_families",
+        claim: "the pod has an IPv4 and an IPv6 address allocated (`.status.podIPs`)",
+        doc_url: VALIDATE_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(pod01::pod_ips_both_families(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::pod01::primary_family_first",
+        claim: "the first pod IP is of the node's primary IP family (the kubelet orders podIPs by its node IP family)",
+        doc_url: VALIDATE_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(pod01::primary_family_first(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::pod01::my_pod_ips_downward",
+        claim: "`MY_POD_IPS` from the downward API (`status.podIPs`) is a comma-separated list of the pod's IPv4 and IPv6 addresses",
+        doc_url: VALIDATE_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(pod01::my_pod_ips_downward(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::pod01::etc_hosts_both_ips",
+        claim: "the pod IPs are written to /etc/hosts in the container: both the IPv4 and the IPv6 address of the pod",
+        doc_url: VALIDATE_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(pod01::etc_hosts_both_ips(ctx)),
+    },
+    // Services: the docs' examples.
+    TrialDef {
+        name: "dual_stack::default_svc::single_stack_first_family",
+        claim: "a Service that does not set `.spec.ipFamilyPolicy` gets `SingleStack` and one cluster IP from the first configured service-cluster-ip-range",
+        doc_url: VALIDATE_PAGE,
+        needs: &[],
+        exclusive: false,
+        run: |ctx| Box::pin(services::default_single_stack(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::ipfamilies_ipv6_svc::single_stack_ipv6",
+        claim: "a Service with `IPv6` as the first element of `.spec.ipFamilies` gets a cluster IP from the IPv6 range and `.spec.ipFamilyPolicy` `SingleStack`",
+        doc_url: VALIDATE_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(services::ipv6_single_stack(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::preferred_svc::both_families_in_order",
+        claim: "a `PreferDualStack` Service gets an IPv4 and an IPv6 cluster IP; `.spec.clusterIP` is `.spec.clusterIPs[0]`, of the family of `.spec.ipFamilies[0]`",
+        doc_url: VALIDATE_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(services::prefer_dual_both_families(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::preferred_ipfamilies_svc::ipv6_first",
+        claim: "with `.spec.ipFamilies: [IPv6, IPv4]` and `PreferDualStack`, `.spec.clusterIP` is the IPv6 address, the first of `.spec.clusterIPs`",
+        doc_url: CONCEPT_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(services::prefer_dual_ipv6_first(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::require_dual_ipfamilies_svc::ipv6_first",
+        claim: "on a dual-stack cluster `RequireDualStack` behaves as `PreferDualStack`: with `.spec.ipFamilies: [IPv6, IPv4]` the IPv6 cluster IP comes first",
+        doc_url: CONCEPT_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(services::require_dual_ipv6_first(ctx)),
+    },
+    // Switching single/dual stack.
+    TrialDef {
+        name: "dual_stack::switch_stack::prefer_dual_adds_family",
+        claim: "changing `.spec.ipFamilyPolicy` from `SingleStack` to `PreferDualStack` makes Kubernetes assign the missing address family",
+        doc_url: CONCEPT_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(switching::prefer_dual_adds_family(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::switch_stack::single_stack_keeps_first",
+        claim: "changing `.spec.ipFamilyPolicy` to `SingleStack` keeps only the first element of `.spec.clusterIPs`, sets `.spec.clusterIP` to it and `.spec.ipFamilies` to its family",
+        doc_url: CONCEPT_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(switching::single_stack_keeps_first(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::switch_stack::primary_family_immutable",
+        claim: "you cannot change the primary IP address family (`.spec.ipFamilies[0]`) of an existing Service",
+        doc_url: CONCEPT_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(switching::primary_family_immutable(ctx)),
+    },
+    // Headless Services.
+    TrialDef {
+        name: "dual_stack::headless::with_selector_single_stack",
+        claim: "a headless Service with a selector and no `.spec.ipFamilyPolicy` gets `SingleStack` and the family of the first service range",
+        doc_url: CONCEPT_PAGE,
+        needs: &[],
+        exclusive: false,
+        run: |ctx| Box::pin(services::headless_with_selector(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::headless::without_selector_require_dual",
+        claim: "for a headless Service without selector and without `.spec.ipFamilyPolicy`, the policy defaults to `RequireDualStack`",
+        doc_url: CONCEPT_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(services::headless_without_selector(ctx)),
+    },
+    // EndpointSlices.
+    TrialDef {
+        name: "dual_stack::endpointslices::one_per_family",
+        claim: "a dual-stack Service gets EndpointSlices of address type IPv4 and IPv6, each with the pods' addresses of that family",
+        doc_url: CONCEPT_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(endpointslices::one_per_family(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::endpointslices::none_for_unrequested_family",
+        claim: "a single-stack IPv6 Service gets IPv6 EndpointSlices only: no slice for a family it did not request",
+        doc_url: CONCEPT_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(endpointslices::none_for_unrequested_family(ctx)),
+    },
+    // Connectivity per family.
+    TrialDef {
+        name: "dual_stack::connectivity::cluster_ip_ipv4",
+        claim: "you can validate access to the Service using its IPv4 cluster IP and port: a pod reaches a backend on another node, which sees the pod's IPv4 address",
+        doc_url: VALIDATE_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(connectivity::cluster_ip(ctx, IpFamily::IPv4)),
+    },
+    TrialDef {
+        name: "dual_stack::connectivity::cluster_ip_ipv6",
+        claim: "you can validate access to the Service using its IPv6 cluster IP and port: a pod reaches a backend on another node, which sees the pod's IPv6 address",
+        doc_url: VALIDATE_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(connectivity::cluster_ip(ctx, IpFamily::IPv6)),
+    },
+    TrialDef {
+        name: "dual_stack::connectivity::pod_ip_ipv4",
+        claim: "dual-stack pod networking: a pod reaches a pod on another node at its IPv4 address, without NAT",
+        doc_url: CONCEPT_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(connectivity::pod_ip(ctx, IpFamily::IPv4)),
+    },
+    TrialDef {
+        name: "dual_stack::connectivity::pod_ip_ipv6",
+        claim: "dual-stack pod networking: a pod reaches a pod on another node at its IPv6 address, without NAT",
+        doc_url: CONCEPT_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(connectivity::pod_ip(ctx, IpFamily::IPv6)),
+    },
+    // The IPv6-first LoadBalancer.
+    TrialDef {
+        name: "dual_stack::prefer_ipv6_lb_svc::cluster_ips_ipv6_first",
+        claim: "a `PreferDualStack` LoadBalancer Service with `IPv6` first in `.spec.ipFamilies` receives its CLUSTER-IP from the IPv6 address block",
+        doc_url: VALIDATE_PAGE,
+        needs: DUAL,
+        exclusive: false,
+        run: |ctx| Box::pin(load_balancer::cluster_ips_ipv6_first(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::prefer_ipv6_lb_svc::external_ip_first_family",
+        claim: "a `PreferDualStack` LoadBalancer Service with `IPv6` first receives an EXTERNAL-IP of the IPv6 family",
+        doc_url: VALIDATE_PAGE,
+        needs: &[Need::DualStack, Need::LoadBalancer],
+        exclusive: false,
+        run: |ctx| Box::pin(load_balancer::external_ip_first_family(ctx)),
+    },
+];
+
+/// `spec` fields of a Service as the docs name them.
+pub(crate) struct SvcView {
+    pub policy: Option<String>,
+    pub families: Vec<String>,
+    pub cluster_ip: Option<String>,
+    pub cluster_ips: Vec<String>,
+}
+
+impl SvcView {
+    pub fn of(svc: &Service) -> SvcView {
+        let spec = svc.spec.clone().unwrap_or_default();
+        SvcView {
+            policy: spec.ip_family_policy,
+            families: spec.ip_families.unwrap_or_default(),
+            cluster_ip: spec.cluster_ip,
+            cluster_ips: spec.cluster_ips.unwrap_or_default(),
+        }
+    }
+
+    /// The fields, one per line, as `kubectl get svc -o yaml` names them.
+    pub fn describe(&self) -> String {
+        format!(
+            "ipFamilyPolicy: {}\nipFamilies: [{}]\nclusterIP: {}\nclusterIPs: [{}]",
+            self.policy.as_deref().unwrap_or("(unset)"),
+            self.families.join(", "),
+            self.cluster_ip.as_deref().unwrap_or("(unset)"),
+            self.cluster_ips.join(", ")
+        )
+    }
+}
+
+/// Reads a Service of the trial's namespace (`kubectl get svc NAME -o yaml`).
+pub(crate) async fn get_service(ctx: &Ctx, name: &str) -> Result<Service, TrialError> {
+    let api: Api<Service> = ctx.api();
+    retrying(|| api.get(name))
+        .await
+        .map_err(TrialError::api(format!("reading service {name}")))
+}
+
+/// Creates `svc` and reads it back, as the docs do with `kubectl apply` then `kubectl get svc -o yaml`.
+pub(crate) async fn create_service(ctx: &Ctx, svc: &Service) -> Result<Service, TrialError> {
+    let created = ctx.create(svc).await?;
+    let name = created.metadata.name.clone().unwrap_or_default();
+    let read = get_service(ctx, &name).await?;
+    ctx.log(format!(
+        "service {name}:\n{}",
+        SvcView::of(&read).describe()
+    ));
+    Ok(read)
+}
+
+/// The cluster's primary service IP family: the family of the `kubernetes` Service's ClusterIP, which the
+/// apiserver takes from the first `--service-cluster-ip-range` (upstream:
+/// pkg/controlplane/controller/kubernetesservice; alloc.go `defaultServiceIPFamily`).
+pub(crate) async fn primary_service_family(ctx: &Ctx) -> Result<IpFamily, TrialError> {
+    let api: Api<Service> = Api::namespaced(ctx.client(), "default");
+    let kubernetes = retrying(|| api.get("kubernetes"))
+        .await
+        .map_err(TrialError::api("reading service default/kubernetes"))?;
+    let ip = kubernetes
+        .spec
+        .and_then(|s| s.cluster_ip)
+        .unwrap_or_default();
+    family_of_ip(&ip).map_err(|e| {
+        TrialError::Harness(format!("the ClusterIP of service default/kubernetes: {e}"))
+    })
+}
+
+/// The family names of `families`, as `.spec.ipFamilies` spells them.
+pub(crate) fn family_names(families: &[IpFamily]) -> Vec<String> {
+    families.iter().map(|f| f.as_str().to_string()).collect()
+}
