@@ -64,7 +64,10 @@ pub const DEVIATIONS: &[Deviation] = &[
     Deviation {
         name: "hosts-single-ip",
         description: "the kubelet writes only the first pod IP into /etc/hosts of a dual-stack pod",
-        fails: &["hostaliases::nginx::pod_ip_entries", "dual_stack::pod01::etc_hosts_both_ips"],
+        fails: &[
+            "hostaliases::nginx::pod_ip_entries",
+            "dual_stack::pod01::etc_hosts_both_ips",
+        ],
     },
     Deviation {
         name: "pods-single-stack",
@@ -102,7 +105,10 @@ pub const DEVIATIONS: &[Deviation] = &[
     Deviation {
         name: "service-prefer-dual-single",
         description: "a PreferDualStack Service gets (or keeps) a single IP family on a dual-stack cluster",
-        fails: &["dual_stack::preferred_svc::both_families_in_order", "dual_stack::switch_stack::prefer_dual_adds_family"],
+        fails: &[
+            "dual_stack::preferred_svc::both_families_in_order",
+            "dual_stack::switch_stack::prefer_dual_adds_family",
+        ],
     },
     Deviation {
         name: "service-default-prefer-dual",
@@ -136,7 +142,10 @@ pub const DEVIATIONS: &[Deviation] = &[
     Deviation {
         name: "endpointslice-missing-ipv6",
         description: "the endpointslice controller publishes no IPv6 EndpointSlice for dual-stack Services",
-        fails: &["dual_stack::endpointslices::one_per_family", "dual_stack::connectivity::cluster_ip_ipv6"],
+        fails: &[
+            "dual_stack::endpointslices::one_per_family",
+            "dual_stack::connectivity::cluster_ip_ipv6",
+        ],
     },
     Deviation {
         name: "endpointslice-all-families",
@@ -161,12 +170,18 @@ pub const DEVIATIONS: &[Deviation] = &[
     Deviation {
         name: "service-masquerade",
         description: "kube-proxy masquerades pod-to-Service traffic: the backend sees the client node's IP, not the pod's",
-        fails: &["dual_stack::connectivity::cluster_ip_ipv4", "dual_stack::connectivity::cluster_ip_ipv6"],
+        fails: &[
+            "dual_stack::connectivity::cluster_ip_ipv4",
+            "dual_stack::connectivity::cluster_ip_ipv6",
+        ],
     },
     Deviation {
         name: "pod-to-pod-ipv6-dropped",
         description: "the network plugin installs no IPv6 routes between nodes: IPv6 traffic to pods on other nodes is dropped",
-        fails: &["dual_stack::connectivity::pod_ip_ipv6", "dual_stack::connectivity::cluster_ip_ipv6"],
+        fails: &[
+            "dual_stack::connectivity::pod_ip_ipv6",
+            "dual_stack::connectivity::cluster_ip_ipv6",
+        ],
     },
     Deviation {
         name: "pod-to-pod-masquerade",

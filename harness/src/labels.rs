@@ -17,7 +17,10 @@ pub fn managed_selector() -> String {
 
 /// The labels of a namespace a trial owns (its own, or an extra one it creates), so cleanup and
 /// `netconform sweep` find it by label.
-pub fn owned_namespace_labels(run_id: &str, suite: &str) -> std::collections::BTreeMap<String, String> {
+pub fn owned_namespace_labels(
+    run_id: &str,
+    suite: &str,
+) -> std::collections::BTreeMap<String, String> {
     [
         (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
         (RUN_ID_KEY.to_string(), run_id.to_string()),

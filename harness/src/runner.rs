@@ -172,9 +172,11 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
     );
     if settings.require_cluster {
         // The gate must not read "ignored" as "fine": a cluster that lacks what a selected trial needs is an error.
+        // Permission to disturb the cluster (and a service range small enough to exhaust) is not a capability.
+        let gated = |n: &&Need| !matches!(**n, Need::Disruptive | Need::SmallServiceRange);
         let unmet: Vec<String> = selected
             .iter()
-            .flat_map(|def| def.needs.iter().filter(|n| **n != Need::Disruptive).filter_map(|n| capabilities.unmet(*n, settings, &target)))
+            .flat_map(|def| def.needs.iter().filter(gated).filter_map(|n| capabilities.unmet(*n, settings, &target)))
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();

@@ -126,6 +126,16 @@ fn disruptive_trials_need_permission_on_clusters_netconform_did_not_create() {
     }
 }
 
+#[test]
+fn every_service_cidr_trial_can_fail_under_a_deviation() {
+    for trial in service_cidr::TRIALS {
+        let named = netconform_double::deviation::DEVIATIONS
+            .iter()
+            .any(|d| d.fails.contains(&trial.name));
+        assert!(named, "no deviation of the double names {}", trial.name);
+    }
+}
+
 async fn double_client(double: &netconform_double::RunningDouble) -> Client {
     netconform::target::kubeconfig::connect_yaml(&double.kubeconfig_yaml(), "double")
         .await

@@ -61,7 +61,11 @@ pub enum FileView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpReply {
     /// The server answered: status code, reason phrase, body.
-    Response { status: u16, reason: String, body: String },
+    Response {
+        status: u16,
+        reason: String,
+        body: String,
+    },
     /// `connect()` failed at once with this errno text (`Connection refused`, `Network is unreachable`).
     ConnectError(String),
     /// Nothing answered: the packets were dropped.
@@ -93,7 +97,11 @@ fn basename(path: &str) -> &str {
 /// `registry.k8s.io/e2e-test-images/agnhost:<tag>`.
 fn is_agnhost_image(image: &str) -> bool {
     let repo = image.split('@').next().unwrap_or(image);
-    let repo = repo.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map(|(r, _)| r).unwrap_or(repo);
+    let repo = repo
+        .rsplit_once(':')
+        .filter(|(_, t)| !t.contains('/'))
+        .map(|(r, _)| r)
+        .unwrap_or(repo);
     basename(repo) == "agnhost"
 }
 

@@ -304,7 +304,10 @@ fn readiness_passes(cluster: &Cluster, store: &Store, pod: &Value, container: &s
     let Some(command) = spec["readinessProbe"]["exec"]["command"].as_array() else {
         return true;
     };
-    let argv: Vec<String> = command.iter().filter_map(|a| a.as_str().map(str::to_string)).collect();
+    let argv: Vec<String> = command
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
     commands::exec(&PodContainer::new(cluster, store, pod, spec), &argv).exit_code == 0
 }
 
@@ -450,7 +453,10 @@ async fn run_pod(
                    "lastState": {}, "state": {"waiting": {"reason": "ContainerCreating"}}})
         })
         .collect();
-    {
+    // The scheduler writes its PodScheduled condition right after binding, racing this first write:
+    // a conflict is retried on the fresh object (as the kubelet's status manager does).
+    let mut posted = false;
+    for _ in 0..5 {
         let Some(mut current) = store.get("pods", Some(&ns), &name) else {
             return;
         };
@@ -473,9 +479,13 @@ async fn run_pod(
         ]);
         status["containerStatuses"] = json!(creating);
         current["status"] = status;
-        if store.update_status("pods", Some(&ns), current).is_err() {
-            return;
+        if store.update_status("pods", Some(&ns), current).is_ok() {
+            posted = true;
+            break;
         }
+    }
+    if !posted {
+        return;
     }
     if cluster.has("pods-image-pull-backoff") {
         // The registry never answers: containers stay waiting and the pod stays Pending.

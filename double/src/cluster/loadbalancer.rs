@@ -35,7 +35,7 @@ fn is_load_balancer(svc: &Value) -> bool {
 
 /// The docker-network addresses of the `index`-th load balancer container.
 fn container_ips(cluster: &Cluster, index: u16) -> (Ipv4Addr, Ipv6Addr) {
-    let host = 2 + cluster.topology.nodes.len() as u16 + index;
+    let host = (2 + cluster.topology.nodes.len() as u16).saturating_add(index);
     (
         Ipv4Addr::new(172, 18, 0, host.min(254) as u8),
         Ipv6Addr::new(0xfc00, 0xf853, 0xccd, 0xe793, 0, 0, 0, host),

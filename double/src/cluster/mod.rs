@@ -1,6 +1,7 @@
 //! The cluster model behind the double's API: seed objects, admission (the apiserver's defaulting,
 //! allocation and validation), controllers (scheduler, kubelet, endpointslice, ServiceCIDR,
-//! IPAddress release, service accounts) and the container command model.
+//! IPAddress release, service accounts, a cloud-provider-kind-like LoadBalancer controller), the
+//! container command model and the pod network model (network.rs: kube-proxy and pod-to-pod routes).
 
 mod admission;
 mod allocator;
@@ -123,7 +124,8 @@ impl Cluster {
                 ignore_dns_config: self.has("dnsconfig-ignored"),
                 no_dedup: self.has("dnsconfig-no-dedup"),
                 host_network_no_fallback: self.has("resolv-hostnet-no-fallback"),
-                ignore_cluster_first_with_host_net: self.has("resolv-hostnet-ignores-cluster-first-with-host-net"),
+                ignore_cluster_first_with_host_net: self
+                    .has("resolv-hostnet-ignores-cluster-first-with-host-net"),
                 default_is_cluster_first: self.has("resolv-default-uses-cluster-dns"),
             },
         }
@@ -233,12 +235,20 @@ impl Cluster {
             no_srv: self.has("dns-no-srv"),
             no_endpoint_hostnames: self.has("dns-no-pod-hostname-records"),
             pod_records_servfail: self.has("dns-pod-records-servfail"),
-            upstream_wildcard: self.has("dns-upstream-wildcard").then_some(topology::UPSTREAM_WILDCARD_IP),
+            upstream_wildcard: self
+                .has("dns-upstream-wildcard")
+                .then_some(topology::UPSTREAM_WILDCARD_IP),
         };
         // `dns-server-unreachable`: nothing answers on the kube-dns ClusterIP (queries time out).
         let server = (!self.has("dns-server-unreachable")).then_some(self.topology.dns_ip);
         PodResolver {
-            dns: ClusterDns::from_objects_with(&self.topology.cluster_domain, server, &services, &slices, quirks),
+            dns: ClusterDns::from_objects_with(
+                &self.topology.cluster_domain,
+                server,
+                &services,
+                &slices,
+                quirks,
+            ),
             upstream: IpAddr::V4(topology::DOCKER_GATEWAY),
         }
     }
@@ -278,7 +288,9 @@ fn own_mount(store: &Store, pod: &Value, container: &Value, path: &str) -> FileV
 
 /// A file of the pod's node, as a hostPath volume shows it (the files the model knows of a kind node).
 fn node_file(pod: &Value, path: &str) -> FileView {
-    let node = pod["spec"]["nodeName"].as_str().and_then(|n| Topology::netconform().node(n).cloned());
+    let node = pod["spec"]["nodeName"]
+        .as_str()
+        .and_then(|n| Topology::netconform().node(n).cloned());
     match (path.trim_end_matches('/'), node) {
         ("/etc/resolv.conf", _) => FileView::Content(topology::node_resolv_conf()),
         ("/etc/hosts", Some(node)) => FileView::Content(topology::node_hosts_file(&node)),

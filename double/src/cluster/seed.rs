@@ -50,7 +50,10 @@ pub(crate) fn seed(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> 
         if cluster.has("nodes-single-internal-ip")
             && let Some(addresses) = obj["status"]["addresses"].as_array_mut()
         {
-            addresses.retain(|a| !(a["type"] == "InternalIP" && a["address"].as_str().is_some_and(|ip| ip.contains(':'))));
+            addresses.retain(|a| {
+                !(a["type"] == "InternalIP"
+                    && a["address"].as_str().is_some_and(|ip| ip.contains(':')))
+            });
         }
         let created = seeded(
             "nodes",

@@ -226,7 +226,13 @@ impl ClusterDns {
         services: &[Value],
         endpoint_slices: &[Value],
     ) -> ClusterDns {
-        Self::from_objects_with(cluster_domain, server, services, endpoint_slices, DnsQuirks::default())
+        Self::from_objects_with(
+            cluster_domain,
+            server,
+            services,
+            endpoint_slices,
+            DnsQuirks::default(),
+        )
     }
 
     /// [`ClusterDns::from_objects`] with misbehaviours switched on.
@@ -290,10 +296,13 @@ impl ClusterDns {
                 continue;
             }
             for ep in slice["endpoints"].as_array().into_iter().flatten() {
-                if ep["conditions"]["ready"].as_bool() == Some(false) && !self.quirks.serve_unready {
+                if ep["conditions"]["ready"].as_bool() == Some(false) && !self.quirks.serve_unready
+                {
                     continue;
                 }
-                let hostname = ep["hostname"].as_str().filter(|_| !self.quirks.no_endpoint_hostnames);
+                let hostname = ep["hostname"]
+                    .as_str()
+                    .filter(|_| !self.quirks.no_endpoint_hostnames);
                 for addr in ep["addresses"].as_array().into_iter().flatten() {
                     if let Some(ip) = addr.as_str().and_then(|a| a.parse::<IpAddr>().ok()) {
                         endpoints.push((ip, endpoint_hostname(ip, hostname)));
@@ -1052,24 +1061,78 @@ mod tests {
         let with = |quirks: DnsQuirks| {
             ClusterDns::from_objects_with("cluster.local", None, &services, &slices, quirks)
         };
-        let no_aaaa = with(DnsQuirks { no_aaaa: true, ..DnsQuirks::default() });
+        let no_aaaa = with(DnsQuirks {
+            no_aaaa: true,
+            ..DnsQuirks::default()
+        });
         let reply = no_aaaa.answer("web.default.svc.cluster.local", QType::Aaaa);
         assert_eq!((reply.rcode, reply.answers.len()), (Rcode::NoError, 0));
-        let empty = with(DnsQuirks { headless_empty: true, ..DnsQuirks::default() });
-        assert_eq!(empty.answer("db.prod.svc.cluster.local", QType::A).rcode, Rcode::NxDomain);
-        let unready = with(DnsQuirks { serve_unready: true, ..DnsQuirks::default() });
-        assert_eq!(unready.answer("db.prod.svc.cluster.local", QType::A).answers.len(), 2);
-        let no_srv = with(DnsQuirks { no_srv: true, ..DnsQuirks::default() });
-        assert!(no_srv.answer("_http._tcp.web.default.svc.cluster.local", QType::Srv).answers.is_empty());
-        let no_hostnames = with(DnsQuirks { no_endpoint_hostnames: true, ..DnsQuirks::default() });
-        assert_eq!(no_hostnames.answer("db-0.db.prod.svc.cluster.local", QType::A).rcode, Rcode::NxDomain);
-        assert_eq!(no_hostnames.answer("10-244-1-5.db.prod.svc.cluster.local", QType::A).answers.len(), 1);
-        let servfail = with(DnsQuirks { pod_records_servfail: true, ..DnsQuirks::default() });
-        assert_eq!(servfail.answer("10-244-1-5.prod.pod.cluster.local", QType::A).rcode, Rcode::ServFail);
-        let wildcard = with(DnsQuirks { upstream_wildcard: Some(Ipv4Addr::new(198, 51, 100, 7)), ..DnsQuirks::default() });
+        let empty = with(DnsQuirks {
+            headless_empty: true,
+            ..DnsQuirks::default()
+        });
+        assert_eq!(
+            empty.answer("db.prod.svc.cluster.local", QType::A).rcode,
+            Rcode::NxDomain
+        );
+        let unready = with(DnsQuirks {
+            serve_unready: true,
+            ..DnsQuirks::default()
+        });
+        assert_eq!(
+            unready
+                .answer("db.prod.svc.cluster.local", QType::A)
+                .answers
+                .len(),
+            2
+        );
+        let no_srv = with(DnsQuirks {
+            no_srv: true,
+            ..DnsQuirks::default()
+        });
+        assert!(
+            no_srv
+                .answer("_http._tcp.web.default.svc.cluster.local", QType::Srv)
+                .answers
+                .is_empty()
+        );
+        let no_hostnames = with(DnsQuirks {
+            no_endpoint_hostnames: true,
+            ..DnsQuirks::default()
+        });
+        assert_eq!(
+            no_hostnames
+                .answer("db-0.db.prod.svc.cluster.local", QType::A)
+                .rcode,
+            Rcode::NxDomain
+        );
+        assert_eq!(
+            no_hostnames
+                .answer("10-244-1-5.db.prod.svc.cluster.local", QType::A)
+                .answers
+                .len(),
+            1
+        );
+        let servfail = with(DnsQuirks {
+            pod_records_servfail: true,
+            ..DnsQuirks::default()
+        });
+        assert_eq!(
+            servfail
+                .answer("10-244-1-5.prod.pod.cluster.local", QType::A)
+                .rcode,
+            Rcode::ServFail
+        );
+        let wildcard = with(DnsQuirks {
+            upstream_wildcard: Some(Ipv4Addr::new(198, 51, 100, 7)),
+            ..DnsQuirks::default()
+        });
         let reply = wildcard.answer("data", QType::A);
         assert_eq!((reply.rcode, reply.answers.len()), (Rcode::NoError, 1));
-        assert_eq!(wildcard.answer("data.svc.cluster.local", QType::A).rcode, Rcode::NxDomain);
+        assert_eq!(
+            wildcard.answer("data.svc.cluster.local", QType::A).rcode,
+            Rcode::NxDomain
+        );
     }
 
     fn in_cluster(version: BusyboxVersion, args: &[&str]) -> NslookupOutput {

@@ -229,7 +229,10 @@ impl Configurer {
             cfg.servers = dedup([cfg.servers, pod_cfg.nameservers].concat());
             cfg.searches = dedup([cfg.searches, pod_cfg.searches].concat());
             cfg.options = if q.no_dedup {
-                let added = pod_cfg.options.iter().map(|(n, v)| v.as_ref().map_or(n.clone(), |v| format!("{n}:{v}")));
+                let added = pod_cfg
+                    .options
+                    .iter()
+                    .map(|(n, v)| v.as_ref().map_or(n.clone(), |v| format!("{n}:{v}")));
                 cfg.options.iter().cloned().chain(added).collect()
             } else {
                 merge_dns_options(&cfg.options, &pod_cfg.options)
@@ -352,25 +355,50 @@ mod tests {
 
     #[test]
     fn quirks_change_the_kubelet_computation() {
-        let quirky = |quirks: ResolvQuirks| Configurer { quirks, ..configurer() };
+        let quirky = |quirks: ResolvQuirks| Configurer {
+            quirks,
+            ..configurer()
+        };
         let plain = json!({"metadata": {"namespace": "default"}, "spec": {}});
-        let ndots = quirky(ResolvQuirks { ndots: Some(1), ..ResolvQuirks::default() });
+        let ndots = quirky(ResolvQuirks {
+            ndots: Some(1),
+            ..ResolvQuirks::default()
+        });
         assert_eq!(ndots.pod_dns(&plain).options, ["ndots:1"]);
         let host_net = json!({"metadata": {"namespace": "default"}, "spec": {"hostNetwork": true}});
-        let no_fallback = quirky(ResolvQuirks { host_network_no_fallback: true, ..ResolvQuirks::default() });
+        let no_fallback = quirky(ResolvQuirks {
+            host_network_no_fallback: true,
+            ..ResolvQuirks::default()
+        });
         assert_eq!(no_fallback.pod_dns(&host_net).servers, ["10.96.0.10"]);
-        let default = json!({"metadata": {"namespace": "default"}, "spec": {"dnsPolicy": "Default"}});
-        let swapped = quirky(ResolvQuirks { default_is_cluster_first: true, ..ResolvQuirks::default() });
+        let default =
+            json!({"metadata": {"namespace": "default"}, "spec": {"dnsPolicy": "Default"}});
+        let swapped = quirky(ResolvQuirks {
+            default_is_cluster_first: true,
+            ..ResolvQuirks::default()
+        });
         assert_eq!(swapped.pod_dns(&default).servers, ["10.96.0.10"]);
         let with_host_net = json!({"metadata": {"namespace": "default"}, "spec": {"dnsPolicy": "ClusterFirstWithHostNet", "hostNetwork": true}});
-        let ignored = quirky(ResolvQuirks { ignore_cluster_first_with_host_net: true, ..ResolvQuirks::default() });
+        let ignored = quirky(ResolvQuirks {
+            ignore_cluster_first_with_host_net: true,
+            ..ResolvQuirks::default()
+        });
         assert_eq!(ignored.pod_dns(&with_host_net).servers, ["172.18.0.1"]);
         let merged = json!({"metadata": {"namespace": "default"}, "spec": {"dnsConfig": {
             "nameservers": ["10.96.0.10", "192.0.2.1"], "options": [{"name": "ndots", "value": "2"}]}}});
-        let no_dedup = quirky(ResolvQuirks { no_dedup: true, ..ResolvQuirks::default() });
-        assert_eq!(no_dedup.pod_dns(&merged).servers, ["10.96.0.10", "10.96.0.10", "192.0.2.1"]);
+        let no_dedup = quirky(ResolvQuirks {
+            no_dedup: true,
+            ..ResolvQuirks::default()
+        });
+        assert_eq!(
+            no_dedup.pod_dns(&merged).servers,
+            ["10.96.0.10", "10.96.0.10", "192.0.2.1"]
+        );
         assert_eq!(no_dedup.pod_dns(&merged).options, ["ndots:5", "ndots:2"]);
-        let dns_config_ignored = quirky(ResolvQuirks { ignore_dns_config: true, ..ResolvQuirks::default() });
+        let dns_config_ignored = quirky(ResolvQuirks {
+            ignore_dns_config: true,
+            ..ResolvQuirks::default()
+        });
         assert_eq!(dns_config_ignored.pod_dns(&merged).servers, ["10.96.0.10"]);
     }
 

@@ -326,11 +326,17 @@ pub fn init_ip_family_fields(
     if let Some(old) = old {
         if single {
             // Setting SingleStack with unchanged fields is clear intent: drop the secondary.
-            if same(old, svc, "clusterIPs") && cluster_ips(svc).len() > 1 && !quirks.no_single_stack_trim {
+            if same(old, svc, "clusterIPs")
+                && cluster_ips(svc).len() > 1
+                && !quirks.no_single_stack_trim
+            {
                 let first = cluster_ips(svc)[0].clone();
                 svc["spec"]["clusterIPs"] = json!([first]);
             }
-            if same(old, svc, "ipFamilies") && ip_families(svc).len() > 1 && !quirks.no_single_stack_trim {
+            if same(old, svc, "ipFamilies")
+                && ip_families(svc).len() > 1
+                && !quirks.no_single_stack_trim
+            {
                 let first = ip_families(svc)[0].clone();
                 svc["spec"]["ipFamilies"] = json!([first]);
             }

@@ -8,14 +8,18 @@ use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
 use netconform::trial::TrialDef;
 
-use super::cluster::{KUBE_DNS, cluster_domain_of, cluster_ips, existing_service, resolv_conf, service};
+use super::cluster::{
+    KUBE_DNS, cluster_domain_of, cluster_ips, existing_service, resolv_conf, service,
+};
 use super::lookup::{expect_addresses, nslookup, show};
 use super::{CURRENT_BUSYBOX, DEBUGGING_PAGE, docs_busybox, run_sleeper};
 use crate::doc::DocFile;
 use crate::doc_file;
 
-const DOC_NSLOOKUP_OK: DocFile = doc_file!("doc-outputs/dns-debugging-resolution/nslookup-kubernetes-default-ok.txt");
-const DOC_GET_SVC: DocFile = doc_file!("doc-outputs/dns-debugging-resolution/get-svc-kube-system.txt");
+const DOC_NSLOOKUP_OK: DocFile =
+    doc_file!("doc-outputs/dns-debugging-resolution/nslookup-kubernetes-default-ok.txt");
+const DOC_GET_SVC: DocFile =
+    doc_file!("doc-outputs/dns-debugging-resolution/get-svc-kube-system.txt");
 const DOC_RESOLV: DocFile = doc_file!("doc-outputs/dns-debugging-resolution/resolv-conf.txt");
 
 pub const TRIALS: &[TrialDef] = &[
@@ -66,10 +70,17 @@ async fn runs(ctx: Ctx) -> Result<(), TrialError> {
 }
 
 /// The `kubernetes` Service's addresses (upstream: pkg/controlplane/controller/kubernetesservice).
-async fn kubernetes_service_ips(ctx: &Ctx) -> Result<std::collections::BTreeSet<IpAddr>, TrialError> {
+async fn kubernetes_service_ips(
+    ctx: &Ctx,
+) -> Result<std::collections::BTreeSet<IpAddr>, TrialError> {
     let svc = existing_service(ctx, "default", "kubernetes").await?;
     let ips = cluster_ips(&svc);
-    ensure(!ips.is_empty(), "spec.clusterIPs of Service default/kubernetes", "at least one address", "none")?;
+    ensure(
+        !ips.is_empty(),
+        "spec.clusterIPs of Service default/kubernetes",
+        "at least one address",
+        "none",
+    )?;
     Ok(ips)
 }
 
@@ -79,7 +90,17 @@ async fn nslookup_kubernetes_default(ctx: Ctx) -> Result<(), TrialError> {
     // busybox 1.28 resolves through the libc resolver: `kubernetes.default` has fewer dots than ndots:5,
     // so the search list makes it `kubernetes.default.svc.<domain>` (kubernetes/dns specification 2.3.1).
     let what = "`nslookup kubernetes.default` in the busybox pod (busybox:1.28)";
-    expect_addresses(&ctx, "busybox", "busybox", &["kubernetes.default"], what, &expected, &DOC_NSLOOKUP_OK.excerpt()).await.map(|_| ())
+    expect_addresses(
+        &ctx,
+        "busybox",
+        "busybox",
+        &["kubernetes.default"],
+        what,
+        &expected,
+        &DOC_NSLOOKUP_OK.excerpt(),
+    )
+    .await
+    .map(|_| ())
 }
 
 async fn kube_dns_service(ctx: Ctx) -> Result<(), TrialError> {
@@ -92,10 +113,25 @@ async fn kube_dns_service(ctx: Ctx) -> Result<(), TrialError> {
         });
     };
     let ips = cluster_ips(&svc);
-    ensure(!ips.is_empty(), "spec.clusterIP of Service kube-system/kube-dns", format!("an address\n\n{}", DOC_GET_SVC.excerpt()), "none (headless)")?;
-    let ports: Vec<String> = svc.spec.iter().flat_map(|s| s.ports.iter().flatten()).map(|p| format!("{}/{}", p.port, p.protocol.as_deref().unwrap_or("TCP"))).collect();
+    ensure(
+        !ips.is_empty(),
+        "spec.clusterIP of Service kube-system/kube-dns",
+        format!("an address\n\n{}", DOC_GET_SVC.excerpt()),
+        "none (headless)",
+    )?;
+    let ports: Vec<String> = svc
+        .spec
+        .iter()
+        .flat_map(|s| s.ports.iter().flatten())
+        .map(|p| format!("{}/{}", p.port, p.protocol.as_deref().unwrap_or("TCP")))
+        .collect();
     for wanted in ["53/UDP", "53/TCP"] {
-        ensure(ports.iter().any(|p| p == wanted), &format!("ports of Service kube-system/kube-dns include {wanted}"), format!("{wanted}\n\n{}", DOC_GET_SVC.excerpt()), ports.join(","))?;
+        ensure(
+            ports.iter().any(|p| p == wanted),
+            &format!("ports of Service kube-system/kube-dns include {wanted}"),
+            format!("{wanted}\n\n{}", DOC_GET_SVC.excerpt()),
+            ports.join(","),
+        )?;
     }
     Ok(())
 }
@@ -120,7 +156,11 @@ async fn nameserver_is_kube_dns(ctx: Ctx) -> Result<(), TrialError> {
         }
         _ => Err(TrialError::Mismatch {
             what: "the first nameserver of the busybox pod's /etc/resolv.conf".to_string(),
-            expected: format!("a ClusterIP of Service kube-system/kube-dns: {}\n\n{}", show(&kube_dns_ips), DOC_RESOLV.excerpt()),
+            expected: format!(
+                "a ClusterIP of Service kube-system/kube-dns: {}\n\n{}",
+                show(&kube_dns_ips),
+                DOC_RESOLV.excerpt()
+            ),
             observed: text,
         }),
     }

@@ -37,40 +37,74 @@ impl Lookup {
     }
 
     pub fn addresses(&self) -> BTreeSet<IpAddr> {
-        self.parsed.as_ref().map(|p| p.addresses().into_iter().collect()).unwrap_or_default()
+        self.parsed
+            .as_ref()
+            .map(|p| p.addresses().into_iter().collect())
+            .unwrap_or_default()
     }
 
     pub fn srv_records(&self) -> Vec<Srv> {
-        self.parsed.as_ref().map(NslookupOutput::srv_records).unwrap_or_default()
+        self.parsed
+            .as_ref()
+            .map(NslookupOutput::srv_records)
+            .unwrap_or_default()
     }
 
     /// The server said NXDOMAIN (1.36 names the RCODE; 1.28 cannot tell it from other failures).
     pub fn is_nxdomain(&self) -> bool {
-        self.parsed.as_ref().is_some_and(NslookupOutput::is_nxdomain)
+        self.parsed
+            .as_ref()
+            .is_some_and(NslookupOutput::is_nxdomain)
     }
 
     /// The transcript, for failure messages.
     pub fn describe(&self) -> String {
-        format!("$ {} (exit status {})\n{}", self.command, self.exit_code, self.text.trim_end())
+        format!(
+            "$ {} (exit status {})\n{}",
+            self.command,
+            self.exit_code,
+            self.text.trim_end()
+        )
     }
 }
 
 /// Runs `nslookup ARGS...` in a container.
-pub(crate) async fn nslookup(ctx: &Ctx, pod: &str, container: &str, args: &[&str]) -> Result<Lookup, TrialError> {
-    let command: Vec<&str> = std::iter::once("nslookup").chain(args.iter().copied()).collect();
+pub(crate) async fn nslookup(
+    ctx: &Ctx,
+    pod: &str,
+    container: &str,
+    args: &[&str],
+) -> Result<Lookup, TrialError> {
+    let command: Vec<&str> = std::iter::once("nslookup")
+        .chain(args.iter().copied())
+        .collect();
     let out = ctx.exec(pod, container, &command).await?;
     let text = format!("{}{}", out.stdout, out.stderr);
-    Ok(Lookup { command: command.join(" "), exit_code: out.exit_code, parsed: NslookupOutput::parse(&text).ok(), text })
+    Ok(Lookup {
+        command: command.join(" "),
+        exit_code: out.exit_code,
+        parsed: NslookupOutput::parse(&text).ok(),
+        text,
+    })
 }
 
 /// Repeats `nslookup ARGS...` until `done` holds or [`DNS_PROPAGATION`] runs out; returns the last run.
-pub(crate) async fn nslookup_until(ctx: &Ctx, pod: &str, container: &str, args: &[&str], done: impl Fn(&Lookup) -> bool) -> Result<Lookup, TrialError> {
+pub(crate) async fn nslookup_until(
+    ctx: &Ctx,
+    pod: &str,
+    container: &str,
+    args: &[&str],
+    done: impl Fn(&Lookup) -> bool,
+) -> Result<Lookup, TrialError> {
     let deadline = Instant::now() + DNS_PROPAGATION.scaled(ctx.scale());
     loop {
         let lookup = nslookup(ctx, pod, container, args).await?;
         if done(&lookup) || Instant::now() + RETRY_PAUSE > deadline {
             if !done(&lookup) {
-                ctx.log(format!("gave up repeating `{}` after the {} budget", lookup.command, DNS_PROPAGATION.name));
+                ctx.log(format!(
+                    "gave up repeating `{}` after the {} budget",
+                    lookup.command, DNS_PROPAGATION.name
+                ));
             }
             return Ok(lookup);
         }
@@ -79,7 +113,15 @@ pub(crate) async fn nslookup_until(ctx: &Ctx, pod: &str, container: &str, args: 
 }
 
 /// Repeats a lookup until it answers exactly `expected`, then fails with both sides unless it did.
-pub(crate) async fn expect_addresses(ctx: &Ctx, pod: &str, container: &str, args: &[&str], what: &str, expected: &BTreeSet<IpAddr>, doc: &str) -> Result<Lookup, TrialError> {
+pub(crate) async fn expect_addresses(
+    ctx: &Ctx,
+    pod: &str,
+    container: &str,
+    args: &[&str],
+    what: &str,
+    expected: &BTreeSet<IpAddr>,
+    doc: &str,
+) -> Result<Lookup, TrialError> {
     let lookup = nslookup_until(ctx, pod, container, args, |l| l.addresses() == *expected).await?;
     if lookup.addresses() == *expected {
         return Ok(lookup);
@@ -88,7 +130,15 @@ pub(crate) async fn expect_addresses(ctx: &Ctx, pod: &str, container: &str, args
     if !doc.is_empty() {
         expected_text.push_str(&format!("\n\n{doc}"));
     }
-    Err(TrialError::Mismatch { what: what.to_string(), expected: expected_text, observed: format!("answers {}\n{}", show(&lookup.addresses()), lookup.describe()) })
+    Err(TrialError::Mismatch {
+        what: what.to_string(),
+        expected: expected_text,
+        observed: format!(
+            "answers {}\n{}",
+            show(&lookup.addresses()),
+            lookup.describe()
+        ),
+    })
 }
 
 /// `{a, b}` as `a, b` (or `nothing`).
@@ -96,5 +146,8 @@ pub(crate) fn show(ips: &BTreeSet<IpAddr>) -> String {
     if ips.is_empty() {
         return "nothing".to_string();
     }
-    ips.iter().map(IpAddr::to_string).collect::<Vec<_>>().join(", ")
+    ips.iter()
+        .map(IpAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

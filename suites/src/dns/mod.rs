@@ -29,8 +29,10 @@ use crate::doc::DocFile;
 use crate::doc_file;
 use crate::pods::from_json;
 
-pub(crate) const DNS_PAGE: &str = "https://kubernetes.io/docs/concepts/services-networking/dns-pod-service/";
-pub(crate) const DEBUGGING_PAGE: &str = "https://kubernetes.io/docs/tasks/administer-cluster/dns-debugging-resolution/";
+pub(crate) const DNS_PAGE: &str =
+    "https://kubernetes.io/docs/concepts/services-networking/dns-pod-service/";
+pub(crate) const DEBUGGING_PAGE: &str =
+    "https://kubernetes.io/docs/tasks/administer-cluster/dns-debugging-resolution/";
 
 /// The docs' `busybox.yaml` (pod `busybox`, container `busybox`, `busybox:1.28`, `sleep 3600`).
 pub(crate) const BUSYBOX_YAML: DocFile = doc_file!("admin/dns/busybox.yaml");

@@ -60,37 +60,94 @@ async fn hostname_subdomain(ctx: Ctx) -> Result<(), TrialError> {
             Some("Pod") => {
                 ctx.create(&typed::<Pod>(&object)?).await?;
             }
-            other => return Err(TrialError::Harness(format!("manifests/{}: unexpected kind {other:?}", SUBDOMAIN_EXAMPLE.path))),
+            other => {
+                return Err(TrialError::Harness(format!(
+                    "manifests/{}: unexpected kind {other:?}",
+                    SUBDOMAIN_EXAMPLE.path
+                )));
+            }
         }
     }
-    let service = service.ok_or_else(|| TrialError::Harness(format!("manifests/{}: no Service", SUBDOMAIN_EXAMPLE.path)))?;
+    let service = service.ok_or_else(|| {
+        TrialError::Harness(format!("manifests/{}: no Service", SUBDOMAIN_EXAMPLE.path))
+    })?;
     let busybox1 = ctx.wait_pod_running("busybox1").await?;
     ctx.wait_pod_running("busybox2").await?;
     let expected = pod_ips_of_families(&busybox1, &ip_families(&service));
     wait_for_hostname(&ctx, "busybox-subdomain", "busybox-1", &expected).await?;
     let domain = cluster_domain_of(&ctx, "busybox2", "busybox").await?;
-    let fqdn = format!("busybox-1.busybox-subdomain.{}.svc.{domain}", ctx.namespace());
-    let what = format!("`nslookup {fqdn}` from busybox2 (busybox1's IPs: {})", show(&expected));
-    expect_addresses(&ctx, "busybox2", "busybox", &[&fqdn], &what, &expected, &SUBDOMAIN_EXAMPLE.excerpt()).await.map(|_| ())
+    let fqdn = format!(
+        "busybox-1.busybox-subdomain.{}.svc.{domain}",
+        ctx.namespace()
+    );
+    let what = format!(
+        "`nslookup {fqdn}` from busybox2 (busybox1's IPs: {})",
+        show(&expected)
+    );
+    expect_addresses(
+        &ctx,
+        "busybox2",
+        "busybox",
+        &[&fqdn],
+        &what,
+        &expected,
+        &SUBDOMAIN_EXAMPLE.excerpt(),
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Waits until the Service's EndpointSlices list `ips` ready under `hostname` (the DNS server's source).
-async fn wait_for_hostname(ctx: &Ctx, service: &str, hostname: &str, ips: &BTreeSet<IpAddr>) -> Result<(), TrialError> {
-    let config = watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
-    let awaited = format!("EndpointSlices of {service} to list {} ready with hostname {hostname}", show(ips));
+async fn wait_for_hostname(
+    ctx: &Ctx,
+    service: &str,
+    hostname: &str,
+    ips: &BTreeSet<IpAddr>,
+) -> Result<(), TrialError> {
+    let config =
+        watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
+    let awaited = format!(
+        "EndpointSlices of {service} to list {} ready with hostname {hostname}",
+        show(ips)
+    );
     let describe = |s: &EndpointSlice| {
-        let eps: Vec<String> = s.endpoints.iter().map(|e| format!("{} hostname={}", e.addresses.join(","), e.hostname.as_deref().unwrap_or("-"))).collect();
+        let eps: Vec<String> = s
+            .endpoints
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} hostname={}",
+                    e.addresses.join(","),
+                    e.hostname.as_deref().unwrap_or("-")
+                )
+            })
+            .collect();
         format!("EndpointSlice {}: [{}]", s.name_any(), eps.join("; "))
     };
-    wait_list(&ctx.api::<EndpointSlice>(), config, &awaited, budgets::ENDPOINTS, ctx.scale(), &describe, |slices: &[EndpointSlice]| {
-        let listed: BTreeSet<IpAddr> = slices
-            .iter()
-            .flat_map(|s| s.endpoints.iter())
-            .filter(|e| e.hostname.as_deref() == Some(hostname) && e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false))
-            .flat_map(|e| e.addresses.iter().filter_map(|a| a.parse().ok()))
-            .collect();
-        if ips.is_subset(&listed) && !ips.is_empty() { Verdict::Done } else { Verdict::Pending }
-    })
+    wait_list(
+        &ctx.api::<EndpointSlice>(),
+        config,
+        &awaited,
+        budgets::ENDPOINTS,
+        ctx.scale(),
+        &describe,
+        |slices: &[EndpointSlice]| {
+            let listed: BTreeSet<IpAddr> = slices
+                .iter()
+                .flat_map(|s| s.endpoints.iter())
+                .filter(|e| {
+                    e.hostname.as_deref() == Some(hostname)
+                        && e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false)
+                })
+                .flat_map(|e| e.addresses.iter().filter_map(|a| a.parse().ok()))
+                .collect();
+            if ips.is_subset(&listed) && !ips.is_empty() {
+                Verdict::Done
+            } else {
+                Verdict::Pending
+            }
+        },
+    )
     .await
     .map(|_| ())
 }
@@ -100,11 +157,21 @@ async fn pod_ip_record(ctx: Ctx) -> Result<(), TrialError> {
     // no reply) can be told apart; 1.28 prints `can't resolve` for both.
     let pod = "pod-dns";
     let running = run_sleeper(&ctx, pod, CURRENT_BUSYBOX).await?;
-    let Some(ip) = pod_ips(&running).iter().find_map(|ip| ip.parse::<std::net::Ipv4Addr>().ok()) else {
-        return Err(TrialError::Harness(format!("pod {pod} has no IPv4 address: {:?}", pod_ips(&running))));
+    let Some(ip) = pod_ips(&running)
+        .iter()
+        .find_map(|ip| ip.parse::<std::net::Ipv4Addr>().ok())
+    else {
+        return Err(TrialError::Harness(format!(
+            "pod {pod} has no IPv4 address: {:?}",
+            pod_ips(&running)
+        )));
     };
     let domain = cluster_domain_of(&ctx, pod, pod).await?;
-    let name = format!("{}.{}.pod.{domain}", ip.to_string().replace('.', "-"), ctx.namespace());
+    let name = format!(
+        "{}.{}.pod.{domain}",
+        ip.to_string().replace('.', "-"),
+        ctx.namespace()
+    );
     let expected: BTreeSet<IpAddr> = [IpAddr::V4(ip)].into();
     let lookup = nslookup_until(&ctx, pod, pod, &["-type=a", &name], |l| l.resolved()).await?;
     if lookup.resolved() {
@@ -112,7 +179,11 @@ async fn pod_ip_record(ctx: Ctx) -> Result<(), TrialError> {
             lookup.addresses() == expected,
             &format!("`nslookup -type=a {name}` for pod {pod} ({ip})"),
             format!("answers {ip}"),
-            format!("answers {}\n{}", show(&lookup.addresses()), lookup.describe()),
+            format!(
+                "answers {}\n{}",
+                show(&lookup.addresses()),
+                lookup.describe()
+            ),
         );
     }
     if lookup.is_nxdomain() {

@@ -15,7 +15,9 @@ use netconform::failure::TrialError;
 use netconform::parse::resolv::{DnsConfigOption, PodDns, ResolvConf};
 use netconform::trial::TrialDef;
 
-use super::cluster::{KUBE_DNS, cluster_domain, existing_service, node_of, node_resolv_conf, resolv_conf};
+use super::cluster::{
+    KUBE_DNS, cluster_domain, existing_service, node_of, node_resolv_conf, resolv_conf,
+};
 use super::{DNS_PAGE, sleeper};
 use crate::doc::DocFile;
 use crate::doc_file;
@@ -23,7 +25,8 @@ use crate::pods::from_json;
 
 const CUSTOM_DNS: DocFile = doc_file!("service/networking/custom-dns.yaml");
 const HOST_NETWORK_POD: DocFile = doc_file!("inline/dns-pod-service/busybox-hostnetwork.yaml");
-const DOC_DNS_EXAMPLE: DocFile = doc_file!("doc-outputs/dns-pod-service/resolv-conf-dns-example.txt");
+const DOC_DNS_EXAMPLE: DocFile =
+    doc_file!("doc-outputs/dns-pod-service/resolv-conf-dns-example.txt");
 const DOC_NAMESPACES: DocFile = doc_file!("doc-outputs/dns-pod-service/resolv-conf-namespaces.txt");
 
 pub const TRIALS: &[TrialDef] = &[
@@ -79,7 +82,12 @@ pub const TRIALS: &[TrialDef] = &[
 
 /// Compares a pod's resolv.conf with the kubelet's computation (nameservers and searches in order,
 /// options as a set), showing both files and, when given, the doc's.
-fn compare(what: &str, expected: &PodDns, text: &str, doc: Option<&DocFile>) -> Result<(), TrialError> {
+fn compare(
+    what: &str,
+    expected: &PodDns,
+    text: &str,
+    doc: Option<&DocFile>,
+) -> Result<(), TrialError> {
     let Err(difference) = expected.check(&ResolvConf::parse(text)) else {
         return Ok(());
     };
@@ -87,18 +95,24 @@ fn compare(what: &str, expected: &PodDns, text: &str, doc: Option<&DocFile>) -> 
     if let Some(doc) = doc {
         expected_text.push_str(&format!("\n\n{}", doc.excerpt()));
     }
-    Err(TrialError::Mismatch { what: format!("{what}: {difference}"), expected: expected_text, observed: text.to_string() })
+    Err(TrialError::Mismatch {
+        what: format!("{what}: {difference}"),
+        expected: expected_text,
+        observed: text.to_string(),
+    })
 }
 
 /// A pod built from JSON and run; returns the running pod.
 async fn run_pod(ctx: &Ctx, pod: &Pod) -> Result<Pod, TrialError> {
     ctx.create(pod).await?;
-    ctx.wait_pod_running(pod.metadata.name.as_deref().unwrap_or_default()).await
+    ctx.wait_pod_running(pod.metadata.name.as_deref().unwrap_or_default())
+        .await
 }
 
 /// A busybox:1.28 `sleep 3600` pod named `name` with `spec` fields merged in.
 fn busybox_with(name: &str, spec: serde_json::Value) -> Result<Pod, TrialError> {
-    let mut value = serde_json::to_value(sleeper(name, "busybox:1.28")?).map_err(|e| TrialError::Harness(e.to_string()))?;
+    let mut value = serde_json::to_value(sleeper(name, "busybox:1.28")?)
+        .map_err(|e| TrialError::Harness(e.to_string()))?;
     if let (Some(target), Some(extra)) = (value["spec"].as_object_mut(), spec.as_object()) {
         target.extend(extra.clone());
     }
@@ -107,13 +121,29 @@ fn busybox_with(name: &str, spec: serde_json::Value) -> Result<Pod, TrialError> 
 
 /// What the kubelet gives a ClusterFirst pod of this trial on the pod's node: the kube-dns ClusterIP
 /// (kubeadm/kind set --cluster-dns to it), the cluster search list + the node's, ndots:5.
-async fn cluster_first_expectation(ctx: &Ctx, pod: &Pod, pod_conf: &ResolvConf, pod_text: &str) -> Result<PodDns, TrialError> {
+async fn cluster_first_expectation(
+    ctx: &Ctx,
+    pod: &Pod,
+    pod_conf: &ResolvConf,
+    pod_text: &str,
+) -> Result<PodDns, TrialError> {
     let (namespace, name) = KUBE_DNS;
     let kube_dns = existing_service(ctx, namespace, name).await?;
-    let dns_ip = kube_dns.spec.as_ref().and_then(|s| s.cluster_ip.clone()).unwrap_or_default();
+    let dns_ip = kube_dns
+        .spec
+        .as_ref()
+        .and_then(|s| s.cluster_ip.clone())
+        .unwrap_or_default();
     let domain = cluster_domain(pod_conf, ctx.namespace()).ok_or_else(|| TrialError::Mismatch {
-        what: format!("the search list of a ClusterFirst pod in namespace {}", ctx.namespace()),
-        expected: format!("first `{}.svc.<cluster domain>`, `svc.<cluster domain>`, `<cluster domain>`\n\n{}", ctx.namespace(), DOC_NAMESPACES.excerpt()),
+        what: format!(
+            "the search list of a ClusterFirst pod in namespace {}",
+            ctx.namespace()
+        ),
+        expected: format!(
+            "first `{}.svc.<cluster domain>`, `svc.<cluster domain>`, `<cluster domain>`\n\n{}",
+            ctx.namespace(),
+            DOC_NAMESPACES.excerpt()
+        ),
         observed: pod_text.to_string(),
     })?;
     let (_, node_conf) = node_resolv_conf(ctx, &node_of(pod)?).await?;
@@ -126,7 +156,12 @@ async fn cluster_first(ctx: Ctx) -> Result<(), TrialError> {
     let pod = run_pod(&ctx, &sleeper("cluster-first", "busybox:1.28")?).await?;
     let (text, conf) = resolv_conf(&ctx, "cluster-first", "cluster-first").await?;
     let expected = cluster_first_expectation(&ctx, &pod, &conf, &text).await?;
-    compare("/etc/resolv.conf of a pod with dnsPolicy ClusterFirst", &expected, &text, Some(&DOC_NAMESPACES))
+    compare(
+        "/etc/resolv.conf of a pod with dnsPolicy ClusterFirst",
+        &expected,
+        &text,
+        Some(&DOC_NAMESPACES),
+    )
 }
 
 /// The node's resolution configuration as the kubelet reads it (`parseResolvConf`).
@@ -136,11 +171,20 @@ async fn node_expectation(ctx: &Ctx, pod: &Pod) -> Result<(PodDns, String), Tria
 }
 
 async fn default_policy(ctx: Ctx) -> Result<(), TrialError> {
-    let pod = run_pod(&ctx, &busybox_with("default-dns", json!({ "dnsPolicy": "Default" }))?).await?;
+    let pod = run_pod(
+        &ctx,
+        &busybox_with("default-dns", json!({ "dnsPolicy": "Default" }))?,
+    )
+    .await?;
     let (text, _) = resolv_conf(&ctx, "default-dns", "default-dns").await?;
     let (expected, node_text) = node_expectation(&ctx, &pod).await?;
     ctx.log(format!("the node's /etc/resolv.conf:\n{node_text}"));
-    compare("/etc/resolv.conf of a pod with dnsPolicy Default, against its node's /etc/resolv.conf", &expected, &text, None)
+    compare(
+        "/etc/resolv.conf of a pod with dnsPolicy Default, against its node's /etc/resolv.conf",
+        &expected,
+        &text,
+        None,
+    )
 }
 
 async fn none_dns_config(ctx: Ctx) -> Result<(), TrialError> {
@@ -149,16 +193,37 @@ async fn none_dns_config(ctx: Ctx) -> Result<(), TrialError> {
     pod.metadata.namespace = None;
     run_pod(&ctx, &pod).await?;
     let (text, _) = resolv_conf(&ctx, "dns-example", "test").await?;
-    let expected = PodDns::none().with_dns_config(&pod_nameservers(&pod), &pod_searches(&pod), &pod_options(&pod)).fit_limits();
-    compare("/etc/resolv.conf of the dns-example pod (dnsPolicy None)", &expected, &text, Some(&DOC_DNS_EXAMPLE))
+    let expected = PodDns::none()
+        .with_dns_config(
+            &pod_nameservers(&pod),
+            &pod_searches(&pod),
+            &pod_options(&pod),
+        )
+        .fit_limits();
+    compare(
+        "/etc/resolv.conf of the dns-example pod (dnsPolicy None)",
+        &expected,
+        &text,
+        Some(&DOC_DNS_EXAMPLE),
+    )
 }
 
 fn pod_nameservers(pod: &Pod) -> Vec<&str> {
-    pod.spec.iter().flat_map(|s| s.dns_config.iter()).flat_map(|c| c.nameservers.iter().flatten()).map(String::as_str).collect()
+    pod.spec
+        .iter()
+        .flat_map(|s| s.dns_config.iter())
+        .flat_map(|c| c.nameservers.iter().flatten())
+        .map(String::as_str)
+        .collect()
 }
 
 fn pod_searches(pod: &Pod) -> Vec<&str> {
-    pod.spec.iter().flat_map(|s| s.dns_config.iter()).flat_map(|c| c.searches.iter().flatten()).map(String::as_str).collect()
+    pod.spec
+        .iter()
+        .flat_map(|s| s.dns_config.iter())
+        .flat_map(|c| c.searches.iter().flatten())
+        .map(String::as_str)
+        .collect()
 }
 
 fn pod_options(pod: &Pod) -> Vec<DnsConfigOption> {
@@ -166,7 +231,10 @@ fn pod_options(pod: &Pod) -> Vec<DnsConfigOption> {
         .iter()
         .flat_map(|s| s.dns_config.iter())
         .flat_map(|c| c.options.iter().flatten())
-        .map(|o| DnsConfigOption { name: o.name.clone().unwrap_or_default(), value: o.value.clone() })
+        .map(|o| DnsConfigOption {
+            name: o.name.clone().unwrap_or_default(),
+            value: o.value.clone(),
+        })
         .collect()
 }
 
@@ -177,7 +245,12 @@ async fn cluster_first_with_host_net(ctx: Ctx) -> Result<(), TrialError> {
     let running = run_pod(&ctx, &pod).await?;
     let (text, conf) = resolv_conf(&ctx, "busybox", "busybox").await?;
     let expected = cluster_first_expectation(&ctx, &running, &conf, &text).await?;
-    compare("/etc/resolv.conf of a hostNetwork pod with dnsPolicy ClusterFirstWithHostNet", &expected, &text, Some(&HOST_NETWORK_POD))
+    compare(
+        "/etc/resolv.conf of a hostNetwork pod with dnsPolicy ClusterFirstWithHostNet",
+        &expected,
+        &text,
+        Some(&HOST_NETWORK_POD),
+    )
 }
 
 async fn host_network_falls_back(ctx: Ctx) -> Result<(), TrialError> {
@@ -192,7 +265,12 @@ async fn host_network_falls_back(ctx: Ctx) -> Result<(), TrialError> {
     let (text, _) = resolv_conf(&ctx, "busybox", "busybox").await?;
     let (expected, node_text) = node_expectation(&ctx, &running).await?;
     ctx.log(format!("the node's /etc/resolv.conf:\n{node_text}"));
-    compare("/etc/resolv.conf of a hostNetwork pod with dnsPolicy ClusterFirst, against its node's /etc/resolv.conf", &expected, &text, None)
+    compare(
+        "/etc/resolv.conf of a hostNetwork pod with dnsPolicy ClusterFirst, against its node's /etc/resolv.conf",
+        &expected,
+        &text,
+        None,
+    )
 }
 
 async fn dns_config_merge(ctx: Ctx) -> Result<(), TrialError> {
@@ -221,6 +299,17 @@ async fn dns_config_merge(ctx: Ctx) -> Result<(), TrialError> {
     )?;
     run_pod(&ctx, &merged).await?;
     let (text, _) = resolv_conf(&ctx, "merged", "merged").await?;
-    let expected = base.with_dns_config(&pod_nameservers(&merged), &pod_searches(&merged), &pod_options(&merged)).fit_limits();
-    compare("/etc/resolv.conf of a ClusterFirst pod with a dnsConfig repeating one nameserver and one search domain", &expected, &text, None)
+    let expected = base
+        .with_dns_config(
+            &pod_nameservers(&merged),
+            &pod_searches(&merged),
+            &pod_options(&merged),
+        )
+        .fit_limits();
+    compare(
+        "/etc/resolv.conf of a ClusterFirst pod with a dnsConfig repeating one nameserver and one search domain",
+        &expected,
+        &text,
+        None,
+    )
 }

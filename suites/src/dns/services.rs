@@ -91,10 +91,22 @@ fn data_service() -> Result<Service, TrialError> {
 }
 
 /// Creates `svc` in `namespace` and returns its ClusterIPs.
-async fn create_service(ctx: &Ctx, namespace: &str, svc: &Service) -> Result<(Service, BTreeSet<IpAddr>), TrialError> {
+async fn create_service(
+    ctx: &Ctx,
+    namespace: &str,
+    svc: &Service,
+) -> Result<(Service, BTreeSet<IpAddr>), TrialError> {
     let created = ctx.create_in(namespace, svc).await?;
     let ips = cluster_ips(&created);
-    ensure(!ips.is_empty(), &format!("spec.clusterIPs of Service {namespace}/{}", created.name_any()), "at least one address", "none")?;
+    ensure(
+        !ips.is_empty(),
+        &format!(
+            "spec.clusterIPs of Service {namespace}/{}",
+            created.name_any()
+        ),
+        "at least one address",
+        "none",
+    )?;
     Ok((created, ips))
 }
 
@@ -102,8 +114,11 @@ async fn same_namespace_name(ctx: Ctx) -> Result<(), TrialError> {
     let namespace = ctx.namespace().to_string();
     let (_, ips) = create_service(&ctx, &namespace, &data_service()?).await?;
     docs_busybox(&ctx).await?;
-    let what = format!("`nslookup data` from a pod of namespace {namespace}, where Service data is");
-    expect_addresses(&ctx, "busybox", "busybox", &["data"], &what, &ips, "").await.map(|_| ())
+    let what =
+        format!("`nslookup data` from a pod of namespace {namespace}, where Service data is");
+    expect_addresses(&ctx, "busybox", "busybox", &["data"], &what, &ips, "")
+        .await
+        .map(|_| ())
 }
 
 /// The page's example: Service `data` in a second namespace ("prod"), the busybox pod in the trial's ("test").
@@ -117,21 +132,35 @@ async fn data_in_other_namespace(ctx: &Ctx) -> Result<(String, BTreeSet<IpAddr>)
 async fn cross_namespace_name(ctx: Ctx) -> Result<(), TrialError> {
     let (prod, ips) = data_in_other_namespace(&ctx).await?;
     let name = format!("data.{prod}");
-    let what = format!("`nslookup {name}` from a pod of namespace {}", ctx.namespace());
-    expect_addresses(&ctx, "busybox", "busybox", &[&name], &what, &ips, "").await.map(|_| ())
+    let what = format!(
+        "`nslookup {name}` from a pod of namespace {}",
+        ctx.namespace()
+    );
+    expect_addresses(&ctx, "busybox", "busybox", &[&name], &what, &ips, "")
+        .await
+        .map(|_| ())
 }
 
 async fn bare_name_other_namespace(ctx: Ctx) -> Result<(), TrialError> {
     let (prod, ips) = data_in_other_namespace(&ctx).await?;
     // First show that the cluster serves the record at all, then that the bare name does not reach it.
     let name = format!("data.{prod}");
-    let what = format!("`nslookup {name}` from a pod of namespace {}", ctx.namespace());
+    let what = format!(
+        "`nslookup {name}` from a pod of namespace {}",
+        ctx.namespace()
+    );
     expect_addresses(&ctx, "busybox", "busybox", &[&name], &what, &ips, "").await?;
     let bare = nslookup(&ctx, "busybox", "busybox", &["data"]).await?;
     ensure(
         !bare.resolved(),
-        &format!("`nslookup data` from a pod of namespace {} (Service data is in namespace {prod})", ctx.namespace()),
-        format!("no answer: the search list only adds {}.svc.<cluster domain>, svc.<cluster domain> and <cluster domain>", ctx.namespace()),
+        &format!(
+            "`nslookup data` from a pod of namespace {} (Service data is in namespace {prod})",
+            ctx.namespace()
+        ),
+        format!(
+            "no answer: the search list only adds {}.svc.<cluster domain>, svc.<cluster domain> and <cluster domain>",
+            ctx.namespace()
+        ),
         format!("answers {}\n{}", show(&bare.addresses()), bare.describe()),
     )
 }
@@ -150,17 +179,27 @@ async fn dual_stack_a_aaaa(ctx: Ctx) -> Result<(), TrialError> {
     docs_busybox(&ctx).await?;
     // busybox 1.28 asks getaddrinfo(AF_UNSPEC): one AAAA and one A query, both printed.
     let what = "`nslookup my-service` for a dual-stack Service (A and AAAA records)";
-    expect_addresses(&ctx, "busybox", "busybox", &["my-service"], what, &ips, &DUAL_STACK_SVC.excerpt()).await.map(|_| ())
+    expect_addresses(
+        &ctx,
+        "busybox",
+        "busybox",
+        &["my-service"],
+        what,
+        &ips,
+        &DUAL_STACK_SVC.excerpt(),
+    )
+    .await
+    .map(|_| ())
 }
 
 /// A pod selected by the headless Service; `ready: false` adds a readiness probe that never passes.
 fn web_pod(name: &str, ready: bool) -> Result<Pod, TrialError> {
     let mut pod = sleeper(name, "busybox:1.28")?;
     pod.metadata.labels = Some([("app".to_string(), "web".to_string())].into());
-    if !ready
-        && let Some(container) = pod.spec.as_mut().and_then(|s| s.containers.first_mut())
-    {
-        container.readiness_probe = Some(from_json(json!({ "exec": { "command": ["cat", "/tmp/never-ready"] }, "periodSeconds": 2 }))?);
+    if !ready && let Some(container) = pod.spec.as_mut().and_then(|s| s.containers.first_mut()) {
+        container.readiness_probe = Some(from_json(
+            json!({ "exec": { "command": ["cat", "/tmp/never-ready"] }, "periodSeconds": 2 }),
+        )?);
     }
     Ok(pod)
 }
@@ -169,28 +208,65 @@ fn describe_slice(slice: &EndpointSlice) -> String {
     let endpoints: Vec<String> = slice
         .endpoints
         .iter()
-        .map(|e| format!("{} ready={}", e.addresses.join(","), e.conditions.as_ref().and_then(|c| c.ready).map_or("-".to_string(), |r| r.to_string())))
+        .map(|e| {
+            format!(
+                "{} ready={}",
+                e.addresses.join(","),
+                e.conditions
+                    .as_ref()
+                    .and_then(|c| c.ready)
+                    .map_or("-".to_string(), |r| r.to_string())
+            )
+        })
         .collect();
-    format!("EndpointSlice {}: [{}]", slice.name_any(), endpoints.join("; "))
+    format!(
+        "EndpointSlice {}: [{}]",
+        slice.name_any(),
+        endpoints.join("; ")
+    )
 }
 
 /// Waits until the Service's EndpointSlices list `ready` as ready and `unready` as not ready: what the
 /// DNS server serves from (upstream: pkg/controller/endpointslice, podToEndpoint).
-async fn wait_for_slices(ctx: &Ctx, service: &str, ready: &BTreeSet<IpAddr>, unready: &BTreeSet<IpAddr>) -> Result<(), TrialError> {
-    let config = watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
-    let awaited = format!("EndpointSlices of {service} to list {} ready and {} not ready", show(ready), show(unready));
+async fn wait_for_slices(
+    ctx: &Ctx,
+    service: &str,
+    ready: &BTreeSet<IpAddr>,
+    unready: &BTreeSet<IpAddr>,
+) -> Result<(), TrialError> {
+    let config =
+        watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
+    let awaited = format!(
+        "EndpointSlices of {service} to list {} ready and {} not ready",
+        show(ready),
+        show(unready)
+    );
     let api = ctx.api::<EndpointSlice>();
-    wait_list(&api, config, &awaited, budgets::ENDPOINTS, ctx.scale(), &describe_slice, |slices: &[EndpointSlice]| {
-        let listed = |want_ready: bool| -> BTreeSet<IpAddr> {
-            slices
-                .iter()
-                .flat_map(|s| s.endpoints.iter())
-                .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false) == want_ready)
-                .flat_map(|e| e.addresses.iter().filter_map(|a| a.parse().ok()))
-                .collect()
-        };
-        if listed(true) == *ready && unready.is_subset(&listed(false)) { Verdict::Done } else { Verdict::Pending }
-    })
+    wait_list(
+        &api,
+        config,
+        &awaited,
+        budgets::ENDPOINTS,
+        ctx.scale(),
+        &describe_slice,
+        |slices: &[EndpointSlice]| {
+            let listed = |want_ready: bool| -> BTreeSet<IpAddr> {
+                slices
+                    .iter()
+                    .flat_map(|s| s.endpoints.iter())
+                    .filter(|e| {
+                        e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false) == want_ready
+                    })
+                    .flat_map(|e| e.addresses.iter().filter_map(|a| a.parse().ok()))
+                    .collect()
+            };
+            if listed(true) == *ready && unready.is_subset(&listed(false)) {
+                Verdict::Done
+            } else {
+                Verdict::Pending
+            }
+        },
+    )
     .await
     .map(|_| ())
 }
@@ -207,18 +283,33 @@ async fn headless_ready_pods(ctx: Ctx) -> Result<(), TrialError> {
     ctx.create(&web_pod("web-unready", false)?).await?;
     let ready_pod = ctx.wait_pod_running("web-ready").await?;
     let unready_pod = ctx
-        .wait_for("web-unready", "pod web-unready to have an IP", budgets::POD_START, |p: &Pod| p.name_any(), |p: Option<&Pod>| match p {
-            Some(p) if !pod_ips(p).is_empty() => Verdict::Done,
-            _ => Verdict::Pending,
-        })
+        .wait_for(
+            "web-unready",
+            "pod web-unready to have an IP",
+            budgets::POD_START,
+            |p: &Pod| p.name_any(),
+            |p: Option<&Pod>| match p {
+                Some(p) if !pod_ips(p).is_empty() => Verdict::Done,
+                _ => Verdict::Pending,
+            },
+        )
         .await?
-        .ok_or_else(|| TrialError::Harness("web-unready vanished while it was awaited".to_string()))?;
+        .ok_or_else(|| {
+            TrialError::Harness("web-unready vanished while it was awaited".to_string())
+        })?;
     let expected = pod_ips_of_families(&ready_pod, &families);
     let unready = pod_ips_of_families(&unready_pod, &families);
     wait_for_slices(&ctx, "web", &expected, &unready).await?;
     docs_busybox(&ctx).await?;
-    let what = format!("`nslookup web` for headless Service web ({}) selecting web-ready (ready, {}) and web-unready (not ready, {})", families.join(","), show(&expected), show(&unready));
-    expect_addresses(&ctx, "busybox", "busybox", &["web"], &what, &expected, "").await.map(|_| ())
+    let what = format!(
+        "`nslookup web` for headless Service web ({}) selecting web-ready (ready, {}) and web-unready (not ready, {})",
+        families.join(","),
+        show(&expected),
+        show(&unready)
+    );
+    expect_addresses(&ctx, "busybox", "busybox", &["web"], &what, &expected, "")
+        .await
+        .map(|_| ())
 }
 
 async fn srv_named_port(ctx: Ctx) -> Result<(), TrialError> {
@@ -236,8 +327,15 @@ async fn srv_named_port(ctx: Ctx) -> Result<(), TrialError> {
     let domain = cluster_domain_of(&ctx, pod, pod).await?;
     let target = format!("data.{}.svc.{domain}", ctx.namespace());
     let name = format!("_http._tcp.{target}");
-    let lookup = nslookup_until(&ctx, pod, pod, &["-type=srv", &name], |l| !l.srv_records().is_empty()).await?;
-    let found: Vec<(u16, String)> = lookup.srv_records().into_iter().map(|s| (s.port, s.target.trim_end_matches('.').to_string())).collect();
+    let lookup = nslookup_until(&ctx, pod, pod, &["-type=srv", &name], |l| {
+        !l.srv_records().is_empty()
+    })
+    .await?;
+    let found: Vec<(u16, String)> = lookup
+        .srv_records()
+        .into_iter()
+        .map(|s| (s.port, s.target.trim_end_matches('.').to_string()))
+        .collect();
     // kubernetes/dns specification 2.3.2: one SRV per named port, target the Service's own name.
     ensure(
         found == [(8080, target.clone())],

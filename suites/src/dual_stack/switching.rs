@@ -202,9 +202,12 @@ pub(crate) async fn primary_family_immutable(ctx: Ctx) -> Result<(), TrialError>
                 "rejected: {} {}: {}",
                 status.code, status.reason, status.message
             ));
-            let named = status.message.contains(&texts[0])
-                || (status.message.contains(&texts[1])
-                    && status.message.contains("may not change once set"));
+            // The field and the detail; the value's rendering is left to the server's version.
+            let detail = format!("expected an {other} value as indicated by `ipFamilies[0]`");
+            let has = |s: &str| status.message.contains(s);
+            let named = has(&texts[0])
+                || (has("spec.clusterIPs[0]: Invalid value:") && has(&detail))
+                || (has(&texts[1]) && has("may not change once set"));
             ensure(
                 status.code == 422 && status.reason == "Invalid" && named,
                 &what,

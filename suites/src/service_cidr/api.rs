@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use ipnet::{IpNet, Ipv4Net};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::{IPAddress, ServiceCIDR};
@@ -63,11 +64,11 @@ pub fn service_cidr_resource(version: &str) -> ApiResource {
     )
 }
 
-/// Creates the docs' `newcidr1` for this trial (named `newcidr1-<tag>-<run id>`, serving `cidr`).
+/// Creates the docs' `newcidr1` for this trial (named by [`super::newcidr1_name`], serving `cidr`).
 /// The docs show `networking.k8s.io/v1alpha1`, which clusters stopped serving (ServiceCIDR is v1 from
 /// Kubernetes v1.33): the object is applied as the version the cluster serves, and that is a doc finding.
-pub async fn apply_newcidr1(ctx: &Ctx, tag: &str, cidr: Ipv4Net) -> Result<String, TrialError> {
-    let name = ctx.cluster_scoped_name(&format!("newcidr1-{tag}"));
+pub async fn apply_newcidr1(ctx: &Ctx, cidr: Ipv4Net) -> Result<String, TrialError> {
+    let name = super::newcidr1_name(ctx);
     let mut object = newcidr1_object(&name, &ctx.run().run_id, &cidr.to_string())?;
     let doc_api_version = object
         .types
@@ -358,6 +359,22 @@ pub fn cluster_ip_service(name: &str, cluster_ip: Option<IpAddr>) -> Result<Serv
     from_json(
         json!({ "apiVersion": "v1", "kind": "Service", "metadata": { "name": name, "labels": { "app": name } }, "spec": spec }),
     )
+}
+
+/// Creates a Service whose explicit ClusterIP lies in a just-added ServiceCIDR. The apiserver's allocators
+/// learn ServiceCIDRs from their own informer, which may trail the controller's `Ready` by a moment
+/// (upstream cidrallocator.go `getAllocator`: `ErrMismatchedNetwork` until then, a 422): that answer alone
+/// is retried, briefly, as upstream's e2e retries (test/e2e/network/service_cidrs.go).
+pub async fn create_with_explicit_ip(ctx: &Ctx, svc: &Service) -> Result<Service, TrialError> {
+    let policy = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(1))
+        .with_max_times(5);
+    let not_yet_known = |e: &TrialError| {
+        matches!(e, TrialError::Api { source: kube::Error::Api(s), .. }
+            if s.code == 422 && s.message.contains("does not match the current range"))
+    };
+    (|| ctx.create(svc)).retry(policy).when(not_yet_known).await
 }
 
 /// The IPv4 ClusterIP of a Service.

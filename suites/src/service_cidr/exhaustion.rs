@@ -42,21 +42,30 @@ async fn used_in(ctx: &Ctx, range: &Ipv4Net) -> Result<usize, TrialError> {
         .count())
 }
 
-/// Other ServiceCIDRs that would hand out IPv4 addresses beside the default range (ready, not being
-/// deleted, with an IPv4 range outside it): with one of them, exhausting the default range proves nothing.
-async fn other_ipv4_ranges(ctx: &Ctx, range: &Ipv4Net) -> Result<Vec<String>, TrialError> {
-    Ok(list_service_cidrs(ctx)
+/// Other ServiceCIDRs with free IPv4 addresses outside the default range (ready, not being deleted): the
+/// allocator would use them too, so filling the default range would never answer `range is full`.
+async fn other_free_ranges(ctx: &Ctx, range: &Ipv4Net) -> Result<Vec<String>, TrialError> {
+    let used: Vec<IpAddr> = list_ip_addresses(ctx)
         .await?
         .iter()
-        .filter(|sc| sc.name_any() != DEFAULT_NAME && !is_deleting(sc))
-        .filter(|sc| ready_condition(sc).is_none_or(|c| c.status == "True"))
-        .filter(|sc| {
-            parse_cidrs(&cidrs_of(sc))
-                .iter()
-                .any(|c| matches!(c, IpNet::V4(v4) if !range.contains(v4)))
-        })
-        .map(|sc| format!("{} [{}]", sc.name_any(), cidrs_of(sc).join(", ")))
-        .collect())
+        .filter_map(|ip| ip.name_any().parse::<IpAddr>().ok())
+        .collect();
+    let mut others = Vec::new();
+    for sc in list_service_cidrs(ctx).await? {
+        let ready = ready_condition(&sc).is_none_or(|c| c.status == "True");
+        if sc.name_any() == DEFAULT_NAME || is_deleting(&sc) || !ready {
+            continue;
+        }
+        for cidr in parse_cidrs(&cidrs_of(&sc)) {
+            let IpNet::V4(v4) = cidr else { continue };
+            let taken = used.iter().filter(|ip| hands_out(&v4, **ip)).count() as u64;
+            let free = allocatable_count(&v4).saturating_sub(taken);
+            if !range.contains(&v4) && free > 0 {
+                others.push(format!("{} ({v4}, {free} free)", sc.name_any()));
+            }
+        }
+    }
+    Ok(others)
 }
 
 /// Creates `test-1`, `test-2`, ... until the apiserver answers `range is full`; each must get an address of
@@ -74,10 +83,10 @@ pub async fn exhaust(ctx: &Ctx) -> Result<Exhausted, TrialError> {
             "the IPv4 service range {range} is too large to exhaust ({size} addresses)"
         )));
     }
-    let others = other_ipv4_ranges(ctx, &range).await?;
+    let others = other_free_ranges(ctx, &range).await?;
     if !others.is_empty() {
         return Err(TrialError::Harness(format!(
-            "other ServiceCIDRs also hand out IPv4 ClusterIPs, so exhausting {range} alone cannot fill the cluster: {}",
+            "other ServiceCIDRs have free IPv4 ClusterIPs, so filling {range} would not fill the cluster (delete them, or run `netconform sweep` for leftovers of earlier runs): {}",
             others.join("; ")
         )));
     }

@@ -25,7 +25,7 @@ use super::exhaustion::{Exhausted, exhaust};
 use super::ranges::{expansion_range, hands_out};
 use super::{
     DOC_CREATE_SERVICES_13_16, DOC_NEWCIDR1_DELETING, check_blocked_condition, mismatch_with_doc,
-    trial_tag,
+    newcidr1_name,
 };
 
 /// The docs create four Services (`test-13` .. `test-16`) once newcidr1 exists.
@@ -48,7 +48,7 @@ async fn add_newcidr1(ctx: &Ctx) -> Result<Added, TrialError> {
             exhausted.range
         ))
     })?;
-    let name = apply_newcidr1(ctx, &trial_tag(ctx), cidr).await?;
+    let name = apply_newcidr1(ctx, cidr).await?;
     Ok(Added {
         exhausted,
         name,
@@ -162,7 +162,7 @@ where
     F: Future<Output = Result<(), TrialError>>,
 {
     let result = checks.await;
-    let name = ctx.cluster_scoped_name(&format!("newcidr1-{}", trial_tag(ctx)));
+    let name = newcidr1_name(ctx);
     restore(ctx, &[name], true).await;
     result
 }

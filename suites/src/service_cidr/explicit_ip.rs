@@ -17,13 +17,13 @@ use netconform::failure::{TrialError, ensure};
 use netconform::wait::{Verdict, budgets};
 
 use super::api::{
-    FINALIZER, apply_newcidr1, cluster_ip_service, delete_service_cidr, delete_services,
-    get_ip_address, has_finalizer, ipv4_cluster_ip, is_deleting, list_ip_addresses,
-    parent_ref_text, ready_condition, restore, taken_ranges, wait_gone, wait_ready,
-    wait_service_cidr,
+    FINALIZER, apply_newcidr1, cluster_ip_service, create_with_explicit_ip, delete_service_cidr,
+    delete_services, get_ip_address, has_finalizer, ipv4_cluster_ip, is_deleting,
+    list_ip_addresses, parent_ref_text, ready_condition, restore, taken_ranges, wait_gone,
+    wait_ready, wait_service_cidr,
 };
 use super::ranges::{allocatable, variant_range};
-use super::{DOC_NEWCIDR1_DELETING, check_blocked_condition, trial_tag};
+use super::{DOC_NEWCIDR1_DELETING, check_blocked_condition, newcidr1_name};
 
 /// The ServiceCIDR and the Services holding its addresses.
 struct Claimed {
@@ -41,17 +41,14 @@ async fn claim(ctx: &Ctx, slot: u32) -> Result<Claimed, TrialError> {
             super::ranges::VARIANT_POOL
         ))
     })?;
-    let name = apply_newcidr1(ctx, &trial_tag(ctx), cidr).await?;
+    let name = apply_newcidr1(ctx, cidr).await?;
     // The apiserver's allocators follow the ServiceCIDR informer; Ready says the controller has seen it too.
     wait_ready(ctx, &name).await?;
     let mut services = Vec::new();
     for (i, ip) in allocatable(&cidr).into_iter().enumerate() {
         let svc_name = format!("explicit-{}", i + 1);
         let requested = IpAddr::V4(ip);
-        match ctx
-            .create(&cluster_ip_service(&svc_name, Some(requested))?)
-            .await
-        {
+        match create_with_explicit_ip(ctx, &cluster_ip_service(&svc_name, Some(requested))?).await {
             Ok(svc) => {
                 let got = ipv4_cluster_ip(&svc);
                 ctx.log(format!("{svc_name}: requested {requested}, got {got:?}"));
@@ -146,7 +143,7 @@ where
     F: Future<Output = Result<(), TrialError>>,
 {
     let result = checks.await;
-    let name = ctx.cluster_scoped_name(&format!("newcidr1-{}", trial_tag(ctx)));
+    let name = newcidr1_name(ctx);
     restore(ctx, &[name], false).await;
     result
 }

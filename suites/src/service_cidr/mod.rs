@@ -152,16 +152,19 @@ pub const TRIALS: &[TrialDef] = &[
     },
 ];
 
-/// `expansion-becomes-ready` for `service_cidr::expansion::becomes_ready`: names the trial's newcidr1, so
-/// trials never reuse one another's (a deleted one lingers ~10 s).
-fn trial_tag(ctx: &Ctx) -> String {
-    ctx.trial()
+/// This attempt's newcidr1: `newcidr1-<scenario>-<check>-<namespace suffix>-<run id>`. Trials (and reruns
+/// of one) never reuse one another's, as a deleted ServiceCIDR lingers ~10 s.
+fn newcidr1_name(ctx: &Ctx) -> String {
+    let check = ctx
+        .trial()
         .name
         .split("::")
         .skip(1)
         .collect::<Vec<_>>()
         .join("-")
-        .replace('_', "-")
+        .replace('_', "-");
+    let attempt = ctx.namespace().rsplit('-').next().unwrap_or_default();
+    ctx.cluster_scoped_name(&format!("newcidr1-{check}-{attempt}"))
 }
 
 /// A mismatch whose expected side carries the docs' excerpt, so doc and cluster show side by side.
