@@ -226,7 +226,10 @@ pub const DEVIATIONS: &[Deviation] = &[
     Deviation {
         name: "kube-dns-service-renamed",
         description: "the cluster DNS Service is not called kube-dns (RKE2's chart names it rke2-coredns-rke2-coredns)",
-        fails: &["dns::busybox::kube_dns_service", "dns::busybox::nameserver_is_kube_dns"],
+        fails: &[
+            "dns::busybox::kube_dns_service",
+            "dns::busybox::nameserver_is_kube_dns",
+        ],
     },
     Deviation {
         name: "resolv-wrong-cluster-dns",
@@ -251,7 +254,10 @@ pub const DEVIATIONS: &[Deviation] = &[
     Deviation {
         name: "dns-headless-empty",
         description: "cluster DNS serves no endpoint records for headless Services (NXDOMAIN for their names and their pods' hostnames)",
-        fails: &["dns::services::headless_ready_pods", "dns::pods::hostname_subdomain"],
+        fails: &[
+            "dns::services::headless_ready_pods",
+            "dns::pods::hostname_subdomain",
+        ],
     },
     Deviation {
         name: "dns-headless-includes-unready",
@@ -276,7 +282,10 @@ pub const DEVIATIONS: &[Deviation] = &[
     Deviation {
         name: "resolv-wrong-ndots",
         description: "the kubelet writes `options ndots:1` for cluster DNS pods instead of ndots:5",
-        fails: &["dns::resolv::cluster_first", "dns::resolv::cluster_first_with_host_net"],
+        fails: &[
+            "dns::resolv::cluster_first",
+            "dns::resolv::cluster_first_with_host_net",
+        ],
     },
     Deviation {
         name: "resolv-default-uses-cluster-dns",
@@ -286,7 +295,10 @@ pub const DEVIATIONS: &[Deviation] = &[
     Deviation {
         name: "dnsconfig-ignored",
         description: "the kubelet ignores spec.dnsConfig (dnsPolicy None pods get the node's resolv.conf)",
-        fails: &["dns::resolv::none_dns_config", "dns::resolv::dns_config_merge"],
+        fails: &[
+            "dns::resolv::none_dns_config",
+            "dns::resolv::dns_config_merge",
+        ],
     },
     Deviation {
         name: "dnsconfig-no-dedup",
@@ -359,7 +371,10 @@ pub const DEVIATIONS: &[Deviation] = &[
     Deviation {
         name: "servicecidr-never-released",
         description: "the ServiceCIDR controller never removes the finalizer of a deleted ServiceCIDR, even once no IPAddress needs it",
-        fails: &["service_cidr::release::deleted_after_services", "service_cidr::explicit_ip::released"],
+        fails: &[
+            "service_cidr::release::deleted_after_services",
+            "service_cidr::explicit_ip::released",
+        ],
     },
     Deviation {
         name: "pods-never-ready",
@@ -426,7 +441,10 @@ mod tests {
         let err = Deviations::from_names(&["nope".into()])
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("unknown deviation \"nope\"; known deviations: "), "{err}");
+        assert!(
+            err.starts_with("unknown deviation \"nope\"; known deviations: "),
+            "{err}"
+        );
         assert!(err.contains("hosts-no-alias-section"), "{err}");
     }
 }

@@ -4,8 +4,8 @@
 use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject};
 use kube::Client;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject};
 
 use crate::retry::retrying;
 
@@ -33,7 +33,10 @@ pub struct Cleanup {
 
 impl Cleanup {
     pub fn new(client: Client) -> Cleanup {
-        Cleanup { client, live: Mutex::new(Vec::new()) }
+        Cleanup {
+            client,
+            live: Mutex::new(Vec::new()),
+        }
     }
 
     pub fn register(&self, owned: Owned) {

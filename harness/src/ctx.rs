@@ -54,7 +54,16 @@ struct Inner {
 
 impl Ctx {
     pub fn new(run: Arc<RunState>, trial: TrialDef, namespace: String) -> Ctx {
-        Ctx { inner: Arc::new(Inner { run, trial, namespace, log: Mutex::new(String::new()), findings: Mutex::new(Vec::new()), owned: Mutex::new(Vec::new()) }) }
+        Ctx {
+            inner: Arc::new(Inner {
+                run,
+                trial,
+                namespace,
+                log: Mutex::new(String::new()),
+                findings: Mutex::new(Vec::new()),
+                owned: Mutex::new(Vec::new()),
+            }),
+        }
     }
 
     pub fn client(&self) -> Client {
@@ -94,7 +103,11 @@ impl Ctx {
         }
     }
     pub fn take_log(&self) -> String {
-        self.inner.log.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default()
+        self.inner
+            .log
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
     }
 
     /// Records that the docs and a conforming cluster disagree (stale apiVersion, renamed reason).
@@ -106,13 +119,20 @@ impl Ctx {
             doc_says: doc_says.into(),
             cluster_shows: cluster_shows.into(),
         };
-        self.log(format!("doc finding: the doc says {}; the cluster shows {}", finding.doc_says, finding.cluster_shows));
+        self.log(format!(
+            "doc finding: the doc says {}; the cluster shows {}",
+            finding.doc_says, finding.cluster_shows
+        ));
         if let Ok(mut findings) = self.inner.findings.lock() {
             findings.push(finding);
         }
     }
     pub fn take_findings(&self) -> Vec<DocFinding> {
-        self.inner.findings.lock().map(|mut f| std::mem::take(&mut *f)).unwrap_or_default()
+        self.inner
+            .findings
+            .lock()
+            .map(|mut f| std::mem::take(&mut *f))
+            .unwrap_or_default()
     }
 
     /// A name for a cluster-scoped object that carries the run id, so runs never collide.
@@ -122,7 +142,10 @@ impl Ctx {
 
     /// Registers a cluster-scoped object for deletion when the trial ends (or the run is interrupted).
     pub fn own_cluster_scoped(&self, resource: ApiResource, name: &str) -> Owned {
-        let owned = Owned::ClusterScoped { resource, name: name.to_string() };
+        let owned = Owned::ClusterScoped {
+            resource,
+            name: name.to_string(),
+        };
         self.inner.run.cleanup.register(owned.clone());
         if let Ok(mut mine) = self.inner.owned.lock() {
             mine.push(owned.clone());
@@ -130,7 +153,11 @@ impl Ctx {
         owned
     }
     pub fn take_owned(&self) -> Vec<Owned> {
-        self.inner.owned.lock().map(|mut o| std::mem::take(&mut *o)).unwrap_or_default()
+        self.inner
+            .owned
+            .lock()
+            .map(|mut o| std::mem::take(&mut *o))
+            .unwrap_or_default()
     }
 
     /// Creates `obj` in the trial's namespace. A create that is retried after a transient error
@@ -159,14 +186,24 @@ impl Ctx {
             let name = name.clone();
             async move {
                 match api.create(&PostParams::default(), obj).await {
-                    Err(kube::Error::Api(s)) if s.code == 409 && s.reason == "AlreadyExists" && !first => api.get(&name).await,
+                    Err(kube::Error::Api(s))
+                        if s.code == 409 && s.reason == "AlreadyExists" && !first =>
+                    {
+                        api.get(&name).await
+                    }
                     other => other,
                 }
             }
         })
         .await;
-        let created = result.map_err(TrialError::api(format!("creating {} {namespace}/{name}", K::kind(&Default::default()))))?;
-        self.log(format!("created {} {namespace}/{name}", K::kind(&Default::default())));
+        let created = result.map_err(TrialError::api(format!(
+            "creating {} {namespace}/{name}",
+            K::kind(&Default::default())
+        )))?;
+        self.log(format!(
+            "created {} {namespace}/{name}",
+            K::kind(&Default::default())
+        ));
         Ok(created)
     }
 
@@ -179,8 +216,17 @@ impl Ctx {
         let ns = Namespace {
             metadata: ObjectMeta {
                 name: Some(name.clone()),
-                labels: Some(labels::owned_namespace_labels(&self.inner.run.run_id, &suite)),
-                annotations: Some([(labels::TRIAL_ANNOTATION.to_string(), self.inner.trial.name.to_string())].into()),
+                labels: Some(labels::owned_namespace_labels(
+                    &self.inner.run.run_id,
+                    &suite,
+                )),
+                annotations: Some(
+                    [(
+                        labels::TRIAL_ANNOTATION.to_string(),
+                        self.inner.trial.name.to_string(),
+                    )]
+                    .into(),
+                ),
                 ..ObjectMeta::default()
             },
             ..Namespace::default()
@@ -212,33 +258,59 @@ impl Ctx {
     /// Waits for the pod to be Running and Ready.
     pub async fn wait_pod_running(&self, name: &str) -> Result<Pod, TrialError> {
         let pods: Api<Pod> = self.api();
-        let found = wait_for(&pods, name, &format!("pod {name} to be Running and Ready"), budgets::POD_START, self.scale(), describe_pod, |pod| {
-            match pod.and_then(|p| p.status.as_ref()) {
+        let found = wait_for(
+            &pods,
+            name,
+            &format!("pod {name} to be Running and Ready"),
+            budgets::POD_START,
+            self.scale(),
+            describe_pod,
+            |pod| match pod.and_then(|p| p.status.as_ref()) {
                 Some(s) if matches!(s.phase.as_deref(), Some("Failed") | Some("Succeeded")) => {
-                    Verdict::Hopeless(format!("the pod ended in phase {}", s.phase.as_deref().unwrap_or("-")))
+                    Verdict::Hopeless(format!(
+                        "the pod ended in phase {}",
+                        s.phase.as_deref().unwrap_or("-")
+                    ))
                 }
                 Some(s) if s.phase.as_deref() == Some("Running") && is_ready(s) => Verdict::Done,
                 _ => Verdict::Pending,
-            }
-        })
+            },
+        )
         .await?;
         self.found(found, name)
     }
 
     /// Waits for the pod to run to completion (phase Succeeded, shown by kubectl as Completed).
     pub async fn wait_pod_succeeded(&self, name: &str) -> Result<Pod, TrialError> {
-        self.wait_pod_phase(name, "Succeeded", budgets::POD_COMPLETION).await
+        self.wait_pod_phase(name, "Succeeded", budgets::POD_COMPLETION)
+            .await
     }
 
-    async fn wait_pod_phase(&self, name: &str, phase: &'static str, budget: Budget) -> Result<Pod, TrialError> {
+    async fn wait_pod_phase(
+        &self,
+        name: &str,
+        phase: &'static str,
+        budget: Budget,
+    ) -> Result<Pod, TrialError> {
         let pods: Api<Pod> = self.api();
-        let found = wait_for(&pods, name, &format!("pod {name} to reach phase {phase}"), budget, self.scale(), describe_pod, |pod| {
-            match pod.and_then(|p| p.status.as_ref()).and_then(|s| s.phase.as_deref()) {
+        let found = wait_for(
+            &pods,
+            name,
+            &format!("pod {name} to reach phase {phase}"),
+            budget,
+            self.scale(),
+            describe_pod,
+            |pod| match pod
+                .and_then(|p| p.status.as_ref())
+                .and_then(|s| s.phase.as_deref())
+            {
                 Some(p) if p == phase => Verdict::Done,
-                Some(p @ ("Failed" | "Succeeded")) => Verdict::Hopeless(format!("the pod ended in phase {p}")),
+                Some(p @ ("Failed" | "Succeeded")) => {
+                    Verdict::Hopeless(format!("the pod ended in phase {p}"))
+                }
                 _ => Verdict::Pending,
-            }
-        })
+            },
+        )
         .await?;
         self.found(found, name)
     }
@@ -248,30 +320,67 @@ impl Ctx {
     }
 
     /// Generic watch-driven wait on a namespaced object of the trial.
-    pub async fn wait_for<K, C>(&self, name: &str, awaited: &str, budget: Budget, describe: impl Fn(&K) -> String, condition: C) -> Result<Option<K>, TrialError>
+    pub async fn wait_for<K, C>(
+        &self,
+        name: &str,
+        awaited: &str,
+        budget: Budget,
+        describe: impl Fn(&K) -> String,
+        condition: C,
+    ) -> Result<Option<K>, TrialError>
     where
-        K: Resource<Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug + Send + 'static,
+        K: Resource<Scope = NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + Debug
+            + Send
+            + 'static,
         <K as Resource>::DynamicType: Default,
         C: Fn(Option<&K>) -> Verdict,
     {
-        wait_for(&self.api::<K>(), name, awaited, budget, self.scale(), describe, condition).await
+        wait_for(
+            &self.api::<K>(),
+            name,
+            awaited,
+            budget,
+            self.scale(),
+            describe,
+            condition,
+        )
+        .await
     }
 
     /// Runs a command in a container of a pod in the trial's namespace; the transcript goes to the trial log.
-    pub async fn exec(&self, pod: &str, container: &str, command: &[&str]) -> Result<ExecOutput, TrialError> {
-        let out = exec::exec(&self.api::<Pod>(), pod, container, command).await.map_err(|e| TrialError::Harness(e.to_string()))?;
-        self.log(format!("exec in {pod}/{container}:\n{}", out.describe(command)));
+    pub async fn exec(
+        &self,
+        pod: &str,
+        container: &str,
+        command: &[&str],
+    ) -> Result<ExecOutput, TrialError> {
+        let out = exec::exec(&self.api::<Pod>(), pod, container, command)
+            .await
+            .map_err(|e| TrialError::Harness(e.to_string()))?;
+        self.log(format!(
+            "exec in {pod}/{container}:\n{}",
+            out.describe(command)
+        ));
         Ok(out)
     }
 
     /// The whole log of a container of a pod in the trial's namespace.
     pub async fn logs(&self, pod: &str, container: &str) -> Result<String, TrialError> {
-        exec::logs(&self.api::<Pod>(), pod, container).await.map_err(|e| TrialError::Harness(e.to_string()))
+        exec::logs(&self.api::<Pod>(), pod, container)
+            .await
+            .map_err(|e| TrialError::Harness(e.to_string()))
     }
 }
 
 fn is_ready(status: &k8s_openapi::api::core::v1::PodStatus) -> bool {
-    status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True")
+    status
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 fn describe_pod(pod: &Pod) -> String {

@@ -174,7 +174,10 @@ mod tests {
     #[test]
     fn one_line_drops_source_snippets() {
         let yaml_error = "failed to parse kubeconfig YAML: error: line 1 column 10: unclosed bracket '['\n --> <input>:1:10\n  |\n1 | garbage: [\n  |          ^ unclosed bracket '['";
-        assert_eq!(one_line(yaml_error), "failed to parse kubeconfig YAML: error: line 1 column 10: unclosed bracket '['");
+        assert_eq!(
+            one_line(yaml_error),
+            "failed to parse kubeconfig YAML: error: line 1 column 10: unclosed bracket '['"
+        );
     }
 
     fn every_variant() -> Vec<HarnessError> {

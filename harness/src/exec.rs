@@ -37,7 +37,12 @@ pub enum ExecError {
         source: kube::Error,
     },
     #[error("exec {command:?} in {pod}/{container}: {message}")]
-    Stream { pod: String, container: String, command: Vec<String>, message: String },
+    Stream {
+        pod: String,
+        container: String,
+        command: Vec<String>,
+        message: String,
+    },
     #[error("logs of {pod}/{container}: {source}")]
     Logs {
         pod: String,
@@ -49,8 +54,17 @@ pub enum ExecError {
 
 /// Runs `command` in `container` of `pod` and waits for it to end.
 /// Establishing the session is retried on transient errors; the suites only exec read-only commands.
-pub async fn exec(pods: &Api<Pod>, pod: &str, container: &str, command: &[&str]) -> Result<ExecOutput, ExecError> {
-    let params = AttachParams::default().container(container).stdin(false).stdout(true).stderr(true);
+pub async fn exec(
+    pods: &Api<Pod>,
+    pod: &str,
+    container: &str,
+    command: &[&str],
+) -> Result<ExecOutput, ExecError> {
+    let params = AttachParams::default()
+        .container(container)
+        .stdin(false)
+        .stdout(true)
+        .stderr(true);
     let cmd: Vec<String> = command.iter().map(|s| s.to_string()).collect();
     let stream_error = |message: String| ExecError::Stream {
         pod: pod.to_string(),
@@ -58,21 +72,35 @@ pub async fn exec(pods: &Api<Pod>, pod: &str, container: &str, command: &[&str])
         command: cmd.clone(),
         message,
     };
-    let mut attached = retrying(|| pods.exec(pod, cmd.clone(), &params)).await.map_err(|source| ExecError::Start {
-        pod: pod.to_string(),
-        container: container.to_string(),
-        command: cmd.clone(),
-        source,
-    })?;
-    let status = attached.take_status().ok_or_else(|| stream_error("no status channel".into()))?;
-    let mut stdout_reader = attached.stdout().ok_or_else(|| stream_error("no stdout stream".into()))?;
-    let mut stderr_reader = attached.stderr().ok_or_else(|| stream_error("no stderr stream".into()))?;
+    let mut attached = retrying(|| pods.exec(pod, cmd.clone(), &params))
+        .await
+        .map_err(|source| ExecError::Start {
+            pod: pod.to_string(),
+            container: container.to_string(),
+            command: cmd.clone(),
+            source,
+        })?;
+    let status = attached
+        .take_status()
+        .ok_or_else(|| stream_error("no status channel".into()))?;
+    let mut stdout_reader = attached
+        .stdout()
+        .ok_or_else(|| stream_error("no stdout stream".into()))?;
+    let mut stderr_reader = attached
+        .stderr()
+        .ok_or_else(|| stream_error("no stderr stream".into()))?;
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    let (out, err) = tokio::join!(stdout_reader.read_to_end(&mut stdout), stderr_reader.read_to_end(&mut stderr));
+    let (out, err) = tokio::join!(
+        stdout_reader.read_to_end(&mut stdout),
+        stderr_reader.read_to_end(&mut stderr)
+    );
     out.map_err(|e| stream_error(format!("reading stdout: {e}")))?;
     err.map_err(|e| stream_error(format!("reading stderr: {e}")))?;
     let status = status.await;
-    attached.join().await.map_err(|e| stream_error(e.to_string()))?;
+    attached
+        .join()
+        .await
+        .map_err(|e| stream_error(e.to_string()))?;
     let exit_code = exit_code(status.as_ref()).map_err(stream_error)?;
     Ok(ExecOutput {
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
@@ -84,7 +112,9 @@ pub async fn exec(pods: &Api<Pod>, pod: &str, container: &str, command: &[&str])
 /// The exit code from the status the kubelet sends on the error channel.
 /// upstream: staging/src/k8s.io/client-go/tools/remotecommand/errorstream.go — `Success`, or `Failure` with
 /// reason `NonZeroExitCode` and a cause `ExitCode` whose message is the code; other failures are stream errors.
-fn exit_code(status: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>) -> Result<i32, String> {
+fn exit_code(
+    status: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>,
+) -> Result<i32, String> {
     let Some(status) = status else {
         return Err("the session ended without an exit status".into());
     };
@@ -94,22 +124,34 @@ fn exit_code(status: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Sta
             .details
             .as_ref()
             .and_then(|d| d.causes.as_ref())
-            .and_then(|causes| causes.iter().find(|c| c.reason.as_deref() == Some("ExitCode")))
+            .and_then(|causes| {
+                causes
+                    .iter()
+                    .find(|c| c.reason.as_deref() == Some("ExitCode"))
+            })
             .and_then(|c| c.message.as_deref())
             .and_then(|m| m.trim().parse().ok())
             .ok_or_else(|| format!("non-zero exit without a readable code: {status:?}")),
-        _ => Err(format!("command failed to run: {}", status.message.as_deref().unwrap_or("no message"))),
+        _ => Err(format!(
+            "command failed to run: {}",
+            status.message.as_deref().unwrap_or("no message")
+        )),
     }
 }
 
 /// The whole log of one container.
 pub async fn logs(pods: &Api<Pod>, pod: &str, container: &str) -> Result<String, ExecError> {
-    let params = LogParams { container: Some(container.to_string()), ..LogParams::default() };
-    retrying(|| pods.logs(pod, &params)).await.map_err(|source| ExecError::Logs {
-        pod: pod.to_string(),
-        container: container.to_string(),
-        source,
-    })
+    let params = LogParams {
+        container: Some(container.to_string()),
+        ..LogParams::default()
+    };
+    retrying(|| pods.logs(pod, &params))
+        .await
+        .map_err(|source| ExecError::Logs {
+            pod: pod.to_string(),
+            container: container.to_string(),
+            source,
+        })
 }
 
 #[cfg(test)]
@@ -119,7 +161,10 @@ mod tests {
 
     #[test]
     fn success_is_zero() {
-        let status = Status { status: Some("Success".into()), ..Status::default() };
+        let status = Status {
+            status: Some("Success".into()),
+            ..Status::default()
+        };
         assert_eq!(exit_code(Some(&status)), Ok(0));
     }
 
@@ -140,8 +185,16 @@ mod tests {
 
     #[test]
     fn other_failures_and_missing_status_are_errors() {
-        let status = Status { status: Some("Failure".into()), message: Some("container not found".into()), ..Status::default() };
-        assert!(exit_code(Some(&status)).unwrap_err().contains("container not found"));
+        let status = Status {
+            status: Some("Failure".into()),
+            message: Some("container not found".into()),
+            ..Status::default()
+        };
+        assert!(
+            exit_code(Some(&status))
+                .unwrap_err()
+                .contains("container not found")
+        );
         assert!(exit_code(None).is_err());
     }
 }

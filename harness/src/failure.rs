@@ -7,14 +7,34 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum TrialError {
     /// The cluster did not show what the doc says it shows.
-    #[error("check: {what}\nexpected:\n{}\nobserved:\n{}", indent(expected), indent(observed))]
-    Mismatch { what: String, expected: String, observed: String },
+    #[error(
+        "check: {what}\nexpected:\n{}\nobserved:\n{}",
+        indent(expected),
+        indent(observed)
+    )]
+    Mismatch {
+        what: String,
+        expected: String,
+        observed: String,
+    },
     /// A watch-driven wait ran out of its named budget.
     #[error("timed out after {}s ({budget}) waiting for {awaited}\nlast state seen:\n{}", elapsed.as_secs(), indent(last_state))]
-    Timeout { awaited: String, budget: &'static str, elapsed: Duration, last_state: String },
+    Timeout {
+        awaited: String,
+        budget: &'static str,
+        elapsed: Duration,
+        last_state: String,
+    },
     /// A wait ended early because the awaited state can no longer come (the pod failed, say).
-    #[error("gave up waiting for {awaited}: {why}\nlast state seen:\n{}", indent(last_state))]
-    GaveUp { awaited: String, why: String, last_state: String },
+    #[error(
+        "gave up waiting for {awaited}: {why}\nlast state seen:\n{}",
+        indent(last_state)
+    )]
+    GaveUp {
+        awaited: String,
+        why: String,
+        last_state: String,
+    },
     /// An API call failed with an error that retries did not cure.
     #[error("{context}: {source}")]
     Api {
@@ -43,21 +63,42 @@ fn indent(text: &str) -> String {
     if text.is_empty() {
         return "  (empty)".to_string();
     }
-    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Fails with a mismatch unless `holds`.
-pub fn ensure(holds: bool, what: &str, expected: impl Display, observed: impl Display) -> Result<(), TrialError> {
+pub fn ensure(
+    holds: bool,
+    what: &str,
+    expected: impl Display,
+    observed: impl Display,
+) -> Result<(), TrialError> {
     if holds {
         Ok(())
     } else {
-        Err(TrialError::Mismatch { what: what.to_string(), expected: expected.to_string(), observed: observed.to_string() })
+        Err(TrialError::Mismatch {
+            what: what.to_string(),
+            expected: expected.to_string(),
+            observed: observed.to_string(),
+        })
     }
 }
 
 /// Fails with a mismatch unless `expected == observed`; both are shown with `{:?}` when they differ.
-pub fn ensure_eq<T: PartialEq + std::fmt::Debug>(what: &str, expected: T, observed: T) -> Result<(), TrialError> {
-    ensure(expected == observed, what, format!("{expected:?}"), format!("{observed:?}"))
+pub fn ensure_eq<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    expected: T,
+    observed: T,
+) -> Result<(), TrialError> {
+    ensure(
+        expected == observed,
+        what,
+        format!("{expected:?}"),
+        format!("{observed:?}"),
+    )
 }
 
 #[cfg(test)]
@@ -77,6 +118,9 @@ mod tests {
     #[test]
     fn multi_line_values_are_indented() {
         let err = ensure(false, "hosts file", "a\nb", "").unwrap_err();
-        assert!(err.to_string().contains("expected:\n  a\n  b\nobserved:\n  (empty)"));
+        assert!(
+            err.to_string()
+                .contains("expected:\n  a\n  b\nobserved:\n  (empty)")
+        );
     }
 }

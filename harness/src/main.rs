@@ -44,14 +44,17 @@ fn fail(e: netconform::error::HarnessError) -> (String, u8) {
 
 /// Deletes what earlier runs left on the current kubeconfig context, by the netconform label only.
 async fn sweep() -> CommandResult {
-    let mut settings = Settings::from_env().map_err(|e| (e.to_string(), u8::try_from(e.exit_code()).unwrap_or(1)))?;
+    let mut settings = Settings::from_env()
+        .map_err(|e| (e.to_string(), u8::try_from(e.exit_code()).unwrap_or(1)))?;
     // Sweeping never creates a cluster: only the configured context.
     settings.target = TargetChoice::Existing;
     let target = match target::resolve(&settings).await.map_err(fail)? {
         Resolution::Ready(target) => target,
         Resolution::NoTarget { reason } => return Err((format!("nothing to sweep: {reason}"), 5)),
     };
-    let report = netconform::sweep::sweep(&target.client, None, None).await.map_err(fail)?;
+    let report = netconform::sweep::sweep(&target.client, None, None)
+        .await
+        .map_err(fail)?;
     if report.deleted.is_empty() {
         println!("nothing to sweep on {}", target.description);
     }
@@ -71,7 +74,11 @@ async fn sim(args: &[String]) -> CommandResult {
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--kubeconfig" => kubeconfig = rest.next().map(PathBuf::from),
-            "--deviate" => deviations.push(rest.next().cloned().ok_or((USAGE.to_string(), EXIT_USAGE))?),
+            "--deviate" => deviations.push(
+                rest.next()
+                    .cloned()
+                    .ok_or((USAGE.to_string(), EXIT_USAGE))?,
+            ),
             "--list-deviations" => list = true,
             other => return Err((format!("unknown argument {other:?}; {USAGE}"), EXIT_USAGE)),
         }
@@ -83,10 +90,15 @@ async fn sim(args: &[String]) -> CommandResult {
         return Ok(());
     }
     let path = kubeconfig.ok_or((format!("sim needs --kubeconfig PATH; {USAGE}"), EXIT_USAGE))?;
-    let mut settings = Settings::from_env().map_err(|e| (e.to_string(), u8::try_from(e.exit_code()).unwrap_or(1)))?;
+    let mut settings = Settings::from_env()
+        .map_err(|e| (e.to_string(), u8::try_from(e.exit_code()).unwrap_or(1)))?;
     settings.sim_deviations.extend(deviations);
-    let double = Double::start(target::sim::double_config(&settings)).await.map_err(|e| (e.to_string(), 1))?;
-    double.write_kubeconfig(&path).map_err(|e| (e.to_string(), 1))?;
+    let double = Double::start(target::sim::double_config(&settings))
+        .await
+        .map_err(|e| (e.to_string(), 1))?;
+    double
+        .write_kubeconfig(&path)
+        .map_err(|e| (e.to_string(), 1))?;
     eprintln!(
         "netconform: serving the netconform-double TEST DOUBLE (simulated, not a cluster) on {}; kubeconfig {}; Ctrl-C to stop",
         double.addr(),

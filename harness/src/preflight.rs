@@ -7,19 +7,20 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Service};
-use k8s_openapi::api::networking::v1::ServiceCIDR;
+use k8s_openapi::api::networking::v1::{IPAddress, ServiceCIDR};
 use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
 
 use crate::config::{Settings, Toggle};
 use crate::error::HarnessError;
 use crate::ipfamily::{IpFamily, family_of_cidr, family_of_ip};
+use crate::retry::retrying;
 use crate::target::{Target, TargetKind};
 
 /// A capability a trial needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Need {
-    /// Every node has an IPv4 and an IPv6 pod CIDR (and Services can be dual-stack).
+    /// The cluster is configured dual-stack: its default ServiceCIDR or a node covers both families.
     DualStack,
     Ipv4,
     Ipv6,
@@ -34,6 +35,12 @@ pub enum Need {
     /// The default ServiceCIDR's IPv4 range hands out at most [`MAX_EXHAUSTIBLE_ADDRESSES`] addresses,
     /// so a trial can take them all (the docs' example range is a /28: 14 addresses).
     SmallServiceRange,
+    /// The trial holds up to this many addresses of the default IPv4 service range at once. The runner lets
+    /// trials run side by side only while their sum fits the free addresses (the kind config's range is a /28).
+    ServiceAddresses(u8),
+    /// No other trial may allocate IPv4 service addresses while it runs (it adds a ServiceCIDR that the
+    /// allocator would otherwise hand to other trials' Services: upstream MetaAllocator tries every range).
+    ServiceAllocatorAlone,
 }
 
 /// The largest IPv4 service range (allocatable addresses: a /24) a trial exhausts.
@@ -99,6 +106,8 @@ pub struct Capabilities {
     pub service_cidr_api: bool,
     /// `spec.cidrs` of the ServiceCIDR named `kubernetes` (the API server's own range), if the API is served.
     pub default_service_cidrs: Option<Vec<String>>,
+    /// Addresses of the default ServiceCIDR's IPv4 range not yet taken (IPAddress objects), if known.
+    pub free_ipv4_service_addresses: Option<u64>,
     pub load_balancer: Detected,
     pub network_policy: Detected,
 }
@@ -145,6 +154,7 @@ impl Capabilities {
             families: BTreeSet::new(),
             service_cidr_api: false,
             default_service_cidrs: None,
+            free_ipv4_service_addresses: None,
             load_balancer: absent.clone(),
             network_policy: absent,
         }
@@ -184,6 +194,10 @@ impl Capabilities {
                 })
             }
             Need::SmallServiceRange => self.unmet_small_service_range(),
+            Need::ServiceAllocatorAlone => None,
+            Need::ServiceAddresses(n) => self.free_ipv4_service_addresses.filter(|free| u64::from(n) > *free).map(|free| {
+                format!("the trial holds {n} IPv4 service addresses at once; the default service range has {free} free")
+            }),
         }
     }
 
@@ -210,40 +224,40 @@ impl Capabilities {
     }
 
     /// Same as [`Capabilities::unmet`] (the runner's name for it).
+    /// Dual-stack is *configured* when the default ServiceCIDR or any node's pod ranges cover both families.
+    /// On such a cluster a node or range that lacks a family is a failure the trials report, not a reason to
+    /// skip them; only a cluster configured single-stack skips the dual-stack trials.
     fn unmet_dual_stack(&self) -> Option<String> {
-        if self.nodes.is_empty() {
-            return Some("the cluster has no nodes".into());
-        }
         let both: BTreeSet<IpFamily> = [IpFamily::IPv4, IpFamily::IPv6].into();
-        if let Some(node) = self.nodes.iter().find(|n| n.families() != both) {
-            let stack = if self.families.len() < 2
-                && self.nodes.iter().all(|n| n.families() == node.families())
-            {
-                "cluster is single-stack"
-            } else {
-                "cluster is not dual-stack on every node"
-            };
-            return Some(format!(
-                "{stack} ({}): node {} {}",
-                describe_families(&node.families()),
-                node.name,
-                node.evidence()
-            ));
+        let service_families: Option<BTreeSet<IpFamily>> =
+            self.default_service_cidrs.as_ref().map(|cidrs| {
+                cidrs
+                    .iter()
+                    .filter_map(|c| family_of_cidr(c).ok())
+                    .collect()
+            });
+        if service_families.as_ref() == Some(&both)
+            || self.nodes.iter().any(|n| n.families() == both)
+        {
+            return None;
         }
-        if let Some(cidrs) = &self.default_service_cidrs {
-            let families: BTreeSet<IpFamily> = cidrs
-                .iter()
-                .filter_map(|c| family_of_cidr(c).ok())
-                .collect();
-            if families != both {
-                return Some(format!(
-                    "services are single-stack ({}): the default ServiceCIDR \"kubernetes\" has cidrs [{}]",
-                    describe_families(&families),
-                    cidrs.join(", ")
-                ));
-            }
-        }
-        None
+        let Some(node) = self.nodes.first() else {
+            return Some("the cluster has no nodes".into());
+        };
+        let services = match (&self.default_service_cidrs, &service_families) {
+            (Some(cidrs), Some(families)) => format!(
+                "; the default ServiceCIDR \"kubernetes\" is {} with cidrs [{}]",
+                describe_families(families),
+                cidrs.join(", ")
+            ),
+            _ => String::new(),
+        };
+        Some(format!(
+            "cluster is single-stack ({}): node {} {}{services}",
+            describe_families(&node.families()),
+            node.name,
+            node.evidence()
+        ))
     }
 
     fn unmet_family(&self, family: IpFamily) -> Option<String> {
@@ -285,13 +299,13 @@ fn toggled(setting: Toggle, variable: &str, what: &str, detected: &Detected) -> 
 
 /// Detects the target's capabilities (a handful of list/get requests).
 pub async fn detect(client: &Client, target: &TargetKind) -> Result<Capabilities, HarnessError> {
-    let server_version = client
-        .apiserver_version()
+    let server_version = retrying(|| client.apiserver_version())
         .await
         .map_err(|e| HarnessError::api("reading /version", &e))?
         .git_version;
-    let nodes: Vec<NodeInfo> = Api::<Node>::all(client.clone())
-        .list(&ListParams::default())
+    let all = ListParams::default();
+    let nodes_api = Api::<Node>::all(client.clone());
+    let nodes: Vec<NodeInfo> = retrying(|| nodes_api.list(&all))
         .await
         .map_err(|e| HarnessError::api("listing nodes", &e))?
         .items
@@ -299,24 +313,38 @@ pub async fn detect(client: &Client, target: &TargetKind) -> Result<Capabilities
         .map(node_info)
         .collect();
     let service_cidr_api = serves(client, "networking.k8s.io/v1", "servicecidrs").await?;
-    let default_service_cidrs = if service_cidr_api {
-        Api::<ServiceCIDR>::all(client.clone())
-            .get_opt("kubernetes")
+    let (default_service_cidrs, free_ipv4_service_addresses) = if service_cidr_api {
+        let cidrs_api = Api::<ServiceCIDR>::all(client.clone());
+        let cidrs = retrying(|| cidrs_api.get_opt("kubernetes"))
             .await
             .map_err(|e| HarnessError::api("reading servicecidr kubernetes", &e))?
             .and_then(|s| s.spec)
-            .and_then(|s| s.cidrs)
+            .and_then(|s| s.cidrs);
+        let addresses_api = Api::<IPAddress>::all(client.clone());
+        let taken: Vec<String> = retrying(|| addresses_api.list_metadata(&all))
+            .await
+            .map(|l| {
+                l.items
+                    .into_iter()
+                    .filter_map(|a| a.metadata.name)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let free = cidrs
+            .as_deref()
+            .and_then(|c| free_ipv4_addresses(c, &taken));
+        (cidrs, free)
     } else {
-        None
+        (None, None)
     };
     // Services and DaemonSets are only evidence: a forbidden or absent list means "no evidence", not an error.
-    let services = Api::<Service>::all(client.clone())
-        .list(&ListParams::default())
+    let services_api = Api::<Service>::all(client.clone());
+    let services = retrying(|| services_api.list(&all))
         .await
         .map(|l| l.items)
         .ok();
-    let daemonsets = Api::<DaemonSet>::all(client.clone())
-        .list(&ListParams::default())
+    let daemonsets_api = Api::<DaemonSet>::all(client.clone());
+    let daemonsets = retrying(|| daemonsets_api.list(&all))
         .await
         .map(|l| l.items)
         .ok();
@@ -327,9 +355,26 @@ pub async fn detect(client: &Client, target: &TargetKind) -> Result<Capabilities
         nodes,
         service_cidr_api,
         default_service_cidrs,
+        free_ipv4_service_addresses,
         load_balancer: load_balancer_evidence(services.as_deref()),
         network_policy: network_policy_evidence(daemonsets.as_deref()),
     })
+}
+
+/// Free addresses of the IPv4 range in `cidrs`: its size less network and broadcast (upstream:
+/// pkg/registry/core/service/ipallocator/bitmap.go reserves both) less the IPAddress objects inside it.
+pub fn free_ipv4_addresses(cidrs: &[String], taken: &[String]) -> Option<u64> {
+    let v4 = cidrs.iter().find_map(|c| match c.parse::<ipnet::IpNet>() {
+        Ok(ipnet::IpNet::V4(v4)) => Some(v4),
+        _ => None,
+    })?;
+    let size = (1u64 << (32 - u32::from(v4.prefix_len()))).saturating_sub(2);
+    let inside = taken
+        .iter()
+        .filter_map(|t| t.parse::<std::net::Ipv4Addr>().ok())
+        .filter(|ip| v4.contains(ip))
+        .count();
+    Some(size.saturating_sub(inside as u64))
 }
 
 /// Is `resource` served in `api_version`? (discovery; a 404 for the whole group/version means no).
@@ -503,6 +548,7 @@ mod tests {
             nodes,
             service_cidr_api: true,
             default_service_cidrs: Some(vec!["10.96.0.0/28".into(), "fd00:10:96::/112".into()]),
+            free_ipv4_service_addresses: Some(12),
             load_balancer: Detected {
                 present: false,
                 evidence: "no LoadBalancer service has an ingress address".into(),
@@ -548,14 +594,15 @@ mod tests {
 
     #[test]
     fn ipv4_only_cluster_is_single_stack_with_the_node_named() {
-        let c = caps(vec![
+        let mut c = caps(vec![
             node(ipv4_only("netconform-control-plane", 0)),
             node(ipv4_only("netconform-worker", 1)),
         ]);
+        c.default_service_cidrs = Some(vec!["10.96.0.0/28".into()]);
         let s = Settings::default();
         assert_eq!(
             c.unmet(Need::DualStack, &s, OURS).unwrap(),
-            "cluster is single-stack (IPv4 only): node netconform-control-plane has podCIDRs [10.244.0.0/24]"
+            "cluster is single-stack (IPv4 only): node netconform-control-plane has podCIDRs [10.244.0.0/24]; the default ServiceCIDR \"kubernetes\" is IPv4 only with cidrs [10.96.0.0/28]"
         );
         assert_eq!(c.unmet(Need::Ipv4, &s, OURS), None);
         assert!(
@@ -567,7 +614,8 @@ mod tests {
 
     #[test]
     fn ipv6_only_and_mixed_clusters() {
-        let c = caps(vec![node(ipv6_only("v6"))]);
+        let mut c = caps(vec![node(ipv6_only("v6"))]);
+        c.default_service_cidrs = None;
         let s = Settings::default();
         assert_eq!(
             c.unmet(Need::DualStack, &s, OURS).unwrap(),
@@ -581,10 +629,8 @@ mod tests {
             node(ipv4_only("netconform-worker", 2)),
         ]);
         assert_eq!(mixed.family_names(), vec!["IPv4"]);
-        assert_eq!(
-            mixed.unmet(Need::DualStack, &s, OURS).unwrap(),
-            "cluster is not dual-stack on every node (IPv4 only): node netconform-worker has podCIDRs [10.244.2.0/24]"
-        );
+        // Configured dual-stack (node a) with one node lacking IPv6: the trials run and report the node.
+        assert_eq!(mixed.unmet(Need::DualStack, &s, OURS), None);
     }
 
     #[test]
@@ -604,14 +650,36 @@ mod tests {
     }
 
     #[test]
-    fn single_stack_service_range_makes_dual_stack_unmet() {
+    fn free_ipv4_addresses_count_the_range_less_reserved_and_taken() {
+        let cidrs = vec!["10.96.0.0/28".to_string(), "fd00:10:96::/112".to_string()];
+        let taken = ["10.96.0.1", "10.96.0.10", "fd00:10:96::1", "10.96.1.5"].map(String::from);
+        assert_eq!(free_ipv4_addresses(&cidrs, &taken), Some(12));
+        assert_eq!(free_ipv4_addresses(&cidrs[1..], &taken), None);
         let mut c = caps(vec![node(dual("a", 1))]);
+        c.free_ipv4_service_addresses = Some(1);
+        assert!(
+            c.unmet(Need::ServiceAddresses(2), &Settings::default(), OURS)
+                .unwrap()
+                .contains("1 free")
+        );
+        assert_eq!(
+            c.unmet(Need::ServiceAddresses(1), &Settings::default(), OURS),
+            None
+        );
+    }
+
+    #[test]
+    fn dual_stack_is_configured_by_the_service_range_or_any_node() {
+        let mut c = caps(vec![node(ipv4_only("a", 1))]);
         c.default_service_cidrs = Some(vec!["10.96.0.0/16".into()]);
         assert_eq!(
             c.unmet(Need::DualStack, &Settings::default(), OURS)
                 .unwrap(),
-            "services are single-stack (IPv4 only): the default ServiceCIDR \"kubernetes\" has cidrs [10.96.0.0/16]"
+            "cluster is single-stack (IPv4 only): node a has podCIDRs [10.244.1.0/24]; the default ServiceCIDR \"kubernetes\" is IPv4 only with cidrs [10.96.0.0/16]"
         );
+        // Services dual-stack, nodes not: configured dual-stack, so node trials run and fail.
+        c.default_service_cidrs = Some(vec!["10.96.0.0/16".into(), "fd00:10:96::/112".into()]);
+        assert_eq!(c.unmet(Need::DualStack, &Settings::default(), OURS), None);
     }
 
     #[test]

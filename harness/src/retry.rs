@@ -51,7 +51,9 @@ mod tests {
     use kube::core::Status;
 
     fn api_error(code: u16, message: &str) -> kube::Error {
-        kube::Error::Api(Box::new(Status::failure(message, "InternalError").with_code(code)))
+        kube::Error::Api(Box::new(
+            Status::failure(message, "InternalError").with_code(code),
+        ))
     }
 
     #[test]
@@ -59,7 +61,10 @@ mod tests {
         assert!(is_transient(&api_error(429, "slow down")));
         assert!(is_transient(&api_error(500, "etcdserver: leader changed")));
         assert!(is_transient(&api_error(503, "unavailable")));
-        assert!(!is_transient(&api_error(500, "failed to allocate a serviceIP: range is full")));
+        assert!(!is_transient(&api_error(
+            500,
+            "failed to allocate a serviceIP: range is full"
+        )));
         assert!(!is_transient(&api_error(404, "not found")));
         assert!(!is_transient(&api_error(422, "invalid")));
         assert!(!is_transient(&api_error(409, "conflict")));
@@ -71,7 +76,13 @@ mod tests {
         let out = retrying(|| {
             calls += 1;
             let n = calls;
-            async move { if n < 3 { Err(api_error(503, "unavailable")) } else { Ok(n) } }
+            async move {
+                if n < 3 {
+                    Err(api_error(503, "unavailable"))
+                } else {
+                    Ok(n)
+                }
+            }
         })
         .await;
         assert_eq!(out.unwrap(), 3);

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ObjectMeta, PostParams};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use rand::Rng;
-use tokio::sync::RwLock;
+use tokio::sync::{RwLock, Semaphore};
 
 use crate::cleanup::{Cleanup, Owned};
 use crate::config::Settings;
@@ -24,8 +24,9 @@ use crate::retry::retrying;
 use crate::target::{self, Resolution, Target};
 use crate::trial::TrialDef;
 
-/// Trials at once unless `--test-threads` says otherwise.
-pub const DEFAULT_TEST_THREADS: usize = 8;
+/// Trials at once unless `--test-threads` says otherwise. Trials wait on the cluster, not on a core; the
+/// scarce resource (the /28 IPv4 service range) is shared by declaration (`Need::ServiceAddresses`).
+pub const DEFAULT_TEST_THREADS: usize = 64;
 
 /// Exit status when a run is interrupted (128 + SIGINT), as shells report it.
 pub const EXIT_INTERRUPTED: i32 = 130;
@@ -35,7 +36,11 @@ pub fn main(trials: Vec<TrialDef>) -> ! {
     let mut args = Arguments::from_args();
     // Trials spend their time waiting on the cluster, not on a core: run more of them than there are cores.
     args.test_threads = args.test_threads.or(Some(DEFAULT_TEST_THREADS));
-    let selected: Vec<TrialDef> = trials.iter().copied().filter(|t| !args.is_filtered_out(&placeholder(t))).collect();
+    let selected: Vec<TrialDef> = trials
+        .iter()
+        .copied()
+        .filter(|t| !args.is_filtered_out(&placeholder(t)))
+        .collect();
     if args.list || selected.is_empty() {
         // Listing and empty selections never touch a cluster (no kind cluster for `cargo test some_unit_test`).
         libtest_mimic::run(&args, trials.iter().map(placeholder).collect()).exit();
@@ -68,17 +73,27 @@ pub fn main(trials: Vec<TrialDef>) -> ! {
             reporter.finish();
             conclusion.exit();
         }
-        Prepared::Ready { state, target, info } => {
+        Prepared::Ready {
+            state,
+            target,
+            info,
+        } => {
             let reporter = Arc::new(Reporter::new(&settings, info));
-            let exclusive = Arc::new(RwLock::new(()));
+            let schedule = Schedule::new(&state.capabilities);
             let handle = runtime.handle().clone();
             install_interrupt_handler(&runtime, state.clone(), reporter.clone());
             let libtest = trials
                 .iter()
                 .map(|def| {
-                    let (def, state, reporter, exclusive, handle) = (*def, state.clone(), reporter.clone(), exclusive.clone(), handle.clone());
+                    let (def, state, reporter, schedule, handle) = (
+                        *def,
+                        state.clone(),
+                        reporter.clone(),
+                        schedule.clone(),
+                        handle.clone(),
+                    );
                     Trial::ignorable_test(def.name, move || {
-                        let record = handle.block_on(run_trial(state, exclusive, def));
+                        let record = handle.block_on(run_trial(state, schedule, def));
                         let verdict = libtest_verdict(&record);
                         reporter.record(record);
                         verdict
@@ -100,14 +115,20 @@ pub fn main(trials: Vec<TrialDef>) -> ! {
 
 /// Runs `trials` against the target `settings` selects, `concurrency` at a time, and returns their records.
 /// The project's own tests use this to run the suites against the double in-process.
-pub async fn run_all(settings: &Settings, trials: &[TrialDef], concurrency: usize) -> Result<Vec<TrialRecord>, (String, i32)> {
+pub async fn run_all(
+    settings: &Settings,
+    trials: &[TrialDef],
+    concurrency: usize,
+) -> Result<Vec<TrialRecord>, (String, i32)> {
     use futures::StreamExt;
     match prepare(settings, trials).await? {
-        Prepared::NoTarget { reason, .. } => Ok(trials.iter().map(|d| skipped(d, &reason)).collect()),
+        Prepared::NoTarget { reason, .. } => {
+            Ok(trials.iter().map(|d| skipped(d, &reason)).collect())
+        }
         Prepared::Ready { state, target, .. } => {
-            let exclusive = Arc::new(RwLock::new(()));
+            let schedule = Schedule::new(&state.capabilities);
             let records = futures::stream::iter(trials.iter().copied())
-                .map(|def| run_trial(state.clone(), exclusive.clone(), def))
+                .map(|def| run_trial(state.clone(), schedule.clone(), def))
                 .buffer_unordered(concurrency.max(1))
                 .collect::<Vec<_>>()
                 .await;
@@ -130,8 +151,15 @@ fn die(line: &str, code: i32) -> ! {
 }
 
 enum Prepared {
-    NoTarget { reason: String, info: RunInfo },
-    Ready { state: Arc<RunState>, target: Target, info: RunInfo },
+    NoTarget {
+        reason: String,
+        info: RunInfo,
+    },
+    Ready {
+        state: Arc<RunState>,
+        target: Target,
+        info: RunInfo,
+    },
 }
 
 /// Resolves the target and runs preflight. Errors are (one line, exit status).
@@ -146,10 +174,16 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
         ip_families: Vec::new(),
         started_at: SystemTime::now(),
     };
-    let target = match target::resolve(settings).await.map_err(|e| (e.to_string(), e.exit_code()))? {
+    let target = match target::resolve(settings)
+        .await
+        .map_err(|e| (e.to_string(), e.exit_code()))?
+    {
         Resolution::NoTarget { reason } => {
             if settings.require_cluster {
-                return Err((format!("no target and NETCONFORM_REQUIRE_CLUSTER=1: {reason}"), crate::error::EXIT_NO_TARGET));
+                return Err((
+                    format!("no target and NETCONFORM_REQUIRE_CLUSTER=1: {reason}"),
+                    crate::error::EXIT_NO_TARGET,
+                ));
             }
             info.target_description = format!("no target: {reason}");
             return Ok(Prepared::NoTarget { reason, info });
@@ -157,12 +191,18 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
         Resolution::Ready(target) => target,
     };
     let client = target.client.clone();
-    let capabilities = preflight::detect(&client, &target.kind).await.map_err(|e| (e.to_string(), e.exit_code()))?;
+    let capabilities = preflight::detect(&client, &target.kind)
+        .await
+        .map_err(|e| (e.to_string(), e.exit_code()))?;
     info.target = Some(target.kind);
     info.target_description = target.description.clone();
     info.server_version = Some(capabilities.server_version.clone());
     info.node_image = target.node_image.clone();
-    info.ip_families = capabilities.families.iter().map(|f| f.to_string()).collect();
+    info.ip_families = capabilities
+        .families
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
     eprintln!(
         "netconform: target {} — {}; server {}; IP families [{}]; run id {run_id}",
         target.kind,
@@ -176,16 +216,30 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
         let gated = |n: &&Need| !matches!(**n, Need::Disruptive | Need::SmallServiceRange);
         let unmet: Vec<String> = selected
             .iter()
-            .flat_map(|def| def.needs.iter().filter(gated).filter_map(|n| capabilities.unmet(*n, settings, &target)))
+            .flat_map(|def| {
+                def.needs
+                    .iter()
+                    .filter(gated)
+                    .filter_map(|n| capabilities.unmet(*n, settings, &target))
+            })
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
         if !unmet.is_empty() {
-            return Err((format!("the cluster cannot run the selected trials (NETCONFORM_REQUIRE_CLUSTER=1): {}", unmet.join("; ")), crate::error::EXIT_CAPABILITY));
+            return Err((
+                format!(
+                    "the cluster cannot run the selected trials (NETCONFORM_REQUIRE_CLUSTER=1): {}",
+                    unmet.join("; ")
+                ),
+                crate::error::EXIT_CAPABILITY,
+            ));
         }
     }
     match crate::sweep::sweep(&client, Some(crate::sweep::LEFTOVER_AGE), Some(&run_id)).await {
-        Ok(swept) if !swept.deleted.is_empty() => eprintln!("netconform: swept leftovers of earlier runs: {}", swept.deleted.join(", ")),
+        Ok(swept) if !swept.deleted.is_empty() => eprintln!(
+            "netconform: swept leftovers of earlier runs: {}",
+            swept.deleted.join(", ")
+        ),
         Ok(_) => {}
         Err(e) => eprintln!("netconform: could not sweep leftovers of earlier runs: {e}"),
     }
@@ -198,32 +252,104 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
         settings: settings.clone(),
         cleanup: Cleanup::new(client),
     });
-    Ok(Prepared::Ready { state, target, info })
+    Ok(Prepared::Ready {
+        state,
+        target,
+        info,
+    })
 }
 
 fn new_run_id() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    (0..8).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..8)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// What keeps concurrent trials out of each other's way.
+struct Schedule {
+    /// Exclusive trials take it for writing, the others for reading.
+    exclusive: RwLock<()>,
+    /// Free addresses of the IPv4 service range; a trial takes what it declares (`Need::ServiceAddresses`).
+    addresses: Semaphore,
+    /// The budget's size: what a trial that needs the allocator alone takes.
+    budget: u32,
+}
+
+/// Addresses kept out of the budget for Services of finished trials whose namespaces are still terminating.
+const TERMINATING_MARGIN: u64 = 4;
+
+impl Schedule {
+    fn new(capabilities: &preflight::Capabilities) -> Arc<Schedule> {
+        let free = capabilities
+            .free_ipv4_service_addresses
+            .map_or(1 << 20, |f| {
+                f.saturating_sub(TERMINATING_MARGIN).max(1) as usize
+            });
+        let budget = free.min(u32::MAX as usize) as u32;
+        Arc::new(Schedule {
+            exclusive: RwLock::new(()),
+            addresses: Semaphore::new(budget as usize),
+            budget,
+        })
+    }
+
+    /// The addresses a trial takes from the budget while it runs.
+    fn addresses_of(&self, def: &TrialDef) -> u32 {
+        if def.needs.contains(&Need::ServiceAllocatorAlone) {
+            return self.budget;
+        }
+        def.needs
+            .iter()
+            .map(|n| {
+                if let Need::ServiceAddresses(k) = n {
+                    u32::from(*k)
+                } else {
+                    0
+                }
+            })
+            .sum::<u32>()
+            .min(self.budget)
+    }
 }
 
 /// Runs one trial, from needs check to cleanup, rerunning a failure up to `NETCONFORM_RETRIES` times;
 /// a pass after failed attempts keeps them (the report marks it flaky). Never panics.
-async fn run_trial(state: Arc<RunState>, exclusive: Arc<RwLock<()>>, def: TrialDef) -> TrialRecord {
+async fn run_trial(state: Arc<RunState>, schedule: Arc<Schedule>, def: TrialDef) -> TrialRecord {
     for need in def.needs {
-        let facts = TargetFacts { kind: Some(state.target), created_by_us: state.created_by_us };
+        let facts = TargetFacts {
+            kind: Some(state.target),
+            created_by_us: state.created_by_us,
+        };
         if let Some(reason) = state.capabilities.unmet(*need, &state.settings, facts) {
             return skipped(&def, &reason);
         }
     }
-    // Exclusive trials (e.g. exhausting the service range) run alone; the rest share.
-    let (_shared, _alone) = if def.exclusive { (None, Some(exclusive.write().await)) } else { (Some(exclusive.read().await), None) };
+    // Exclusive trials (e.g. exhausting the service range) run alone; the rest share, within the address budget.
+    let (_shared, _alone) = if def.exclusive {
+        (None, Some(schedule.exclusive.write().await))
+    } else {
+        (Some(schedule.exclusive.read().await), None)
+    };
+    let _addresses = match (def.exclusive, schedule.addresses_of(&def)) {
+        (false, n) if n > 0 => schedule.addresses.acquire_many(n).await.ok(),
+        _ => None,
+    };
     let mut failed_attempts = Vec::new();
     loop {
         let mut record = attempt(&state, def).await;
         match record.outcome {
-            TrialOutcome::Failed { message, diagnostics } if failed_attempts.len() < state.settings.retries as usize => {
-                failed_attempts.push(report::FailedAttempt { message, diagnostics, duration: record.duration, log: record.log });
+            TrialOutcome::Failed {
+                message,
+                diagnostics,
+            } if failed_attempts.len() < state.settings.retries as usize => {
+                failed_attempts.push(report::FailedAttempt {
+                    message,
+                    diagnostics,
+                    duration: record.duration,
+                    log: record.log,
+                });
             }
             _ => {
                 record.failed_attempts = failed_attempts;
@@ -238,26 +364,58 @@ async fn attempt(state: &Arc<RunState>, def: TrialDef) -> TrialRecord {
     let started = Instant::now();
     let namespace = match create_namespace(state, &def).await {
         Ok(ns) => ns,
-        Err(e) => return failed(&def, started, format!("could not create the trial namespace: {e}"), String::new(), String::new(), Vec::new()),
+        Err(e) => {
+            return failed(
+                &def,
+                started,
+                format!("could not create the trial namespace: {e}"),
+                String::new(),
+                String::new(),
+                Vec::new(),
+            );
+        }
     };
     let ctx = Ctx::new(state.clone(), def, namespace.clone());
-    let result = match AssertUnwindSafe((def.run)(ctx.clone())).catch_unwind().await {
+    let result = match AssertUnwindSafe((def.run)(ctx.clone()))
+        .catch_unwind()
+        .await
+    {
         Ok(result) => result,
-        Err(panic) => Err(TrialError::Harness(format!("the trial panicked: {}", panic_message(&panic)))),
+        Err(panic) => Err(TrialError::Harness(format!(
+            "the trial panicked: {}",
+            panic_message(&panic)
+        ))),
     };
     let diagnostics = match &result {
         Ok(()) => String::new(),
         Err(_) => diagnostics::collect(&state.client, &namespace).await,
     };
     let mut log = ctx.take_log();
-    for owned in ctx.take_owned().into_iter().chain([Owned::Namespace(namespace)]) {
+    for owned in ctx
+        .take_owned()
+        .into_iter()
+        .chain([Owned::Namespace(namespace)])
+    {
         if let Err(problem) = state.cleanup.delete(&owned).await {
             log.push_str(&format!("cleanup: {problem}\n"));
         }
     }
     match result {
-        Ok(()) => record(&def, TrialOutcome::Passed, started.elapsed(), log, ctx.take_findings()),
-        Err(e) => failed(&def, started, e.to_string(), diagnostics, log, ctx.take_findings()),
+        Ok(()) => record(
+            &def,
+            TrialOutcome::Passed,
+            started.elapsed(),
+            log,
+            ctx.take_findings(),
+        ),
+        Err(e) => failed(
+            &def,
+            started,
+            e.to_string(),
+            diagnostics,
+            log,
+            ctx.take_findings(),
+        ),
     }
 }
 
@@ -270,13 +428,18 @@ async fn create_namespace(state: &RunState, def: &TrialDef) -> Result<String, ku
             name: Some(name.clone()),
             labels: Some(
                 [
-                    (labels::MANAGED_BY_KEY.to_string(), labels::MANAGED_BY_VALUE.to_string()),
+                    (
+                        labels::MANAGED_BY_KEY.to_string(),
+                        labels::MANAGED_BY_VALUE.to_string(),
+                    ),
                     (labels::RUN_ID_KEY.to_string(), state.run_id.clone()),
                     (labels::SUITE_KEY.to_string(), suite),
                 ]
                 .into(),
             ),
-            annotations: Some([(labels::TRIAL_ANNOTATION.to_string(), def.name.to_string())].into()),
+            annotations: Some(
+                [(labels::TRIAL_ANNOTATION.to_string(), def.name.to_string())].into(),
+            ),
             ..ObjectMeta::default()
         },
         ..Namespace::default()
@@ -284,10 +447,12 @@ async fn create_namespace(state: &RunState, def: &TrialDef) -> Result<String, ku
     // Registered before the create so an interrupt between the two still deletes it.
     state.cleanup.register(Owned::Namespace(name.clone()));
     let params = PostParams::default();
-    retrying(|| api.create(&params, &ns)).await.or_else(|e| match e {
-        kube::Error::Api(s) if s.code == 409 => Ok(ns.clone()),
-        e => Err(e),
-    })?;
+    retrying(|| api.create(&params, &ns))
+        .await
+        .or_else(|e| match e {
+            kube::Error::Api(s) if s.code == 409 => Ok(ns.clone()),
+            e => Err(e),
+        })?;
     Ok(name)
 }
 
@@ -299,7 +464,13 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-fn record(def: &TrialDef, outcome: TrialOutcome, duration: std::time::Duration, log: String, findings: Vec<report::DocFinding>) -> TrialRecord {
+fn record(
+    def: &TrialDef,
+    outcome: TrialOutcome,
+    duration: std::time::Duration,
+    log: String,
+    findings: Vec<report::DocFinding>,
+) -> TrialRecord {
     TrialRecord {
         name: def.name.to_string(),
         suite: def.suite().to_string(),
@@ -314,12 +485,36 @@ fn record(def: &TrialDef, outcome: TrialOutcome, duration: std::time::Duration, 
 }
 
 fn skipped(def: &TrialDef, reason: &str) -> TrialRecord {
-    record(def, TrialOutcome::Skipped { reason: reason.to_string() }, std::time::Duration::ZERO, String::new(), Vec::new())
+    record(
+        def,
+        TrialOutcome::Skipped {
+            reason: reason.to_string(),
+        },
+        std::time::Duration::ZERO,
+        String::new(),
+        Vec::new(),
+    )
 }
 
-fn failed(def: &TrialDef, started: Instant, error: String, diagnostics: String, log: String, findings: Vec<report::DocFinding>) -> TrialRecord {
+fn failed(
+    def: &TrialDef,
+    started: Instant,
+    error: String,
+    diagnostics: String,
+    log: String,
+    findings: Vec<report::DocFinding>,
+) -> TrialRecord {
     let message = format!("claim: {}\ndoc: {}\n{error}", def.claim, def.doc_url);
-    record(def, TrialOutcome::Failed { message, diagnostics }, started.elapsed(), log, findings)
+    record(
+        def,
+        TrialOutcome::Failed {
+            message,
+            diagnostics,
+        },
+        started.elapsed(),
+        log,
+        findings,
+    )
 }
 
 /// What libtest prints: the failure message, then the trial's buffered log and the diagnostics.
@@ -327,7 +522,10 @@ fn libtest_verdict(record: &TrialRecord) -> Result<Completion, Failed> {
     match &record.outcome {
         TrialOutcome::Passed => Ok(Completion::Completed),
         TrialOutcome::Skipped { reason } => Ok(Completion::ignored_with(reason)),
-        TrialOutcome::Failed { message, diagnostics } => {
+        TrialOutcome::Failed {
+            message,
+            diagnostics,
+        } => {
             let mut text = message.clone();
             if !record.log.is_empty() {
                 text.push_str(&format!("\n--- trial log ---\n{}", record.log));
@@ -350,11 +548,18 @@ struct Reporter {
 
 impl Reporter {
     fn new(settings: &Settings, info: RunInfo) -> Reporter {
-        Reporter { info, junit: settings.junit_path(), summary: settings.summary_path(), records: Mutex::new(Vec::new()) }
+        Reporter {
+            info,
+            junit: settings.junit_path(),
+            summary: settings.summary_path(),
+            records: Mutex::new(Vec::new()),
+        }
     }
 
     fn record(&self, record: TrialRecord) {
-        let Ok(mut records) = self.records.lock() else { return };
+        let Ok(mut records) = self.records.lock() else {
+            return;
+        };
         records.push(record);
         self.write(&records);
     }
@@ -370,25 +575,45 @@ impl Reporter {
 
     /// Final write, and the doc findings printed once at the end of the run.
     fn finish(&self) {
-        let Ok(records) = self.records.lock() else { return };
+        let Ok(records) = self.records.lock() else {
+            return;
+        };
         self.write(&records);
         for r in records.iter() {
             if r.is_flaky() {
-                eprintln!("netconform: flaky: {} passed after {} failed attempt(s)", r.name, r.failed_attempts.len());
+                eprintln!(
+                    "netconform: flaky: {} passed after {} failed attempt(s)",
+                    r.name,
+                    r.failed_attempts.len()
+                );
             }
             for f in &r.findings {
-                eprintln!("netconform: doc finding in {}: the doc says {}; the cluster shows {} ({})", r.name, f.doc_says, f.cluster_shows, f.doc_url);
+                eprintln!(
+                    "netconform: doc finding in {}: the doc says {}; the cluster shows {} ({})",
+                    r.name, f.doc_says, f.cluster_shows, f.doc_url
+                );
             }
         }
-        eprintln!("netconform: reports: {} and {}", self.junit.display(), self.summary.display());
+        eprintln!(
+            "netconform: reports: {} and {}",
+            self.junit.display(),
+            self.summary.display()
+        );
     }
 }
 
 /// Ctrl-C / SIGTERM: delete what the run owns, write the reports, and exit 130.
-fn install_interrupt_handler(runtime: &tokio::runtime::Runtime, state: Arc<RunState>, reporter: Arc<Reporter>) {
+fn install_interrupt_handler(
+    runtime: &tokio::runtime::Runtime,
+    state: Arc<RunState>,
+    reporter: Arc<Reporter>,
+) {
     runtime.spawn(async move {
         wait_for_interrupt().await;
-        eprintln!("netconform: interrupted; deleting {} object(s) this run owns", state.cleanup.live().len());
+        eprintln!(
+            "netconform: interrupted; deleting {} object(s) this run owns",
+            state.cleanup.live().len()
+        );
         for problem in state.cleanup.delete_all().await {
             eprintln!("netconform: cleanup: {problem}");
         }

@@ -33,6 +33,9 @@ impl TrialDef {
 
 impl std::fmt::Debug for TrialDef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TrialDef").field("name", &self.name).field("needs", &self.needs).finish()
+        f.debug_struct("TrialDef")
+            .field("name", &self.name)
+            .field("needs", &self.needs)
+            .finish()
     }
 }

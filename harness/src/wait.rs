@@ -23,7 +23,10 @@ pub struct Budget {
 
 impl Budget {
     pub const fn new(name: &'static str, secs: u64) -> Budget {
-        Budget { name, limit: Duration::from_secs(secs) }
+        Budget {
+            name,
+            limit: Duration::from_secs(secs),
+        }
     }
 
     /// `NETCONFORM_TIMEOUT_SCALE` stretches every budget (slow CI machines, first image pulls).
@@ -71,9 +74,15 @@ where
     C: Fn(Option<&K>) -> Verdict,
 {
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let found = wait_list(api, config, awaited, budget, scale, &describe, |objects: &[K]| {
-        condition(objects.iter().find(|o| o.name_any() == name))
-    })
+    let found = wait_list(
+        api,
+        config,
+        awaited,
+        budget,
+        scale,
+        &describe,
+        |objects: &[K]| condition(objects.iter().find(|o| o.name_any() == name)),
+    )
     .await?;
     Ok(found.into_iter().find(|o| o.name_any() == name))
 }
@@ -159,7 +168,11 @@ where
             Verdict::Pending => {}
             Verdict::Hopeless(why) => {
                 let last_state = last_state(&seen, &last_error);
-                return Err(TrialError::GaveUp { awaited: awaited.to_string(), why, last_state });
+                return Err(TrialError::GaveUp {
+                    awaited: awaited.to_string(),
+                    why,
+                    last_state,
+                });
             }
         }
     }

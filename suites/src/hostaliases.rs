@@ -11,8 +11,11 @@ use serde_json::json;
 
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
+use netconform::parse::hosts::{
+    DEFAULT_LINES, HOST_ALIASES_MARKER, HostAlias, MANAGED_HEADER, MANAGED_HEADER_HOST_NETWORK,
+    managed_hosts_content,
+};
 use netconform::parse::resolv::ResolvConf;
-use netconform::parse::hosts::{DEFAULT_LINES, HOST_ALIASES_MARKER, HostAlias, MANAGED_HEADER, MANAGED_HEADER_HOST_NETWORK, managed_hosts_content};
 use netconform::trial::TrialDef;
 
 use crate::doc::DocFile;
@@ -21,8 +24,10 @@ use crate::pods::{from_json, kubectl_run, pod_ips};
 
 const PAGE: &str = "https://kubernetes.io/docs/tasks/network/customize-hosts-file-for-pods/";
 const HOSTALIASES_POD: DocFile = doc_file!("service/networking/hostaliases-pod.yaml");
-const DOC_DEFAULT_HOSTS: DocFile = doc_file!("doc-outputs/customize-hosts-file-for-pods/etc-hosts-default.txt");
-const DOC_ALIASED_HOSTS: DocFile = doc_file!("doc-outputs/customize-hosts-file-for-pods/etc-hosts-hostaliases.txt");
+const DOC_DEFAULT_HOSTS: DocFile =
+    doc_file!("doc-outputs/customize-hosts-file-for-pods/etc-hosts-default.txt");
+const DOC_ALIASED_HOSTS: DocFile =
+    doc_file!("doc-outputs/customize-hosts-file-for-pods/etc-hosts-hostaliases.txt");
 /// The subdomain example of the DNS page: a headless Service and pods with `hostname`/`subdomain`.
 const SUBDOMAIN_EXAMPLE: DocFile = doc_file!("inline/dns-pod-service/busybox-subdomain.yaml");
 
@@ -98,20 +103,34 @@ async fn nginx_hosts(ctx: &Ctx) -> Result<(Vec<String>, String), TrialError> {
     ctx.create(&kubectl_run("nginx", "nginx")?).await?;
     let pod = ctx.wait_pod_running("nginx").await?;
     let out = ctx.exec("nginx", "nginx", &["cat", "/etc/hosts"]).await?;
-    ensure(out.exit_code == 0, "`cat /etc/hosts` exit code", 0, out.exit_code)?;
+    ensure(
+        out.exit_code == 0,
+        "`cat /etc/hosts` exit code",
+        0,
+        out.exit_code,
+    )?;
     Ok((pod_ips(&pod), out.stdout))
 }
 
 /// A mismatch whose expected side carries the doc's excerpt, so the reader sees doc and cluster side by side.
 fn hosts_mismatch(what: &str, expected: &str, observed: &str, doc: &DocFile) -> TrialError {
-    TrialError::Mismatch { what: what.to_string(), expected: format!("{expected}\n\n{}", doc.excerpt()), observed: observed.to_string() }
+    TrialError::Mismatch {
+        what: what.to_string(),
+        expected: format!("{expected}\n\n{}", doc.excerpt()),
+        observed: observed.to_string(),
+    }
 }
 
 async fn nginx_managed_header(ctx: Ctx) -> Result<(), TrialError> {
     let (_, hosts) = nginx_hosts(&ctx).await?;
     match hosts.lines().next() {
         Some(MANAGED_HEADER) => Ok(()),
-        _ => Err(hosts_mismatch("first line of /etc/hosts", MANAGED_HEADER, &hosts, &DOC_DEFAULT_HOSTS)),
+        _ => Err(hosts_mismatch(
+            "first line of /etc/hosts",
+            MANAGED_HEADER,
+            &hosts,
+            &DOC_DEFAULT_HOSTS,
+        )),
     }
 }
 
@@ -121,18 +140,36 @@ async fn nginx_default_entries(ctx: Ctx) -> Result<(), TrialError> {
     if observed == DEFAULT_LINES {
         return Ok(());
     }
-    Err(hosts_mismatch("lines 2-7 of /etc/hosts (TAB-separated)", &DEFAULT_LINES.join("\n"), &hosts, &DOC_DEFAULT_HOSTS))
+    Err(hosts_mismatch(
+        "lines 2-7 of /etc/hosts (TAB-separated)",
+        &DEFAULT_LINES.join("\n"),
+        &hosts,
+        &DOC_DEFAULT_HOSTS,
+    ))
 }
 
 async fn nginx_pod_ip_entries(ctx: Ctx) -> Result<(), TrialError> {
     let (ips, hosts) = nginx_hosts(&ctx).await?;
-    ensure(!ips.is_empty(), "status.podIPs of nginx", "at least one pod IP", "none")?;
+    ensure(
+        !ips.is_empty(),
+        "status.podIPs of nginx",
+        "at least one pod IP",
+        "none",
+    )?;
     let ip_refs: Vec<&str> = ips.iter().map(String::as_str).collect();
     let expected = managed_hosts_content(&ip_refs, "nginx", None, &[]);
     if hosts == expected {
         return Ok(());
     }
-    Err(hosts_mismatch(&format!("the whole /etc/hosts of nginx for podIPs [{}]", ips.join(", ")), &expected, &hosts, &DOC_DEFAULT_HOSTS))
+    Err(hosts_mismatch(
+        &format!(
+            "the whole /etc/hosts of nginx for podIPs [{}]",
+            ips.join(", ")
+        ),
+        &expected,
+        &hosts,
+        &DOC_DEFAULT_HOSTS,
+    ))
 }
 
 /// Applies the doc's hostaliases-pod verbatim and waits for it to complete.
@@ -151,7 +188,10 @@ fn aliases_of(pod: &Pod) -> Vec<HostAlias> {
     pod.spec
         .iter()
         .flat_map(|s| s.host_aliases.iter().flatten())
-        .map(|a| HostAlias { ip: a.ip.clone(), hostnames: a.hostnames.clone().unwrap_or_default() })
+        .map(|a| HostAlias {
+            ip: a.ip.clone(),
+            hostnames: a.hostnames.clone().unwrap_or_default(),
+        })
         .collect()
 }
 
@@ -159,15 +199,32 @@ async fn hostaliases_pod_alias_section(ctx: Ctx) -> Result<(), TrialError> {
     let (manifest, done) = run_hostaliases_pod(&ctx).await?;
     let log = ctx.logs("hostaliases-pod", "cat-hosts").await?;
     let ips = pod_ips(&done);
-    ensure(!ips.is_empty(), "status.podIPs of the Completed hostaliases-pod", "the pod IPs (kept for terminal pods)", "none")?;
-    let section = format!("\n{HOST_ALIASES_MARKER}\n127.0.0.1\tfoo.local\tbar.local\n10.1.2.3\tfoo.remote\tbar.remote\n");
+    ensure(
+        !ips.is_empty(),
+        "status.podIPs of the Completed hostaliases-pod",
+        "the pod IPs (kept for terminal pods)",
+        "none",
+    )?;
+    let section = format!(
+        "\n{HOST_ALIASES_MARKER}\n127.0.0.1\tfoo.local\tbar.local\n10.1.2.3\tfoo.remote\tbar.remote\n"
+    );
     if !log.ends_with(&section) {
-        return Err(hosts_mismatch("the end of the hostaliases-pod log", &section, &log, &DOC_ALIASED_HOSTS));
+        return Err(hosts_mismatch(
+            "the end of the hostaliases-pod log",
+            &section,
+            &log,
+            &DOC_ALIASED_HOSTS,
+        ));
     }
     let ip_refs: Vec<&str> = ips.iter().map(String::as_str).collect();
     let expected = managed_hosts_content(&ip_refs, "hostaliases-pod", None, &aliases_of(&manifest));
     if log != expected {
-        return Err(hosts_mismatch("the whole hostaliases-pod log", &expected, &log, &DOC_ALIASED_HOSTS));
+        return Err(hosts_mismatch(
+            "the whole hostaliases-pod log",
+            &expected,
+            &log,
+            &DOC_ALIASED_HOSTS,
+        ));
     }
     Ok(())
 }
@@ -177,33 +234,64 @@ async fn subdomain_fqdn_entries(ctx: Ctx) -> Result<(), TrialError> {
     let pod_json = objects
         .iter()
         .find(|o| o.types.as_ref().is_some_and(|t| t.kind == "Pod"))
-        .ok_or_else(|| TrialError::Harness(format!("manifests/{}: no Pod", SUBDOMAIN_EXAMPLE.path)))?;
-    let pod: Pod = from_json(serde_json::to_value(pod_json).map_err(|e| TrialError::Harness(e.to_string()))?)?;
+        .ok_or_else(|| {
+            TrialError::Harness(format!("manifests/{}: no Pod", SUBDOMAIN_EXAMPLE.path))
+        })?;
+    let pod: Pod =
+        from_json(serde_json::to_value(pod_json).map_err(|e| TrialError::Harness(e.to_string()))?)?;
     let name = pod.metadata.name.clone().unwrap_or_default();
     let spec = pod.spec.clone().unwrap_or_default();
-    let (hostname, subdomain) = (spec.hostname.clone().unwrap_or_default(), spec.subdomain.clone().unwrap_or_default());
-    let container = spec.containers.first().map(|c| c.name.clone()).unwrap_or_default();
+    let (hostname, subdomain) = (
+        spec.hostname.clone().unwrap_or_default(),
+        spec.subdomain.clone().unwrap_or_default(),
+    );
+    let container = spec
+        .containers
+        .first()
+        .map(|c| c.name.clone())
+        .unwrap_or_default();
     ctx.create(&pod).await?;
     let running = ctx.wait_pod_running(&name).await?;
-    let hosts = ctx.exec(&name, &container, &["cat", "/etc/hosts"]).await?.stdout;
-    let resolv = ctx.exec(&name, &container, &["cat", "/etc/resolv.conf"]).await?.stdout;
-    let cluster_domain = cluster_domain(&ResolvConf::parse(&resolv), ctx.namespace()).ok_or_else(|| TrialError::Mismatch {
-        what: format!("the search list of {name}'s /etc/resolv.conf (dnsPolicy ClusterFirst)"),
-        expected: format!("a first entry `{}.svc.<cluster domain>`", ctx.namespace()),
-        observed: resolv.clone(),
-    })?;
+    let hosts = ctx
+        .exec(&name, &container, &["cat", "/etc/hosts"])
+        .await?
+        .stdout;
+    let resolv = ctx
+        .exec(&name, &container, &["cat", "/etc/resolv.conf"])
+        .await?
+        .stdout;
+    let cluster_domain =
+        cluster_domain(&ResolvConf::parse(&resolv), ctx.namespace()).ok_or_else(|| {
+            TrialError::Mismatch {
+                what: format!(
+                    "the search list of {name}'s /etc/resolv.conf (dnsPolicy ClusterFirst)"
+                ),
+                expected: format!("a first entry `{}.svc.<cluster domain>`", ctx.namespace()),
+                observed: resolv.clone(),
+            }
+        })?;
     let domain = format!("{subdomain}.{}.svc.{cluster_domain}", ctx.namespace());
     let ips = pod_ips(&running);
     let ip_refs: Vec<&str> = ips.iter().map(String::as_str).collect();
     let expected = managed_hosts_content(&ip_refs, &hostname, Some(&domain), &[]);
-    ensure(hosts == expected, &format!("/etc/hosts of {name} (hostname {hostname}, subdomain {subdomain})"), &expected, &hosts)
+    ensure(
+        hosts == expected,
+        &format!("/etc/hosts of {name} (hostname {hostname}, subdomain {subdomain})"),
+        &expected,
+        &hosts,
+    )
 }
 
 /// The cluster domain, read off the first search entry the kubelet writes for ClusterFirst pods:
 /// `<namespace>.svc.<cluster domain>` (upstream: pkg/kubelet/network/dns/dns.go generateSearchesForDNSClusterFirst).
 fn cluster_domain(resolv: &ResolvConf, namespace: &str) -> Option<String> {
     let prefix = format!("{namespace}.svc.");
-    resolv.search.first()?.strip_prefix(&prefix).filter(|d| !d.is_empty()).map(str::to_string)
+    resolv
+        .search
+        .first()?
+        .strip_prefix(&prefix)
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
 }
 
 async fn host_network_header_and_aliases(ctx: Ctx) -> Result<(), TrialError> {
@@ -222,11 +310,26 @@ async fn host_network_header_and_aliases(ctx: Ctx) -> Result<(), TrialError> {
     }))?;
     ctx.create(&pod).await?;
     ctx.wait_pod_running("hostaliases-hostnet").await?;
-    let hosts = ctx.exec("hostaliases-hostnet", "cat-hosts", &["cat", "/etc/hosts"]).await?.stdout;
+    let hosts = ctx
+        .exec("hostaliases-hostnet", "cat-hosts", &["cat", "/etc/hosts"])
+        .await?
+        .stdout;
     let first = hosts.lines().next().unwrap_or_default();
-    ensure(first == MANAGED_HEADER_HOST_NETWORK, "first line of a hostNetwork pod's /etc/hosts", MANAGED_HEADER_HOST_NETWORK, &hosts)?;
-    let section = format!("\n{HOST_ALIASES_MARKER}\n127.0.0.1\tfoo.local\tbar.local\n10.1.2.3\tfoo.remote\tbar.remote\n");
-    ensure(hosts.ends_with(&section), "the end of a hostNetwork pod's /etc/hosts", &section, &hosts)
+    ensure(
+        first == MANAGED_HEADER_HOST_NETWORK,
+        "first line of a hostNetwork pod's /etc/hosts",
+        MANAGED_HEADER_HOST_NETWORK,
+        &hosts,
+    )?;
+    let section = format!(
+        "\n{HOST_ALIASES_MARKER}\n127.0.0.1\tfoo.local\tbar.local\n10.1.2.3\tfoo.remote\tbar.remote\n"
+    );
+    ensure(
+        hosts.ends_with(&section),
+        "the end of a hostNetwork pod's /etc/hosts",
+        &section,
+        &hosts,
+    )
 }
 
 async fn own_mount_not_managed(ctx: Ctx) -> Result<(), TrialError> {
@@ -250,8 +353,16 @@ async fn own_mount_not_managed(ctx: Ctx) -> Result<(), TrialError> {
     }))?;
     ctx.create(&pod).await?;
     ctx.wait_pod_running("own-hosts").await?;
-    let hosts = ctx.exec("own-hosts", "reader", &["cat", "/etc/hosts"]).await?.stdout;
-    ensure(hosts == own, "/etc/hosts of a container that mounts its own", own, &hosts)
+    let hosts = ctx
+        .exec("own-hosts", "reader", &["cat", "/etc/hosts"])
+        .await?
+        .stdout;
+    ensure(
+        hosts == own,
+        "/etc/hosts of a container that mounts its own",
+        own,
+        &hosts,
+    )
 }
 
 #[cfg(test)]
@@ -260,9 +371,17 @@ mod tests {
 
     #[test]
     fn cluster_domain_comes_from_the_first_search_entry() {
-        let conf = ResolvConf::parse("search nc-x.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n");
-        assert_eq!(cluster_domain(&conf, "nc-x").as_deref(), Some("cluster.local"));
+        let conf = ResolvConf::parse(
+            "search nc-x.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n",
+        );
+        assert_eq!(
+            cluster_domain(&conf, "nc-x").as_deref(),
+            Some("cluster.local")
+        );
         assert_eq!(cluster_domain(&conf, "other"), None);
-        assert_eq!(cluster_domain(&ResolvConf::parse("nameserver 1.1.1.1\n"), "nc-x"), None);
+        assert_eq!(
+            cluster_domain(&ResolvConf::parse("nameserver 1.1.1.1\n"), "nc-x"),
+            None
+        );
     }
 }

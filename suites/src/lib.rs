@@ -12,7 +12,15 @@ use netconform::trial::TrialDef;
 
 /// Every trial of every suite, in a stable order.
 pub fn all_trials() -> Vec<TrialDef> {
-    let suites: &[&[TrialDef]] = &[hostaliases::TRIALS, dns::busybox::TRIALS, dns::services::TRIALS, dns::pods::TRIALS, dns::resolv::TRIALS, service_cidr::TRIALS, dual_stack::TRIALS];
+    let suites: &[&[TrialDef]] = &[
+        hostaliases::TRIALS,
+        dns::busybox::TRIALS,
+        dns::services::TRIALS,
+        dns::pods::TRIALS,
+        dns::resolv::TRIALS,
+        service_cidr::TRIALS,
+        dual_stack::TRIALS,
+    ];
     suites.iter().flat_map(|s| s.iter().copied()).collect()
 }
 
@@ -20,14 +28,93 @@ pub fn all_trials() -> Vec<TrialDef> {
 mod tests {
     use std::collections::BTreeSet;
 
+    /// Images a real run pulls at trial time would make the first trials slow and flaky: the kind target
+    /// pre-pulls and `kind load`s `SUITE_IMAGES`, so every image a manifest or a trial names must be there.
+    #[test]
+    fn every_image_the_suites_use_is_preloaded_on_kind() {
+        use netconform::target::kind::SUITE_IMAGES;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut used = BTreeSet::new();
+        for file in files(&root.join("manifests"), "yaml") {
+            for object in netconform::manifest::load_file(&file).unwrap_or_else(|e| panic!("{e}")) {
+                collect_images(&serde_json::to_value(&object).unwrap(), &mut used);
+            }
+        }
+        for file in files(&root.join("suites/src"), "rs") {
+            let text = std::fs::read_to_string(&file).unwrap();
+            // String literals that name an image: a registry path, or busybox/nginx with or without a tag.
+            for literal in text.split('"').skip(1).step_by(2) {
+                let image = literal.starts_with("registry.k8s.io/")
+                    || literal.starts_with("busybox:")
+                    || literal == "nginx"
+                    || literal.starts_with("nginx:");
+                if image {
+                    used.insert(literal.to_string());
+                }
+            }
+        }
+        let missing: Vec<&String> = used
+            .iter()
+            .filter(|i| !SUITE_IMAGES.contains(&i.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "images used but not preloaded (harness/src/target/kind.rs SUITE_IMAGES): {missing:?}"
+        );
+        assert!(
+            used.contains("busybox:1.28"),
+            "the scan found nothing: {used:?}"
+        );
+    }
+
+    fn files(dir: &std::path::Path, extension: &str) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(files(&path, extension));
+            } else if path.extension().is_some_and(|e| e == extension) {
+                out.push(path);
+            }
+        }
+        out
+    }
+
+    fn collect_images(value: &serde_json::Value, out: &mut BTreeSet<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map {
+                    match (key.as_str(), v.as_str()) {
+                        ("image", Some(image)) => {
+                            out.insert(image.to_string());
+                        }
+                        _ => collect_images(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect_images(v, out)),
+            _ => {}
+        }
+    }
+
     #[test]
     fn trial_names_are_unique_and_three_part() {
         let trials = super::all_trials();
         let names: BTreeSet<&str> = trials.iter().map(|t| t.name).collect();
         assert_eq!(names.len(), trials.len(), "duplicate trial names");
         for t in &trials {
-            assert_eq!(t.name.split("::").count(), 3, "{} is not suite::scenario::check", t.name);
-            assert!(t.doc_url.starts_with("https://kubernetes.io/docs/"), "{}: {}", t.name, t.doc_url);
+            assert_eq!(
+                t.name.split("::").count(),
+                3,
+                "{} is not suite::scenario::check",
+                t.name
+            );
+            assert!(
+                t.doc_url.starts_with("https://kubernetes.io/docs/"),
+                "{}: {}",
+                t.name,
+                t.doc_url
+            );
         }
     }
 }

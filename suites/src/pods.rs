@@ -17,13 +17,20 @@ pub fn kubectl_run(name: &str, image: &str) -> Result<Pod, TrialError> {
 }
 
 /// A typed object from JSON the suite wrote itself.
-pub fn from_json<K: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<K, TrialError> {
-    serde_json::from_value(value).map_err(|e| TrialError::Harness(format!("building an object: {e}")))
+pub fn from_json<K: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<K, TrialError> {
+    serde_json::from_value(value)
+        .map_err(|e| TrialError::Harness(format!("building an object: {e}")))
 }
 
 /// `status.podIPs` in order (the order is the cluster's family order).
 pub fn pod_ips(pod: &Pod) -> Vec<String> {
-    pod.status.as_ref().and_then(|s| s.pod_ips.as_ref()).map(|ips| ips.iter().map(|p| p.ip.clone()).collect()).unwrap_or_default()
+    pod.status
+        .as_ref()
+        .and_then(|s| s.pod_ips.as_ref())
+        .map(|ips| ips.iter().map(|p| p.ip.clone()).collect())
+        .unwrap_or_default()
 }
 
 /// `status.podIP`.

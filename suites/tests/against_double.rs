@@ -37,7 +37,9 @@ fn failures(records: &[TrialRecord]) -> Vec<String> {
         .iter()
         .filter_map(|r| match &r.outcome {
             TrialOutcome::Passed => None,
-            TrialOutcome::Failed { message, .. } => Some(format!("{} failed:\n{message}\n{}", r.name, r.log)),
+            TrialOutcome::Failed { message, .. } => {
+                Some(format!("{} failed:\n{message}\n{}", r.name, r.log))
+            }
             TrialOutcome::Skipped { reason } => Some(format!("{} skipped: {reason}", r.name)),
         })
         .collect()
@@ -57,21 +59,40 @@ async fn every_deviation_fails_the_trials_it_names_with_their_claim() {
     let names: BTreeSet<&str> = trials.iter().map(|t| t.name).collect();
     let mut problems = Vec::new();
     for deviation in DEVIATIONS {
-        let unknown: Vec<&str> = deviation.fails.iter().copied().filter(|n| !names.contains(n)).collect();
+        let unknown: Vec<&str> = deviation
+            .fails
+            .iter()
+            .copied()
+            .filter(|n| !names.contains(n))
+            .collect();
         if deviation.fails.is_empty() || !unknown.is_empty() {
-            problems.push(format!("deviation {} names trials that do not exist: {unknown:?}", deviation.name));
+            problems.push(format!(
+                "deviation {} names trials that do not exist: {unknown:?}",
+                deviation.name
+            ));
             continue;
         }
-        let selected: Vec<TrialDef> = trials.iter().copied().filter(|t| deviation.fails.contains(&t.name)).collect();
+        let selected: Vec<TrialDef> = trials
+            .iter()
+            .copied()
+            .filter(|t| deviation.fails.contains(&t.name))
+            .collect();
         // Waits that can never end (pods stuck Pending) give up after 2 % of their budget.
-        let settings = Settings { timeout_scale: 0.02, ..sim_settings(&[deviation.name]) };
+        let settings = Settings {
+            timeout_scale: 0.02,
+            ..sim_settings(&[deviation.name])
+        };
         for record in run(&settings, &selected).await {
             match &record.outcome {
                 TrialOutcome::Failed { message, .. } if message.contains(&record.claim) => {}
-                TrialOutcome::Failed { message, .. } => {
-                    problems.push(format!("{} failed under {} without naming its claim:\n{message}", record.name, deviation.name))
-                }
-                other => problems.push(format!("{} did not fail under deviation {}: {other:?}", record.name, deviation.name)),
+                TrialOutcome::Failed { message, .. } => problems.push(format!(
+                    "{} failed under {} without naming its claim:\n{message}",
+                    record.name, deviation.name
+                )),
+                other => problems.push(format!(
+                    "{} did not fail under deviation {}: {other:?}",
+                    record.name, deviation.name
+                )),
             }
         }
     }
@@ -81,7 +102,12 @@ async fn every_deviation_fails_the_trials_it_names_with_their_claim() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn faults_cause_no_false_failures() {
     let settings = Settings {
-        sim_faults: SimFaults { error_rate: 0.10, watch_drop: Some(Duration::from_secs(2)), latency: None, seed: Some(7) },
+        sim_faults: SimFaults {
+            error_rate: 0.10,
+            watch_drop: Some(Duration::from_secs(2)),
+            latency: None,
+            seed: Some(7),
+        },
         ..sim_settings(&[])
     };
     let records = run(&settings, &all_trials()).await;

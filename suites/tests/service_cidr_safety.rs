@@ -39,6 +39,7 @@ fn capabilities(kind: TargetKind) -> Capabilities {
         families: BTreeSet::new(),
         service_cidr_api: true,
         default_service_cidrs: Some(vec!["10.96.0.0/28".into(), "fd00:10:96::/112".into()]),
+        free_ipv4_service_addresses: Some(12),
         load_balancer: absent.clone(),
         network_policy: absent,
     }

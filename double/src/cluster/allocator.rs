@@ -89,7 +89,16 @@ impl IpAllocator for StoreAllocator<'_> {
                 Err(AllocError::Full) if self.cluster.has("range-never-full") => {
                     let wider: Vec<Range> = ranges
                         .iter()
-                        .map(|r| Range::new(ipnet::IpNet::new(r.prefix.network(), r.prefix.prefix_len().saturating_sub(4)).unwrap_or(r.prefix), r.ready))
+                        .map(|r| {
+                            Range::new(
+                                ipnet::IpNet::new(
+                                    r.prefix.network(),
+                                    r.prefix.prefix_len().saturating_sub(4),
+                                )
+                                .unwrap_or(r.prefix),
+                                r.ready,
+                            )
+                        })
                         .collect();
                     servicecidr::allocate_next(&wider, &used, &mut rand::rng())
                 }

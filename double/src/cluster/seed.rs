@@ -171,7 +171,11 @@ pub(crate) fn seed(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> 
 /// `--service-cluster-ip-range` (upstream: cmd/kubeadm/app/phases/controlplane/manifests.go
 /// `getAPIServerCommand`, `service-cluster-ip-range` from the ClusterConfiguration's serviceSubnet;
 /// labels `component=kube-apiserver`, `tier=control-plane` from cmd/kubeadm/app/util/staticpod).
-fn seed_kube_apiserver_pod(store: &Store, cluster: &Cluster, service_ranges: &str) -> Result<(), DoubleError> {
+fn seed_kube_apiserver_pod(
+    store: &Store,
+    cluster: &Cluster,
+    service_ranges: &str,
+) -> Result<(), DoubleError> {
     let Some(node) = cluster.topology.nodes.iter().find(|n| n.is_control_plane()) else {
         return Ok(());
     };
@@ -187,7 +191,10 @@ fn seed_kube_apiserver_pod(store: &Store, cluster: &Cluster, service_ranges: &st
         "--etcd-servers=https://127.0.0.1:2379".into(),
         "--runtime-config=".into(),
         "--secure-port=6443".into(),
-        format!("--service-account-issuer=https://kubernetes.default.svc.{}", cluster.topology.cluster_domain),
+        format!(
+            "--service-account-issuer=https://kubernetes.default.svc.{}",
+            cluster.topology.cluster_domain
+        ),
         "--service-account-key-file=/etc/kubernetes/pki/sa.pub".into(),
         "--service-account-signing-key-file=/etc/kubernetes/pki/sa.key".into(),
         format!("--service-cluster-ip-range={service_ranges}"),
@@ -205,6 +212,10 @@ fn seed_kube_apiserver_pod(store: &Store, cluster: &Cluster, service_ranges: &st
             "tolerations": [{"operator": "Exists", "effect": "NoExecute"}],
             "containers": [{"name": "kube-apiserver", "image": format!("registry.k8s.io/kube-apiserver:{}", crate::model::topology::KUBERNETES_VERSION),
                 "command": command}]}});
-    seeded("pods", &name, store.create("pods", Some("kube-system"), pod))?;
+    seeded(
+        "pods",
+        &name,
+        store.create("pods", Some("kube-system"), pod),
+    )?;
     Ok(())
 }

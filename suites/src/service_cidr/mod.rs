@@ -52,6 +52,8 @@ const DISRUPTIVE: &[Need] = &[
     Need::SmallServiceRange,
 ];
 const SHARED: &[Need] = &[Need::ServiceCidrApi];
+/// The explicit-IP variant adds a ServiceCIDR the allocator would hand to other trials' Services.
+const ALLOCATOR_ALONE: &[Need] = &[Need::ServiceCidrApi, Need::ServiceAllocatorAlone];
 
 pub const TRIALS: &[TrialDef] = &[
     TrialDef {
@@ -130,7 +132,7 @@ pub const TRIALS: &[TrialDef] = &[
         name: "service_cidr::explicit_ip::allocated_inside",
         claim: "a Service can take an explicit ClusterIP from an added ServiceCIDR, and the IPAddress object of that address names the Service as its parentRef",
         doc_url: PAGE,
-        needs: SHARED,
+        needs: ALLOCATOR_ALONE,
         exclusive: false,
         run: |ctx| Box::pin(explicit_ip::allocated_inside(ctx)),
     },
@@ -138,7 +140,7 @@ pub const TRIALS: &[TrialDef] = &[
         name: "service_cidr::explicit_ip::deletion_blocked",
         claim: "a ServiceCIDR whose address a Service holds is protected by the finalizer: deleted, it remains with a deletionTimestamp and Ready=False because IPAddresses still reference it",
         doc_url: PAGE,
-        needs: SHARED,
+        needs: ALLOCATOR_ALONE,
         exclusive: false,
         run: |ctx| Box::pin(explicit_ip::deletion_blocked(ctx)),
     },
@@ -146,7 +148,7 @@ pub const TRIALS: &[TrialDef] = &[
         name: "service_cidr::explicit_ip::released",
         claim: "after the Service holding its address is deleted, the control plane removes the finalizer and the deleted ServiceCIDR goes away",
         doc_url: PAGE,
-        needs: SHARED,
+        needs: ALLOCATOR_ALONE,
         exclusive: false,
         run: |ctx| Box::pin(explicit_ip::released(ctx)),
     },
