@@ -32,10 +32,23 @@ pub const DEFAULT_TEST_THREADS: usize = 64;
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Entry point of the `conformance` test binary.
-pub fn main(trials: Vec<TrialDef>) -> ! {
-    let mut args = Arguments::from_args();
+pub fn main(all: Vec<TrialDef>) -> ! {
+    let (mut args, filters) = arguments(std::env::args());
     // Trials spend their time waiting on the cluster, not on a core: run more of them than there are cores.
     args.test_threads = args.test_threads.or(Some(DEFAULT_TEST_THREADS));
+    let trials: Vec<TrialDef> = all
+        .into_iter()
+        .filter(|t| {
+            filters.is_empty()
+                || filters.iter().any(|f| {
+                    if args.exact {
+                        t.name == f
+                    } else {
+                        t.name.contains(f.as_str())
+                    }
+                })
+        })
+        .collect();
     let selected: Vec<TrialDef> = trials
         .iter()
         .copied()
@@ -137,6 +150,36 @@ pub async fn run_all(
             Ok(records)
         }
     }
+}
+
+/// libtest's options that take a value (`--skip X`), so that value is not taken for a filter.
+const VALUE_OPTIONS: &[&str] = &[
+    "--test-threads",
+    "--logfile",
+    "--skip",
+    "--color",
+    "--format",
+    "-Z",
+];
+
+/// libtest runs a trial that matches any of several filters (`cargo test -- dns connectivity`); libtest-mimic
+/// takes one. The filters are split off here and applied by [`main`]; the rest goes to libtest-mimic.
+fn arguments(raw: impl IntoIterator<Item = String>) -> (Arguments, Vec<String>) {
+    let mut options = Vec::new();
+    let mut filters = Vec::new();
+    let mut raw = raw.into_iter();
+    options.extend(raw.next());
+    while let Some(arg) = raw.next() {
+        if VALUE_OPTIONS.contains(&arg.as_str()) {
+            options.push(arg);
+            options.extend(raw.next());
+        } else if arg.starts_with('-') {
+            options.push(arg);
+        } else {
+            filters.push(arg);
+        }
+    }
+    (Arguments::from_iter(options), filters)
 }
 
 /// A libtest trial that only carries the name, for filtering and `--list`.
@@ -641,5 +684,27 @@ async fn wait_for_interrupt() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(line: &str) -> (Arguments, Vec<String>) {
+        arguments(line.split(' ').map(String::from))
+    }
+
+    #[test]
+    fn several_filters_are_split_off_and_option_values_kept() {
+        let (args, filters) =
+            split("conformance --skip dns::resolv hostaliases --test-threads 2 dual_stack --exact");
+        assert_eq!(filters, vec!["hostaliases", "dual_stack"]);
+        assert_eq!(args.skip, vec!["dns::resolv"]);
+        assert_eq!(args.test_threads, Some(2));
+        assert!(args.exact);
+        assert_eq!(args.filter, None);
+        let (args, filters) = split("conformance --list");
+        assert!(args.list && filters.is_empty());
     }
 }
