@@ -1,0 +1,127 @@
+//! A run killed in the middle (no cleanup at all: the worst case, e.g. SIGKILL or a lost CI runner) leaves
+//! labelled namespaces, Services and ServiceCIDRs behind; `netconform sweep` removes them all, and nothing
+//! it did not create. Against the netconform-double TEST DOUBLE served on 127.0.0.1 as an `existing` target.
+//! (Its own test binary: it sets KUBECONFIG for the process.)
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::networking::v1::ServiceCIDR;
+use kube::api::{Api, ListParams};
+use netconform::config::{Settings, TargetChoice};
+use netconform::labels::managed_selector;
+use netconform::runner::run_all;
+use netconform::sweep::sweep;
+use netconform::wait::{Budget, Verdict, wait_list};
+use netconform_double::{Double, DoubleConfig};
+use netconform_suites::all_trials;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_run_leaves_nothing_after_sweep() {
+    let double = Double::start(DoubleConfig::default()).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("netconform-interrupted-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    double.write_kubeconfig(&kubeconfig).unwrap();
+    // SAFETY: this binary has one test, and nothing else reads the environment while it is set.
+    unsafe { std::env::set_var("KUBECONFIG", &kubeconfig) };
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let cidrs: Api<ServiceCIDR> = Api::all(client.clone());
+    let managed = watcher_config();
+
+    // The run: the ServiceCIDR scenario (cluster-scoped objects with finalizers) beside the other suites.
+    let settings = Settings {
+        target: TargetChoice::Existing,
+        allow_disruptive: true,
+        ..Settings::default()
+    };
+    let run = tokio::spawn(async move { run_all(&settings, &all_trials(), 16).await });
+    // Kill it once it owns both namespaces and a ServiceCIDR: the middle of the run.
+    let describe = |o: &ServiceCIDR| format!("{:?}", o.metadata.name);
+    wait_list(
+        &cidrs,
+        managed.clone(),
+        "a labelled ServiceCIDR of the run",
+        Budget::new("run-started", 60),
+        1.0,
+        &describe,
+        |o| {
+            if o.is_empty() {
+                Verdict::Pending
+            } else {
+                Verdict::Done
+            }
+        },
+    )
+    .await
+    .unwrap();
+    run.abort();
+    let _ = run.await;
+    let left = namespaces
+        .list(&ListParams::default().labels(&managed_selector()))
+        .await
+        .unwrap();
+    assert!(
+        !left.items.is_empty(),
+        "the killed run left nothing to sweep: the test proves nothing"
+    );
+
+    let report = sweep(&client, None, None).await.unwrap();
+    assert!(!report.deleted.is_empty());
+    let describe_ns = |o: &Namespace| format!("{:?}", o.metadata.name);
+    for (what, done) in [
+        (
+            "no labelled namespace",
+            wait_list(
+                &namespaces,
+                managed.clone(),
+                "no labelled namespace",
+                Budget::new("sweep", 60),
+                1.0,
+                &describe_ns,
+                none,
+            )
+            .await
+            .is_ok(),
+        ),
+        (
+            "no labelled ServiceCIDR",
+            wait_list(
+                &cidrs,
+                managed.clone(),
+                "no labelled ServiceCIDR",
+                Budget::new("sweep", 60),
+                1.0,
+                &describe,
+                none,
+            )
+            .await
+            .is_ok(),
+        ),
+    ] {
+        assert!(done, "after sweep: expected {what}");
+    }
+    // What netconform did not create is untouched.
+    assert!(cidrs.get_opt("kubernetes").await.unwrap().is_some());
+    assert!(namespaces.get_opt("kube-system").await.unwrap().is_some());
+    double.shutdown().await;
+}
+
+fn watcher_config() -> kube::runtime::watcher::Config {
+    kube::runtime::watcher::Config::default().labels(&managed_selector())
+}
+
+fn none<K>(objects: &[K]) -> Verdict {
+    if objects.is_empty() {
+        Verdict::Done
+    } else {
+        Verdict::Pending
+    }
+}
