@@ -1,0 +1,370 @@
+//! Where the suites run: an existing cluster, a kind cluster, or the offline test double.
+//!
+//! `NETCONFORM_TARGET=auto` tries, in order: the kubeconfig's cluster if its API answers, a kind cluster if
+//! `kind` and `docker` are on PATH, else no target (every trial is skipped, or the run fails with
+//! `NETCONFORM_REQUIRE_CLUSTER=1`). The test double is only ever used when asked for (`sim`).
+
+pub mod kind;
+pub mod kubeconfig;
+pub mod process;
+pub mod sim;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Client;
+
+use crate::config::{Settings, TargetChoice};
+use crate::error::HarnessError;
+use process::{CommandRunner, SystemRunner};
+
+/// How long `/version` may take before a cluster counts as unreachable (scaled by `NETCONFORM_TIMEOUT_SCALE`).
+pub const PROBE_BUDGET: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TargetKind {
+    Existing,
+    Kind,
+    Simulated,
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TargetKind::Existing => "existing",
+            TargetKind::Kind => "kind",
+            TargetKind::Simulated => "simulated",
+        })
+    }
+}
+
+/// A cluster (or the double) the run talks to.
+pub struct Target {
+    pub kind: TargetKind,
+    pub client: Client,
+    /// One line, e.g. `kind cluster "netconform" (created by netconform) at https://127.0.0.1:40001/`.
+    pub description: String,
+    /// True only for a kind cluster this run created: such a cluster may be disrupted and is deleted after.
+    pub created_by_us: bool,
+    pub node_image: Option<String>,
+    /// `gitVersion` from the probe.
+    pub server_version: Option<String>,
+    /// kind cluster name, for teardown.
+    pub cluster_name: Option<String>,
+    keep_cluster: bool,
+    runner: Arc<dyn CommandRunner>,
+    double: Option<netconform_double::RunningDouble>,
+}
+
+impl Target {
+    /// Deletes a kind cluster this run created (unless `NETCONFORM_KEEP_CLUSTER=1`) and stops the double.
+    /// Never touches a cluster it did not create.
+    pub async fn teardown(self) {
+        if let Some(double) = self.double {
+            double.shutdown().await;
+        }
+        if self.kind == TargetKind::Kind
+            && self.created_by_us
+            && !self.keep_cluster
+            && let Some(name) = &self.cluster_name
+            && let Err(e) = kind::delete_cluster(self.runner.as_ref(), name).await
+        {
+            eprintln!("netconform: warning: {e}");
+        }
+    }
+}
+
+/// The outcome of looking for a target.
+#[allow(clippy::large_enum_variant)] // one per run; boxing would only complicate the runner's match
+pub enum Resolution {
+    Ready(Target),
+    /// Nothing to run against; `reason` says what was tried, on one line.
+    NoTarget {
+        reason: String,
+    },
+}
+
+/// Finds or makes the target `settings` ask for.
+pub async fn resolve(settings: &Settings) -> Result<Resolution, HarnessError> {
+    let user_kubeconfig = match settings.target {
+        TargetChoice::Existing | TargetChoice::Auto => kubeconfig::read_user_kubeconfig(),
+        TargetChoice::Kind | TargetChoice::Sim => Ok(None),
+    };
+    resolve_with(settings, Arc::new(SystemRunner), user_kubeconfig).await
+}
+
+/// The user's kubeconfig as [`kubeconfig::read_user_kubeconfig`] found it.
+pub type UserKubeconfig =
+    Result<Option<(kube::config::Kubeconfig, kubeconfig::KubeconfigSource)>, HarnessError>;
+
+/// [`resolve`] with a given process runner and kubeconfig lookup (tests script `kind`/`docker` and the kubeconfig).
+pub async fn resolve_with(
+    settings: &Settings,
+    runner: Arc<dyn CommandRunner>,
+    user_kubeconfig: UserKubeconfig,
+) -> Result<Resolution, HarnessError> {
+    let budget = settings.scaled(PROBE_BUDGET);
+    let resolution = match settings.target {
+        TargetChoice::Sim => Resolution::Ready(sim::start(settings, runner).await?),
+        TargetChoice::Kind => Resolution::Ready(from_kind(settings, runner, budget).await?),
+        TargetChoice::Existing => {
+            match existing(settings, runner, budget, user_kubeconfig).await? {
+                Some(target) => Resolution::Ready(target),
+                None => {
+                    return Err(HarnessError::NoKubeconfig(
+                    "NETCONFORM_TARGET=existing but KUBECONFIG is unset or names no existing file, and ~/.kube/config does not exist".into(),
+                ));
+                }
+            }
+        }
+        TargetChoice::Auto => auto(settings, runner, budget, user_kubeconfig).await?,
+    };
+    match resolution {
+        Resolution::NoTarget { reason } if settings.require_cluster => {
+            Err(HarnessError::NoTarget { reason })
+        }
+        other => Ok(other),
+    }
+}
+
+async fn auto(
+    settings: &Settings,
+    runner: Arc<dyn CommandRunner>,
+    budget: Duration,
+    user_kubeconfig: UserKubeconfig,
+) -> Result<Resolution, HarnessError> {
+    let mut tried = Vec::new();
+    match existing(settings, runner.clone(), budget, user_kubeconfig).await {
+        Ok(Some(target)) => return Ok(Resolution::Ready(target)),
+        Ok(None) => {
+            tried.push("no kubeconfig (KUBECONFIG unset or missing, no ~/.kube/config)".to_string())
+        }
+        // The kubeconfig's cluster is down: fall through to kind, but say so.
+        Err(e @ HarnessError::Unreachable { .. }) => tried.push(e.to_string()),
+        // A kubeconfig that exists but is broken is the user's to fix; guessing past it would hide it.
+        Err(e) => return Err(e),
+    }
+    match kind::require_tools(runner.as_ref()) {
+        Ok(()) => Ok(Resolution::Ready(
+            from_kind(settings, runner, budget).await?,
+        )),
+        Err(e) => {
+            tried.push(e.to_string());
+            Ok(Resolution::NoTarget {
+                reason: format!("tried: {}", tried.join("; ")),
+            })
+        }
+    }
+}
+
+/// The user's kubeconfig cluster, if there is a kubeconfig at all.
+async fn existing(
+    settings: &Settings,
+    runner: Arc<dyn CommandRunner>,
+    budget: Duration,
+    user_kubeconfig: UserKubeconfig,
+) -> Result<Option<Target>, HarnessError> {
+    let Some((config, source)) = user_kubeconfig? else {
+        return Ok(None);
+    };
+    let connected = kubeconfig::connect(config, &source, settings.context.as_deref()).await?;
+    let version = kubeconfig::probe(&connected, budget).await?;
+    let context = connected.context.clone().unwrap_or_default();
+    Ok(Some(Target {
+        kind: TargetKind::Existing,
+        description: format!(
+            "existing cluster: context {context:?} at {} ({version})",
+            connected.server
+        ),
+        client: connected.client,
+        created_by_us: false,
+        node_image: None,
+        server_version: Some(version),
+        cluster_name: None,
+        keep_cluster: true,
+        runner,
+        double: None,
+    }))
+}
+
+async fn from_kind(
+    settings: &Settings,
+    runner: Arc<dyn CommandRunner>,
+    budget: Duration,
+) -> Result<Target, HarnessError> {
+    let cluster = kind::ensure_cluster(settings, runner.clone()).await?;
+    let version = kubeconfig::probe(&cluster.connected, budget).await?;
+    let origin = if cluster.created_by_us {
+        "created by netconform"
+    } else {
+        "reused"
+    };
+    Ok(Target {
+        kind: TargetKind::Kind,
+        description: format!(
+            "kind cluster {:?} ({origin}) at {} ({version})",
+            cluster.name, cluster.connected.server
+        ),
+        client: cluster.connected.client,
+        created_by_us: cluster.created_by_us,
+        node_image: cluster.node_image,
+        server_version: Some(version),
+        cluster_name: Some(cluster.name),
+        keep_cluster: settings.keep_cluster,
+        runner,
+        double: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::process::ScriptedRunner;
+    use super::*;
+
+    #[test]
+    fn kinds_display_as_documented() {
+        assert_eq!(TargetKind::Existing.to_string(), "existing");
+        assert_eq!(TargetKind::Kind.to_string(), "kind");
+        assert_eq!(TargetKind::Simulated.to_string(), "simulated");
+    }
+
+    #[tokio::test]
+    async fn kind_target_without_binaries_is_a_kind_error() {
+        let settings = Settings {
+            target: TargetChoice::Kind,
+            ..Settings::default()
+        };
+        let err = resolve_with(&settings, ScriptedRunner::new(&[]).into_arc(), Ok(None))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.exit_code(), 6);
+    }
+
+    fn unreachable_kubeconfig() -> UserKubeconfig {
+        let yaml = "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:1\ncontexts:\n- name: ctx\n  context:\n    cluster: c\n    user: u\ncurrent-context: ctx\nusers:\n- name: u\n  user: {}\n";
+        let config = kube::config::Kubeconfig::from_yaml(yaml).unwrap();
+        Ok(Some((
+            config,
+            kubeconfig::KubeconfigSource::Inline("test".into()),
+        )))
+    }
+
+    #[tokio::test]
+    async fn auto_says_what_it_tried_when_nothing_is_there() {
+        let settings = Settings::default();
+        let runner = ScriptedRunner::new(&["docker"]).into_arc();
+        let Resolution::NoTarget { reason } =
+            resolve_with(&settings, runner.clone(), unreachable_kubeconfig())
+                .await
+                .unwrap()
+        else {
+            panic!("expected no target")
+        };
+        assert!(
+            reason.starts_with("tried: the kubernetes api at http://127.0.0.1:1/ is unreachable: "),
+            "{reason}"
+        );
+        assert!(reason.contains("`kind` is not on PATH"), "{reason}");
+        assert!(!reason.contains('\n'));
+        assert!(runner.calls().is_empty(), "nothing was run");
+
+        let Resolution::NoTarget { reason } =
+            resolve_with(&settings, runner, Ok(None)).await.unwrap()
+        else {
+            panic!()
+        };
+        assert!(reason.starts_with("tried: no kubeconfig"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn require_cluster_turns_no_target_into_an_error() {
+        let settings = Settings {
+            require_cluster: true,
+            ..Settings::default()
+        };
+        let err = resolve_with(&settings, ScriptedRunner::new(&[]).into_arc(), Ok(None))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.exit_code(), 5);
+        assert!(
+            err.to_string()
+                .starts_with("no target cluster and NETCONFORM_REQUIRE_CLUSTER=1: tried: "),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn existing_target_errors() {
+        let settings = Settings {
+            target: TargetChoice::Existing,
+            ..Settings::default()
+        };
+        let runner = ScriptedRunner::new(&["kind", "docker"]).into_arc();
+        let err = resolve_with(&settings, runner.clone(), Ok(None))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.exit_code(), 3);
+        let err = resolve_with(&settings, runner.clone(), unreachable_kubeconfig())
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.exit_code(),
+            4,
+            "existing never falls through to kind: {err}"
+        );
+        let broken = Err(HarnessError::BrokenKubeconfig {
+            source_name: "KUBECONFIG=/x".into(),
+            reason: "bad".into(),
+        });
+        let auto = Settings::default();
+        let err = resolve_with(&auto, runner.clone(), broken)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.exit_code(),
+            3,
+            "a broken kubeconfig is reported even in auto mode"
+        );
+        assert!(runner.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn sim_target_is_labelled_simulated_and_answers() {
+        let settings = Settings {
+            target: TargetChoice::Sim,
+            ..Settings::default()
+        };
+        let Resolution::Ready(target) =
+            resolve_with(&settings, ScriptedRunner::new(&[]).into_arc(), Ok(None))
+                .await
+                .unwrap()
+        else {
+            panic!("no target")
+        };
+        assert_eq!(target.kind, TargetKind::Simulated);
+        assert!(!target.created_by_us);
+        assert!(
+            target
+                .description
+                .starts_with("netconform-double (a test double on 127.0.0.1:"),
+            "{}",
+            target.description
+        );
+        assert!(
+            target
+                .description
+                .ends_with("simulated, not a real cluster)"),
+            "{}",
+            target.description
+        );
+        let version = target.client.apiserver_version().await.unwrap();
+        assert_eq!(Some(version.git_version), target.server_version);
+        target.teardown().await;
+    }
+}

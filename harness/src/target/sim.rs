@@ -1,0 +1,99 @@
+//! The offline test double as a target (`NETCONFORM_TARGET=sim`). It is never a cluster: its description
+//! and every report say "simulated".
+
+use std::sync::Arc;
+
+use netconform_double::{Double, DoubleConfig, Faults};
+
+use super::kubeconfig::{connect_yaml, probe};
+use super::process::CommandRunner;
+use super::{PROBE_BUDGET, Target, TargetKind};
+use crate::config::Settings;
+use crate::error::HarnessError;
+
+/// The double's configuration from the `NETCONFORM_SIM_*` settings.
+pub fn double_config(settings: &Settings) -> DoubleConfig {
+    let defaults = DoubleConfig::default();
+    let default_faults = Faults::default();
+    let f = &settings.sim_faults;
+    DoubleConfig {
+        deviations: settings.sim_deviations.clone(),
+        faults: Faults {
+            error_rate: f.error_rate,
+            watch_drop_after: f.watch_drop,
+            latency: f.latency.unwrap_or(default_faults.latency),
+            seed: f.seed.unwrap_or(default_faults.seed),
+        },
+        pod_start_latency: settings.sim_pod_start.unwrap_or(defaults.pod_start_latency),
+        ..defaults
+    }
+}
+
+pub async fn start(
+    settings: &Settings,
+    runner: Arc<dyn CommandRunner>,
+) -> Result<Target, HarnessError> {
+    let double = Double::start(double_config(settings))
+        .await
+        .map_err(|e| HarnessError::Double(e.to_string()))?;
+    let addr = double.addr();
+    let connected = connect_yaml(&double.kubeconfig_yaml(), "of the test double").await?;
+    let version = probe(&connected, settings.scaled(PROBE_BUDGET)).await?;
+    Ok(Target {
+        kind: TargetKind::Simulated,
+        client: connected.client,
+        description: format!(
+            "netconform-double (a test double on {addr} — simulated, not a real cluster)"
+        ),
+        created_by_us: false,
+        node_image: None,
+        server_version: Some(version),
+        cluster_name: None,
+        keep_cluster: true,
+        runner,
+        double: Some(double),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SimFaults;
+    use std::time::Duration;
+
+    #[test]
+    fn settings_map_onto_the_double() {
+        let settings = Settings {
+            sim_deviations: vec!["hosts-no-header".into()],
+            sim_faults: SimFaults {
+                error_rate: 0.1,
+                watch_drop: Some(Duration::from_secs(2)),
+                latency: Some(Duration::from_millis(5)),
+                seed: Some(1),
+            },
+            sim_pod_start: Some((Duration::from_secs(1), Duration::from_secs(2))),
+            ..Settings::default()
+        };
+        let config = double_config(&settings);
+        assert_eq!(config.deviations, vec!["hosts-no-header"]);
+        assert_eq!(
+            config.faults,
+            Faults {
+                error_rate: 0.1,
+                watch_drop_after: Some(Duration::from_secs(2)),
+                latency: Duration::from_millis(5),
+                seed: 1
+            }
+        );
+        assert_eq!(
+            config.pod_start_latency,
+            (Duration::from_secs(1), Duration::from_secs(2))
+        );
+        let plain = double_config(&Settings::default());
+        assert_eq!(plain.faults, Faults::default());
+        assert_eq!(
+            plain.pod_start_latency,
+            DoubleConfig::default().pod_start_latency
+        );
+    }
+}
