@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use netconform::config::{Settings, TargetChoice};
+use netconform::report::TrialRecord;
 use netconform::runner::{DEFAULT_TEST_THREADS, run_all};
 use netconform::target::{self, Resolution};
 use netconform::wait::{Budget, Verdict, wait_for};
@@ -36,15 +37,7 @@ async fn main() -> Result<(), String> {
         ..sim
     };
     let trials = all_trials();
-    let started = Instant::now();
-    let records = run_all(&realistic, &trials, DEFAULT_TEST_THREADS)
-        .await
-        .map_err(|(line, _)| line)?;
-    let wall = started.elapsed();
-    let longest = records
-        .iter()
-        .max_by_key(|r| r.duration)
-        .ok_or("no trials")?;
+    let (records, wall, longest) = timed_run(&realistic, &trials).await?;
     let failed = records
         .iter()
         .filter(|r| matches!(r.outcome, netconform::report::TrialOutcome::Failed { .. }))
@@ -79,15 +72,7 @@ async fn main() -> Result<(), String> {
     // The disruptive service_cidr trials each take the whole IPv4 range, so they run one after another;
     // the same figure without them shows what the rest of the suite achieves side by side.
     let shared: Vec<_> = trials.iter().copied().filter(|t| !t.exclusive).collect();
-    let started = Instant::now();
-    let records = run_all(&realistic, &shared, DEFAULT_TEST_THREADS)
-        .await
-        .map_err(|(line, _)| line)?;
-    let wall = started.elapsed();
-    let longest = records
-        .iter()
-        .max_by_key(|r| r.duration)
-        .ok_or("no trials")?;
+    let (records, wall, longest) = timed_run(&realistic, &shared).await?;
     println!(
         "suite without exclusive trials: {} trials in {wall:.2?}; longest trial {} {:.2?}; ratio {:.2}",
         records.len(),
@@ -96,6 +81,24 @@ async fn main() -> Result<(), String> {
         wall.as_secs_f64() / longest.duration.as_secs_f64()
     );
     Ok(())
+}
+
+/// Runs `trials` at the default thread count: their records, the wall time and the longest trial.
+async fn timed_run(
+    settings: &Settings,
+    trials: &[netconform::trial::TrialDef],
+) -> Result<(Vec<TrialRecord>, Duration, TrialRecord), String> {
+    let started = Instant::now();
+    let records = run_all(settings, trials, DEFAULT_TEST_THREADS)
+        .await
+        .map_err(|(line, _)| line)?;
+    let wall = started.elapsed();
+    let longest = records
+        .iter()
+        .max_by_key(|r| r.duration)
+        .cloned()
+        .ok_or("no trials")?;
+    Ok((records, wall, longest))
 }
 
 /// Flips a ConfigMap's data while a wait for that value is pending; measures flip-sent -> wait-returned.

@@ -3,8 +3,6 @@
 //! it did not create. Against the netconform-double TEST DOUBLE served on 127.0.0.1 as an `existing` target.
 //! (Its own test binary: it sets KUBECONFIG for the process.)
 
-use std::time::Duration;
-
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::ServiceCIDR;
 use kube::api::{Api, ListParams};

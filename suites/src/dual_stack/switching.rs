@@ -20,6 +20,7 @@ use serde_json::json;
 
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
+use netconform::ipfamily::IpFamily;
 use netconform::retry::retrying;
 
 use super::services::{Want, check};
@@ -47,9 +48,10 @@ fn rejected(what: &str, expected: &str, error: &kube::Error) -> TrialError {
     }
 }
 
-pub(crate) async fn prefer_dual_adds_family(ctx: Ctx) -> Result<(), TrialError> {
-    let primary = primary_service_family(&ctx).await?;
-    let before = create_service(&ctx, &DEFAULT_SVC.object()?).await?;
+/// The doc's default Service, checked SingleStack in the primary family before a switch.
+async fn single_stack_default(ctx: &Ctx) -> Result<(IpFamily, Service), TrialError> {
+    let primary = primary_service_family(ctx).await?;
+    let before = create_service(ctx, &DEFAULT_SVC.object()?).await?;
     let single = Want {
         policy: "SingleStack",
         families: vec![primary],
@@ -61,6 +63,11 @@ pub(crate) async fn prefer_dual_adds_family(ctx: Ctx) -> Result<(), TrialError> 
         "service my-service before the change (dual-stack-default-svc.yaml)",
         None,
     )?;
+    Ok((primary, before))
+}
+
+pub(crate) async fn prefer_dual_adds_family(ctx: Ctx) -> Result<(), TrialError> {
+    let (primary, before) = single_stack_default(&ctx).await?;
     let first_ip = SvcView::of(&before)
         .cluster_ips
         .first()
@@ -152,20 +159,8 @@ pub(crate) async fn single_stack_keeps_first(ctx: Ctx) -> Result<(), TrialError>
 }
 
 pub(crate) async fn primary_family_immutable(ctx: Ctx) -> Result<(), TrialError> {
-    let primary = primary_service_family(&ctx).await?;
+    let (primary, before) = single_stack_default(&ctx).await?;
     let other = primary.other();
-    let before = create_service(&ctx, &DEFAULT_SVC.object()?).await?;
-    let single = Want {
-        policy: "SingleStack",
-        families: vec![primary],
-        headless: false,
-    };
-    check(
-        &before,
-        &single,
-        "service my-service before the change (dual-stack-default-svc.yaml)",
-        None,
-    )?;
     let view_before = SvcView::of(&before);
     let ip = view_before.cluster_ips.first().cloned().unwrap_or_default();
     let what = format!("changing ipFamilies of my-service from [{primary}] to [{other}]");

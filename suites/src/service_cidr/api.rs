@@ -232,6 +232,56 @@ where
     .await
 }
 
+/// The awaited ServiceCIDR, which a wait that returned must have seen.
+fn present(found: Option<ServiceCIDR>, name: &str) -> Result<ServiceCIDR, TrialError> {
+    found.ok_or_else(|| {
+        TrialError::Harness(format!("servicecidr {name} vanished while it was awaited"))
+    })
+}
+
+/// Waits until a deleted ServiceCIDR whose addresses `holders` still hold is marked for deletion
+/// (the finalizer keeps it).
+pub async fn wait_marked_for_deletion(
+    ctx: &Ctx,
+    name: &str,
+    holders: &str,
+) -> Result<ServiceCIDR, TrialError> {
+    let found = wait_service_cidr(
+        ctx,
+        name,
+        &format!("ServiceCIDR {name} to be marked for deletion"),
+        budgets::SERVICE_CIDR_READY,
+        |sc| match sc {
+            None => Verdict::Hopeless(format!("it is gone although {holders} hold its addresses")),
+            Some(sc) if is_deleting(sc) => Verdict::Done,
+            Some(_) => Verdict::Pending,
+        },
+    )
+    .await?;
+    present(found, name)
+}
+
+/// Waits for the controller's verdict on a blocked deletion: `Ready=False`.
+pub async fn wait_deletion_blocked(
+    ctx: &Ctx,
+    name: &str,
+    holders: &str,
+) -> Result<ServiceCIDR, TrialError> {
+    let found = wait_service_cidr(
+        ctx,
+        name,
+        &format!("ServiceCIDR {name} to report Ready=False (deletion blocked)"),
+        budgets::SERVICE_CIDR_READY,
+        |sc| match sc {
+            None => Verdict::Hopeless(format!("it is gone although {holders} hold its addresses")),
+            Some(sc) if ready_condition(sc).is_some_and(|c| c.status == "False") => Verdict::Done,
+            Some(_) => Verdict::Pending,
+        },
+    )
+    .await?;
+    present(found, name)
+}
+
 /// Waits until the ServiceCIDR has `Ready=True` (upstream: the ServiceCIDR controller's sync).
 pub async fn wait_ready(ctx: &Ctx, name: &str) -> Result<ServiceCIDR, TrialError> {
     let found = wait_service_cidr(
@@ -249,9 +299,7 @@ pub async fn wait_ready(ctx: &Ctx, name: &str) -> Result<ServiceCIDR, TrialError
         },
     )
     .await?;
-    found.ok_or_else(|| {
-        TrialError::Harness(format!("servicecidr {name} vanished while it was awaited"))
-    })
+    present(found, name)
 }
 
 /// The controller removes a deleted ServiceCIDR's finalizer `deletionGracePeriod` (10 s, fixed upstream)

@@ -14,12 +14,11 @@ use k8s_openapi::api::networking::v1::ServiceCIDR;
 
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
-use netconform::wait::{Verdict, budgets};
 
 use super::api::{
     FINALIZER, apply_newcidr1, cluster_ip_service, delete_service_cidr, delete_services,
-    has_finalizer, ipv4_cluster_ip, is_deleting, is_range_full, ready_condition, restore,
-    taken_ranges, wait_gone, wait_ready, wait_service_cidr,
+    has_finalizer, ipv4_cluster_ip, is_range_full, ready_condition, restore, taken_ranges,
+    wait_deletion_blocked, wait_gone, wait_marked_for_deletion, wait_ready,
 };
 use super::exhaustion::{Exhausted, exhaust};
 use super::ranges::{expansion_range, hands_out};
@@ -116,44 +115,9 @@ async fn delete_in_use(ctx: &Ctx) -> Result<(Expanded, ServiceCIDR), TrialError>
         .iter()
         .map(|(n, ip)| format!("{n} ({ip})"))
         .collect();
-    let found = wait_service_cidr(
-        ctx,
-        &name,
-        &format!("ServiceCIDR {name} to be marked for deletion"),
-        budgets::SERVICE_CIDR_READY,
-        |sc| match sc {
-            None => Verdict::Hopeless(format!(
-                "it is gone although Services {} hold addresses only it contains",
-                holders.join(", ")
-            )),
-            Some(sc) if is_deleting(sc) => Verdict::Done,
-            Some(_) => Verdict::Pending,
-        },
-    )
-    .await?
-    .ok_or_else(|| {
-        TrialError::Harness(format!("servicecidr {name} vanished while it was awaited"))
-    })?;
+    let found =
+        wait_marked_for_deletion(ctx, &name, &format!("Services {}", holders.join(", "))).await?;
     Ok((expanded, found))
-}
-
-/// Waits for the controller's verdict on the blocked deletion: `Ready=False`.
-async fn wait_blocked(ctx: &Ctx, name: &str) -> Result<ServiceCIDR, TrialError> {
-    wait_service_cidr(
-        ctx,
-        name,
-        &format!("ServiceCIDR {name} to report Ready=False (deletion blocked)"),
-        budgets::SERVICE_CIDR_READY,
-        |sc| match sc {
-            None => {
-                Verdict::Hopeless("it is gone although Services still hold its addresses".into())
-            }
-            Some(sc) if ready_condition(sc).is_some_and(|c| c.status == "False") => Verdict::Done,
-            Some(_) => Verdict::Pending,
-        },
-    )
-    .await?
-    .ok_or_else(|| TrialError::Harness(format!("servicecidr {name} vanished while it was awaited")))
 }
 
 /// Runs `checks`, then puts the cluster back (Services released, newcidr1 gone) on every path.
@@ -211,7 +175,7 @@ pub async fn terminating_with_finalizer(ctx: Ctx) -> Result<(), TrialError> {
 pub async fn ready_false_ips_remain(ctx: Ctx) -> Result<(), TrialError> {
     restoring(&ctx, async {
         let (expanded, _) = delete_in_use(&ctx).await?;
-        let blocked = wait_blocked(&ctx, &expanded.added.name).await?;
+        let blocked = wait_deletion_blocked(&ctx, &expanded.added.name, "its Services").await?;
         check_blocked_condition(&ctx, &blocked)
     })
     .await
@@ -221,7 +185,7 @@ pub async fn deleted_after_services(ctx: Ctx) -> Result<(), TrialError> {
     restoring(&ctx, async {
         let (expanded, _) = delete_in_use(&ctx).await?;
         let name = expanded.added.name.clone();
-        wait_blocked(&ctx, &name).await?;
+        wait_deletion_blocked(&ctx, &name, "its Services").await?;
         // `for i in $(seq 13 16); do kubectl delete service "test-$i"; done`
         let holders: Vec<String> = expanded.services.iter().map(|(n, _)| n.clone()).collect();
         delete_services(&ctx, &holders).await?;

@@ -14,13 +14,12 @@ use k8s_openapi::api::networking::v1::ServiceCIDR;
 
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
-use netconform::wait::{Verdict, budgets};
 
 use super::api::{
     FINALIZER, apply_newcidr1, cluster_ip_service, create_with_explicit_ip, delete_service_cidr,
-    delete_services, get_ip_address, has_finalizer, ipv4_cluster_ip, is_deleting,
-    list_ip_addresses, parent_ref_text, ready_condition, restore, taken_ranges, wait_gone,
-    wait_ready, wait_service_cidr,
+    delete_services, get_ip_address, has_finalizer, ipv4_cluster_ip, list_ip_addresses,
+    parent_ref_text, restore, taken_ranges, wait_deletion_blocked, wait_gone,
+    wait_marked_for_deletion, wait_ready,
 };
 use super::ranges::{allocatable, variant_range};
 use super::{DOC_NEWCIDR1_DELETING, check_blocked_condition, newcidr1_name};
@@ -99,40 +98,9 @@ async fn delete_claimed(
 ) -> Result<(ServiceCIDR, ServiceCIDR), TrialError> {
     let name = &claimed.name;
     delete_service_cidr(ctx, name).await?;
-    let marked = wait_service_cidr(
-        ctx,
-        name,
-        &format!("ServiceCIDR {name} to be marked for deletion"),
-        budgets::SERVICE_CIDR_READY,
-        |sc| match sc {
-            None => {
-                Verdict::Hopeless("it is gone although a Service holds one of its addresses".into())
-            }
-            Some(sc) if is_deleting(sc) => Verdict::Done,
-            Some(_) => Verdict::Pending,
-        },
-    )
-    .await?
-    .ok_or_else(|| {
-        TrialError::Harness(format!("servicecidr {name} vanished while it was awaited"))
-    })?;
-    let blocked = wait_service_cidr(
-        ctx,
-        name,
-        &format!("ServiceCIDR {name} to report Ready=False (deletion blocked)"),
-        budgets::SERVICE_CIDR_READY,
-        |sc| match sc {
-            None => {
-                Verdict::Hopeless("it is gone although a Service holds one of its addresses".into())
-            }
-            Some(sc) if ready_condition(sc).is_some_and(|c| c.status == "False") => Verdict::Done,
-            Some(_) => Verdict::Pending,
-        },
-    )
-    .await?
-    .ok_or_else(|| {
-        TrialError::Harness(format!("servicecidr {name} vanished while it was awaited"))
-    })?;
+    let holders = "a Service";
+    let marked = wait_marked_for_deletion(ctx, name, holders).await?;
+    let blocked = wait_deletion_blocked(ctx, name, holders).await?;
     Ok((marked, blocked))
 }
 
