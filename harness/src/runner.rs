@@ -622,6 +622,9 @@ impl Reporter {
             return;
         };
         self.write(&records);
+        // The same finding seen by several trials is printed once, with the trials that saw it.
+        let mut findings: std::collections::BTreeMap<(&str, &str, &str), Vec<&str>> =
+            Default::default();
         for r in records.iter() {
             if r.is_flaky() {
                 eprintln!(
@@ -631,11 +634,17 @@ impl Reporter {
                 );
             }
             for f in &r.findings {
-                eprintln!(
-                    "netconform: doc finding in {}: the doc says {}; the cluster shows {} ({})",
-                    r.name, f.doc_says, f.cluster_shows, f.doc_url
-                );
+                findings
+                    .entry((&f.doc_url, &f.doc_says, &f.cluster_shows))
+                    .or_default()
+                    .push(&r.name);
             }
+        }
+        for ((url, doc_says, cluster_shows), trials) in findings {
+            eprintln!(
+                "netconform: doc finding in {}: the doc says {doc_says}; the cluster shows {cluster_shows} ({url})",
+                trials.join(", ")
+            );
         }
         eprintln!(
             "netconform: reports: {} and {}",
