@@ -405,9 +405,34 @@ fn post_status(
     if !init.is_empty() {
         status["initContainerStatuses"] = json!(init_statuses);
     }
-    let mut updated = current;
-    updated["status"] = status;
-    store.update_status("pods", Some(ns), updated).ok()
+    write_status(store, ns, name, current, status)
+}
+
+/// Writes `status` over the stored pod, re-reading it after a conflict with another writer (the scheduler's
+/// condition): like the kubelet's status manager (pkg/kubelet/status/status_manager.go), which retries on
+/// the next sync instead of giving the pod up.
+fn write_status(
+    store: &Store,
+    ns: &str,
+    name: &str,
+    mut current: Value,
+    status: Value,
+) -> Option<Value> {
+    const ATTEMPTS: usize = 5;
+    for _ in 0..ATTEMPTS {
+        let uid = current["metadata"]["uid"].clone();
+        current["status"] = status.clone();
+        match store.update_status("pods", Some(ns), current) {
+            Ok(written) => return Some(written),
+            Err(e) if e.code == 409 => {
+                current = store
+                    .get("pods", Some(ns), name)
+                    .filter(|fresh| fresh["metadata"]["uid"] == uid)?;
+            }
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 async fn run_pod(
@@ -453,55 +478,45 @@ async fn run_pod(
                    "lastState": {}, "state": {"waiting": {"reason": "ContainerCreating"}}})
         })
         .collect();
-    // The scheduler writes its PodScheduled condition right after binding, racing this first write:
-    // a conflict is retried on the fresh object (as the kubelet's status manager does).
-    let mut posted = false;
-    for _ in 0..5 {
-        let Some(mut current) = store.get("pods", Some(&ns), &name) else {
-            return;
-        };
-        if current["metadata"]["uid"] != pod["metadata"]["uid"] {
-            return;
-        }
-        let mut status = base.clone();
-        status["conditions"] = json!([
-            condition("PodReadyToStartContainers", true, None, None, &now),
-            condition("Initialized", true, None, None, &now),
-            condition("Ready", false, Some("ContainersNotReady"), None, &now),
-            condition(
-                "ContainersReady",
-                false,
-                Some("ContainersNotReady"),
-                None,
-                &now
-            ),
-            condition("PodScheduled", true, None, None, &now),
-        ]);
-        status["containerStatuses"] = json!(creating);
-        current["status"] = status;
-        if store.update_status("pods", Some(&ns), current).is_ok() {
-            posted = true;
-            break;
-        }
-    }
-    if !posted {
+    // The scheduler writes its PodScheduled condition right after binding, racing this first write.
+    let Some(current) = store.get("pods", Some(&ns), &name) else {
+        return;
+    };
+    if current["metadata"]["uid"] != pod["metadata"]["uid"] {
         return;
     }
+    let mut status = base.clone();
+    status["conditions"] = json!([
+        condition("PodReadyToStartContainers", true, None, None, &now),
+        condition("Initialized", true, None, None, &now),
+        condition("Ready", false, Some("ContainersNotReady"), None, &now),
+        condition(
+            "ContainersReady",
+            false,
+            Some("ContainersNotReady"),
+            None,
+            &now
+        ),
+        condition("PodScheduled", true, None, None, &now),
+    ]);
+    status["containerStatuses"] = json!(creating);
+    let Some(posted) = write_status(&store, &ns, &name, current, status) else {
+        return;
+    };
     if cluster.has("pods-image-pull-backoff") {
         // The registry never answers: containers stay waiting and the pod stays Pending.
-        if let Some(mut current) = store.get("pods", Some(&ns), &name) {
-            let waiting: Vec<Value> = creating
-                .iter()
-                .map(|c| {
-                    let mut c = c.clone();
-                    c["state"] = json!({"waiting": {"reason": "ImagePullBackOff",
-                        "message": format!("Back-off pulling image \"{}\"", c["image"].as_str().unwrap_or_default())}});
-                    c
-                })
-                .collect();
-            current["status"]["containerStatuses"] = json!(waiting);
-            let _ = store.update_status("pods", Some(&ns), current);
-        }
+        let waiting: Vec<Value> = creating
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                c["state"] = json!({"waiting": {"reason": "ImagePullBackOff",
+                    "message": format!("Back-off pulling image \"{}\"", c["image"].as_str().unwrap_or_default())}});
+                c
+            })
+            .collect();
+        let mut status = posted["status"].clone();
+        status["containerStatuses"] = json!(waiting);
+        let _ = write_status(&store, &ns, &name, posted, status);
         return;
     }
     let (lo, hi) = cluster.pod_start_latency;
