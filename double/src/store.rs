@@ -268,25 +268,10 @@ impl Store {
                 "resourceVersion should not be set on objects to be created",
             ));
         }
-        let generate_name = meta
-            .get("generateName")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let name = meta
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let generate_name = meta_str(meta, "generateName");
+        let name = meta_str(meta, "name");
         if name.is_empty() && generate_name.is_empty() {
-            return Err(ApiError::invalid(
-                &qualified_kind(def),
-                "",
-                vec![Cause::required(
-                    "metadata.name",
-                    "name or generateName is required",
-                )],
-            ));
+            return Err(name_required(def));
         }
         if let Some(ns) = namespace.as_deref() {
             self.check_namespace_open(resource, &name, ns)?;
@@ -376,26 +361,11 @@ impl Store {
         let mut incoming = obj;
         let meta = metadata_mut(&mut incoming)?;
         let namespace = scope_namespace(def, namespace, meta)?;
-        let name = meta
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let name = meta_str(meta, "name");
         if name.is_empty() {
-            return Err(ApiError::invalid(
-                &qualified_kind(def),
-                "",
-                vec![Cause::required(
-                    "metadata.name",
-                    "name or generateName is required",
-                )],
-            ));
+            return Err(name_required(def));
         }
-        let wanted_version = meta
-            .get("resourceVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let wanted_version = meta_str(meta, "resourceVersion");
         let k = key(resource, namespace.as_deref(), &name);
 
         // Admission runs without the lock (it may read the store); retry if the object changed meanwhile.
@@ -434,17 +404,14 @@ impl Store {
             set_resource_version(&mut obj, revision);
             let deleting = !obj["metadata"]["deletionTimestamp"].is_null();
             if deleting && finalizers(&obj).is_empty() && !has_spec_finalizers(&obj) {
-                state.objects.remove(&k);
-                self.publish(
-                    &mut state,
+                return Ok(self.remove_for_good(
+                    state,
                     revision,
-                    EventType::Deleted,
-                    def.plural,
-                    obj.clone(),
-                );
-                drop(state);
-                self.after_removal(def, namespace.as_deref(), &obj);
-                return Ok(obj);
+                    def,
+                    namespace.as_deref(),
+                    &k,
+                    obj,
+                ));
             }
             state.objects.insert(k, obj.clone());
             self.publish(
@@ -509,17 +476,7 @@ impl Store {
         }
         let mut obj = old;
         set_resource_version(&mut obj, revision);
-        state.objects.remove(&k);
-        self.publish(
-            &mut state,
-            revision,
-            EventType::Deleted,
-            def.plural,
-            obj.clone(),
-        );
-        drop(state);
-        self.after_removal(def, namespace, &obj);
-        Ok(obj)
+        Ok(self.remove_for_good(state, revision, def, namespace, &k, obj))
     }
 
     /// Deletes every namespaced object of namespace `ns` (objects with finalizers stay, marked),
@@ -539,6 +496,29 @@ impl Store {
 
     /// Follow-ups of an object leaving the store: garbage-collect dependents whose owners are all
     /// gone, and finish a terminating namespace that became empty.
+    /// Removes the object at `k` for good: its final state goes to watchers, then (unlocked) its dependents follow.
+    fn remove_for_good(
+        &self,
+        mut state: MutexGuard<'_, State>,
+        revision: u64,
+        def: &ResourceDef,
+        namespace: Option<&str>,
+        k: &Key,
+        obj: Object,
+    ) -> Object {
+        state.objects.remove(k);
+        self.publish(
+            &mut state,
+            revision,
+            EventType::Deleted,
+            def.plural,
+            obj.clone(),
+        );
+        drop(state);
+        self.after_removal(def, namespace, &obj);
+        obj
+    }
+
     fn after_removal(&self, def: &ResourceDef, namespace: Option<&str>, removed: &Object) {
         if let Some(uid) = removed["metadata"]["uid"].as_str() {
             self.collect_garbage(uid);
@@ -758,6 +738,26 @@ fn metadata_mut(obj: &mut Object) -> Result<&mut Map<String, Value>, ApiError> {
 }
 
 /// The namespace the object lives in (None for cluster-scoped), reconciling URL and body.
+/// A string field of `metadata`, empty when absent.
+fn meta_str(meta: &serde_json::Map<String, Value>, field: &str) -> String {
+    meta.get(field)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// upstream: staging/src/k8s.io/apiserver/pkg/registry/rest/create.go (BeforeCreate: a name is required).
+fn name_required(def: &ResourceDef) -> ApiError {
+    ApiError::invalid(
+        &qualified_kind(def),
+        "",
+        vec![Cause::required(
+            "metadata.name",
+            "name or generateName is required",
+        )],
+    )
+}
+
 fn scope_namespace(
     def: &ResourceDef,
     namespace: Option<&str>,
@@ -767,11 +767,7 @@ fn scope_namespace(
         meta.remove("namespace");
         return Ok(None);
     }
-    let in_body = meta
-        .get("namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let in_body = meta_str(meta, "namespace");
     let ns = match (namespace.filter(|n| !n.is_empty()), in_body.is_empty()) {
         (Some(url), false) if url != in_body => {
             // upstream: staging/src/k8s.io/apiserver/pkg/endpoints/handlers/rest.go (EnsureObjectNamespaceMatchesRequestNamespace)

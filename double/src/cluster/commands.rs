@@ -736,15 +736,9 @@ fn shell_set(c: &dyn Container) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::dns::{QType, Reply, Resolver};
-    use std::net::IpAddr;
+    use crate::model::dns::Resolver;
 
-    struct Nowhere;
-    impl Resolver for Nowhere {
-        fn query(&self, _: IpAddr, _: &str, _: QType) -> Option<Reply> {
-            None
-        }
-    }
+    use crate::model::dns::Nowhere;
 
     struct Fake {
         image: String,

@@ -195,14 +195,9 @@ pub(crate) fn wget(c: &dyn Container, args: &[String]) -> Outcome {
 mod tests {
     use super::*;
     use crate::cluster::commands::FileView;
-    use crate::model::dns::{QType, Reply, Resolver};
+    use crate::model::dns::Resolver;
 
-    struct Nowhere;
-    impl Resolver for Nowhere {
-        fn query(&self, _: IpAddr, _: &str, _: QType) -> Option<Reply> {
-            None
-        }
-    }
+    use crate::model::dns::Nowhere;
 
     /// Answers `/hostname` on 10.96.0.5:80 and [fd00:10:96::5]:80, refuses port 81, drops the rest.
     struct Client;

@@ -58,6 +58,28 @@ pub struct Target {
 }
 
 impl Target {
+    /// A cluster netconform did not create and never deletes (an existing cluster; the double, which it stops).
+    fn not_ours(
+        kind: TargetKind,
+        client: Client,
+        description: String,
+        version: String,
+        runner: Arc<dyn CommandRunner>,
+    ) -> Target {
+        Target {
+            kind,
+            client,
+            description,
+            created_by_us: false,
+            node_image: None,
+            server_version: Some(version),
+            cluster_name: None,
+            keep_cluster: true,
+            runner,
+            double: None,
+        }
+    }
+
     /// Deletes a kind cluster this run created (unless `NETCONFORM_KEEP_CLUSTER=1`) and stops the double.
     /// Never touches a cluster it did not create.
     pub async fn teardown(self) {
@@ -171,21 +193,17 @@ async fn existing(
     let connected = kubeconfig::connect(config, &source, settings.context.as_deref()).await?;
     let version = kubeconfig::probe(&connected, budget).await?;
     let context = connected.context.clone().unwrap_or_default();
-    Ok(Some(Target {
-        kind: TargetKind::Existing,
-        description: format!(
-            "existing cluster: context {context:?} at {} ({version})",
-            connected.server
-        ),
-        client: connected.client,
-        created_by_us: false,
-        node_image: None,
-        server_version: Some(version),
-        cluster_name: None,
-        keep_cluster: true,
+    let description = format!(
+        "existing cluster: context {context:?} at {} ({version})",
+        connected.server
+    );
+    Ok(Some(Target::not_ours(
+        TargetKind::Existing,
+        connected.client,
+        description,
+        version,
         runner,
-        double: None,
-    }))
+    )))
 }
 
 async fn from_kind(

@@ -39,19 +39,17 @@ pub async fn start(
     let addr = double.addr();
     let connected = connect_yaml(&double.kubeconfig_yaml(), "of the test double").await?;
     let version = probe(&connected, settings.scaled(PROBE_BUDGET)).await?;
+    let description =
+        format!("netconform-double (a test double on {addr} — simulated, not a real cluster)");
     Ok(Target {
-        kind: TargetKind::Simulated,
-        client: connected.client,
-        description: format!(
-            "netconform-double (a test double on {addr} — simulated, not a real cluster)"
-        ),
-        created_by_us: false,
-        node_image: None,
-        server_version: Some(version),
-        cluster_name: None,
-        keep_cluster: true,
-        runner,
         double: Some(double),
+        ..Target::not_ours(
+            TargetKind::Simulated,
+            connected.client,
+            description,
+            version,
+            runner,
+        )
     })
 }
 

@@ -13,7 +13,7 @@ use netconform::failure::TrialError;
 use netconform::ipfamily::{IpFamily, family_of_ip};
 use netconform::wait::{Verdict, budgets};
 
-use super::services::{Want, check};
+use super::services::{Want, apply_and_check};
 use super::{PREFER_IPV6_LB_SVC, create_service};
 use crate::doc::DocFile;
 use crate::doc_file;
@@ -22,18 +22,20 @@ const DOC_GET_SVC: DocFile =
     doc_file!("doc-outputs/validate-dual-stack/svc-prefer-ipv6-lb-get-svc.txt");
 
 pub(crate) async fn cluster_ips_ipv6_first(ctx: Ctx) -> Result<(), TrialError> {
-    let svc = create_service(&ctx, &PREFER_IPV6_LB_SVC.object()?).await?;
     let want = Want {
         policy: "PreferDualStack",
         families: vec![IpFamily::IPv6, IpFamily::IPv4],
         headless: false,
     };
-    check(
-        &svc,
+    apply_and_check(
+        &ctx,
+        &PREFER_IPV6_LB_SVC,
         &want,
         "LoadBalancer service my-service of dual-stack-prefer-ipv6-lb-svc.yaml",
         Some(&DOC_GET_SVC),
     )
+    .await
+    .map(|_| ())
 }
 
 /// The ingress addresses (IPs, or host names where the provider gives no IP).

@@ -95,6 +95,19 @@ fn differences(view: &SvcView, want: &Want) -> Vec<String> {
     problems
 }
 
+/// Creates the doc's Service manifest verbatim and fails unless it shows `want`.
+pub(crate) async fn apply_and_check(
+    ctx: &Ctx,
+    manifest: &DocFile,
+    want: &Want,
+    what: &str,
+    doc: Option<&DocFile>,
+) -> Result<Service, TrialError> {
+    let svc = create_service(ctx, &manifest.object()?).await?;
+    check(&svc, want, what, doc)?;
+    Ok(svc)
+}
+
 /// Fails unless `svc` shows `want`; the expected side quotes the doc's output when there is one.
 pub(crate) fn check(
     svc: &Service,
@@ -158,49 +171,52 @@ pub(crate) async fn default_single_stack(ctx: Ctx) -> Result<(), TrialError> {
 }
 
 pub(crate) async fn ipv6_single_stack(ctx: Ctx) -> Result<(), TrialError> {
-    let svc = create_service(&ctx, &IPV6_SVC.object()?).await?;
     let want = Want {
         policy: "SingleStack",
         families: vec![IpFamily::IPv6],
         headless: false,
     };
-    check(
-        &svc,
+    apply_and_check(
+        &ctx,
+        &IPV6_SVC,
         &want,
         "service my-service of dual-stack-ipfamilies-ipv6.yaml (ipFamilies: [IPv6])",
         Some(&DOC_IPV6_GET),
     )
+    .await
+    .map(|_| ())
 }
 
 pub(crate) async fn prefer_dual_both_families(ctx: Ctx) -> Result<(), TrialError> {
     let primary = primary_service_family(&ctx).await?;
-    let svc = create_service(&ctx, &PREFERRED_SVC.object()?).await?;
     let want = Want {
         policy: "PreferDualStack",
         families: vec![primary, primary.other()],
         headless: false,
     };
-    check(
-        &svc,
+    apply_and_check(
+        &ctx,
+        &PREFERRED_SVC,
         &want,
         "service my-service of dual-stack-preferred-svc.yaml (PreferDualStack)",
         Some(&DOC_PREFERRED_DESCRIBE),
     )
+    .await
+    .map(|_| ())
 }
 
 pub(crate) async fn prefer_dual_ipv6_first(ctx: Ctx) -> Result<(), TrialError> {
-    let svc = create_service(&ctx, &PREFERRED_IPFAMILIES_SVC.object()?).await?;
     let want = Want {
         policy: "PreferDualStack",
         families: vec![IpFamily::IPv6, IpFamily::IPv4],
         headless: false,
     };
-    check(
-        &svc,
-        &want,
+    apply_and_check(&ctx, &PREFERRED_IPFAMILIES_SVC, &want,
         "service my-service of dual-stack-preferred-ipfamilies-svc.yaml (PreferDualStack, [IPv6, IPv4])",
         None,
     )
+    .await
+    .map(|_| ())
 }
 
 pub(crate) async fn require_dual_ipv6_first(ctx: Ctx) -> Result<(), TrialError> {

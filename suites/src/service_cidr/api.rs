@@ -246,19 +246,7 @@ pub async fn wait_marked_for_deletion(
     name: &str,
     holders: &str,
 ) -> Result<ServiceCIDR, TrialError> {
-    let found = wait_service_cidr(
-        ctx,
-        name,
-        &format!("ServiceCIDR {name} to be marked for deletion"),
-        budgets::SERVICE_CIDR_READY,
-        |sc| match sc {
-            None => Verdict::Hopeless(format!("it is gone although {holders} hold its addresses")),
-            Some(sc) if is_deleting(sc) => Verdict::Done,
-            Some(_) => Verdict::Pending,
-        },
-    )
-    .await?;
-    present(found, name)
+    wait_while_held(ctx, name, holders, "to be marked for deletion", is_deleting).await
 }
 
 /// Waits for the controller's verdict on a blocked deletion: `Ready=False`.
@@ -267,14 +255,32 @@ pub async fn wait_deletion_blocked(
     name: &str,
     holders: &str,
 ) -> Result<ServiceCIDR, TrialError> {
+    wait_while_held(
+        ctx,
+        name,
+        holders,
+        "to report Ready=False (deletion blocked)",
+        |sc| ready_condition(sc).is_some_and(|c| c.status == "False"),
+    )
+    .await
+}
+
+/// Waits until `done` holds for a ServiceCIDR that `holders` keep in use: its disappearance ends the wait.
+async fn wait_while_held(
+    ctx: &Ctx,
+    name: &str,
+    holders: &str,
+    state: &str,
+    done: impl Fn(&ServiceCIDR) -> bool,
+) -> Result<ServiceCIDR, TrialError> {
     let found = wait_service_cidr(
         ctx,
         name,
-        &format!("ServiceCIDR {name} to report Ready=False (deletion blocked)"),
+        &format!("ServiceCIDR {name} {state}"),
         budgets::SERVICE_CIDR_READY,
         |sc| match sc {
             None => Verdict::Hopeless(format!("it is gone although {holders} hold its addresses")),
-            Some(sc) if ready_condition(sc).is_some_and(|c| c.status == "False") => Verdict::Done,
+            Some(sc) if done(sc) => Verdict::Done,
             Some(_) => Verdict::Pending,
         },
     )
