@@ -1,6 +1,7 @@
 //! The conformance suites. Each module is one doc page's claims; each trial is one check,
 //! named `suite::scenario::check` and traced to its claim and page.
 
+pub mod connectivity;
 pub mod dns;
 pub mod doc;
 pub mod dual_stack;
@@ -20,6 +21,10 @@ pub fn all_trials() -> Vec<TrialDef> {
         dns::resolv::TRIALS,
         service_cidr::TRIALS,
         dual_stack::TRIALS,
+        connectivity::pods::TRIALS,
+        connectivity::services::TRIALS,
+        connectivity::endpoints::TRIALS,
+        connectivity::network_policy::TRIALS,
     ];
     suites.iter().flat_map(|s| s.iter().copied()).collect()
 }

@@ -30,6 +30,7 @@ use super::Cluster;
 use super::commands::{self, HttpReply};
 use crate::model::endpointslices::LABEL_SERVICE_NAME;
 use crate::model::family::IpFamily;
+use crate::model::network_policy;
 use crate::model::time;
 use crate::store::Store;
 
@@ -213,6 +214,10 @@ fn deliver(
         true => node_ip_of(cluster, client, family).unwrap_or(source),
         false => source,
     };
+    if !network_policy::allows(store, client, source, &server, dest, port) {
+        // Enforcing plugins drop what no policy allows: the client sees a timeout.
+        return HttpReply::TimedOut;
+    }
     if !serves_netexec(cluster, &server, port) {
         return HttpReply::ConnectError("Connection refused".into());
     }

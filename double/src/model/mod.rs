@@ -8,6 +8,7 @@ pub mod endpointslices;
 pub mod family;
 pub mod gofmt;
 pub mod hosts;
+pub mod network_policy;
 pub mod resolv;
 pub mod servicecidr;
 pub mod services;

@@ -1,0 +1,12 @@
+//! Connectivity: pod to pod across nodes per IP family without NAT, pod to Service (ClusterIP, NodePort),
+//! Endpoints/EndpointSlices following the ready pods, service environment variables, traffic policy,
+//! and NetworkPolicy.
+//!
+//! One module per part: `pods` (pod to pod), `services` (ClusterIP, NodePort, internalTrafficPolicy),
+//! `endpoints` (expose with targetPort, endpoints following readiness, service env vars), `network_policy`
+//! (the docs' `test-network-policy`).
+
+pub mod endpoints;
+pub mod network_policy;
+pub mod pods;
+pub mod services;

@@ -1,0 +1,5 @@
+//! (being written)
+
+use netconform::trial::TrialDef;
+
+pub const TRIALS: &[TrialDef] = &[];
