@@ -102,6 +102,10 @@ impl Ctx {
             log.push('\n');
         }
     }
+    /// The log so far (left in place).
+    pub fn log_text(&self) -> String {
+        self.inner.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
     pub fn take_log(&self) -> String {
         self.inner
             .log
@@ -126,6 +130,14 @@ impl Ctx {
         if let Ok(mut findings) = self.inner.findings.lock() {
             findings.push(finding);
         }
+    }
+    /// The findings so far (left in place).
+    pub fn findings(&self) -> Vec<DocFinding> {
+        self.inner
+            .findings
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or_default()
     }
     pub fn take_findings(&self) -> Vec<DocFinding> {
         self.inner

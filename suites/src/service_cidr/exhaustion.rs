@@ -15,7 +15,7 @@ use netconform::failure::TrialError;
 
 use super::api::{
     DEFAULT_NAME, RANGE_FULL, cidrs_of, cluster_ip_service, default_service_cidr, ipv4_cluster_ip,
-    is_deleting, is_range_full, list_ip_addresses, list_service_cidrs, ready_condition, restore,
+    is_deleting, is_range_full, list_ip_addresses, list_service_cidrs, ready_condition,
 };
 use super::ranges::{MAX_EXHAUSTIBLE, allocatable_count, hands_out, ipv4_range, parse_cidrs};
 use super::{DOC_CREATE_SERVICES_1_13, mismatch_with_doc};
@@ -165,17 +165,4 @@ pub async fn exhaust(ctx: &Ctx) -> Result<Exhausted, TrialError> {
         ),
         &DOC_CREATE_SERVICES_1_13,
     ))
-}
-
-pub async fn range_is_full(ctx: Ctx) -> Result<(), TrialError> {
-    let result = exhaust(&ctx).await.map(|done| {
-        ctx.log(format!(
-            "{} Services filled {}; the next one got: {}",
-            done.services.len(),
-            done.range,
-            done.full_message
-        ));
-    });
-    restore(&ctx, &[], false).await;
-    result
 }

@@ -3,7 +3,7 @@
 //! The default ServiceCIDR and the `kubernetes` Service (`default`), exhausting the IPv4 range
 //! (`exhaustion`), adding the docs' `newcidr1` (`expansion`), deleting it while Services hold its addresses
 //! (`deletion_in_use`), its removal once they are gone (`release`), and the same finalizer behaviour without
-//! exhausting anything (`explicit_ip`). The exhausting scenarios are disruptive and run alone; every trial
+//! exhausting anything (`explicit_ip`). The exhausting scenario is disruptive: it runs once per run (`walk`) with the allocator to itself; every trial
 //! deletes its Services and waits for their addresses before it ends, so the range is whole again.
 //!
 //! The docs show `networking.k8s.io/v1alpha1` and the reason `OrphanIPAddress`; current clusters serve
@@ -13,9 +13,9 @@
 mod api;
 mod default;
 mod exhaustion;
-mod expansion;
 mod explicit_ip;
 pub mod ranges;
+mod walk;
 
 pub use api::{FINALIZER, SUITE_LABEL, newcidr1_object, owned_labels, service_cidr_resource};
 
@@ -25,6 +25,8 @@ use netconform::ctx::Ctx;
 use netconform::failure::TrialError;
 use netconform::preflight::Need;
 use netconform::trial::TrialDef;
+
+use walk::Step;
 
 use crate::doc::DocFile;
 use crate::doc_file;
@@ -44,12 +46,14 @@ const DOC_CREATE_SERVICES_13_16: DocFile =
 const DOC_NEWCIDR1_DELETING: DocFile =
     doc_file!("doc-outputs/extend-service-ip-ranges/get-servicecidr-newcidr1-yaml.txt");
 
-/// Exhausting the range changes what every other trial's Services get: run alone, on clusters that may
-/// be disturbed, with a range small enough to fill.
+/// Exhausting the range changes what every other trial's Services get: the allocator alone (trials that
+/// hold no service address run alongside), on clusters that may be disturbed, with a range small enough
+/// to fill.
 const DISRUPTIVE: &[Need] = &[
     Need::ServiceCidrApi,
     Need::Disruptive,
     Need::SmallServiceRange,
+    Need::ServiceAllocatorAlone,
 ];
 const SHARED: &[Need] = &[Need::ServiceCidrApi];
 /// The explicit-IP variant adds a ServiceCIDR the allocator would hand to other trials' Services.
@@ -85,48 +89,48 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a 10.96.0.0/28 range offers only 14 IP addresses to Services; once they are taken, creating a ClusterIP Service fails with `failed to allocate a serviceIP: range is full`",
         doc_url: PAGE,
         needs: DISRUPTIVE,
-        exclusive: true,
-        run: |ctx| Box::pin(exhaustion::range_is_full(ctx)),
+        exclusive: false,
+        run: |ctx| Box::pin(walk::check(ctx, Step::RangeFull)),
     },
     TrialDef {
         name: "service_cidr::expansion::becomes_ready",
         claim: "adding a new ServiceCIDR (newcidr1) increases the addresses available to Services: it is accepted and becomes Ready",
         doc_url: PAGE,
         needs: DISRUPTIVE,
-        exclusive: true,
-        run: |ctx| Box::pin(expansion::becomes_ready(ctx)),
+        exclusive: false,
+        run: |ctx| Box::pin(walk::check(ctx, Step::NewcidrReady)),
     },
     TrialDef {
         name: "service_cidr::expansion::allocates_from_new_range",
         claim: "after newcidr1 is added to a full range, new ClusterIP Services get addresses picked from the new range",
         doc_url: PAGE,
         needs: DISRUPTIVE,
-        exclusive: true,
-        run: |ctx| Box::pin(expansion::allocates_from_new_range(ctx)),
+        exclusive: false,
+        run: |ctx| Box::pin(walk::check(ctx, Step::AllocatesFromNew)),
     },
     TrialDef {
         name: "service_cidr::deletion_in_use::terminating_with_finalizer",
         claim: "a ServiceCIDR cannot be deleted while IP addresses depend on it: after `kubectl delete` it remains, with a deletionTimestamp and the finalizer networking.k8s.io/service-cidr-finalizer",
         doc_url: PAGE,
         needs: DISRUPTIVE,
-        exclusive: true,
-        run: |ctx| Box::pin(expansion::terminating_with_finalizer(ctx)),
+        exclusive: false,
+        run: |ctx| Box::pin(walk::check(ctx, Step::TerminatingWithFinalizer)),
     },
     TrialDef {
         name: "service_cidr::deletion_in_use::ready_false_ips_remain",
         claim: "a ServiceCIDR whose deletion is blocked reports Ready=False with the message `There are still IPAddresses referencing the ServiceCIDR, please remove them or create a new ServiceCIDR`",
         doc_url: PAGE,
         needs: DISRUPTIVE,
-        exclusive: true,
-        run: |ctx| Box::pin(expansion::ready_false_ips_remain(ctx)),
+        exclusive: false,
+        run: |ctx| Box::pin(walk::check(ctx, Step::ReadyFalse)),
     },
     TrialDef {
         name: "service_cidr::release::deleted_after_services",
         claim: "once the Services holding its IP addresses are deleted, the control plane removes the finalizer and the ServiceCIDR is deleted (NotFound)",
         doc_url: PAGE,
         needs: DISRUPTIVE,
-        exclusive: true,
-        run: |ctx| Box::pin(expansion::deleted_after_services(ctx)),
+        exclusive: false,
+        run: |ctx| Box::pin(walk::check(ctx, Step::Released)),
     },
     TrialDef {
         name: "service_cidr::explicit_ip::allocated_inside",
@@ -231,21 +235,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_trial_of_the_suite_is_named_and_disruptive_ones_run_alone() {
+    fn every_trial_of_the_suite_is_named_and_disruptive_ones_have_the_allocator_alone() {
         for t in TRIALS {
             assert!(t.name.starts_with("service_cidr::"), "{}", t.name);
             assert!(t.needs.contains(&Need::ServiceCidrApi), "{}", t.name);
-            assert_eq!(
-                t.exclusive,
-                t.needs.contains(&Need::Disruptive),
-                "{}: exclusive iff disruptive",
-                t.name
-            );
+            if t.needs.contains(&Need::Disruptive) {
+                assert!(
+                    t.needs.contains(&Need::ServiceAllocatorAlone),
+                    "{}: disruptive trials hold the whole address budget",
+                    t.name
+                );
+            }
         }
         assert!(
             TRIALS
                 .iter()
-                .any(|t| !t.exclusive && t.name.contains("explicit_ip")),
+                .any(|t| !t.needs.contains(&Need::Disruptive) && t.name.contains("explicit_ip")),
             "a non-disruptive variant exists"
         );
     }

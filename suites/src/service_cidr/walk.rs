@@ -1,0 +1,388 @@
+//! The docs' page is one walk: fill the default range (`test-1` ..), add `newcidr1`, create `test-13` ..
+//! `test-16` from it, delete newcidr1 while they hold its addresses, delete them, and see newcidr1 go.
+//! Six checks read that walk. It runs once per run, inside whichever of them starts first, and the others
+//! report their step from it: filling a range is slow and disruptive, and each check re-walking every
+//! step before its own multiplied both (about 50 s against 15 s on the double).
+//!
+//! A check that already read a walk (a rerun after `NETCONFORM_RETRIES`) walks again from the start.
+//!
+//! upstream: pkg/controller/servicecidrs/servicecidrs_controller.go (`sync`: the finalizer and `Ready=True`
+//! for live ServiceCIDRs; for deleted ones `canDeleteCIDR`, `Ready=False` with reason
+//! `ServiceCIDRReasonTerminating` while IPAddresses would be orphaned, and the finalizer removed
+//! `deletionGracePeriod` (10 s) after the deletion timestamp once they are gone);
+//! pkg/registry/core/service/ipallocator/cidrallocator.go (a ServiceCIDR's allocator serves while it is
+//! ready and not being deleted).
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::sync::{Arc, LazyLock};
+
+use ipnet::Ipv4Net;
+use tokio::sync::Mutex;
+
+use netconform::ctx::Ctx;
+use netconform::failure::{TrialError, ensure};
+use netconform::report::DocFinding;
+
+use super::api::{
+    FINALIZER, apply_newcidr1, cluster_ip_service, delete_service_cidr, delete_services,
+    has_finalizer, ipv4_cluster_ip, is_range_full, ready_condition, restore, taken_ranges,
+    wait_deletion_blocked, wait_gone, wait_marked_for_deletion, wait_ready,
+};
+use super::exhaustion::{Exhausted, exhaust};
+use super::ranges::{expansion_range, hands_out};
+use super::{
+    DOC_CREATE_SERVICES_13_16, DOC_NEWCIDR1_DELETING, check_blocked_condition, mismatch_with_doc,
+    newcidr1_name,
+};
+
+/// The walk's steps, in the docs' order; each is one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    RangeFull,
+    NewcidrReady,
+    AllocatesFromNew,
+    TerminatingWithFinalizer,
+    ReadyFalse,
+    Released,
+}
+
+/// The docs create four Services (`test-13` .. `test-16`) once newcidr1 exists.
+const ADDED_SERVICES: usize = 4;
+
+/// What one step showed: its verdict, and the log lines and doc findings it produced.
+struct StepRecord {
+    step: Step,
+    result: Result<(), TrialError>,
+    log: String,
+    findings: Vec<DocFinding>,
+}
+
+/// One walk: the trial that walked it, its steps up to the first failure, and who has read it.
+struct Walk {
+    walked_by: String,
+    steps: Vec<StepRecord>,
+    read_by: BTreeSet<String>,
+}
+
+/// The latest walk of each run (run id -> walk), each behind its own lock: runs in one process (tests,
+/// the bench) neither share a walk nor wait for one another's.
+static WALKS: LazyLock<std::sync::Mutex<HashMap<String, Arc<Mutex<Option<Walk>>>>>> =
+    LazyLock::new(Default::default);
+
+fn walk_of(run_id: &str) -> Arc<Mutex<Option<Walk>>> {
+    let mut walks = WALKS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    walks.entry(run_id.to_string()).or_default().clone()
+}
+
+/// The check for `step`: from this run's walk, walking it first when there is none (or this trial read it).
+pub async fn check(ctx: Ctx, step: Step) -> Result<(), TrialError> {
+    let trial = ctx.trial().name.to_string();
+    let shared = walk_of(&ctx.run().run_id);
+    let mut latest = shared.lock().await;
+    let fresh = latest
+        .as_ref()
+        .is_none_or(|walk| walk.read_by.contains(&trial));
+    if fresh {
+        // The walk logs into this trial's context; the trial keeps only its own steps' part (below).
+        let (log, findings) = (ctx.take_log(), ctx.take_findings());
+        let steps = walk(&ctx).await;
+        (_, _) = (ctx.take_log(), ctx.take_findings());
+        ctx.log(log.trim_end());
+        for finding in findings {
+            ctx.finding(finding.doc_says, finding.cluster_shows);
+        }
+        *latest = Some(Walk {
+            walked_by: trial.clone(),
+            steps,
+            read_by: BTreeSet::new(),
+        });
+    }
+    let Some(walk) = latest.as_mut() else {
+        return Err(TrialError::Harness("the walk's record is missing".into()));
+    };
+    walk.read_by.insert(trial.clone());
+    replay(&ctx, walk, step);
+    verdict(walk, step)
+}
+
+/// Copies the walk's log and findings up to `step` into the check's context.
+fn replay(ctx: &Ctx, walk: &Walk, step: Step) {
+    ctx.log(format!(
+        "this run walked the docs' scenario once, in trial {}; its log up to this check:",
+        walk.walked_by
+    ));
+    for record in walk.steps.iter().filter(|r| r.step <= step) {
+        for line in record.log.lines() {
+            // ctx.finding logs its own line again below.
+            if !line.starts_with("doc finding:") {
+                ctx.log(line);
+            }
+        }
+        for finding in &record.findings {
+            ctx.finding(finding.doc_says.clone(), finding.cluster_shows.clone());
+        }
+    }
+}
+
+/// `step`'s verdict; a step the walk never reached fails with the failure that stopped it.
+fn verdict(walk: &Walk, step: Step) -> Result<(), TrialError> {
+    if let Some(record) = walk.steps.iter().find(|r| r.step == step) {
+        return record.result.as_ref().map(|_| ()).map_err(copy);
+    }
+    match walk.steps.iter().find(|r| r.result.is_err()) {
+        Some(StepRecord {
+            step: stopped,
+            result: Err(e),
+            ..
+        }) => Err(TrialError::Harness(format!(
+            "not reached: the docs' scenario stopped at its {stopped:?} step:\n{e}"
+        ))),
+        _ => Err(TrialError::Harness(format!(
+            "the walk has no record of its {step:?} step"
+        ))),
+    }
+}
+
+/// A copy of a recorded failure for another check (API errors keep their text).
+fn copy(e: &TrialError) -> TrialError {
+    match e {
+        TrialError::Mismatch {
+            what,
+            expected,
+            observed,
+        } => TrialError::Mismatch {
+            what: what.clone(),
+            expected: expected.clone(),
+            observed: observed.clone(),
+        },
+        TrialError::Timeout {
+            awaited,
+            budget,
+            elapsed,
+            last_state,
+        } => TrialError::Timeout {
+            awaited: awaited.clone(),
+            budget,
+            elapsed: *elapsed,
+            last_state: last_state.clone(),
+        },
+        TrialError::GaveUp {
+            awaited,
+            why,
+            last_state,
+        } => TrialError::GaveUp {
+            awaited: awaited.clone(),
+            why: why.clone(),
+            last_state: last_state.clone(),
+        },
+        other => TrialError::Harness(other.to_string()),
+    }
+}
+
+/// Splits the context's log and findings into steps as the walk goes.
+struct Recorder<'a> {
+    ctx: &'a Ctx,
+    log_at: usize,
+    findings_at: usize,
+    steps: Vec<StepRecord>,
+}
+
+impl Recorder<'_> {
+    /// Records `step`'s verdict; true when the walk may go on.
+    fn record(&mut self, step: Step, result: Result<(), TrialError>) -> bool {
+        let log = self.ctx.log_text();
+        let findings = self.ctx.findings();
+        let ok = result.is_ok();
+        self.steps.push(StepRecord {
+            step,
+            result,
+            log: log.get(self.log_at..).unwrap_or_default().to_string(),
+            findings: findings
+                .get(self.findings_at..)
+                .unwrap_or_default()
+                .to_vec(),
+        });
+        (self.log_at, self.findings_at) = (log.len(), findings.len());
+        ok
+    }
+}
+
+/// Walks the docs' scenario up to its first failing step, then puts the cluster back (Services released,
+/// newcidr1 gone) on every path. Starts on an empty log.
+async fn walk(ctx: &Ctx) -> Vec<StepRecord> {
+    let mut rec = Recorder {
+        ctx,
+        log_at: 0,
+        findings_at: 0,
+        steps: Vec::new(),
+    };
+    walk_steps(ctx, &mut rec).await;
+    restore(ctx, &[newcidr1_name(ctx)], true).await;
+    // What the clean-up logged belongs to the last step reached.
+    let rest = ctx
+        .log_text()
+        .get(rec.log_at..)
+        .unwrap_or_default()
+        .to_string();
+    if let Some(last) = rec.steps.last_mut() {
+        last.log.push_str(&rest);
+    }
+    rec.steps
+}
+
+async fn walk_steps(ctx: &Ctx, rec: &mut Recorder<'_>) {
+    let exhausted = match exhaust(ctx).await {
+        Ok(done) => {
+            ctx.log(format!(
+                "{} Services filled {}; the next one got: {}",
+                done.services.len(),
+                done.range,
+                done.full_message
+            ));
+            rec.record(Step::RangeFull, Ok(()));
+            done
+        }
+        Err(e) => {
+            rec.record(Step::RangeFull, Err(e));
+            return;
+        }
+    };
+    let (name, cidr) = match add_newcidr1(ctx, &exhausted).await {
+        Ok(added) => added,
+        Err(e) => {
+            rec.record(Step::NewcidrReady, Err(e));
+            return;
+        }
+    };
+    rec.record(Step::NewcidrReady, Ok(()));
+    let services = match allocate(ctx, &exhausted, &name, cidr).await {
+        Ok(services) => services,
+        Err(e) => {
+            rec.record(Step::AllocatesFromNew, Err(e));
+            return;
+        }
+    };
+    rec.record(Step::AllocatesFromNew, Ok(()));
+    let holders: Vec<String> = services.iter().map(|(n, _)| n.clone()).collect();
+    if !rec.record(
+        Step::TerminatingWithFinalizer,
+        delete_in_use(ctx, &name, &services).await,
+    ) {
+        return;
+    }
+    if !rec.record(Step::ReadyFalse, blocked(ctx, &name).await) {
+        return;
+    }
+    rec.record(Step::Released, release(ctx, &name, &holders).await);
+}
+
+/// `kubectl apply` of newcidr1 next to the full range, and it becoming Ready.
+async fn add_newcidr1(ctx: &Ctx, exhausted: &Exhausted) -> Result<(String, Ipv4Net), TrialError> {
+    let taken = taken_ranges(ctx).await?;
+    let cidr = expansion_range(&exhausted.range, &taken).ok_or_else(|| {
+        TrialError::Harness(format!(
+            "no free IPv4 range near {} for newcidr1",
+            exhausted.range
+        ))
+    })?;
+    let name = apply_newcidr1(ctx, cidr).await?;
+    let ready = wait_ready(ctx, &name).await?;
+    let message = ready_condition(&ready)
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    ctx.log(format!("{name}: Ready=True ({message})"));
+    Ok((name, cidr))
+}
+
+/// `for i in $(seq 13 16); do kubectl create service clusterip "test-$i" --tcp 80 ...; done`: every one
+/// must get an address of newcidr1 outside the full default range.
+async fn allocate(
+    ctx: &Ctx,
+    exhausted: &Exhausted,
+    name: &str,
+    new: Ipv4Net,
+) -> Result<Vec<(String, IpAddr)>, TrialError> {
+    let old = exhausted.range;
+    let mut services = Vec::new();
+    for number in exhausted.next..exhausted.next + ADDED_SERVICES {
+        let service = format!("test-{number}");
+        let created = match ctx.create(&cluster_ip_service(&service, None)?).await {
+            Ok(svc) => svc,
+            Err(e) if is_range_full(&e) => {
+                return Err(mismatch_with_doc(
+                    &format!(
+                        "creating Service {service} after ServiceCIDR {name} ({new}) became Ready"
+                    ),
+                    &format!("a ClusterIP from {new}"),
+                    &e.to_string(),
+                    &DOC_CREATE_SERVICES_13_16,
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        let ip = ipv4_cluster_ip(&created).ok_or_else(|| {
+            TrialError::Harness(format!("Service {service} has no IPv4 ClusterIP"))
+        })?;
+        ctx.log(format!("{service}: {ip}"));
+        if !hands_out(&new, ip) || hands_out(&old, ip) {
+            return Err(mismatch_with_doc(
+                &format!(
+                    "the ClusterIP of Service {service}, created after {old} filled up and newcidr1 was added"
+                ),
+                &format!("an address of newcidr1 {new} outside {old}"),
+                &ip.to_string(),
+                &DOC_CREATE_SERVICES_13_16,
+            ));
+        }
+        services.push((service, ip));
+    }
+    Ok(services)
+}
+
+/// `kubectl delete servicecidr newcidr1` while the added Services hold its addresses: it must stay,
+/// marked for deletion, held by the finalizer.
+async fn delete_in_use(
+    ctx: &Ctx,
+    name: &str,
+    services: &[(String, IpAddr)],
+) -> Result<(), TrialError> {
+    delete_service_cidr(ctx, name).await?;
+    let holders: Vec<String> = services
+        .iter()
+        .map(|(n, ip)| format!("{n} ({ip})"))
+        .collect();
+    let found =
+        wait_marked_for_deletion(ctx, name, &format!("Services {}", holders.join(", "))).await?;
+    let finalizers = found.metadata.finalizers.clone().unwrap_or_default();
+    ensure(
+        has_finalizer(&found),
+        &format!("metadata.finalizers of ServiceCIDR {name} after its deletion, while in use"),
+        format!("{FINALIZER}\n\n{}", DOC_NEWCIDR1_DELETING.excerpt()),
+        format!("[{}]", finalizers.join(", ")),
+    )
+}
+
+/// The controller's verdict on the blocked deletion: `Ready=False`, its message and reason.
+async fn blocked(ctx: &Ctx, name: &str) -> Result<(), TrialError> {
+    let found = wait_deletion_blocked(ctx, name, "its Services").await?;
+    check_blocked_condition(ctx, &found)
+}
+
+/// `for i in $(seq 13 16); do kubectl delete service "test-$i"; done`: then newcidr1 goes.
+async fn release(ctx: &Ctx, name: &str, holders: &[String]) -> Result<(), TrialError> {
+    delete_services(ctx, holders).await?;
+    let started = std::time::Instant::now();
+    let awaited = format!(
+        "ServiceCIDR {name} to be gone once Services {} are deleted (the controller waits ~10 s)",
+        holders.join(", ")
+    );
+    wait_gone(ctx, name, &awaited).await?;
+    ctx.log(format!(
+        "{name} was gone {:.1} s after its Services were deleted",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
