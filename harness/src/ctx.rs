@@ -20,6 +20,7 @@ use crate::labels;
 use crate::preflight::Capabilities;
 use crate::report::DocFinding;
 use crate::retry::retrying;
+use crate::schedule::Lease;
 use crate::target::TargetKind;
 use crate::trial::TrialDef;
 use crate::wait::{Budget, Verdict, budgets, wait_for};
@@ -50,10 +51,12 @@ struct Inner {
     findings: Mutex<Vec<DocFinding>>,
     /// Cluster-scoped objects this trial created; deleted when it ends.
     owned: Mutex<Vec<Owned>>,
+    /// The trial's place in the schedule (its service addresses).
+    lease: Arc<Lease>,
 }
 
 impl Ctx {
-    pub fn new(run: Arc<RunState>, trial: TrialDef, namespace: String) -> Ctx {
+    pub fn new(run: Arc<RunState>, trial: TrialDef, namespace: String, lease: Arc<Lease>) -> Ctx {
         Ctx {
             inner: Arc::new(Inner {
                 run,
@@ -62,6 +65,7 @@ impl Ctx {
                 log: Mutex::new(String::new()),
                 findings: Mutex::new(Vec::new()),
                 owned: Mutex::new(Vec::new()),
+                lease,
             }),
         }
     }
@@ -84,6 +88,17 @@ impl Ctx {
     /// `NETCONFORM_TIMEOUT_SCALE`, for waits built directly on [`crate::wait`].
     pub fn scale(&self) -> f64 {
         self.inner.run.settings.timeout_scale
+    }
+
+    /// Hands the trial's service addresses back to the schedule: call it only once the trial holds no
+    /// IPv4 ClusterIP any more and merely waits (a rerun takes them again).
+    pub fn release_service_addresses(&self) {
+        self.inner.lease.release_service_addresses();
+    }
+
+    /// Takes the trial's service addresses again after [`Ctx::release_service_addresses`].
+    pub async fn take_service_addresses(&self) {
+        self.inner.lease.take_service_addresses().await;
     }
 
     /// An API for `K` in the trial's namespace.

@@ -16,6 +16,7 @@ pub mod preflight;
 pub mod report;
 pub mod retry;
 pub mod runner;
+pub mod schedule;
 pub mod sweep;
 pub mod target;
 pub mod trial;

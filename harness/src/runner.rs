@@ -10,7 +10,6 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ObjectMeta, PostParams};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use rand::Rng;
-use tokio::sync::{RwLock, Semaphore};
 
 use crate::cleanup::{Cleanup, Owned};
 use crate::config::Settings;
@@ -21,6 +20,7 @@ use crate::labels;
 use crate::preflight::{self, Need, TargetFacts};
 use crate::report::{self, RunInfo, TrialOutcome, TrialRecord};
 use crate::retry::retrying;
+use crate::schedule::{Lease, Schedule, start_order};
 use crate::target::{self, Resolution, Target};
 use crate::trial::TrialDef;
 
@@ -95,7 +95,7 @@ pub fn main(all: Vec<TrialDef>) -> ! {
             let schedule = Schedule::new(&state.capabilities);
             let handle = runtime.handle().clone();
             install_interrupt_handler(&runtime, state.clone(), reporter.clone());
-            let libtest = trials
+            let libtest = start_order(&trials)
                 .iter()
                 .map(|def| {
                     let (def, state, reporter, schedule, handle) = (
@@ -140,7 +140,7 @@ pub async fn run_all(
         }
         Prepared::Ready { state, target, .. } => {
             let schedule = Schedule::new(&state.capabilities);
-            let records = futures::stream::iter(trials.iter().copied())
+            let records = futures::stream::iter(start_order(trials))
                 .map(|def| run_trial(state.clone(), schedule.clone(), def))
                 .buffer_unordered(concurrency.max(1))
                 .collect::<Vec<_>>()
@@ -310,53 +310,6 @@ fn new_run_id() -> String {
         .collect()
 }
 
-/// What keeps concurrent trials out of each other's way.
-struct Schedule {
-    /// Exclusive trials take it for writing, the others for reading.
-    exclusive: RwLock<()>,
-    /// Free addresses of the IPv4 service range; a trial takes what it declares (`Need::ServiceAddresses`).
-    addresses: Semaphore,
-    /// The budget's size: what a trial that needs the allocator alone takes.
-    budget: u32,
-}
-
-/// Addresses kept out of the budget for Services of finished trials whose namespaces are still terminating.
-const TERMINATING_MARGIN: u64 = 4;
-
-impl Schedule {
-    fn new(capabilities: &preflight::Capabilities) -> Arc<Schedule> {
-        let free = capabilities
-            .free_ipv4_service_addresses
-            .map_or(1 << 20, |f| {
-                f.saturating_sub(TERMINATING_MARGIN).max(1) as usize
-            });
-        let budget = free.min(u32::MAX as usize) as u32;
-        Arc::new(Schedule {
-            exclusive: RwLock::new(()),
-            addresses: Semaphore::new(budget as usize),
-            budget,
-        })
-    }
-
-    /// The addresses a trial takes from the budget while it runs.
-    fn addresses_of(&self, def: &TrialDef) -> u32 {
-        if def.needs.contains(&Need::ServiceAllocatorAlone) {
-            return self.budget;
-        }
-        def.needs
-            .iter()
-            .map(|n| {
-                if let Need::ServiceAddresses(k) = n {
-                    u32::from(*k)
-                } else {
-                    0
-                }
-            })
-            .sum::<u32>()
-            .min(self.budget)
-    }
-}
-
 /// Runs one trial, from needs check to cleanup, rerunning a failure up to `NETCONFORM_RETRIES` times;
 /// a pass after failed attempts keeps them (the report marks it flaky). Never panics.
 async fn run_trial(state: Arc<RunState>, schedule: Arc<Schedule>, def: TrialDef) -> TrialRecord {
@@ -369,19 +322,12 @@ async fn run_trial(state: Arc<RunState>, schedule: Arc<Schedule>, def: TrialDef)
             return skipped(&def, &reason);
         }
     }
-    // Exclusive trials (e.g. exhausting the service range) run alone; the rest share, within the address budget.
-    let (_shared, _alone) = if def.exclusive {
-        (None, Some(schedule.exclusive.write().await))
-    } else {
-        (Some(schedule.exclusive.read().await), None)
-    };
-    let _addresses = match (def.exclusive, schedule.addresses_of(&def)) {
-        (false, n) if n > 0 => schedule.addresses.acquire_many(n).await.ok(),
-        _ => None,
-    };
+    // Exclusive trials run alone; the rest share, within the address budget.
+    let lease = Arc::new(schedule.enter(&def).await);
     let mut failed_attempts = Vec::new();
     loop {
-        let mut record = attempt(&state, def).await;
+        lease.take_service_addresses().await;
+        let mut record = attempt(&state, def, &lease).await;
         match record.outcome {
             TrialOutcome::Failed {
                 message,
@@ -403,7 +349,7 @@ async fn run_trial(state: Arc<RunState>, schedule: Arc<Schedule>, def: TrialDef)
 }
 
 /// One attempt in a fresh namespace; cleanup runs whatever the trial did.
-async fn attempt(state: &Arc<RunState>, def: TrialDef) -> TrialRecord {
+async fn attempt(state: &Arc<RunState>, def: TrialDef, lease: &Arc<Lease>) -> TrialRecord {
     let started = Instant::now();
     let namespace = match create_namespace(state, &def).await {
         Ok(ns) => ns,
@@ -418,7 +364,7 @@ async fn attempt(state: &Arc<RunState>, def: TrialDef) -> TrialRecord {
             );
         }
     };
-    let ctx = Ctx::new(state.clone(), def, namespace.clone());
+    let ctx = Ctx::new(state.clone(), def, namespace.clone(), lease.clone());
     let result = match AssertUnwindSafe((def.run)(ctx.clone()))
         .catch_unwind()
         .await

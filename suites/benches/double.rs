@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use netconform::config::{Settings, TargetChoice};
+use netconform::preflight::Need;
 use netconform::report::TrialRecord;
 use netconform::runner::{DEFAULT_TEST_THREADS, run_all};
 use netconform::target::{self, Resolution};
@@ -56,12 +57,14 @@ async fn main() -> Result<(), String> {
             );
         }
     }
-    let exclusive: std::time::Duration = records
+    let disruptive = |t: &netconform::trial::TrialDef| t.needs.contains(&Need::Disruptive);
+    let walked: Duration = records
         .iter()
-        .filter(|r| trials.iter().any(|t| t.exclusive && t.name == r.name))
+        .filter(|r| trials.iter().any(|t| disruptive(t) && t.name == r.name))
         .map(|r| r.duration)
-        .sum();
-    println!("exclusive trials (run alone) took {exclusive:.2?} in all");
+        .max()
+        .unwrap_or_default();
+    println!("disruptive trials (the allocator to themselves): the longest took {walked:.2?}");
     println!(
         "suite: {} trials ({failed} failed) in {wall:.2?} with pod start 1-2 s at {DEFAULT_TEST_THREADS} threads; longest trial {} {:.2?}; ratio {:.2} (goal: <= 1.3)",
         records.len(),
@@ -69,12 +72,12 @@ async fn main() -> Result<(), String> {
         longest.duration,
         wall.as_secs_f64() / longest.duration.as_secs_f64()
     );
-    // The disruptive service_cidr trials each take the whole IPv4 range, so they run one after another;
+    // The disruptive service_cidr trials hold every service address while they walk the docs' scenario;
     // the same figure without them shows what the rest of the suite achieves side by side.
-    let shared: Vec<_> = trials.iter().copied().filter(|t| !t.exclusive).collect();
+    let shared: Vec<_> = trials.iter().copied().filter(|t| !disruptive(t)).collect();
     let (records, wall, longest) = timed_run(&realistic, &shared).await?;
     println!(
-        "suite without exclusive trials: {} trials in {wall:.2?}; longest trial {} {:.2?}; ratio {:.2}",
+        "suite without disruptive trials: {} trials in {wall:.2?}; longest trial {} {:.2?}; ratio {:.2}",
         records.len(),
         longest.name,
         longest.duration,

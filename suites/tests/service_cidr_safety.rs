@@ -81,8 +81,8 @@ fn disruptive_trials_need_permission_on_clusters_netconform_did_not_create() {
     };
     for trial in &disruptive {
         assert!(
-            trial.exclusive,
-            "{} exhausts the range: it must run alone",
+            trial.needs.contains(&Need::ServiceAllocatorAlone),
+            "{} exhausts the range: it must have the allocator alone",
             trial.name
         );
         for (kind, created_by_us) in [(TargetKind::Existing, false), (TargetKind::Kind, false)] {

@@ -171,6 +171,8 @@ pub async fn released(ctx: Ctx) -> Result<(), TrialError> {
     restoring(&ctx, async {
         let claimed = claim(&ctx, 2).await?;
         delete_claimed(&ctx, &claimed).await?;
+        // No allocator serves a ServiceCIDR being deleted: the wait below needs the allocator no more.
+        ctx.release_service_addresses();
         let names: Vec<String> = claimed.services.iter().map(|(n, _)| n.clone()).collect();
         delete_services(&ctx, &names).await?;
         let name = &claimed.name;

@@ -5,6 +5,8 @@
 //! step before its own multiplied both (about 50 s against 15 s on the double).
 //!
 //! A check that already read a walk (a rerun after `NETCONFORM_RETRIES`) walks again from the start.
+//! The walk holds every service address of the run's budget until newcidr1 is being deleted and the
+//! default range is emptied again; its last steps only wait on the controller and hold none.
 //!
 //! upstream: pkg/controller/servicecidrs/servicecidrs_controller.go (`sync`: the finalizer and `Ready=True`
 //! for live ServiceCIDRs; for deleted ones `canDeleteCIDR`, `Ready=False` with reason
@@ -27,7 +29,7 @@ use netconform::report::DocFinding;
 use super::api::{
     FINALIZER, apply_newcidr1, cluster_ip_service, delete_service_cidr, delete_services,
     has_finalizer, ipv4_cluster_ip, is_range_full, ready_condition, restore, taken_ranges,
-    wait_deletion_blocked, wait_gone, wait_marked_for_deletion, wait_ready,
+    wait_deletion_blocked, wait_gone, wait_marked_for_deletion, wait_ready, wait_released,
 };
 use super::exhaustion::{Exhausted, exhaust};
 use super::ranges::{expansion_range, hands_out};
@@ -81,11 +83,19 @@ fn walk_of(run_id: &str) -> Arc<Mutex<Option<Walk>>> {
 pub async fn check(ctx: Ctx, step: Step) -> Result<(), TrialError> {
     let trial = ctx.trial().name.to_string();
     let shared = walk_of(&ctx.run().run_id);
-    let mut latest = shared.lock().await;
+    let mut latest = match shared.try_lock() {
+        Ok(latest) => latest,
+        Err(_) => {
+            // Another check is walking: waiting to read its walk needs no service address.
+            ctx.release_service_addresses();
+            shared.lock().await
+        }
+    };
     let fresh = latest
         .as_ref()
         .is_none_or(|walk| walk.read_by.contains(&trial));
     if fresh {
+        ctx.take_service_addresses().await;
         // The walk logs into this trial's context; the trial keeps only its own steps' part (below).
         let (log, findings) = (ctx.take_log(), ctx.take_findings());
         let steps = walk(&ctx).await;
@@ -272,6 +282,16 @@ async fn walk_steps(ctx: &Ctx, rec: &mut Recorder<'_>) {
         delete_in_use(ctx, &name, &services).await,
     ) {
         return;
+    }
+    // newcidr1 is being deleted (no allocator serves it any more); once test-1 .. are gone the default
+    // range is whole again and the rest of the walk only waits on the controller: other trials may go on.
+    let filled: Vec<String> = exhausted.services.iter().map(|(n, _)| n.clone()).collect();
+    match delete_services(ctx, &filled).await {
+        Ok(()) => match wait_released(ctx, &filled).await {
+            Ok(()) => ctx.release_service_addresses(),
+            Err(e) => ctx.log(format!("the default range stays held: {e}")),
+        },
+        Err(e) => ctx.log(format!("the default range stays held: {e}")),
     }
     if !rec.record(Step::ReadyFalse, blocked(ctx, &name).await) {
         return;

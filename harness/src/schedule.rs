@@ -1,0 +1,125 @@
+//! What keeps concurrent trials out of each other's way: exclusive trials run alone, and every trial holds
+//! the IPv4 service addresses it declares (`Need::ServiceAddresses`, or the whole budget for
+//! `Need::ServiceAllocatorAlone`) from a budget of the range's free addresses.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{
+    OwnedRwLockReadGuard, OwnedRwLockWriteGuard, OwnedSemaphorePermit, RwLock, Semaphore,
+};
+
+use crate::preflight::{Capabilities, Need};
+use crate::trial::TrialDef;
+
+/// Addresses kept out of the budget for Services of finished trials whose namespaces are still terminating.
+const TERMINATING_MARGIN: u64 = 4;
+
+pub struct Schedule {
+    /// Exclusive trials take it for writing, the others for reading.
+    exclusive: Arc<RwLock<()>>,
+    /// Free addresses of the IPv4 service range.
+    addresses: Arc<Semaphore>,
+    /// The budget's size: what a trial that needs the allocator alone takes.
+    budget: u32,
+}
+
+/// A running trial's place in the schedule; it ends when dropped. The trial may hand its addresses back
+/// early ([`Lease::release_service_addresses`]); a rerun takes them again.
+pub struct Lease {
+    _turn: Turn,
+    addresses: Arc<Semaphore>,
+    count: u32,
+    held: Mutex<Option<OwnedSemaphorePermit>>,
+}
+
+enum Turn {
+    Shared(#[allow(dead_code)] OwnedRwLockReadGuard<()>),
+    Alone(#[allow(dead_code)] OwnedRwLockWriteGuard<()>),
+}
+
+impl Schedule {
+    pub fn new(capabilities: &Capabilities) -> Arc<Schedule> {
+        let free = capabilities
+            .free_ipv4_service_addresses
+            .map_or(1 << 20, |f| {
+                f.saturating_sub(TERMINATING_MARGIN).max(1) as usize
+            });
+        let budget = free.min(u32::MAX as usize) as u32;
+        Arc::new(Schedule {
+            exclusive: Arc::new(RwLock::new(())),
+            addresses: Arc::new(Semaphore::new(budget as usize)),
+            budget,
+        })
+    }
+
+    /// The addresses a trial takes from the budget while it runs.
+    fn addresses_of(&self, def: &TrialDef) -> u32 {
+        if def.exclusive {
+            return 0;
+        }
+        if def.needs.contains(&Need::ServiceAllocatorAlone) {
+            return self.budget;
+        }
+        def.needs
+            .iter()
+            .map(|n| match n {
+                Need::ServiceAddresses(k) => u32::from(*k),
+                _ => 0,
+            })
+            .sum::<u32>()
+            .min(self.budget)
+    }
+
+    /// Waits for the trial's turn and its addresses.
+    pub async fn enter(&self, def: &TrialDef) -> Lease {
+        let turn = match def.exclusive {
+            true => Turn::Alone(self.exclusive.clone().write_owned().await),
+            false => Turn::Shared(self.exclusive.clone().read_owned().await),
+        };
+        let lease = Lease {
+            _turn: turn,
+            addresses: self.addresses.clone(),
+            count: self.addresses_of(def),
+            held: Mutex::new(None),
+        };
+        lease.take_service_addresses().await;
+        lease
+    }
+}
+
+impl Lease {
+    /// Takes the trial's addresses unless it holds them (before each attempt).
+    pub async fn take_service_addresses(&self) {
+        let holding = self.held.lock().map(|h| h.is_some()).unwrap_or(true);
+        if self.count == 0 || holding {
+            return;
+        }
+        let permit = self
+            .addresses
+            .clone()
+            .acquire_many_owned(self.count)
+            .await
+            .ok();
+        if let Ok(mut held) = self.held.lock() {
+            *held = permit;
+        }
+    }
+
+    /// Hands the addresses back before the trial ends: it holds none any more (its Services are gone) and
+    /// only waits, so other trials need not wait with it.
+    pub fn release_service_addresses(&self) {
+        if let Ok(mut held) = self.held.lock() {
+            held.take();
+        }
+    }
+}
+
+/// The order trials start in: those that need the allocator alone first, so that their turn comes while
+/// the budget is whole instead of after every Service-holding trial queued before them (the budget
+/// is first come, first served). Otherwise the given order.
+pub fn start_order(trials: &[TrialDef]) -> Vec<TrialDef> {
+    let alone = |t: &TrialDef| t.needs.contains(&Need::ServiceAllocatorAlone);
+    let mut ordered: Vec<TrialDef> = trials.iter().copied().filter(|t| alone(t)).collect();
+    ordered.extend(trials.iter().copied().filter(|t| !alone(t)));
+    ordered
+}
