@@ -12,7 +12,7 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use rand::Rng;
 
 use crate::cleanup::{Cleanup, Owned};
-use crate::config::Settings;
+use crate::config::{Settings, Toggle};
 use crate::ctx::{Ctx, RunState};
 use crate::diagnostics;
 use crate::failure::TrialError;
@@ -256,7 +256,12 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
     if settings.require_cluster {
         // The gate must not read "ignored" as "fine": a cluster that lacks what a selected trial needs is an error.
         // Permission to disturb the cluster (and a service range small enough to exhaust) is not a capability.
-        let gated = |n: &&Need| !matches!(**n, Need::Disruptive | Need::SmallServiceRange);
+        // Nor is a capability the user declared absent (`NETCONFORM_LOAD_BALANCER=no`): its trials are skipped
+        // with that reason, as the user asked.
+        let gated = |n: &&Need| {
+            !matches!(**n, Need::Disruptive | Need::SmallServiceRange)
+                && !declared_absent(**n, settings)
+        };
         let unmet: Vec<String> = selected
             .iter()
             .flat_map(|def| {
@@ -300,6 +305,16 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
         target,
         info,
     })
+}
+
+/// Whether the user declared the capability `need` absent (`NETCONFORM_LOAD_BALANCER=no`,
+/// `NETCONFORM_NETWORK_POLICY=no`).
+fn declared_absent(need: Need, settings: &Settings) -> bool {
+    match need {
+        Need::LoadBalancer => settings.load_balancer == Toggle::No,
+        Need::NetworkPolicy => settings.network_policy == Toggle::No,
+        _ => false,
+    }
 }
 
 fn new_run_id() -> String {
@@ -645,6 +660,20 @@ async fn wait_for_interrupt() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_capabilities_the_user_declared_absent_escape_require_cluster() {
+        let mut settings = Settings::default();
+        assert!(
+            !declared_absent(Need::LoadBalancer, &settings),
+            "auto is not a declaration"
+        );
+        settings.load_balancer = Toggle::No;
+        settings.network_policy = Toggle::No;
+        assert!(declared_absent(Need::LoadBalancer, &settings));
+        assert!(declared_absent(Need::NetworkPolicy, &settings));
+        assert!(!declared_absent(Need::DualStack, &settings));
+    }
 
     fn split(line: &str) -> (Arguments, Vec<String>) {
         arguments(line.split(' ').map(String::from))

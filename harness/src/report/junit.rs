@@ -83,7 +83,7 @@ fn test_case(trial: &TrialRecord) -> TestCase {
         } => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             status
-                .set_message(first_line(message))
+                .set_message(visible_tabs(first_line(message)))
                 .set_description(full_failure(message, diagnostics));
             status
                 .set_rerun_kind(FlakyOrRerun::Rerun)
@@ -92,9 +92,9 @@ fn test_case(trial: &TrialRecord) -> TestCase {
         }
         TrialOutcome::Skipped { reason } => {
             let mut status = TestCaseStatus::skipped();
-            status.set_message(first_line(reason));
+            status.set_message(visible_tabs(first_line(reason)));
             if reason.contains('\n') {
-                status.set_description(reason.as_str());
+                status.set_description(visible_tabs(reason));
             }
             status
         }
@@ -108,16 +108,16 @@ fn test_case(trial: &TrialRecord) -> TestCase {
         let n = i + 1;
         case.add_property(Property::new(
             format!("netconform.finding.{n}.doc-says"),
-            finding.doc_says.as_str(),
+            visible_tabs(&finding.doc_says),
         ));
         case.add_property(Property::new(
             format!("netconform.finding.{n}.cluster-shows"),
-            finding.cluster_shows.as_str(),
+            visible_tabs(&finding.cluster_shows),
         ));
     }
     let out = system_out(trial);
     if !out.is_empty() {
-        case.set_system_out(out);
+        case.set_system_out(visible_tabs(&out));
     }
     case
 }
@@ -125,21 +125,30 @@ fn test_case(trial: &TrialRecord) -> TestCase {
 fn rerun(attempt: &FailedAttempt) -> TestRerun {
     let mut rerun = TestRerun::new(NonSuccessKind::Failure);
     rerun
-        .set_message(first_line(&attempt.message))
+        .set_message(visible_tabs(first_line(&attempt.message)))
         .set_description(full_failure(&attempt.message, &attempt.diagnostics));
     rerun.set_time(attempt.duration);
     if !attempt.log.is_empty() {
-        rerun.set_system_out(attempt.log.as_str());
+        rerun.set_system_out(visible_tabs(&attempt.log));
     }
     rerun
 }
 
+/// quick-junit strips every control character but `\n` (strip-ansi-escapes), and a TAB is what separates
+/// the fields of a kubelet-managed `/etc/hosts`: write it as a visible `␉` so expected and observed lines
+/// stay readable. (The JSON summary keeps the TABs.)
+const TAB_SHOWN_AS: &str = "␉";
+
+fn visible_tabs(text: &str) -> String {
+    text.replace('\t', TAB_SHOWN_AS)
+}
+
 fn full_failure(message: &str, diagnostics: &str) -> String {
-    if diagnostics.trim().is_empty() {
+    visible_tabs(&if diagnostics.trim().is_empty() {
         message.to_string()
     } else {
         format!("{message}\n\ndiagnostics:\n{diagnostics}")
-    }
+    })
 }
 
 /// The trial's log, then its doc findings in words (CI UIs show system-out, rarely properties).
@@ -162,6 +171,12 @@ mod tests {
     use super::super::fixtures;
     use super::*;
     use crate::target::TargetKind;
+
+    #[test]
+    fn tabs_survive_as_a_visible_mark() {
+        let xml = full_failure("expected:\n  127.0.0.1\tfoo.local", "");
+        assert_eq!(xml, "expected:\n  127.0.0.1␉foo.local");
+    }
 
     fn prop<'a>(props: &'a [Property], name: &str) -> Option<&'a str> {
         props
