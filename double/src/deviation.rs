@@ -50,7 +50,10 @@ pub const DEVIATIONS: &[Deviation] = &[
     Deviation {
         name: "hosts-no-alias-section",
         description: "the kubelet writes /etc/hosts without the `# Entries added by HostAliases.` section",
-        fails: &["hostaliases::hostaliases_pod::alias_section"],
+        fails: &[
+            "hostaliases::hostaliases_pod::alias_section",
+            "hostaliases::host_network::header_and_aliases",
+        ],
     },
     Deviation {
         name: "hosts-missing-header",
@@ -144,7 +147,8 @@ pub const DEVIATIONS: &[Deviation] = &[
         description: "the endpointslice controller publishes no IPv6 EndpointSlice for dual-stack Services",
         fails: &[
             "dual_stack::endpointslices::one_per_family",
-            "dual_stack::connectivity::cluster_ip_ipv6",
+            "connectivity::cluster_ip::ipv6",
+            "connectivity::node_port::ipv6",
         ],
     },
     Deviation {
@@ -165,32 +169,81 @@ pub const DEVIATIONS: &[Deviation] = &[
     Deviation {
         name: "service-ipv6-unreachable",
         description: "kube-proxy programs no rules for IPv6 ClusterIPs: connections to them time out",
-        fails: &["dual_stack::connectivity::cluster_ip_ipv6"],
+        fails: &["connectivity::cluster_ip::ipv6"],
     },
     Deviation {
         name: "service-masquerade",
         description: "kube-proxy masquerades pod-to-Service traffic: the backend sees the client node's IP, not the pod's",
         fails: &[
-            "dual_stack::connectivity::cluster_ip_ipv4",
-            "dual_stack::connectivity::cluster_ip_ipv6",
+            "connectivity::cluster_ip::ipv4",
+            "connectivity::cluster_ip::ipv6",
         ],
     },
     Deviation {
         name: "pod-to-pod-ipv6-dropped",
         description: "the network plugin installs no IPv6 routes between nodes: IPv6 traffic to pods on other nodes is dropped",
         fails: &[
-            "dual_stack::connectivity::pod_ip_ipv6",
-            "dual_stack::connectivity::cluster_ip_ipv6",
+            "connectivity::pod_to_pod::ipv6",
+            "connectivity::cluster_ip::ipv6",
+            "connectivity::node_port::ipv6",
         ],
     },
     Deviation {
         name: "pod-to-pod-masquerade",
         description: "the network plugin SNATs pod traffic leaving a node to the node's IP",
         fails: &[
-            "dual_stack::connectivity::pod_ip_ipv4",
-            "dual_stack::connectivity::pod_ip_ipv6",
-            "dual_stack::connectivity::cluster_ip_ipv4",
-            "dual_stack::connectivity::cluster_ip_ipv6",
+            "connectivity::pod_to_pod::ipv4",
+            "connectivity::pod_to_pod::ipv6",
+            "connectivity::cluster_ip::ipv4",
+            "connectivity::cluster_ip::ipv6",
+        ],
+    },
+    Deviation {
+        name: "nodeport-outside-range",
+        description: "the apiserver allocates nodePorts from 20000-22767 instead of the default --service-node-port-range 30000-32767",
+        fails: &[
+            "connectivity::node_port::allocated_in_range",
+            "connectivity::node_port::requested_port_allocated",
+        ],
+    },
+    Deviation {
+        name: "nodeport-requested-ignored",
+        description: "the apiserver ignores a requested spec.ports[].nodePort and allocates another port",
+        fails: &[
+            "connectivity::node_port::requested_port_allocated",
+            "connectivity::node_port::requested_port_in_use_rejected",
+            "connectivity::node_port::requested_port_out_of_range_rejected",
+        ],
+    },
+    Deviation {
+        name: "nodeport-duplicate-allowed",
+        description: "the NodePort allocator hands out ports another Service holds (no 'provided port is already allocated')",
+        fails: &["connectivity::node_port::requested_port_in_use_rejected"],
+    },
+    Deviation {
+        name: "nodeport-range-unchecked",
+        description: "a requested nodePort outside the node port range is accepted",
+        fails: &["connectivity::node_port::requested_port_out_of_range_rejected"],
+    },
+    Deviation {
+        name: "nodeport-ipv6-not-served",
+        description: "kube-proxy's IPv6 proxier programs no NodePorts: the nodes' IPv6 addresses refuse them",
+        fails: &["connectivity::node_port::ipv6"],
+    },
+    Deviation {
+        name: "nodeport-only-on-endpoint-nodes",
+        description: "a NodePort answers only on nodes that run a ready endpoint of the Service (others refuse)",
+        fails: &[
+            "connectivity::node_port::ipv4",
+            "connectivity::node_port::ipv6",
+        ],
+    },
+    Deviation {
+        name: "internal-traffic-policy-ignored",
+        description: "kube-proxy ignores internalTrafficPolicy: Local and sends pod traffic to endpoints on any node",
+        fails: &[
+            "connectivity::internal_traffic_policy::local_endpoint_only",
+            "connectivity::internal_traffic_policy::no_local_endpoint_dropped",
         ],
     },
     Deviation {
@@ -380,6 +433,96 @@ pub const DEVIATIONS: &[Deviation] = &[
         name: "pods-never-ready",
         description: "containers start but pods never become Ready",
         fails: &["hostaliases::nginx::default_entries"],
+    },
+    Deviation {
+        name: "network-policy-not-enforced",
+        description: "the network plugin ignores NetworkPolicy: every connection passes",
+        fails: &[
+            "connectivity::network_policy::unlabelled_pod_dropped",
+            "connectivity::network_policy::other_port_dropped",
+            "connectivity::network_policy::db_egress_limited",
+        ],
+    },
+    Deviation {
+        name: "network-policy-ignores-namespace-selector",
+        description: "NetworkPolicy peers with a namespaceSelector match no pod (only the policy's own namespace is known)",
+        fails: &["connectivity::network_policy::project_namespace_reaches_db"],
+    },
+    Deviation {
+        name: "network-policy-egress-ignored",
+        description: "the network plugin enforces only ingress: policyTypes Egress isolates no pod",
+        fails: &["connectivity::network_policy::db_egress_limited"],
+    },
+    Deviation {
+        name: "network-policy-ports-ignored",
+        description: "NetworkPolicy rules match every port: their `ports` lists are ignored",
+        fails: &["connectivity::network_policy::other_port_dropped"],
+    },
+    Deviation {
+        name: "network-policy-replies-not-tracked",
+        description: "the network plugin filters without connection tracking: replies of allowed connections must pass the server's egress rules, so an egress-isolated server answers nobody",
+        fails: &[
+            "connectivity::network_policy::frontend_reaches_db",
+            "connectivity::network_policy::project_namespace_reaches_db",
+            "connectivity::network_policy::other_port_dropped",
+        ],
+    },
+    // connectivity::expose, connectivity::readiness, connectivity::service_env (helper A2)
+    Deviation {
+        name: "replicaset-single-pod",
+        description: "the replicaset controller keeps one pod per ReplicaSet whatever spec.replicas says",
+        fails: &["connectivity::expose::deployment_replicas_ready"],
+    },
+    Deviation {
+        name: "endpoints-controller-disabled",
+        description: "kube-controller-manager runs without the endpoints controller (--controllers=*,-endpoint): core/v1 Endpoints are never written",
+        fails: &["connectivity::expose::endpoints_list_the_pods"],
+    },
+    Deviation {
+        name: "endpoints-use-service-port",
+        description: "the endpoint controllers publish the Service's port instead of resolving its targetPort on the pods",
+        fails: &[
+            "connectivity::expose::endpoints_carry_target_port",
+            "connectivity::expose::cluster_ip_port_reaches_pods",
+        ],
+    },
+    Deviation {
+        name: "endpoints-include-unready",
+        description: "the endpoint controllers publish pods that are not ready as ready endpoints (kube-proxy then sends them traffic)",
+        fails: &[
+            "connectivity::readiness::unready_listed_not_ready",
+            "connectivity::readiness::unready_gets_no_traffic",
+        ],
+    },
+    Deviation {
+        name: "endpoints-stale-readiness",
+        description: "the endpoint controllers keep each pod's readiness as first seen: a pod that becomes ready stays listed not ready",
+        fails: &["connectivity::readiness::ready_moves_to_addresses"],
+    },
+    Deviation {
+        name: "endpoints-keep-deleted-pods",
+        description: "the endpoint controllers keep endpoints of deleted pods",
+        fails: &["connectivity::readiness::deleted_pod_leaves"],
+    },
+    Deviation {
+        name: "service-env-no-docker-links",
+        description: "the kubelet sets only the {SVCNAME}_SERVICE_HOST/_SERVICE_PORT variables, not the docker-link ones ({SVCNAME}_PORT, _PORT_<port>_<proto>...)",
+        fails: &["connectivity::service_env::docker_link_variables"],
+    },
+    Deviation {
+        name: "service-env-follows-new-services",
+        description: "containers see variables of Services created after they started (the environment is read again instead of fixed at start)",
+        fails: &["connectivity::service_env::only_earlier_services"],
+    },
+    Deviation {
+        name: "service-links-ignore-disable",
+        description: "the kubelet ignores enableServiceLinks: false and sets the variables of every Service of the namespace",
+        fails: &["connectivity::service_env::enable_service_links_false"],
+    },
+    Deviation {
+        name: "service-links-drop-kubernetes",
+        description: "with enableServiceLinks: false the kubelet also drops the `kubernetes` Service's variables",
+        fails: &["connectivity::service_env::enable_service_links_false"],
     },
 ];
 

@@ -125,6 +125,44 @@ pub static RESOURCES: &[ResourceDef] = &[
         &["sa"],
         true,
     ),
+    // upstream: pkg/registry/apps/{deployment,replicaset,daemonset}/storage (status subresources; the
+    // `scale` subresource of deployments and replicasets is not served by the double)
+    ResourceDef {
+        has_status: true,
+        tracks_generation: true,
+        ..def(
+            "apps",
+            "Deployment",
+            "deployments",
+            "deployment",
+            &["deploy"],
+            true,
+        )
+    },
+    ResourceDef {
+        has_status: true,
+        tracks_generation: true,
+        ..def(
+            "apps",
+            "ReplicaSet",
+            "replicasets",
+            "replicaset",
+            &["rs"],
+            true,
+        )
+    },
+    ResourceDef {
+        has_status: true,
+        tracks_generation: true,
+        ..def(
+            "apps",
+            "DaemonSet",
+            "daemonsets",
+            "daemonset",
+            &["ds"],
+            true,
+        )
+    },
     def(
         "discovery.k8s.io",
         "EndpointSlice",
@@ -218,7 +256,15 @@ mod tests {
         assert_eq!(find_kind("v1", "Pod").map(|r| r.plural), Some("pods"));
         assert_eq!(
             groups(),
-            vec![("discovery.k8s.io", "v1"), ("networking.k8s.io", "v1")]
+            vec![
+                ("apps", "v1"),
+                ("discovery.k8s.io", "v1"),
+                ("networking.k8s.io", "v1")
+            ]
+        );
+        assert_eq!(
+            find_kind("apps/v1", "Deployment").map(|r| r.plural),
+            Some("deployments")
         );
     }
 }

@@ -278,6 +278,159 @@ async fn kubectl_get_apply_logs_exec() {
     double.shutdown().await;
 }
 
+/// The docs' `run-my-nginx` Deployment and the seed's `kubectl create deployment` / `kubectl expose`
+/// through real kubectl, against the double's cluster model (deployment and replicaset controllers, kubelet,
+/// endpoints controllers).
+#[tokio::test]
+async fn kubectl_deployments_rollout_and_expose() {
+    let Some(binary) = kubectl_binary() else {
+        println!("skipped: kubectl not found on PATH (set NETCONFORM_KUBECTL to a kubectl binary)");
+        return;
+    };
+    let double = netconform_double::Double::start(DoubleConfig::default())
+        .await
+        .unwrap();
+    let kubectl = Kubectl::new(binary, &double, "deployments");
+    let manifest = kubectl.file(
+        "run-my-nginx.yaml",
+        include_str!("../../manifests/service/networking/run-my-nginx.yaml"),
+    );
+    let applied = kubectl
+        .run(&["apply", "-f", path_arg(&manifest)], None)
+        .await;
+    assert_eq!(
+        stdout(&applied).trim(),
+        "deployment.apps/my-nginx created",
+        "{}",
+        stderr(&applied)
+    );
+    let rollout = kubectl
+        .run(
+            &["rollout", "status", "deployment/my-nginx", "--timeout=60s"],
+            None,
+        )
+        .await;
+    assert!(rollout.status.success(), "{}", stderr(&rollout));
+    assert!(
+        stdout(&rollout).contains("deployment \"my-nginx\" successfully rolled out"),
+        "{}",
+        stdout(&rollout)
+    );
+    let deployments = kubectl.run(&["get", "deployments"], None).await;
+    assert!(
+        stdout(&deployments).contains("UP-TO-DATE") && stdout(&deployments).contains("2/2"),
+        "{}",
+        stdout(&deployments)
+    );
+    let pods = kubectl
+        .run(&["get", "pods", "-l", "run=my-nginx", "-o", "wide"], None)
+        .await;
+    assert_eq!(
+        stdout(&pods).matches("Running").count(),
+        2,
+        "{}",
+        stdout(&pods)
+    );
+
+    let exposed = kubectl.run(&["expose", "deployment/my-nginx"], None).await;
+    assert_eq!(
+        stdout(&exposed).trim(),
+        "service/my-nginx exposed",
+        "{}",
+        stderr(&exposed)
+    );
+    let ports = kubectl
+        .run(
+            &[
+                "get",
+                "svc",
+                "my-nginx",
+                "-o",
+                "jsonpath={.spec.ports[0].port}/{.spec.ports[0].targetPort}",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(stdout(&ports), "80/80");
+    let listed = |output: &Output| stdout(output).matches(":80").count();
+    let mut endpoints = kubectl.run(&["get", "endpoints", "my-nginx"], None).await;
+    for _ in 0..50 {
+        if listed(&endpoints) == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        endpoints = kubectl.run(&["get", "endpoints", "my-nginx"], None).await;
+    }
+    assert_eq!(listed(&endpoints), 2, "{}", stdout(&endpoints));
+
+    // The seed's commands (004:161-162); kubectl create deployment POSTs protobuf.
+    let created = kubectl
+        .run(
+            &[
+                "create",
+                "deployment",
+                "nginx41",
+                "--image",
+                "nginx",
+                "--port",
+                "80",
+                "--replicas=1",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        stdout(&created).trim(),
+        "deployment.apps/nginx41 created",
+        "{}",
+        stderr(&created)
+    );
+    let exposed = kubectl
+        .run(
+            &[
+                "expose",
+                "deployment",
+                "nginx41",
+                "--type=ClusterIP",
+                "--name=servicenginx41",
+                "--port=8328",
+                "--target-port=80",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        stdout(&exposed).trim(),
+        "service/servicenginx41 exposed",
+        "{}",
+        stderr(&exposed)
+    );
+    let rollout = kubectl
+        .run(
+            &["rollout", "status", "deployment/nginx41", "--timeout=60s"],
+            None,
+        )
+        .await;
+    assert!(rollout.status.success(), "{}", stderr(&rollout));
+    let slices = kubectl
+        .run(
+            &[
+                "get",
+                "endpointslices",
+                "-l",
+                "kubernetes.io/service-name=servicenginx41",
+            ],
+            None,
+        )
+        .await;
+    assert!(
+        stdout(&slices).contains("IPv4") && stdout(&slices).contains("   80 "),
+        "{}",
+        stdout(&slices)
+    );
+    double.shutdown().await;
+}
+
 /// Manual exploration: `NETCONFORM_DOUBLE_SERVE_SECS=120 cargo test -p netconform-double --test kubectl
 /// serve_for_manual_exploration -- --ignored --nocapture` prints a kubeconfig path and serves.
 #[tokio::test]

@@ -9,9 +9,14 @@ use std::time::Duration;
 
 /// Default kind cluster config, relative to the workspace root.
 pub const DEFAULT_KIND_CONFIG: &str = "kind-configs/dual-stack.yaml";
+/// The kind configs `NETCONFORM_KIND_CONFIG` names, and their files relative to the workspace root.
+pub const KIND_CONFIGS: &[(&str, &str)] = &[
+    ("dual-stack", DEFAULT_KIND_CONFIG),
+    ("ipv4", "kind-configs/ipv4.yaml"),
+    ("ipv6", "kind-configs/ipv6.yaml"),
+];
 /// Default JUnit path, relative to the workspace root.
 pub const DEFAULT_JUNIT: &str = "target/netconform/junit.xml";
-pub const DEFAULT_CLUSTER_NAME: &str = "netconform";
 
 /// A malformed setting: one lowercase line naming the variable, the bad value and what is accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,7 +67,7 @@ pub const VARIABLES: &[VarDoc] = &[
     VarDoc {
         name: "NETCONFORM_REQUIRE_CLUSTER",
         default: "`0`",
-        meaning: "`1`: fail (exit code 5 or 8) instead of skipping when there is no cluster or it lacks a capability a trial needs",
+        meaning: "`1`: fail (exit code 5 or 8) instead of skipping when there is no cluster or it lacks a capability a trial needs (one declared absent, e.g. `NETCONFORM_LOAD_BALANCER=no`, still skips)",
     },
     VarDoc {
         name: "NETCONFORM_ALLOW_DISRUPTIVE",
@@ -76,18 +81,18 @@ pub const VARIABLES: &[VarDoc] = &[
     },
     VarDoc {
         name: "NETCONFORM_NODE_IMAGE",
-        default: "pinned `kindest/node` digest",
-        meaning: "kind node image for a cluster netconform creates",
+        default: "`v1.37` (kind v0.33.0's default)",
+        meaning: "kind node image for a cluster netconform creates: a Kubernetes version kind v0.33.0 ships (`v1.34` to `v1.37`, or the exact patch, e.g. `v1.36.4`), resolved to the image pinned by digest in `kind-configs/README.md`, or any image pinned by digest (`name:tag@sha256:...`); the report records it",
     },
     VarDoc {
         name: "NETCONFORM_KIND_CONFIG",
-        default: "`kind-configs/dual-stack.yaml`",
-        meaning: "kind cluster config for a cluster netconform creates (relative paths are from the workspace root)",
+        default: "`dual-stack`",
+        meaning: "kind cluster config for a cluster netconform creates: `dual-stack`, `ipv4` or `ipv6` (`kind-configs/<name>.yaml`), or the path of a `.yaml` file (relative paths are from the workspace root)",
     },
     VarDoc {
         name: "NETCONFORM_CLUSTER_NAME",
-        default: "`netconform`",
-        meaning: "kind cluster name to reuse or create",
+        default: "`netconform-<version>-<config>`, e.g. `netconform-v1-37-0-dual-stack`",
+        meaning: "kind cluster name to reuse or create; the default names the node image's version and the config, so runs with different images (an upgrade gate's baseline and candidate) or configs never share a cluster",
     },
     VarDoc {
         name: "NETCONFORM_JUNIT",
@@ -185,10 +190,12 @@ pub struct Settings {
     pub require_cluster: bool,
     pub allow_disruptive: bool,
     pub keep_cluster: bool,
-    /// `None`: the pinned default, [`crate::target::kind::DEFAULT_NODE_IMAGE`].
+    /// A digest-pinned image (versions are resolved when parsed); `None`: the pinned default,
+    /// [`crate::target::kind::DEFAULT_NODE_IMAGE`].
     pub node_image: Option<String>,
     pub kind_config: PathBuf,
-    pub cluster_name: String,
+    /// `None`: derived from the node image and the config ([`crate::target::kind::cluster_name`]).
+    pub cluster_name: Option<String>,
     pub junit_path: PathBuf,
     pub timeout_scale: f64,
     pub retries: u32,
@@ -210,7 +217,7 @@ impl Default for Settings {
             keep_cluster: false,
             node_image: None,
             kind_config: PathBuf::from(DEFAULT_KIND_CONFIG),
-            cluster_name: DEFAULT_CLUSTER_NAME.to_string(),
+            cluster_name: None,
             junit_path: PathBuf::from(DEFAULT_JUNIT),
             timeout_scale: 1.0,
             retries: 0,
@@ -268,17 +275,19 @@ impl Settings {
                 "NETCONFORM_REQUIRE_CLUSTER" => s.require_cluster = flag(&name, value)?,
                 "NETCONFORM_ALLOW_DISRUPTIVE" => s.allow_disruptive = flag(&name, value)?,
                 "NETCONFORM_KEEP_CLUSTER" => s.keep_cluster = flag(&name, value)?,
-                "NETCONFORM_NODE_IMAGE" => {
-                    if value.contains(char::is_whitespace) {
+                "NETCONFORM_NODE_IMAGE" => match crate::target::kind::resolve_node_image(value) {
+                    Some(image) if !image.contains(char::is_whitespace) => {
+                        s.node_image = Some(image)
+                    }
+                    _ => {
                         return Err(invalid(
                             &name,
                             value,
-                            "an image reference without spaces, e.g. kindest/node:v1.37.0@sha256:...",
+                            &crate::target::kind::accepted_node_images(),
                         ));
                     }
-                    s.node_image = Some(value.to_string());
-                }
-                "NETCONFORM_KIND_CONFIG" => s.kind_config = PathBuf::from(value),
+                },
+                "NETCONFORM_KIND_CONFIG" => s.kind_config = parse_kind_config(&name, value)?,
                 "NETCONFORM_CLUSTER_NAME" => {
                     if !is_dns_label(value) {
                         return Err(invalid(
@@ -287,7 +296,7 @@ impl Settings {
                             "a kind cluster name: lowercase letters, digits and '-', at most 63 characters",
                         ));
                     }
-                    s.cluster_name = value.to_string();
+                    s.cluster_name = Some(value.to_string());
                 }
                 "NETCONFORM_JUNIT" => s.junit_path = PathBuf::from(value),
                 "NETCONFORM_TIMEOUT_SCALE" => {
@@ -396,6 +405,29 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         _ => return None,
     };
     Duration::try_from_secs_f64(seconds).ok()
+}
+
+/// `NETCONFORM_KIND_CONFIG`: a name from [`KIND_CONFIGS`], or the path of a YAML file. A bare word that is
+/// not a known name is a typo (`ipv5`), not a file in the current directory.
+fn parse_kind_config(name: &str, value: &str) -> Result<PathBuf, ConfigError> {
+    if let Some((_, path)) = KIND_CONFIGS.iter().find(|(known, _)| *known == value) {
+        return Ok(PathBuf::from(path));
+    }
+    let path = PathBuf::from(value);
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("yaml" | "yml") => Ok(path),
+        _ => {
+            let names: Vec<&str> = KIND_CONFIGS.iter().map(|(known, _)| *known).collect();
+            Err(invalid(
+                name,
+                value,
+                &format!(
+                    "one of {}, or the path of a kind config file (.yaml)",
+                    names.join(", ")
+                ),
+            ))
+        }
+    }
 }
 
 const DURATION_HINT: &str = "a duration with a unit: us, ms, s, m or h, e.g. 250ms";
@@ -547,7 +579,11 @@ pub(crate) mod tests {
         let s = parse(&[("PATH", "/bin"), ("KUBECONFIG", "/x")]).unwrap();
         assert_eq!(s, Settings::default());
         assert_eq!(s.target, TargetChoice::Auto);
-        assert_eq!(s.cluster_name, "netconform");
+        assert_eq!(
+            s.cluster_name, None,
+            "derived from the image and the config"
+        );
+        assert_eq!(s.node_image, None, "kind's default, pinned");
         assert_eq!(s.kind_config, PathBuf::from("kind-configs/dual-stack.yaml"));
         assert_eq!(
             s.summary_path(),
@@ -565,7 +601,7 @@ pub(crate) mod tests {
             ("NETCONFORM_REQUIRE_CLUSTER", "1"),
             ("NETCONFORM_ALLOW_DISRUPTIVE", "1"),
             ("NETCONFORM_KEEP_CLUSTER", "true"),
-            ("NETCONFORM_NODE_IMAGE", "kindest/node:v1.36.1"),
+            ("NETCONFORM_NODE_IMAGE", "v1.36"),
             ("NETCONFORM_KIND_CONFIG", "/tmp/k.yaml"),
             ("NETCONFORM_CLUSTER_NAME", "nc-2"),
             ("NETCONFORM_JUNIT", "out/report.xml"),
@@ -579,9 +615,14 @@ pub(crate) mod tests {
         assert_eq!(s.target, TargetChoice::Kind);
         assert_eq!(s.context.as_deref(), Some("kind-netconform"));
         assert!(s.require_cluster && s.allow_disruptive && s.keep_cluster);
-        assert_eq!(s.node_image.as_deref(), Some("kindest/node:v1.36.1"));
+        assert_eq!(
+            s.node_image.as_deref(),
+            Some(
+                "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed"
+            )
+        );
         assert_eq!(s.kind_config, PathBuf::from("/tmp/k.yaml"));
-        assert_eq!(s.cluster_name, "nc-2");
+        assert_eq!(s.cluster_name.as_deref(), Some("nc-2"));
         assert_eq!(s.summary_path(), PathBuf::from("out/report.json"));
         assert_eq!(s.timeout_scale, 2.5);
         assert_eq!(s.scaled(Duration::from_secs(10)), Duration::from_secs(25));
@@ -729,6 +770,72 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn node_images_are_versions_kind_ships_or_pinned_by_digest() {
+        let image = |value: &str| parse(&[("NETCONFORM_NODE_IMAGE", value)]).map(|s| s.node_image);
+        let v136 = "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed";
+        for shorthand in ["v1.36", "1.36", "v1.36.4", "1.36.4", "kindest/node:v1.36.4"] {
+            assert_eq!(
+                image(shorthand).unwrap().as_deref(),
+                Some(v136),
+                "{shorthand}"
+            );
+        }
+        let own = "registry.example:5000/team/node:v1.38.0-rc.1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            image(own).unwrap().as_deref(),
+            Some(own),
+            "any digest-pinned image"
+        );
+        for bad in [
+            "kindest/node:v1.36.1", // a tag, not pinned, not a version kind v0.33.0 ships
+            "v1.33",                // older than kind v0.33.0's images
+            "v1.36.5",              // not the patch kind ships
+            "kindest/node:v1.37.0@sha256:A1ED", // digest too short and uppercase
+            "kindest/node:v1.37.0@sha256:", // no digest
+            "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", // no name
+            "kindest/node v1.37",
+        ] {
+            let err = image(bad).unwrap_err();
+            assert_eq!(err.exit_code(), crate::error::EXIT_CONFIG);
+            let line = err.to_string();
+            assert!(
+                line.starts_with(&format!("invalid NETCONFORM_NODE_IMAGE={bad:?}: expected a Kubernetes version kind v0.33.0 ships, v1.37 (v1.37.0), v1.36 (v1.36.4), v1.35 (v1.35.8), v1.34 (v1.34.11), or an image pinned by digest")),
+                "{line}"
+            );
+            assert!(!line.contains('\n'), "{line}");
+        }
+    }
+
+    #[test]
+    fn kind_configs_are_names_or_yaml_paths() {
+        let config =
+            |value: &str| parse(&[("NETCONFORM_KIND_CONFIG", value)]).map(|s| s.kind_config);
+        assert_eq!(
+            config("dual-stack").unwrap(),
+            PathBuf::from("kind-configs/dual-stack.yaml")
+        );
+        assert_eq!(
+            config("ipv4").unwrap(),
+            PathBuf::from("kind-configs/ipv4.yaml")
+        );
+        assert_eq!(
+            config("ipv6").unwrap(),
+            PathBuf::from("kind-configs/ipv6.yaml")
+        );
+        assert_eq!(config("my/kind.yml").unwrap(), PathBuf::from("my/kind.yml"));
+        let err = config("ipv5").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid NETCONFORM_KIND_CONFIG=\"ipv5\": expected one of dual-stack, ipv4, ipv6, or the path of a kind config file (.yaml)"
+        );
+        // Every named config exists (the kind module's tests parse them).
+        let root = workspace_root(Path::new(env!("CARGO_MANIFEST_DIR")));
+        for (name, path) in KIND_CONFIGS {
+            assert!(root.join(path).is_file(), "{name}: {path}");
+        }
+    }
+
+    #[test]
     fn require_cluster_conflicts_with_sim() {
         let err = parse(&[
             ("NETCONFORM_TARGET", "sim"),
@@ -747,7 +854,7 @@ pub(crate) mod tests {
             ("NETCONFORM_REQUIRE_CLUSTER", "0"),
             ("NETCONFORM_ALLOW_DISRUPTIVE", "0"),
             ("NETCONFORM_KEEP_CLUSTER", "0"),
-            ("NETCONFORM_NODE_IMAGE", "i"),
+            ("NETCONFORM_NODE_IMAGE", "v1.37"),
             ("NETCONFORM_KIND_CONFIG", "k.yaml"),
             ("NETCONFORM_CLUSTER_NAME", "n"),
             ("NETCONFORM_JUNIT", "j.xml"),

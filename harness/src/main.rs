@@ -3,15 +3,20 @@
 //!   netconform sweep                         delete leftovers of earlier runs (by label only)
 //!   netconform sim --kubeconfig PATH [--deviate NAME]...   serve the offline test double until Ctrl-C
 //!   netconform sim --list-deviations         name<TAB>trials it makes fail
+//!   netconform gate BASELINE.xml CANDIDATE.xml [--force] [--markdown OUT.md]
+//!                                            compare two runs' JUnit reports: exit 0 no regression, 1 regressed,
+//!                                            2 bad input (see report/gate.rs)
+//!   netconform claims REPORT.xml... [--markdown OUT.md]   the doc-claims matrix of one or more runs
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use netconform::config::{Settings, TargetChoice};
+use netconform::report::{claims, gate};
 use netconform::target::{self, Resolution};
 use netconform_double::{Double, deviation};
 
-const USAGE: &str = "usage: netconform sweep | netconform sim --kubeconfig PATH [--deviate NAME]... | netconform sim --list-deviations";
+const USAGE: &str = "usage: netconform sweep | netconform sim --kubeconfig PATH [--deviate NAME]... | netconform sim --list-deviations | netconform gate BASELINE.xml CANDIDATE.xml [--force] [--markdown OUT.md] | netconform claims REPORT.xml... [--markdown OUT.md]";
 /// Exit status for a command line that does not parse.
 const EXIT_USAGE: u8 = 2;
 
@@ -21,6 +26,8 @@ async fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("sweep") => sweep().await,
         Some("sim") => sim(&args[1..]).await,
+        Some("gate") => gate(&args[1..]),
+        Some("claims") => claims(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -63,6 +70,46 @@ async fn sweep() -> CommandResult {
     }
     target.teardown().await;
     Ok(())
+}
+
+/// Compares two reports; prints the Markdown summary. Exits 0, 1 (a regression) or 2 (bad input).
+fn gate(args: &[String]) -> CommandResult {
+    let args = gate::GateArgs::parse(args).map_err(|line| (line, EXIT_USAGE))?;
+    let run = gate::run(&args).map_err(|e| (e.to_string(), e.exit_code()))?;
+    print_markdown(&run.markdown);
+    if run.exit_code == gate::EXIT_PASSED {
+        return Ok(());
+    }
+    let failing: usize = run
+        .comparison
+        .entries
+        .iter()
+        .filter(|e| e.class.fails_gate())
+        .count();
+    Err((
+        format!(
+            "gate failed: {failing} trial(s) regressed or no longer run in {}",
+            args.candidate.display()
+        ),
+        run.exit_code,
+    ))
+}
+
+/// Prints the doc-claims matrix of one or more reports.
+fn claims(args: &[String]) -> CommandResult {
+    let args = claims::ClaimsArgs::parse(args).map_err(|line| (line, EXIT_USAGE))?;
+    let markdown = claims::run(&args).map_err(|e| (e.to_string(), e.exit_code()))?;
+    print_markdown(&markdown);
+    Ok(())
+}
+
+/// Stdout closed early (`| head`) is the reader's choice, not an error: no panic, the exit status stands.
+fn print_markdown(markdown: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(markdown.as_bytes())
+        .and_then(|()| stdout.flush());
 }
 
 /// Serves the test double until interrupted, with a kubeconfig for kubectl and the suite.

@@ -456,9 +456,8 @@ pub fn load_balancer_evidence(services: Option<&[Service]>) -> Detected {
     }
 }
 
-/// Network plugins whose agents enforce NetworkPolicy, by DaemonSet name. kindnet is deliberately absent:
-/// kind bundles kube-network-policies since v0.24 (kubernetes-sigs/kind#3612), but enforcement has been
-/// reported not to work in some kind versions (kubernetes-sigs/kind#3789), so it needs an explicit yes.
+/// Network plugins whose agents enforce NetworkPolicy, by DaemonSet name. kindnet is judged by its image
+/// ([`kindnet_enforcement`]).
 const ENFORCING_DAEMONSETS: &[&str] = &[
     "calico-node",
     "cilium",
@@ -469,6 +468,68 @@ const ENFORCING_DAEMONSETS: &[&str] = &[
     "kube-network-policies",
 ];
 
+/// The first kindnetd image date (`vYYYYMMDD-<commit>`) with kube-network-policies built in: kind's
+/// kubernetes-sigs/kind#3612 ("Kindnet network policies", merged 2024-07-23; opt-out only by disabling
+/// kindnet) made it part of kindnetd, shipped in kind v0.24.0 (kindnetd v20240813-c6f155d6; issue #842:
+/// "This is available now, in v0.24.0"). kind v0.33 / kindest/node v1.37 run kindnetd v20260820-69b56db7.
+const KINDNETD_FIRST_ENFORCING_DATE: u32 = 20240723;
+
+/// Whether a `kindnet` DaemonSet enforces NetworkPolicy, judged by its kindnetd image: kind's own
+/// `docker.io/kindest/kindnetd:vYYYYMMDD-<commit>` from [`KINDNETD_FIRST_ENFORCING_DATE`], or the
+/// standalone `aojea/kindnet` from v1.3.0 (kubernetes/minikube#19871), unless started with
+/// `--network-policy=false` (kindnetd's flag). Ok: why it enforces; Err: why that is not known.
+fn kindnet_enforcement(ds: &DaemonSet) -> Result<String, String> {
+    let containers = ds
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .map(|s| s.containers.as_slice())
+        .unwrap_or_default();
+    let Some(container) = containers
+        .iter()
+        .find(|c| c.image.as_deref().is_some_and(|i| i.contains("kindnetd")))
+    else {
+        return Err("its containers run no kindnetd image".into());
+    };
+    let image = container.image.clone().unwrap_or_default();
+    let disabled = container
+        .command
+        .iter()
+        .chain(container.args.iter())
+        .flatten()
+        .any(|a| a == "--network-policy=false" || a == "-network-policy=false");
+    if disabled {
+        return Err(format!(
+            "kindnetd ({image}) runs with --network-policy=false"
+        ));
+    }
+    let tag = image.split('@').next().unwrap_or_default();
+    let tag = tag.rsplit_once(':').map(|(_, t)| t).unwrap_or_default();
+    let dated = tag
+        .strip_prefix('v')
+        .and_then(|t| t.get(..8))
+        .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse::<u32>().ok());
+    let semver: Option<Vec<u32>> = tag
+        .strip_prefix('v')
+        .filter(|_| dated.is_none())
+        .map(|t| t.split('.').map_while(|n| n.parse().ok()).collect());
+    match (dated, semver) {
+        (Some(date), _) if date >= KINDNETD_FIRST_ENFORCING_DATE => Ok(format!(
+            "kindnetd {tag} embeds kube-network-policies (kind v0.24.0 and later)"
+        )),
+        (Some(_), _) => Err(format!(
+            "kindnetd {tag} predates kube-network-policies (kind v0.24.0, kindnetd v20240813)"
+        )),
+        (None, Some(v)) if v.len() >= 2 && (v[0], v[1]) >= (1, 3) => Ok(format!(
+            "kindnet {tag} enforces NetworkPolicy by default (aojea/kindnet v1.3.0 and later)"
+        )),
+        _ => Err(format!(
+            "the version of kindnetd image {image} is not one netconform knows"
+        )),
+    }
+}
+
 pub fn network_policy_evidence(daemonsets: Option<&[DaemonSet]>) -> Detected {
     let Some(daemonsets) = daemonsets else {
         return Detected {
@@ -476,31 +537,38 @@ pub fn network_policy_evidence(daemonsets: Option<&[DaemonSet]>) -> Detected {
             evidence: "daemonsets could not be listed".into(),
         };
     };
+    let name = |ds: &DaemonSet| format!("{}/{}", ds.namespace().unwrap_or_default(), ds.name_any());
     if let Some(ds) = daemonsets
         .iter()
         .find(|ds| ENFORCING_DAEMONSETS.contains(&ds.name_any().as_str()))
     {
         return Detected {
             present: true,
-            evidence: format!(
-                "daemonset {}/{} enforces NetworkPolicy",
-                ds.namespace().unwrap_or_default(),
-                ds.name_any()
-            ),
+            evidence: format!("daemonset {} enforces NetworkPolicy", name(ds)),
         };
     }
-    let plugin = daemonsets
-        .iter()
-        .map(|d| d.name_any())
-        .find(|n| n == "kindnet")
-        .map(|_| " (kindnet's enforcement varies by kind version)");
-    Detected {
-        present: false,
-        evidence: format!(
-            "no daemonset of a known enforcing plugin ({}){}",
-            ENFORCING_DAEMONSETS.join(", "),
-            plugin.unwrap_or("")
-        ),
+    let kindnet = daemonsets.iter().find(|d| d.name_any() == "kindnet");
+    match kindnet.map(|ds| (ds, kindnet_enforcement(ds))) {
+        // kube-network-policies fails open (kindnetd sets FailOpen): where the host kernel lacks nftables
+        // queue support packets pass (kubernetes-sigs/kind#3705, #3789 on WSL2), hence the hint.
+        Some((ds, Ok(why))) => Detected {
+            present: true,
+            evidence: format!(
+                "daemonset {}: {why}; it fails open on hosts without nfqueue support (then set NETCONFORM_NETWORK_POLICY=no)",
+                name(ds)
+            ),
+        },
+        Some((ds, Err(why))) => Detected {
+            present: false,
+            evidence: format!("daemonset {}: {why}", name(ds)),
+        },
+        None => Detected {
+            present: false,
+            evidence: format!(
+                "no daemonset of a known enforcing plugin ({}, or kindnet)",
+                ENFORCING_DAEMONSETS.join(", ")
+            ),
+        },
     }
 }
 
@@ -774,8 +842,15 @@ mod tests {
             "the double serves networking.k8s.io/v1 servicecidrs"
         );
         assert_eq!(caps.target, Some(TargetKind::Simulated));
-        // No DaemonSets are served by the double: no evidence, not an error.
-        assert!(!caps.network_policy.present);
+        // The double seeds kind's kindnet DaemonSet, whose kindnetd enforces NetworkPolicy.
+        assert!(caps.network_policy.present, "{:?}", caps.network_policy);
+        assert!(
+            caps.network_policy
+                .evidence
+                .starts_with("daemonset kube-system/kindnet: kindnetd v20260820-69b56db7"),
+            "{:?}",
+            caps.network_policy
+        );
         double.shutdown().await;
     }
 
@@ -810,7 +885,7 @@ mod tests {
         assert!(network_policy_evidence(Some(&[ds("kube-proxy"), ds("calico-node")])).present);
         let kindnet = network_policy_evidence(Some(&[ds("kube-proxy"), ds("kindnet")]));
         assert!(
-            !kindnet.present && kindnet.evidence.contains("kindnet's enforcement varies"),
+            !kindnet.present && kindnet.evidence.contains("run no kindnetd image"),
             "{kindnet:?}"
         );
 
@@ -830,6 +905,64 @@ mod tests {
         assert_eq!(
             c.unmet(Need::LoadBalancer, &s, THEIRS).unwrap(),
             "a LoadBalancer controller declared absent (NETCONFORM_LOAD_BALANCER=no)"
+        );
+    }
+
+    fn kindnet(image: &str, args: &[&str]) -> DaemonSet {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "kindnet", "namespace": "kube-system"},
+            "spec": {"selector": {"matchLabels": {"app": "kindnet"}}, "template": {"spec": {"containers": [
+                {"name": "kindnet-cni", "image": image, "args": args}]}}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn kindnet_enforces_network_policy_from_kind_v0_24() {
+        // kind v0.33 / kindest/node v1.37.
+        let current = network_policy_evidence(Some(&[kindnet(
+            "docker.io/kindest/kindnetd:v20260820-69b56db7",
+            &[],
+        )]));
+        assert!(current.present, "{current:?}");
+        assert!(
+            current.evidence.starts_with(
+                "daemonset kube-system/kindnet: kindnetd v20260820-69b56db7 embeds kube-network-policies"
+            ),
+            "{current:?}"
+        );
+        // kind v0.24.0's kindnetd, the first release with it; kind v0.23.0's did not have it.
+        assert!(
+            network_policy_evidence(Some(&[kindnet(
+                "docker.io/kindest/kindnetd:v20240813-c6f155d6@sha256:abc",
+                &[]
+            )]))
+            .present
+        );
+        let old = network_policy_evidence(Some(&[kindnet(
+            "docker.io/kindest/kindnetd:v20240513-cd2ac642",
+            &[],
+        )]));
+        assert!(
+            !old.present && old.evidence.contains("predates kube-network-policies"),
+            "{old:?}"
+        );
+        let off = network_policy_evidence(Some(&[kindnet(
+            "docker.io/kindest/kindnetd:v20260820-69b56db7",
+            &["--network-policy=false"],
+        )]));
+        assert!(
+            !off.present && off.evidence.contains("--network-policy=false"),
+            "{off:?}"
+        );
+        assert!(
+            network_policy_evidence(Some(&[kindnet("ghcr.io/aojea/kindnetd:v1.8.5", &[])])).present
+        );
+        let unknown =
+            network_policy_evidence(Some(&[kindnet("ghcr.io/aojea/kindnetd:stable", &[])]));
+        assert!(
+            !unknown.present && unknown.evidence.contains("not one netconform knows"),
+            "{unknown:?}"
         );
     }
 }

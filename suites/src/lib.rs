@@ -23,7 +23,9 @@ pub fn all_trials() -> Vec<TrialDef> {
         dual_stack::TRIALS,
         connectivity::pods::TRIALS,
         connectivity::services::TRIALS,
+        connectivity::expose::TRIALS,
         connectivity::endpoints::TRIALS,
+        connectivity::service_env::TRIALS,
         connectivity::network_policy::TRIALS,
     ];
     suites.iter().flat_map(|s| s.iter().copied()).collect()

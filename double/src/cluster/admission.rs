@@ -14,7 +14,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use super::Cluster;
-use super::allocator::{StoreAllocator, release};
+use super::allocator::{NodePortAllocator, StoreAllocator, release};
 use crate::api_error::{ApiError, Cause};
 use crate::model::family::IpFamily;
 use crate::model::servicecidr;
@@ -24,6 +24,7 @@ use crate::store::{Admission, Op, Store};
 pub(crate) fn register(store: &Store, cluster: &Arc<Cluster>) {
     store.add_admission(Arc::new(ServiceAdmission {
         cluster: cluster.clone(),
+        node_ports: NodePortAllocator::default(),
     }));
     store.add_admission(Arc::new(PodAdmission));
     store.add_admission(Arc::new(ServiceCidrAdmission {
@@ -37,6 +38,7 @@ fn name_of(obj: &Value) -> &str {
 
 struct ServiceAdmission {
     cluster: Arc<Cluster>,
+    node_ports: NodePortAllocator,
 }
 
 impl ServiceAdmission {
@@ -110,6 +112,11 @@ impl ServiceAdmission {
             alloc.rollback();
             return Err(e);
         }
+        // NodePorts after ClusterIPs, as storage.go `allocateCreate` (a failure reverts both).
+        if let Err(e) = self.node_ports.allocate(store, &self.cluster, svc, None) {
+            alloc.rollback();
+            return Err(e);
+        }
         let mut causes = Self::basic_validation(svc);
         causes.extend(services::validate_cluster_ips_related(svc));
         if !causes.is_empty() {
@@ -160,6 +167,9 @@ impl ServiceAdmission {
         if !causes.is_empty() {
             return Err(ApiError::invalid("Service", &name, causes));
         }
+        // upstream: storage/alloc.go `allocUpdate` -> `updateNodePorts`.
+        self.node_ports
+            .allocate(store, &self.cluster, svc, Some(old))?;
         let mut alloc = StoreAllocator::new(store, &self.cluster, svc);
         match services::update_cluster_ips(old, svc, &mut alloc) {
             Ok((_, to_release)) => {

@@ -80,6 +80,14 @@ pub trait Container {
     fn read_file(&self, path: &str) -> FileView;
     /// The cluster DNS as seen from this pod's network.
     fn resolver(&self) -> &dyn dns::Resolver;
+    /// Creates or replaces a file in the container's own filesystem; false when it cannot be written.
+    fn write_file(&self, _path: &str, _content: &str) -> bool {
+        false
+    }
+    /// Removes a file written into the container; false when there was none.
+    fn remove_file(&self, _path: &str) -> bool {
+        false
+    }
     /// An HTTP GET to `dest:port` from this pod's network namespace; without a network model nothing answers.
     fn http_get(&self, _dest: std::net::IpAddr, _port: u16, _path: &str) -> HttpReply {
         HttpReply::TimedOut
@@ -215,6 +223,8 @@ fn run_argv(c: &dyn Container, argv: &[String], stdin: &str, mode: Mode) -> Outc
         "echo" => echo(args),
         "env" | "printenv" => printenv(c, name, args),
         "hostname" => Outcome::ok(format!("{}\n", c.hostname())),
+        "touch" => touch(c, args),
+        "rm" => rm(c, args),
         "true" => Outcome::default(),
         "false" => Outcome {
             exit_code: 1,
@@ -285,6 +295,61 @@ fn cat(c: &dyn Container, args: &[String], stdin: &str) -> Outcome {
                 out.exit_code = 1;
             }
         }
+    }
+    out
+}
+
+/// The directory part of `path` (`/` for top-level names).
+fn parent(path: &str) -> &str {
+    match path.trim_end_matches('/').rsplit_once('/') {
+        Some(("", _)) | None => "/",
+        Some((dir, _)) => dir,
+    }
+}
+
+/// `touch FILE...`: creates missing files (in an existing directory); existing ones only get a new mtime.
+fn touch(c: &dyn Container, args: &[String]) -> Outcome {
+    let bb = busybox(c).is_some();
+    let mut out = Outcome::default();
+    for f in args.iter().filter(|a| !a.starts_with('-')) {
+        if matches!(c.read_file(f), FileView::Content(_) | FileView::Directory) {
+            continue;
+        }
+        let created = matches!(c.read_file(parent(f)), FileView::Directory) && c.write_file(f, "");
+        if !created {
+            out.exit_code = 1;
+            out.stderr.push_str(&if bb {
+                format!("touch: {f}: No such file or directory\n")
+            } else {
+                format!("touch: cannot touch '{f}': No such file or directory\n")
+            });
+        }
+    }
+    out
+}
+
+/// `rm [-f] FILE...`: removes files written into the container; `-f` ignores missing ones.
+fn rm(c: &dyn Container, args: &[String]) -> Outcome {
+    let bb = busybox(c).is_some();
+    let force = args.iter().any(|a| a.starts_with('-') && a.contains('f'));
+    let mut out = Outcome::default();
+    for f in args.iter().filter(|a| !a.starts_with('-')) {
+        if c.remove_file(f) {
+            continue;
+        }
+        let reason = match c.read_file(f) {
+            FileView::Missing if force => continue,
+            FileView::Missing => "No such file or directory",
+            FileView::Directory => "Is a directory",
+            // Files of the image or mounts the model does not let a container delete.
+            FileView::Content(_) => "Operation not permitted",
+        };
+        out.exit_code = 1;
+        out.stderr.push_str(&if bb {
+            format!("rm: can't remove '{f}': {reason}\n")
+        } else {
+            format!("rm: cannot remove '{f}': {reason}\n")
+        });
     }
     out
 }
@@ -861,5 +926,64 @@ mod tests {
             argv(&["sh"])
         );
         assert_eq!(start(&c, &argv(&["sh"])).blocks, None);
+    }
+
+    /// A busybox container whose /tmp is writable.
+    struct Writable {
+        files: std::cell::RefCell<std::collections::BTreeMap<String, String>>,
+    }
+
+    impl Container for Writable {
+        fn image(&self) -> &str {
+            "busybox:1.28"
+        }
+        fn env(&self) -> &[(String, String)] {
+            &[]
+        }
+        fn hostname(&self) -> String {
+            "web".into()
+        }
+        fn read_file(&self, path: &str) -> FileView {
+            match self.files.borrow().get(path) {
+                Some(c) => FileView::Content(c.clone()),
+                None if path == "/tmp" || path == "/" => FileView::Directory,
+                None => FileView::Missing,
+            }
+        }
+        fn resolver(&self) -> &dyn Resolver {
+            &Nowhere
+        }
+        fn write_file(&self, path: &str, content: &str) -> bool {
+            self.files.borrow_mut().insert(path.into(), content.into());
+            true
+        }
+        fn remove_file(&self, path: &str) -> bool {
+            self.files.borrow_mut().remove(path).is_some()
+        }
+    }
+
+    #[test]
+    fn touch_and_rm_flip_a_readiness_file() {
+        let c = Writable {
+            files: Default::default(),
+        };
+        assert_eq!(exec(&c, &argv(&["cat", "/tmp/ready"])).exit_code, 1);
+        assert_eq!(exec(&c, &argv(&["touch", "/tmp/ready"])).exit_code, 0);
+        assert_eq!(exec(&c, &argv(&["cat", "/tmp/ready"])).exit_code, 0);
+        let missing_dir = exec(&c, &argv(&["touch", "/nope/ready"]));
+        assert_eq!(
+            (missing_dir.exit_code, missing_dir.stderr.as_str()),
+            (1, "touch: /nope/ready: No such file or directory\n")
+        );
+        assert_eq!(
+            exec(&c, &argv(&["sh", "-c", "rm /tmp/ready && cat /tmp/ready"])).exit_code,
+            1
+        );
+        let again = exec(&c, &argv(&["rm", "/tmp/ready"]));
+        assert_eq!(
+            again.stderr,
+            "rm: can't remove '/tmp/ready': No such file or directory\n"
+        );
+        assert_eq!(exec(&c, &argv(&["rm", "-f", "/tmp/ready"])).exit_code, 0);
     }
 }

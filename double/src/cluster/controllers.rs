@@ -1,9 +1,9 @@
-//! Controllers as tokio tasks reacting to store events: the scheduler, the endpointslice
-//! controller, the ServiceCIDR controller, the IPAddress release on Service deletion and the
+//! Controllers as tokio tasks reacting to store events: the scheduler, the endpointslice and
+//! endpoints controllers, the ServiceCIDR controller, the IPAddress release on Service deletion and the
 //! service-account controller. Each reconciles once at start, after every batch of events it cares
 //! about, and after a lagged event stream (full resync).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::Cluster;
 use super::allocator::release;
+use crate::model::endpoints;
 use crate::model::endpointslices::{self, CONTROLLER_NAME, LABEL_MANAGED_BY, LABEL_SERVICE_NAME};
 use crate::model::family::IpFamily;
 use crate::model::servicecidr::{
@@ -73,6 +74,7 @@ where
 pub(crate) fn spawn_all(store: &Store, cluster: &Arc<Cluster>) {
     spawn_scheduler(store);
     spawn_endpointslices(store, cluster);
+    spawn_endpoints(store, cluster);
     spawn_servicecidrs(store, cluster);
     spawn_ipaddress_release(store);
     spawn_serviceaccounts(store);
@@ -206,9 +208,94 @@ fn spawn_scheduler(store: &Store) {
 
 // ---- endpointslice controller ----
 
-fn reconcile_slices(store: &Store, cluster: &Cluster, ns: &str) {
-    let services = store.list("services", Some(ns));
-    let pods = store.list("pods", Some(ns));
+/// What the endpoint controllers (EndpointSlice and Endpoints) see of pods and Services, with the
+/// deviations that make them publish something other than upstream does.
+/// upstream: both controllers share staging/src/k8s.io/endpointslice/util (`ShouldPodBeInEndpoints`,
+/// `podutil.IsPodReady`, `podutil.FindPort` on the Service's targetPort).
+#[derive(Default)]
+struct EndpointInputs {
+    /// Readiness of each pod when first listed with an IP (`endpoints-stale-readiness`).
+    first_ready: HashMap<String, bool>,
+    /// Deleted pods' last state (`endpoints-keep-deleted-pods`).
+    deleted: HashMap<String, Value>,
+}
+
+impl EndpointInputs {
+    fn observe(&mut self, cluster: &Cluster, trigger: &Trigger) {
+        if !cluster.has("endpoints-keep-deleted-pods") {
+            return;
+        }
+        if let Trigger::Events(evs) = trigger {
+            for ev in evs
+                .iter()
+                .filter(|e| e.resource == "pods" && e.kind == EventType::Deleted)
+            {
+                if let Some(uid) = ev.object["metadata"]["uid"].as_str() {
+                    self.deleted.insert(uid.to_string(), ev.object.clone());
+                }
+            }
+        }
+    }
+
+    /// The Services and pods of `ns` as the controllers act on them.
+    fn view(&mut self, store: &Store, cluster: &Cluster, ns: &str) -> (Vec<Value>, Vec<Value>) {
+        let mut services = store.list("services", Some(ns));
+        let mut pods = store.list("pods", Some(ns));
+        if cluster.has("endpoints-use-service-port") {
+            // The controllers publish the Service port instead of resolving targetPort.
+            for svc in &mut services {
+                for port in svc["spec"]["ports"].as_array_mut().into_iter().flatten() {
+                    port["targetPort"] = port["port"].clone();
+                }
+            }
+        }
+        if cluster.has("endpoints-keep-deleted-pods") {
+            pods.extend(
+                self.deleted
+                    .values()
+                    .filter(|p| p["metadata"]["namespace"] == ns)
+                    .cloned(),
+            );
+        }
+        let stale = cluster.has("endpoints-stale-readiness");
+        let all_ready = cluster.has("endpoints-include-unready");
+        for pod in &mut pods {
+            let uid = pod["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let has_ip = pod["status"]["podIP"]
+                .as_str()
+                .is_some_and(|ip| !ip.is_empty());
+            let ready = endpointslices::is_pod_ready(pod);
+            let first = match self.first_ready.get(&uid) {
+                Some(first) => *first,
+                None if has_ip && stale => {
+                    self.first_ready.insert(uid, ready);
+                    ready
+                }
+                None => ready,
+            };
+            let shown = if all_ready {
+                true
+            } else if stale {
+                first
+            } else {
+                ready
+            };
+            if shown != ready {
+                set_condition(
+                    &mut pod["status"],
+                    json!({"type": "Ready", "status": if shown { "True" } else { "False" }}),
+                );
+            }
+        }
+        (services, pods)
+    }
+}
+
+fn reconcile_slices(store: &Store, cluster: &Cluster, ns: &str, inputs: &mut EndpointInputs) {
+    let (services, pods) = inputs.view(store, cluster, ns);
     let ours: Vec<Value> = store
         .list("endpointslices", Some(ns))
         .into_iter()
@@ -279,10 +366,12 @@ fn reconcile_slices(store: &Store, cluster: &Cluster, ns: &str) {
 
 fn spawn_endpointslices(store: &Store, cluster: &Arc<Cluster>) {
     let cluster = cluster.clone();
+    let mut inputs = EndpointInputs::default();
     spawn_controller(
         store,
         |e| e.resource == "pods" || e.resource == "services",
         move |store, trigger, _| {
+            inputs.observe(&cluster, &trigger);
             let namespaces: BTreeSet<String> = match trigger {
                 Trigger::Full => store
                     .list("namespaces", None)
@@ -292,7 +381,74 @@ fn spawn_endpointslices(store: &Store, cluster: &Arc<Cluster>) {
                 Trigger::Events(evs) => evs.iter().map(|e| e.namespace().to_string()).collect(),
             };
             for ns in namespaces {
-                reconcile_slices(store, &cluster, &ns);
+                reconcile_slices(store, &cluster, &ns, &mut inputs);
+            }
+        },
+    );
+}
+
+// ---- endpoints controller ----
+
+/// upstream: pkg/controller/endpoint/endpoints_controller.go `syncService` (see model/endpoints.rs):
+/// one Endpoints per Service with a selector, deleted with its Service. `endpoints-controller-disabled`:
+/// kube-controller-manager runs with `--controllers=*,-endpoint`.
+fn reconcile_endpoints(store: &Store, cluster: &Cluster, ns: &str, inputs: &mut EndpointInputs) {
+    let (services, pods) = inputs.view(store, cluster, ns);
+    let now = time::now();
+    for svc in &services {
+        let Some(subsets) = endpoints::desired_subsets(svc, &pods) else {
+            continue;
+        };
+        let name = svc["metadata"]["name"].as_str().unwrap_or_default();
+        let existing = store.get("endpoints", Some(ns), name);
+        let Some(obj) = endpoints::endpoints_object(svc, &subsets, existing.as_ref(), &now) else {
+            continue;
+        };
+        // A conflict or a terminating namespace: the next event retries.
+        let _ = match existing {
+            Some(_) => store.update("endpoints", Some(ns), obj),
+            None => store.create("endpoints", Some(ns), obj),
+        };
+    }
+    let names: BTreeSet<&str> = services
+        .iter()
+        .filter_map(|s| s["metadata"]["name"].as_str())
+        .collect();
+    for ep in store.list("endpoints", Some(ns)) {
+        let name = ep["metadata"]["name"].as_str().unwrap_or_default();
+        let ours =
+            ep["metadata"]["labels"][endpoints::LABEL_MANAGED_BY] == endpoints::CONTROLLER_NAME;
+        if ours && !names.contains(name) {
+            let _ = store.delete("endpoints", Some(ns), name);
+        }
+    }
+}
+
+fn spawn_endpoints(store: &Store, cluster: &Arc<Cluster>) {
+    if cluster.has("endpoints-controller-disabled") {
+        return;
+    }
+    let cluster = cluster.clone();
+    let mut inputs = EndpointInputs::default();
+    spawn_controller(
+        store,
+        |e| {
+            e.resource == "pods"
+                || e.resource == "services"
+                || (e.resource == "endpoints" && e.kind == EventType::Deleted)
+        },
+        move |store, trigger, _| {
+            inputs.observe(&cluster, &trigger);
+            let namespaces: BTreeSet<String> = match trigger {
+                Trigger::Full => store
+                    .list("namespaces", None)
+                    .iter()
+                    .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string))
+                    .collect(),
+                Trigger::Events(evs) => evs.iter().map(|e| e.namespace().to_string()).collect(),
+            };
+            for ns in namespaces {
+                reconcile_endpoints(store, &cluster, &ns, &mut inputs);
             }
         },
     );
@@ -479,5 +635,103 @@ mod tests {
             &json!({"spec": {"nodeSelector": {"kubernetes.io/os": "windows"}, "tolerations": [{"operator": "Exists"}]}}),
             &node
         ));
+    }
+
+    async fn until(store: &Store, what: &str, pred: impl Fn(&Store) -> bool) {
+        for _ in 0..600 {
+            if pred(store) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    fn listed(store: &Store, key: &str) -> Vec<String> {
+        store
+            .get("endpoints", Some("default"), "web")
+            .map(|ep| {
+                ep["subsets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|s| s[key].as_array().cloned().unwrap_or_default())
+                    .filter_map(|a| a["ip"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn slice_ready(store: &Store) -> Vec<bool> {
+        store
+            .list("endpointslices", Some("default"))
+            .iter()
+            .filter(|s| {
+                s["metadata"]["labels"][LABEL_SERVICE_NAME] == "web" && s["addressType"] == "IPv4"
+            })
+            .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
+            .map(|e| e["conditions"]["ready"] == true)
+            .collect()
+    }
+
+    /// A pod whose exec readiness probe fails until `touch /tmp/ready`: Endpoints and EndpointSlices
+    /// follow its readiness and its deletion.
+    #[tokio::test]
+    async fn endpoints_follow_readiness_and_deletion() {
+        let store = Store::new();
+        let runtime = crate::cluster::install(&store, &crate::DoubleConfig::default()).unwrap();
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}});
+        store.create("services", Some("default"), svc).unwrap();
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "registry.k8s.io/e2e-test-images/agnhost:2.52", "args": ["netexec", "--http-port=8080"],
+                "readinessProbe": {"exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1}}]}});
+        store.create("pods", Some("default"), pod).unwrap();
+        until(&store, "a running, unready pod listed not ready", |s| {
+            s.get("pods", Some("default"), "web")
+                .is_some_and(|p| p["status"]["phase"] == "Running")
+                && listed(s, "notReadyAddresses").len() == 1
+                && slice_ready(s) == [false]
+        })
+        .await;
+        let ep = store.get("endpoints", Some("default"), "web").unwrap();
+        assert_eq!(
+            ep["metadata"]["labels"][endpoints::LABEL_MANAGED_BY],
+            endpoints::CONTROLLER_NAME
+        );
+        assert_eq!(
+            ep["subsets"][0]["ports"],
+            json!([{"port": 8080, "protocol": "TCP"}])
+        );
+        let running = store.get("pods", Some("default"), "web").unwrap();
+        let ready = |p: &Value| endpointslices::is_pod_ready(p);
+        assert!(!ready(&running));
+        let touch: Vec<String> = ["touch", "/tmp/ready"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(runtime.exec(&store, &running, "web", &touch).exit_code, 0);
+        until(
+            &store,
+            "the pod to become ready and move to addresses",
+            |s| {
+                s.get("pods", Some("default"), "web")
+                    .is_some_and(|p| ready(&p))
+                    && listed(s, "addresses").len() == 1
+                    && listed(s, "notReadyAddresses").is_empty()
+                    && slice_ready(s) == [true]
+            },
+        )
+        .await;
+        store.delete("pods", Some("default"), "web").unwrap();
+        until(&store, "the deleted pod to leave", |s| {
+            listed(s, "addresses").is_empty() && slice_ready(s).is_empty()
+        })
+        .await;
+        store.delete("services", Some("default"), "web").unwrap();
+        until(&store, "the Endpoints to go with the Service", |s| {
+            s.get("endpoints", Some("default"), "web").is_none()
+        })
+        .await;
     }
 }

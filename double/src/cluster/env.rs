@@ -87,17 +87,32 @@ pub fn service_env(svc: &Value) -> Vec<(String, String)> {
     out
 }
 
+/// Deviations of the kubelet's environment from upstream (see double/src/deviation.rs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EnvQuirks {
+    /// `downward-pod-ips-first-only`: `status.podIPs` gives only the first pod IP.
+    pub first_pod_ip_only: bool,
+    /// `service-links-ignore-disable`: the namespace's Services even with `enableServiceLinks: false`.
+    pub service_links_ignore_disable: bool,
+    /// `service-links-drop-kubernetes`: no `kubernetes` Service variables with `enableServiceLinks: false`.
+    pub service_links_drop_kubernetes: bool,
+    /// `service-env-no-docker-links`: only `_SERVICE_HOST` / `_SERVICE_PORT*`, no docker-link variables.
+    pub no_docker_links: bool,
+}
+
 /// `getServiceEnvVarMap`: the master `kubernetes` Service always, the namespace's when enabled.
 pub fn service_links(
     store: &Store,
     namespace: &str,
     enable_service_links: bool,
+    quirks: EnvQuirks,
 ) -> Vec<(String, String)> {
     let mut services: Vec<Value> = Vec::new();
-    if let Some(k) = store.get("services", Some("default"), "kubernetes") {
+    let drop_master = quirks.service_links_drop_kubernetes && !enable_service_links;
+    if !drop_master && let Some(k) = store.get("services", Some("default"), "kubernetes") {
         services.push(k);
     }
-    if enable_service_links {
+    if enable_service_links || quirks.service_links_ignore_disable {
         for svc in store.list("services", Some(namespace)) {
             if !(namespace == "default" && svc["metadata"]["name"] == "kubernetes") {
                 services.push(svc);
@@ -109,7 +124,11 @@ pub fn service_links(
             .as_str()
             .cmp(&b["metadata"]["name"].as_str())
     });
-    services.iter().flat_map(service_env).collect()
+    let mut vars: Vec<(String, String)> = services.iter().flat_map(service_env).collect();
+    if quirks.no_docker_links {
+        vars.retain(|(name, _)| name.contains("_SERVICE_"));
+    }
+    vars
 }
 
 /// `third_party/forked/golang/expansion.Expand`: `$(VAR)` from earlier variables, `$$` escapes.
@@ -191,11 +210,12 @@ pub fn container_env(
     pod: &Value,
     container: &Value,
     hostname: &str,
-    first_pod_ip_only: bool,
+    quirks: EnvQuirks,
 ) -> Vec<(String, String)> {
+    let first_pod_ip_only = quirks.first_pod_ip_only;
     let namespace = pod["metadata"]["namespace"].as_str().unwrap_or("default");
     let enable_links = pod["spec"]["enableServiceLinks"].as_bool().unwrap_or(true);
-    let services = service_links(store, namespace, enable_links);
+    let services = service_links(store, namespace, enable_links, quirks);
     let mut declared: Vec<(String, String)> = Vec::new();
     let set = |list: &mut Vec<(String, String)>, k: String, v: String| match list
         .iter_mut()

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use super::commands::{self, Block, Outcome};
+use super::prober::{Check, Prober};
 use super::{Cluster, PodContainer, StartedContainer};
 use crate::model::time;
 use crate::model::topology::NodeSpec;
@@ -191,6 +192,7 @@ impl Run {
             StartedContainer {
                 env: view.env.clone(),
                 log,
+                files: Default::default(),
             },
         );
         let now = time::now();
@@ -294,21 +296,22 @@ fn condition(
     c
 }
 
-/// A container's readinessProbe: an exec probe runs its command in the container (exit 0 passes);
-/// other probes pass (the model's servers serve). A failing probe keeps the container not ready.
-/// upstream: pkg/kubelet/prober (readiness results feed `status.containerStatuses[].ready`).
-fn readiness_passes(cluster: &Cluster, store: &Store, pod: &Value, container: &str) -> bool {
-    let Some(spec) = super::find_container(pod, container) else {
-        return true;
-    };
-    let Some(command) = spec["readinessProbe"]["exec"]["command"].as_array() else {
-        return true;
-    };
-    let argv: Vec<String> = command
-        .iter()
-        .filter_map(|a| a.as_str().map(str::to_string))
-        .collect();
-    commands::exec(&PodContainer::new(cluster, store, pod, spec), &argv).exit_code == 0
+/// Runs one readiness check of `container`: an exec probe's command in the container (exit 0 passes).
+/// upstream: pkg/kubelet/prober/prober.go (`runProbe`: exec via the runtime, success on exit code 0).
+fn probe_passes(
+    cluster: &Cluster,
+    store: &Store,
+    pod: &Value,
+    container: &str,
+    check: &Check,
+) -> bool {
+    match (check, super::find_container(pod, container)) {
+        (Check::Exec(argv), Some(spec)) => {
+            commands::exec(&PodContainer::new(cluster, store, pod, spec), argv).exit_code == 0
+        }
+        (Check::Exec(_), None) => false,
+        (Check::Serving, _) => true,
+    }
 }
 
 /// Posts the pod status for the current runs (`generateAPIPodStatus` + `getPhase`).
@@ -319,6 +322,7 @@ fn post_status(
     base: &Value,
     init: &[Run],
     runs: &[Run],
+    prober: &Prober,
 ) -> Option<Value> {
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default");
     let name = pod["metadata"]["name"].as_str().unwrap_or_default();
@@ -332,7 +336,7 @@ fn post_status(
     let statuses: Vec<Value> = runs
         .iter()
         .map(|r| {
-            let ready = ready_allowed && readiness_passes(cluster, store, pod, &r.name);
+            let ready = ready_allowed && prober.ready(&r.name);
             container_status(r, restart_policy, ready, pod)
         })
         .collect();
@@ -546,7 +550,16 @@ async fn run_pod(
         let failed = run.finished.as_ref().is_none_or(|(e, _)| *e != 0);
         init_runs.push(run);
         if failed {
-            post_status(&store, &cluster, &current, &base, &init_runs, &[]);
+            let no_probes = Prober::default();
+            post_status(
+                &store,
+                &cluster,
+                &current,
+                &base,
+                &init_runs,
+                &[],
+                &no_probes,
+            );
             return;
         }
     }
@@ -556,28 +569,66 @@ async fn run_pod(
         .flatten()
         .map(|spec| Run::start(&cluster, &store, &current, spec))
         .collect();
-    if post_status(&store, &cluster, &current, &base, &init_runs, &runs).is_none() {
+    // Readiness probing starts with the containers (the first probe runs at once).
+    let mut prober = Prober::for_pod(&current);
+    prober.start(Instant::now());
+    let probe = |container: &str, check: &Check| {
+        let running = runs.iter().any(|r| r.name == container && r.running());
+        running && probe_passes(&cluster, &store, &current, container, check)
+    };
+    prober.run_due(Instant::now(), &probe);
+    if post_status(
+        &store, &cluster, &current, &base, &init_runs, &runs, &prober,
+    )
+    .is_none()
+    {
         return;
     }
-    // Processes with a finite lifetime (`sleep N`) end later; post the status then.
+    // Processes with a finite lifetime (`sleep N`) end later, and readiness probes run every period:
+    // post the status when either changes it.
     loop {
-        let Some(next) = runs
+        let exits = runs
             .iter()
             .filter(|r| r.finished.is_none())
             .filter_map(|r| r.deadline)
-            .min()
-        else {
+            .min();
+        let probes = runs
+            .iter()
+            .any(Run::running)
+            .then(|| prober.next_due())
+            .flatten();
+        let Some(next) = exits.into_iter().chain(probes).min() else {
             return;
         };
         tokio::time::sleep_until(tokio::time::Instant::from_std(next)).await;
+        let now = Instant::now();
         let finished_at = time::now();
+        let mut changed = false;
         for run in runs
             .iter_mut()
-            .filter(|r| r.finished.is_none() && r.deadline.is_some_and(|d| d <= Instant::now()))
+            .filter(|r| r.finished.is_none() && r.deadline.is_some_and(|d| d <= now))
         {
             run.finished = Some((run.outcome.exit_code, finished_at.clone()));
+            changed = true;
         }
-        if post_status(&store, &cluster, &current, &base, &init_runs, &runs).is_none() {
+        // The pod is gone (or replaced): its probe workers stop with it.
+        let alive = store
+            .get("pods", Some(&ns), &name)
+            .is_some_and(|p| p["metadata"]["uid"] == current["metadata"]["uid"]);
+        if !alive {
+            return;
+        }
+        let probe = |container: &str, check: &Check| {
+            let running = runs.iter().any(|r| r.name == container && r.running());
+            running && probe_passes(&cluster, &store, &current, container, check)
+        };
+        changed |= prober.run_due(now, &probe);
+        if changed
+            && post_status(
+                &store, &cluster, &current, &base, &init_runs, &runs, &prober,
+            )
+            .is_none()
+        {
             return;
         }
     }

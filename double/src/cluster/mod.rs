@@ -11,10 +11,12 @@ pub mod env;
 mod kubelet;
 mod loadbalancer;
 mod network;
+mod prober;
 mod seed;
 #[cfg(test)]
 mod tests;
 mod wget;
+mod workloads;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -43,19 +45,23 @@ pub fn install(
         .map_err(|e| DoubleError::Config(e.to_string()))?;
     let cluster = Arc::new(Cluster::new(deviations, config.pod_start_latency));
     admission::register(store, &cluster);
+    workloads::register(store);
     seed::seed(store, &cluster)?;
     loadbalancer::seed_evidence(store, &cluster)?;
     controllers::spawn_all(store, &cluster);
     loadbalancer::spawn(store, &cluster);
     kubelet::spawn(store, &cluster);
+    workloads::spawn(store, &cluster);
     Ok(Arc::new(ClusterRuntime { cluster }))
 }
 
-/// What a started container keeps: its environment and its log (the main process's output).
+/// What a started container keeps: its environment, its log (the main process's output) and the
+/// files written into its own filesystem since it started (`touch`, `rm`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StartedContainer {
     pub env: Vec<(String, String)>,
     pub log: String,
+    pub files: std::collections::BTreeMap<String, String>,
 }
 
 /// Shared state of the cluster model.
@@ -96,6 +102,33 @@ impl Cluster {
         self.started_map()
             .get(&(pod_uid.to_string(), container.to_string()))
             .cloned()
+    }
+
+    /// Writes a file into a started container's filesystem; false when the container has not started.
+    pub fn write_file(&self, pod_uid: &str, container: &str, path: &str, content: &str) -> bool {
+        let mut map = self.started_map();
+        match map.get_mut(&(pod_uid.to_string(), container.to_string())) {
+            Some(started) => {
+                started.files.insert(path.to_string(), content.to_string());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes a file written into a started container; false when there was none.
+    pub fn remove_file(&self, pod_uid: &str, container: &str, path: &str) -> bool {
+        let mut map = self.started_map();
+        map.get_mut(&(pod_uid.to_string(), container.to_string()))
+            .and_then(|started| started.files.remove(path))
+            .is_some()
+    }
+
+    /// A file written into a started container.
+    pub fn written_file(&self, pod_uid: &str, container: &str, path: &str) -> Option<String> {
+        self.started_map()
+            .get(&(pod_uid.to_string(), container.to_string()))
+            .and_then(|started| started.files.get(path).cloned())
     }
 
     pub fn forget_pod(&self, pod_uid: &str) {
@@ -334,13 +367,13 @@ impl<'a> PodContainer<'a> {
         container: &'a Value,
     ) -> PodContainer<'a> {
         let hostname = cluster.hostname(pod);
-        let env = env::container_env(
-            store,
-            pod,
-            container,
-            &hostname,
-            cluster.has("downward-pod-ips-first-only"),
-        );
+        let quirks = env::EnvQuirks {
+            first_pod_ip_only: cluster.has("downward-pod-ips-first-only"),
+            service_links_ignore_disable: cluster.has("service-links-ignore-disable"),
+            service_links_drop_kubernetes: cluster.has("service-links-drop-kubernetes"),
+            no_docker_links: cluster.has("service-env-no-docker-links"),
+        };
+        let env = env::container_env(store, pod, container, &hostname, quirks);
         PodContainer {
             cluster,
             store,
@@ -349,6 +382,15 @@ impl<'a> PodContainer<'a> {
             env,
             resolver: cluster.pod_resolver(store, pod),
         }
+    }
+}
+
+impl PodContainer<'_> {
+    fn uid(&self) -> &str {
+        self.pod["metadata"]["uid"].as_str().unwrap_or_default()
+    }
+    fn name(&self) -> &str {
+        self.container["name"].as_str().unwrap_or_default()
     }
 }
 
@@ -363,6 +405,9 @@ impl Container for PodContainer<'_> {
         self.cluster.hostname(self.pod)
     }
     fn read_file(&self, path: &str) -> FileView {
+        if let Some(content) = self.cluster.written_file(self.uid(), self.name(), path) {
+            return FileView::Content(content);
+        }
         match path.trim_end_matches('/') {
             "/etc/hosts" => self.cluster.etc_hosts(self.store, self.pod, self.container),
             "/etc/resolv.conf" => FileView::Content(self.cluster.resolv_conf(self.pod)),
@@ -373,6 +418,13 @@ impl Container for PodContainer<'_> {
     }
     fn resolver(&self) -> &dyn Resolver {
         &self.resolver
+    }
+    fn write_file(&self, path: &str, content: &str) -> bool {
+        self.cluster
+            .write_file(self.uid(), self.name(), path, content)
+    }
+    fn remove_file(&self, path: &str) -> bool {
+        self.cluster.remove_file(self.uid(), self.name(), path)
     }
     fn http_get(&self, dest: IpAddr, port: u16, path: &str) -> commands::HttpReply {
         network::http_get(self.cluster, self.store, self.pod, dest, port, path)
@@ -400,7 +452,11 @@ impl ContainerRuntime for ClusterRuntime {
         };
         let uid = pod["metadata"]["uid"].as_str().unwrap_or_default();
         let mut view = PodContainer::new(&self.cluster, store, pod, spec);
-        if let Some(started) = self.cluster.started(uid, container) {
+        // The environment is fixed when the container starts (`service-env-follows-new-services`: as if
+        // it were read again for every exec).
+        if let Some(started) = self.cluster.started(uid, container)
+            && !self.cluster.has("service-env-follows-new-services")
+        {
             view.env = started.env;
         }
         let out = commands::exec(&view, command);

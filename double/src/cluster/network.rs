@@ -16,10 +16,17 @@
 //!   (`IP:PORT`, `[IP]:PORT` for IPv6), `/echo?msg=M` is `M`, every other path is the root handler
 //!   (`NOW: <time>`). Other servers are not modelled (their ports refuse).
 //!
+//! - A node's InternalIP and a `nodePort` of a NodePort/LoadBalancer Service with a ClusterIP of that
+//!   family reach a ready endpoint of the family on any node, source-NATed to the receiving node's IP;
+//!   other ports of node IPs refuse. `internalTrafficPolicy: Local` limits ClusterIP traffic to endpoints
+//!   on the client's node and drops it when there is none.
+//!
 //! Deviations: `service-ipv6-unreachable` (kube-proxy programs no IPv6 ClusterIPs: dropped),
 //! `service-masquerade` (pod-to-Service traffic is SNATed to the client node's IP),
 //! `pod-to-pod-ipv6-dropped` (no IPv6 routes between nodes: cross-node IPv6 to pods is dropped),
-//! `pod-to-pod-masquerade` (traffic leaving a node is SNATed to that node's IP).
+//! `pod-to-pod-masquerade` (traffic leaving a node is SNATed to that node's IP), `nodeport-ipv6-not-served`
+//! (IPv6 node addresses refuse NodePorts), `nodeport-only-on-endpoint-nodes` (nodes without a ready
+//! endpoint refuse), `internal-traffic-policy-ignored` (Local is treated as Cluster).
 
 use std::net::IpAddr;
 
@@ -70,17 +77,23 @@ fn service_at(store: &Store, dest: IpAddr, port: u16) -> Option<(Value, String)>
     })
 }
 
-/// kube-proxy's choice: a ready endpoint of the Service's slices of `family` and its port for `port_name`.
-/// The first in address order (kube-proxy picks at random; the model is deterministic).
-fn ready_endpoint(
-    store: &Store,
-    svc: &Value,
-    port_name: &str,
-    family: IpFamily,
-) -> Option<(IpAddr, u16)> {
-    let ns = svc["metadata"]["namespace"].as_str()?;
+/// A ready endpoint kube-proxy may pick: address, target port, `nodeName`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Endpoint {
+    ip: IpAddr,
+    port: u16,
+    node: String,
+}
+
+/// The ready endpoints of the Service's slices of `family`, with their port for `port_name`, in address
+/// order. upstream: pkg/proxy/endpointslicecache.go (endpoints per address type), pkg/proxy/topology.go
+/// `CategorizeEndpoints` (ready endpoints).
+fn ready_endpoints(store: &Store, svc: &Value, port_name: &str, family: IpFamily) -> Vec<Endpoint> {
+    let Some(ns) = svc["metadata"]["namespace"].as_str() else {
+        return Vec::new();
+    };
     let name = &svc["metadata"]["name"];
-    let mut candidates: Vec<(IpAddr, u16)> = store
+    let mut candidates: Vec<Endpoint> = store
         .list("endpointslices", Some(ns))
         .iter()
         .filter(|s| {
@@ -102,21 +115,116 @@ fn ready_endpoint(
                 .flatten()
                 .filter(|ep| ep["conditions"]["ready"].as_bool().unwrap_or(true))
                 .filter_map(move |ep| {
-                    Some((
-                        ep["addresses"]
+                    Some(Endpoint {
+                        ip: ep["addresses"]
                             .as_array()?
                             .first()?
                             .as_str()?
                             .parse()
                             .ok()?,
-                        port?,
-                    ))
+                        port: port?,
+                        node: ep["nodeName"].as_str().unwrap_or_default().to_string(),
+                    })
                 })
                 .collect::<Vec<_>>()
         })
         .collect();
     candidates.sort();
-    candidates.into_iter().next()
+    candidates
+}
+
+/// kube-proxy's choice among `endpoints`: the first in address order (kube-proxy picks at random; the
+/// model is deterministic).
+fn pick(endpoints: &[Endpoint]) -> Option<&Endpoint> {
+    endpoints.first()
+}
+
+/// The InternalIP `dest` belongs to: the node's name. kube-proxy serves NodePorts on every local address
+/// of its family (pkg/proxy/util/nodeport_addresses.go: no `--nodeport-addresses` = all; `primary` = the
+/// node's InternalIPs).
+fn node_at(cluster: &Cluster, dest: IpAddr) -> Option<String> {
+    cluster
+        .topology
+        .nodes
+        .iter()
+        .find(|n| n.internal_ips().contains(&dest))
+        .map(|n| n.name.clone())
+}
+
+/// The NodePort or LoadBalancer Service with a TCP `nodePort` `port` and a ClusterIP of `family` (each
+/// family's proxier only knows the Services with a ClusterIP of its family: pkg/proxy/servicechangetracker.go),
+/// and that port's name.
+fn service_at_node_port(store: &Store, port: u16, family: IpFamily) -> Option<(Value, String)> {
+    store.list("services", None).into_iter().find_map(|svc| {
+        let typed = matches!(
+            svc["spec"]["type"].as_str(),
+            Some("NodePort" | "LoadBalancer")
+        );
+        let of_family = svc["spec"]["clusterIPs"].as_array()?.iter().any(|ip| {
+            ip.as_str()
+                .and_then(|s| s.parse::<IpAddr>().ok())
+                .is_some_and(|ip| IpFamily::of(&ip) == family)
+        });
+        if !typed || !of_family {
+            return None;
+        }
+        let port_name = svc["spec"]["ports"].as_array()?.iter().find_map(|p| {
+            let tcp = p["protocol"].as_str().unwrap_or("TCP") == "TCP";
+            (tcp && p["nodePort"].as_u64() == Some(u64::from(port)))
+                .then(|| p["name"].as_str().unwrap_or("").to_string())
+        })?;
+        Some((svc, port_name))
+    })
+}
+
+/// A connection to `node`'s address `dest` at `port`: a NodePort of a Service, else refused.
+/// upstream: pkg/proxy/iptables/proxier.go (`KUBE-NODEPORTS` for local destinations -> `KUBE-EXT-*`,
+/// "masquerade traffic for ... external destinations" with externalTrafficPolicy Cluster, so the
+/// backend sees the receiving node's address; pod sources skip externalTrafficPolicy Local, "pod
+/// traffic for ... external destinations", so it is not modelled).
+fn node_port(
+    cluster: &Cluster,
+    store: &Store,
+    client: &Value,
+    node: &str,
+    dest: IpAddr,
+    port: u16,
+    path: &str,
+) -> HttpReply {
+    let family = IpFamily::of(&dest);
+    let refused = || HttpReply::ConnectError("Connection refused".into());
+    if family == IpFamily::IPv6 && cluster.has("nodeport-ipv6-not-served") {
+        return refused();
+    }
+    let Some((svc, port_name)) = service_at_node_port(store, port, family) else {
+        return refused();
+    };
+    let endpoints = ready_endpoints(store, &svc, &port_name, family);
+    if cluster.has("nodeport-only-on-endpoint-nodes") && !endpoints.iter().any(|e| e.node == node) {
+        return refused();
+    }
+    // No endpoints: the filter table REJECTs.
+    let Some(endpoint) = pick(&endpoints) else {
+        return refused();
+    };
+    let source = cluster
+        .topology
+        .node(node)
+        .and_then(|n| {
+            n.internal_ips()
+                .into_iter()
+                .find(|ip| IpFamily::of(ip) == family)
+        })
+        .unwrap_or(dest);
+    deliver(
+        cluster,
+        store,
+        client,
+        source,
+        endpoint.ip,
+        endpoint.port,
+        path,
+    )
 }
 
 /// The running pod that holds `ip`.
@@ -214,7 +322,15 @@ fn deliver(
         true => node_ip_of(cluster, client, family).unwrap_or(source),
         false => source,
     };
-    if !network_policy::allows(store, client, source, &server, dest, port) {
+    if !network_policy::allows(
+        store,
+        &cluster.deviations,
+        client,
+        source,
+        &server,
+        dest,
+        port,
+    ) {
         // Enforcing plugins drop what no policy allows: the client sees a timeout.
         return HttpReply::TimedOut;
     }
@@ -238,6 +354,9 @@ pub(crate) fn http_get(
     let Some(source) = pod_ip_of(client, family) else {
         return HttpReply::ConnectError("Network is unreachable".into());
     };
+    if let Some(node) = node_at(cluster, dest) {
+        return node_port(cluster, store, client, &node, dest, port, path);
+    }
     let Some((svc, port_name)) = service_at(store, dest, port) else {
         return deliver(cluster, store, client, source, dest, port, path);
     };
@@ -248,9 +367,23 @@ pub(crate) fn http_get(
         true => node_ip_of(cluster, client, family).unwrap_or(source),
         false => source,
     };
-    match ready_endpoint(store, &svc, &port_name, family) {
-        Some((ip, target)) => deliver(cluster, store, client, source, ip, target, path),
-        None => HttpReply::ConnectError("Connection refused".into()),
+    let endpoints = ready_endpoints(store, &svc, &port_name, family);
+    if endpoints.is_empty() {
+        return HttpReply::ConnectError("Connection refused".into());
+    }
+    // internalTrafficPolicy Local: only endpoints on the client's node; none there is a DROP.
+    // upstream: pkg/proxy/topology.go `CategorizeEndpoints`, pkg/proxy/iptables/proxier.go
+    // ("has no local endpoints" -> DROP).
+    let local_only = svc["spec"]["internalTrafficPolicy"] == "Local"
+        && !cluster.has("internal-traffic-policy-ignored");
+    let client_node = client["spec"]["nodeName"].as_str().unwrap_or_default();
+    let usable: Vec<Endpoint> = endpoints
+        .into_iter()
+        .filter(|e| !local_only || e.node == client_node)
+        .collect();
+    match pick(&usable) {
+        Some(e) => deliver(cluster, store, client, source, e.ip, e.port, path),
+        None => HttpReply::TimedOut,
     }
 }
 
@@ -410,6 +543,167 @@ mod tests {
         assert!(
             seen.starts_with("172.18.0.3:"),
             "the worker's InternalIP, not the pod's: {seen}"
+        );
+    }
+
+    /// Creates `svc` (selecting `app: web`) and waits until its slices of each of its families list `ready` endpoints.
+    async fn service_with_endpoints(store: &Store, svc: Value, ready: usize) -> Value {
+        let name = svc["metadata"]["name"].as_str().unwrap().to_string();
+        let created = store.create("services", Some("default"), svc).unwrap();
+        for family in created["spec"]["ipFamilies"].as_array().unwrap() {
+            until(store, "endpointslices", "", |s| {
+                s["metadata"]["labels"][LABEL_SERVICE_NAME] == name.as_str()
+                    && s["addressType"] == *family
+                    && s["endpoints"].as_array().is_some_and(|e| e.len() == ready)
+            })
+            .await;
+        }
+        until(store, "services", &name, |_| true).await
+    }
+
+    fn node_port_svc(name: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"type": "NodePort", "ipFamilyPolicy": "PreferDualStack", "selector": {"app": "web"},
+                     "ports": [{"name": "1248-80", "port": 1248, "targetPort": 80}]}})
+    }
+
+    #[tokio::test]
+    async fn node_ports_answer_on_every_node_ip_of_both_families() {
+        let (store, runtime, client, _) = cluster(&[]).await;
+        let svc = service_with_endpoints(&store, node_port_svc("np"), 1).await;
+        let np = svc["spec"]["ports"][0]["nodePort"].as_u64().unwrap();
+        assert!((30000..=32767).contains(&np), "{np}");
+        let nodes = crate::model::topology::Topology::netconform().nodes;
+        assert!(nodes.len() >= 2);
+        for node in &nodes {
+            for ip in node.internal_ips() {
+                let target = match ip {
+                    IpAddr::V4(_) => format!("http://{ip}:{np}/hostname"),
+                    IpAddr::V6(_) => format!("http://[{ip}]:{np}/hostname"),
+                };
+                assert_eq!(
+                    wget(&store, &runtime, &client, &target).1,
+                    "web",
+                    "{target}"
+                );
+            }
+        }
+        // Masqueraded: the backend sees the receiving node's address, not the client pod's.
+        let worker = &nodes
+            .iter()
+            .find(|n| n.name == "netconform-worker")
+            .unwrap()
+            .internal_ips()[0];
+        let (_, seen, _) = wget(
+            &store,
+            &runtime,
+            &client,
+            &format!("http://{worker}:{np}/clientip"),
+        );
+        assert!(seen.starts_with(&format!("{worker}:")), "{seen}");
+        // Another port of a node refuses.
+        let refused = wget(
+            &store,
+            &runtime,
+            &client,
+            &format!("http://{worker}:{}/", np + 1),
+        );
+        assert!(refused.2.ends_with("Connection refused\n"), "{}", refused.2);
+    }
+
+    #[tokio::test]
+    async fn node_port_deviations() {
+        let (store, runtime, client, _) = cluster(&[
+            "nodeport-ipv6-not-served",
+            "nodeport-only-on-endpoint-nodes",
+        ])
+        .await;
+        let svc = service_with_endpoints(&store, node_port_svc("np"), 1).await;
+        let np = svc["spec"]["ports"][0]["nodePort"].as_u64().unwrap();
+        let topology = crate::model::topology::Topology::netconform();
+        let ips = |name: &str| topology.node(name).unwrap().internal_ips();
+        // web runs on worker2: its IPv4 answers, the client's own node (no endpoint) refuses, IPv6 refuses.
+        let w2 = ips("netconform-worker2");
+        assert_eq!(
+            wget(
+                &store,
+                &runtime,
+                &client,
+                &format!("http://{}:{np}/hostname", w2[0])
+            )
+            .1,
+            "web"
+        );
+        let v6 = wget(
+            &store,
+            &runtime,
+            &client,
+            &format!("http://[{}]:{np}/hostname", w2[1]),
+        );
+        assert!(v6.2.ends_with("Connection refused\n"), "{}", v6.2);
+        let w1 = ips("netconform-worker");
+        let own = wget(
+            &store,
+            &runtime,
+            &client,
+            &format!("http://{}:{np}/hostname", w1[0]),
+        );
+        assert!(own.2.ends_with("Connection refused\n"), "{}", own.2);
+    }
+
+    /// A second netexec backend `web-local` (label app=web) on the client's node.
+    async fn local_backend(store: &Store) {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-local", "namespace": "default", "labels": {"app": "web"}},
+            "spec": {"nodeSelector": {"kubernetes.io/hostname": "netconform-worker"},
+                     "containers": [{"name": "web", "image": "registry.k8s.io/e2e-test-images/agnhost:2.52", "args": ["netexec", "--http-port=80"]}]}});
+        store.create("pods", Some("default"), pod).unwrap();
+        until(store, "pods", "web-local", |p| {
+            p["status"]["phase"] == "Running"
+        })
+        .await;
+    }
+
+    fn local_svc() -> Value {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "local", "namespace": "default"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}], "internalTrafficPolicy": "Local"}})
+    }
+
+    #[tokio::test]
+    async fn internal_traffic_policy_local() {
+        let (store, runtime, client, _) = cluster(&[]).await;
+        // Only web (on worker2) backs the Service: the client on worker has no local endpoint: dropped.
+        let svc = service_with_endpoints(&store, local_svc(), 1).await;
+        let ip = svc["spec"]["clusterIP"].as_str().unwrap().to_string();
+        let url = format!("http://{ip}:80/hostname");
+        assert_eq!(
+            wget(&store, &runtime, &client, &url).2,
+            "wget: download timed out\n"
+        );
+        // With a backend on the client's node, only that one answers.
+        local_backend(&store).await;
+        until(&store, "endpointslices", "", |s| {
+            s["metadata"]["labels"][LABEL_SERVICE_NAME] == "local"
+                && s["addressType"] == "IPv4"
+                && s["endpoints"].as_array().is_some_and(|e| e.len() == 2)
+        })
+        .await;
+        assert_eq!(wget(&store, &runtime, &client, &url).1, "web-local");
+    }
+
+    #[tokio::test]
+    async fn internal_traffic_policy_ignored() {
+        let (store, runtime, client, _) = cluster(&["internal-traffic-policy-ignored"]).await;
+        let svc = service_with_endpoints(&store, local_svc(), 1).await;
+        let ip = svc["spec"]["clusterIP"].as_str().unwrap().to_string();
+        assert_eq!(
+            wget(
+                &store,
+                &runtime,
+                &client,
+                &format!("http://{ip}:80/hostname")
+            )
+            .1,
+            "web"
         );
     }
 

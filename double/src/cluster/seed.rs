@@ -1,6 +1,6 @@
 //! The objects a fresh kind cluster has: nodes, the four system namespaces, the default
 //! ServiceCIDR, the `kubernetes` and `kube-dns` Services (with their IPAddresses), default
-//! ServiceAccounts and the two CoreDNS pods behind kube-dns.
+//! ServiceAccounts, the two CoreDNS pods behind kube-dns and the kindnet and kube-proxy DaemonSets.
 //! upstream: pkg/controlplane/controller/kubernetesservice (the `kubernetes` Service, port 443 ->
 //! 6443), pkg/controlplane/controller/defaultservicecidr, kubeadm's CoreDNS addon manifests
 //! (cmd/kubeadm/app/phases/addons/dns/manifests.go: Service `kube-dns` ports dns/dns-tcp/metrics).
@@ -162,6 +162,43 @@ pub(crate) fn seed(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> 
             "pods",
             &name,
             store.create("pods", Some("kube-system"), pod),
+        )?;
+    }
+    seed_node_daemonsets(store, cluster)
+}
+
+/// The node agents of a kind cluster, which is where preflight reads the network plugin from: kind's
+/// `kindnet` (kindnetd, with kube-network-policies built in since kind v0.24: NetworkPolicy is enforced;
+/// kind v0.33 ships kindnetd v20260820-69b56db7; upstream kind pkg/build/nodeimage/const_cni.go) and
+/// kubeadm's `kube-proxy` (cmd/kubeadm/app/phases/addons/proxy/manifests.go).
+fn seed_node_daemonsets(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> {
+    let kindnet =
+        json!({"name": "kindnet-cni", "image": "docker.io/kindest/kindnetd:v20260820-69b56db7"});
+    let kube_proxy = json!({"name": "kube-proxy",
+        "image": format!("registry.k8s.io/kube-proxy:{}", crate::model::topology::KUBERNETES_VERSION),
+        "command": ["/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf", "--hostname-override=$(NODE_NAME)"]});
+    let nodes = cluster.topology.nodes.len();
+    for (name, label, container) in [
+        ("kindnet", "app", kindnet),
+        ("kube-proxy", "k8s-app", kube_proxy),
+    ] {
+        let ds = json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": name, "namespace": "kube-system", "labels": {label: name}},
+            "spec": {"selector": {"matchLabels": {label: name}},
+                "template": {"metadata": {"labels": {label: name}},
+                    "spec": {"hostNetwork": true, "tolerations": [{"operator": "Exists"}], "containers": [container]}}}});
+        let mut created = seeded(
+            "daemonsets",
+            name,
+            store.create("daemonsets", Some("kube-system"), ds),
+        )?;
+        created["status"] = json!({"currentNumberScheduled": nodes, "desiredNumberScheduled": nodes,
+            "numberAvailable": nodes, "numberMisscheduled": 0, "numberReady": nodes,
+            "updatedNumberScheduled": nodes, "observedGeneration": 1});
+        seeded(
+            "daemonsets",
+            name,
+            store.update_status("daemonsets", Some("kube-system"), created),
         )?;
     }
     Ok(())

@@ -3,12 +3,15 @@
 //! upstream component and names the file it follows; the cluster layer (`crate::cluster`) wires
 //! them to the store.
 
+pub mod deployments;
 pub mod dns;
+pub mod endpoints;
 pub mod endpointslices;
 pub mod family;
 pub mod gofmt;
 pub mod hosts;
 pub mod network_policy;
+pub mod nodeport;
 pub mod resolv;
 pub mod servicecidr;
 pub mod services;

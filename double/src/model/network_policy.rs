@@ -1,20 +1,693 @@
-//! NetworkPolicy as an enforcing network plugin applies it (being written).
+//! NetworkPolicy (networking.k8s.io/v1) as an enforcing network plugin applies it to a new TCP
+//! connection from a pod to a pod (after kube-proxy's DNAT for Service traffic).
+//!
+//! - `spec.policyTypes` as the apiserver defaults it: `[Ingress]`, plus `Egress` when the policy has
+//!   egress rules (upstream: pkg/apis/networking/v1/defaults.go SetDefaults_NetworkPolicy); a port's
+//!   protocol defaults to TCP (SetDefaults_NetworkPolicyPort). The double does not default stored
+//!   objects, so the model reads the defaults itself.
+//! - A pod is isolated for a direction when a policy of its namespace selects it (`podSelector`) and
+//!   lists that direction; an isolated pod accepts only what some rule of those policies allows (the
+//!   union), and ingress from the pod's own node is always allowed. Replies of an allowed connection are
+//!   allowed (connection tracking). A connection needs the client's egress and the server's ingress.
+//! - A rule with no ports allows every port; with no peers (`from`/`to`) every peer. A peer is an
+//!   `ipBlock` (the peer's IP in `cidr` and in no `except`, for pods as for anything else), or selectors:
+//!   `podSelector` alone selects pods of the policy's namespace, `namespaceSelector` alone every pod of
+//!   the selected namespaces, both together the selected pods of the selected namespaces (AND).
+//! - A port matches by number, by `port`..=`endPort`, or by name against the destination pod's
+//!   container ports (name, number and protocol).
+//!
+//! upstream: staging/src/k8s.io/api/networking/v1/types.go (the field semantics);
+//! kubernetes-sigs/kube-network-policies pkg/networkpolicy/networkpolicy.go (evaluator,
+//! evaluateIngress/evaluateEgress, evaluateSelectors, evaluateIPBlocks, evaluatePorts: the engine inside
+//! kind's kindnetd); test/e2e/network/netpol/network_policy.go (the same cases in upstream's e2e).
+//!
+//! Deviations: `network-policy-not-enforced` (every connection passes), `network-policy-ignores-namespace-
+//! selector` (peers with a namespaceSelector match nothing), `network-policy-egress-ignored` (no pod is
+//! ever isolated for egress), `network-policy-ports-ignored` (rules match every port),
+//! `network-policy-replies-not-tracked` (stateless filtering: replies must pass the server's egress and
+//! the client's ingress rules like new connections).
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
 use serde_json::Value;
 
+use crate::deviation::Deviations;
 use crate::store::Store;
+
+/// The client port a stateless filter sees on a reply (the first of Linux's ephemeral range).
+const EPHEMERAL_PORT: u16 = 32768;
+
+/// What the network plugin enforces (all of it upstream; less under a deviation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enforcement {
+    pub enforced: bool,
+    pub namespace_selectors: bool,
+    pub egress: bool,
+    pub ports: bool,
+    pub tracks_replies: bool,
+}
+
+impl Enforcement {
+    pub const UPSTREAM: Enforcement = Enforcement {
+        enforced: true,
+        namespace_selectors: true,
+        egress: true,
+        ports: true,
+        tracks_replies: true,
+    };
+
+    pub fn of(deviations: &Deviations) -> Enforcement {
+        Enforcement {
+            enforced: !deviations.has("network-policy-not-enforced"),
+            namespace_selectors: !deviations.has("network-policy-ignores-namespace-selector"),
+            egress: !deviations.has("network-policy-egress-ignored"),
+            ports: !deviations.has("network-policy-ports-ignored"),
+            tracks_replies: !deviations.has("network-policy-replies-not-tracked"),
+        }
+    }
+}
+
+/// A direction of `spec.policyTypes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    fn rules_field(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+    fn peers_field(self) -> &'static str {
+        match self {
+            Direction::Ingress => "from",
+            Direction::Egress => "to",
+        }
+    }
+}
+
+/// `spec.policyTypes`, defaulted as the apiserver does (upstream: SetDefaults_NetworkPolicy).
+pub fn policy_types(policy: &Value) -> Vec<Direction> {
+    let spec = &policy["spec"];
+    let listed: Vec<Direction> = spec["policyTypes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| match t.as_str() {
+            Some("Ingress") => Some(Direction::Ingress),
+            Some("Egress") => Some(Direction::Egress),
+            _ => None,
+        })
+        .collect();
+    if spec["policyTypes"]
+        .as_array()
+        .is_some_and(|t| !t.is_empty())
+    {
+        return listed;
+    }
+    let has_egress = spec["egress"].as_array().is_some_and(|e| !e.is_empty());
+    match has_egress {
+        true => vec![Direction::Ingress, Direction::Egress],
+        false => vec![Direction::Ingress],
+    }
+}
+
+/// Whether a `metav1.LabelSelector` (matchLabels AND matchExpressions) selects `labels`; an empty
+/// selector selects everything. upstream: apimachinery pkg/apis/meta/v1/helpers.go LabelSelectorAsSelector.
+pub fn selector_matches(selector: &Value, labels: &Value) -> bool {
+    let label = |key: &str| labels.get(key).and_then(Value::as_str);
+    let match_labels = selector["matchLabels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .all(|(k, v)| label(k).is_some() && label(k) == v.as_str());
+    let match_expressions = selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|expr| {
+            let value = expr["key"].as_str().and_then(label);
+            let values: Vec<&str> = expr["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            match expr["operator"].as_str() {
+                Some("In") => value.is_some_and(|v| values.contains(&v)),
+                Some("NotIn") => value.is_none_or(|v| !values.contains(&v)),
+                Some("Exists") => value.is_some(),
+                Some("DoesNotExist") => value.is_none(),
+                // The apiserver rejects other operators; a selector that cannot parse selects nothing.
+                _ => false,
+            }
+        });
+    match_labels && match_expressions
+}
+
+/// One end of a connection as a policy sees it: its IP and, when that IP is a pod's own, the pod.
+#[derive(Debug, Clone, Copy)]
+pub struct End<'a> {
+    pub ip: IpAddr,
+    pub pod: Option<&'a Value>,
+}
+
+/// What a rule is checked against: the other end, the port and the pod that names the port.
+struct Traffic<'a> {
+    peer: End<'a>,
+    port: u16,
+    /// The destination pod, whose container ports give named ports their numbers.
+    destination: Option<&'a Value>,
+}
+
+/// The cluster state a verdict depends on.
+struct View {
+    policies: Vec<Value>,
+    namespaces: Vec<Value>,
+    enforcement: Enforcement,
+}
+
+impl View {
+    fn namespace_labels(&self, name: &str) -> Value {
+        self.namespaces
+            .iter()
+            .find(|ns| ns["metadata"]["name"] == name)
+            .map(|ns| ns["metadata"]["labels"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    /// The policies of `pod`'s namespace that select it and isolate it for `direction`.
+    fn isolating(&self, pod: &Value, direction: Direction) -> Vec<&Value> {
+        if direction == Direction::Egress && !self.enforcement.egress {
+            return Vec::new();
+        }
+        let namespace = &pod["metadata"]["namespace"];
+        self.policies
+            .iter()
+            .filter(|p| p["metadata"]["namespace"] == *namespace)
+            .filter(|p| selector_matches(&p["spec"]["podSelector"], &pod["metadata"]["labels"]))
+            .filter(|p| policy_types(p).contains(&direction))
+            .collect()
+    }
+
+    /// Whether `pod` accepts `traffic` in `direction`: not isolated, or some rule of an isolating
+    /// policy matches (rules of all policies are combined additively).
+    fn admits(&self, pod: &Value, direction: Direction, traffic: &Traffic) -> bool {
+        let policies = self.isolating(pod, direction);
+        policies.is_empty()
+            || policies.iter().any(|policy| {
+                let namespace = policy["metadata"]["namespace"].as_str().unwrap_or_default();
+                policy["spec"][direction.rules_field()]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|rule| self.rule_matches(rule, direction, namespace, traffic))
+            })
+    }
+
+    fn rule_matches(
+        &self,
+        rule: &Value,
+        direction: Direction,
+        policy_namespace: &str,
+        traffic: &Traffic,
+    ) -> bool {
+        let ports_match = !self.enforcement.ports
+            || match rule["ports"].as_array() {
+                Some(ports) if !ports.is_empty() => ports
+                    .iter()
+                    .any(|p| port_matches(p, traffic.port, traffic.destination)),
+                _ => true,
+            };
+        let peers_match = match rule[direction.peers_field()].as_array() {
+            Some(peers) if !peers.is_empty() => peers
+                .iter()
+                .any(|peer| self.peer_matches(peer, policy_namespace, &traffic.peer)),
+            _ => true,
+        };
+        ports_match && peers_match
+    }
+
+    fn peer_matches(&self, peer: &Value, policy_namespace: &str, end: &End) -> bool {
+        if peer["ipBlock"].is_object() {
+            return ip_block_contains(&peer["ipBlock"], end.ip);
+        }
+        let (pod_selector, namespace_selector) = (&peer["podSelector"], &peer["namespaceSelector"]);
+        if !pod_selector.is_object() && !namespace_selector.is_object() {
+            return false;
+        }
+        // Selectors select pods only: traffic from or to anything else never matches them.
+        let Some(pod) = end.pod else {
+            return false;
+        };
+        if pod_selector.is_object() && !selector_matches(pod_selector, &pod["metadata"]["labels"]) {
+            return false;
+        }
+        let pod_namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+        if !namespace_selector.is_object() {
+            return pod_namespace == policy_namespace;
+        }
+        self.enforcement.namespace_selectors
+            && selector_matches(namespace_selector, &self.namespace_labels(pod_namespace))
+    }
+}
+
+/// An `ipBlock` holds `ip`: inside `cidr` and outside every `except` (a family mismatch is outside).
+fn ip_block_contains(block: &Value, ip: IpAddr) -> bool {
+    let net = |v: &Value| v.as_str().and_then(|s| s.parse::<IpNet>().ok());
+    let inside = net(&block["cidr"]).is_some_and(|cidr| cidr.contains(&ip));
+    let excepted = block["except"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(net)
+        .any(|except| except.contains(&ip));
+    inside && !excepted
+}
+
+/// A `NetworkPolicyPort` matches a TCP connection to `port` (of `destination`, for named ports).
+fn port_matches(policy_port: &Value, port: u16, destination: Option<&Value>) -> bool {
+    if policy_port["protocol"].as_str().unwrap_or("TCP") != "TCP" {
+        return false;
+    }
+    match &policy_port["port"] {
+        Value::Null => true,
+        Value::Number(n) => {
+            let first = n.as_u64().unwrap_or(0);
+            let last = policy_port["endPort"].as_u64().unwrap_or(first);
+            (first..=last).contains(&u64::from(port))
+        }
+        Value::String(name) => destination.is_some_and(|pod| named_port(pod, name) == Some(port)),
+        _ => false,
+    }
+}
+
+/// The number of the container port called `name` with protocol TCP.
+fn named_port(pod: &Value, name: &str) -> Option<u16> {
+    pod["spec"]["containers"]
+        .as_array()?
+        .iter()
+        .flat_map(|c| c["ports"].as_array().into_iter().flatten())
+        .find(|p| p["name"] == name && p["protocol"].as_str().unwrap_or("TCP") == "TCP")
+        .and_then(|p| p["containerPort"].as_u64())
+        .and_then(|p| u16::try_from(p).ok())
+}
+
+/// Whether `ip` is one of `pod`'s own addresses (not a hostNetwork pod, which uses its node's).
+fn owns(pod: &Value, ip: IpAddr) -> bool {
+    pod["spec"]["hostNetwork"] != true
+        && pod["status"]["podIPs"].as_array().is_some_and(|ips| {
+            ips.iter()
+                .any(|p| p["ip"].as_str().and_then(|s| s.parse::<IpAddr>().ok()) == Some(ip))
+        })
+}
+
+/// Whether `ip` is an address of the node `pod` runs on.
+fn from_own_node(store: &Store, pod: &Value, ip: IpAddr) -> bool {
+    let Some(node) = pod["spec"]["nodeName"]
+        .as_str()
+        .and_then(|n| store.get("nodes", None, n))
+    else {
+        return false;
+    };
+    node["status"]["addresses"].as_array().is_some_and(|addrs| {
+        addrs
+            .iter()
+            .any(|a| a["address"].as_str().and_then(|s| s.parse::<IpAddr>().ok()) == Some(ip))
+    })
+}
+
+/// One direction of packets from `sender` (seen as `source`) to `receiver` at `dest:port`: the
+/// sender's egress and the receiver's ingress.
+fn passes(
+    store: &Store,
+    view: &View,
+    (sender, source): (&Value, IpAddr),
+    (receiver, dest): (&Value, IpAddr),
+    port: u16,
+) -> bool {
+    let egress = Traffic {
+        peer: End {
+            ip: dest,
+            pod: owns(receiver, dest).then_some(receiver),
+        },
+        port,
+        destination: Some(receiver),
+    };
+    let ingress = Traffic {
+        peer: End {
+            ip: source,
+            pod: owns(sender, source).then_some(sender),
+        },
+        port,
+        destination: Some(receiver),
+    };
+    view.admits(sender, Direction::Egress, &egress)
+        && (from_own_node(store, receiver, source)
+            || view.admits(receiver, Direction::Ingress, &ingress))
+}
 
 /// Whether a TCP connection from `client` (a pod, seen as `source`) to `server` (a pod) at `dest:port`
 /// is allowed by the NetworkPolicies of both ends (egress of the client's, ingress of the server's).
 pub fn allows(
-    _store: &Store,
-    _client: &Value,
-    _source: IpAddr,
-    _server: &Value,
-    _dest: IpAddr,
-    _port: u16,
+    store: &Store,
+    deviations: &Deviations,
+    client: &Value,
+    source: IpAddr,
+    server: &Value,
+    dest: IpAddr,
+    port: u16,
 ) -> bool {
-    true
+    let enforcement = Enforcement::of(deviations);
+    if !enforcement.enforced {
+        return true;
+    }
+    let view = View {
+        policies: store.list("networkpolicies", None),
+        namespaces: store.list("namespaces", None),
+        enforcement,
+    };
+    passes(store, &view, (client, source), (server, dest), port)
+        && (enforcement.tracks_replies
+            || passes(
+                store,
+                &view,
+                (server, dest),
+                (client, source),
+                EPHEMERAL_PORT,
+            ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The docs' `test-network-policy` (manifests/service/networking/networkpolicy.yaml) in namespace `app`.
+    fn docs_policy() -> Value {
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "test-network-policy", "namespace": "app"},
+            "spec": {"podSelector": {"matchLabels": {"role": "db"}}, "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{"from": [
+                        {"ipBlock": {"cidr": "172.17.0.0/16", "except": ["172.17.1.0/24"]}},
+                        {"namespaceSelector": {"matchLabels": {"project": "myproject"}}},
+                        {"podSelector": {"matchLabels": {"role": "frontend"}}}],
+                    "ports": [{"protocol": "TCP", "port": 6379}]}],
+                "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/24"}}], "ports": [{"protocol": "TCP", "port": 5978}]}]}})
+    }
+
+    fn namespace(name: &str, labels: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}})
+    }
+
+    fn pod(name: &str, namespace: &str, labels: Value, ip: &str, node: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "agnhost",
+                "ports": [{"name": "redis", "containerPort": 6379}]}]},
+            "status": {"phase": "Running", "podIPs": [{"ip": ip}]}})
+    }
+
+    struct World {
+        store: Store,
+        db: Value,
+        frontend: Value,
+        plain: Value,
+        project: Value,
+        other: Value,
+    }
+
+    fn world(policies: &[Value]) -> World {
+        let store = Store::new();
+        let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "worker"},
+            "status": {"addresses": [{"type": "InternalIP", "address": "172.18.0.3"}]}});
+        store.create("nodes", None, node).unwrap();
+        for ns in [
+            namespace("app", json!({})),
+            namespace("proj", json!({"project": "myproject"})),
+            namespace("other", json!({})),
+        ] {
+            store.create("namespaces", None, ns).unwrap();
+        }
+        for p in policies {
+            let ns = p["metadata"]["namespace"].as_str().unwrap().to_string();
+            store
+                .create("networkpolicies", Some(&ns), p.clone())
+                .unwrap();
+        }
+        World {
+            store,
+            db: pod("db", "app", json!({"role": "db"}), "10.244.1.5", "worker"),
+            frontend: pod(
+                "fe",
+                "app",
+                json!({"role": "frontend"}),
+                "10.244.2.7",
+                "worker2",
+            ),
+            plain: pod("plain", "app", json!({}), "10.244.2.8", "worker2"),
+            project: pod("proj", "proj", json!({}), "10.244.2.9", "worker2"),
+            // role=frontend, but in a namespace without the label: a bare podSelector is the policy's namespace only.
+            other: pod(
+                "other",
+                "other",
+                json!({"role": "frontend"}),
+                "10.244.2.10",
+                "worker2",
+            ),
+        }
+    }
+
+    fn ip(pod: &Value) -> IpAddr {
+        pod["status"]["podIPs"][0]["ip"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    fn connect(w: &World, deviations: &[&str], from: &Value, to: &Value, port: u16) -> bool {
+        let names: Vec<String> = deviations.iter().map(|d| d.to_string()).collect();
+        let d = Deviations::from_names(&names).unwrap();
+        allows(&w.store, &d, from, ip(from), to, ip(to), port)
+    }
+
+    #[test]
+    fn the_docs_example() {
+        let w = world(&[docs_policy()]);
+        assert!(
+            connect(&w, &[], &w.frontend, &w.db, 6379),
+            "role=frontend, same namespace"
+        );
+        assert!(
+            connect(&w, &[], &w.project, &w.db, 6379),
+            "namespace project=myproject"
+        );
+        assert!(!connect(&w, &[], &w.plain, &w.db, 6379), "no label");
+        assert!(
+            !connect(&w, &[], &w.other, &w.db, 6379),
+            "role=frontend in another namespace"
+        );
+        assert!(
+            !connect(&w, &[], &w.frontend, &w.db, 8080),
+            "a port the rule does not list"
+        );
+        assert!(
+            !connect(&w, &[], &w.db, &w.frontend, 8080),
+            "db egress: 10.0.0.0/24:5978 only"
+        );
+        assert!(
+            connect(&w, &[], &w.frontend, &w.plain, 8080),
+            "unselected pods are not isolated"
+        );
+        // From the ipBlock (a pod IP too), but not from its except.
+        let mut inside = w.plain.clone();
+        inside["status"]["podIPs"] = json!([{"ip": "172.17.0.9"}]);
+        assert!(connect(&w, &[], &inside, &w.db, 6379));
+        inside["status"]["podIPs"] = json!([{"ip": "172.17.1.9"}]);
+        assert!(!connect(&w, &[], &inside, &w.db, 6379));
+        // The db pod's node is always allowed in.
+        let db = w.db.clone();
+        assert!(allows(
+            &w.store,
+            &Deviations::default(),
+            &w.plain,
+            "172.18.0.3".parse().unwrap(),
+            &db,
+            ip(&db),
+            6379
+        ));
+    }
+
+    #[test]
+    fn each_deviation_breaks_one_thing() {
+        let w = world(&[docs_policy()]);
+        assert!(connect(
+            &w,
+            &["network-policy-not-enforced"],
+            &w.plain,
+            &w.db,
+            6379
+        ));
+        assert!(connect(
+            &w,
+            &["network-policy-not-enforced"],
+            &w.db,
+            &w.frontend,
+            8080
+        ));
+        assert!(!connect(
+            &w,
+            &["network-policy-ignores-namespace-selector"],
+            &w.project,
+            &w.db,
+            6379
+        ));
+        assert!(connect(
+            &w,
+            &["network-policy-ignores-namespace-selector"],
+            &w.frontend,
+            &w.db,
+            6379
+        ));
+        assert!(connect(
+            &w,
+            &["network-policy-egress-ignored"],
+            &w.db,
+            &w.frontend,
+            8080
+        ));
+        assert!(!connect(
+            &w,
+            &["network-policy-egress-ignored"],
+            &w.plain,
+            &w.db,
+            6379
+        ));
+        assert!(connect(
+            &w,
+            &["network-policy-ports-ignored"],
+            &w.frontend,
+            &w.db,
+            8080
+        ));
+        assert!(!connect(
+            &w,
+            &["network-policy-ports-ignored"],
+            &w.db,
+            &w.frontend,
+            8080
+        ));
+        // Stateless: db's reply to the frontend fails db's egress rules.
+        assert!(!connect(
+            &w,
+            &["network-policy-replies-not-tracked"],
+            &w.frontend,
+            &w.db,
+            6379
+        ));
+        assert!(connect(
+            &w,
+            &["network-policy-replies-not-tracked"],
+            &w.frontend,
+            &w.plain,
+            8080
+        ));
+    }
+
+    #[test]
+    fn policy_types_default_from_the_rules() {
+        let ingress_only = json!({"spec": {"podSelector": {}}});
+        assert_eq!(policy_types(&ingress_only), vec![Direction::Ingress]);
+        let with_egress = json!({"spec": {"podSelector": {}, "egress": [{}]}});
+        assert_eq!(
+            policy_types(&with_egress),
+            vec![Direction::Ingress, Direction::Egress]
+        );
+        let egress_only = json!({"spec": {"podSelector": {}, "policyTypes": ["Egress"]}});
+        assert_eq!(policy_types(&egress_only), vec![Direction::Egress]);
+    }
+
+    #[test]
+    fn isolation_union_and_peers() {
+        let deny_all =
+            json!({"metadata": {"name": "deny", "namespace": "app"}, "spec": {"podSelector": {}}});
+        let w = world(std::slice::from_ref(&deny_all));
+        assert!(
+            !connect(&w, &[], &w.frontend, &w.db, 6379),
+            "an empty ingress list admits nothing"
+        );
+        assert!(
+            connect(&w, &[], &w.db, &w.project, 6379),
+            "egress is not isolated by default"
+        );
+        // A second policy adds to the first.
+        let allow_all = json!({"metadata": {"name": "all", "namespace": "app"},
+            "spec": {"podSelector": {"matchExpressions": [{"key": "role", "operator": "In", "values": ["db"]}]}, "ingress": [{}]}});
+        let w = world(&[deny_all, allow_all]);
+        assert!(connect(&w, &[], &w.other, &w.db, 1));
+        assert!(!connect(&w, &[], &w.other, &w.frontend, 1));
+        // namespaceSelector and podSelector in one peer: both must hold.
+        let and = json!({"metadata": {"name": "and", "namespace": "app"}, "spec": {"podSelector": {},
+            "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"project": "myproject"}}, "podSelector": {"matchLabels": {"role": "frontend"}}}]}]}});
+        let w = world(&[and]);
+        assert!(
+            !connect(&w, &[], &w.project, &w.db, 1),
+            "right namespace, wrong pod"
+        );
+        assert!(
+            !connect(&w, &[], &w.other, &w.db, 1),
+            "right pod, wrong namespace"
+        );
+        let mut both = w.project.clone();
+        both["metadata"]["labels"] = json!({"role": "frontend"});
+        assert!(connect(&w, &[], &both, &w.db, 1));
+    }
+
+    #[test]
+    fn ports_by_number_range_and_name() {
+        let tcp = |p: Value| port_matches(&p, 6379, None);
+        assert!(tcp(json!({"port": 6379})));
+        assert!(!tcp(json!({"port": 6379, "protocol": "UDP"})));
+        assert!(
+            tcp(json!({"protocol": "TCP"})),
+            "no port: every port of the protocol"
+        );
+        assert!(tcp(json!({"port": 6000, "endPort": 7000})));
+        assert!(!tcp(json!({"port": 6380, "endPort": 7000})));
+        let db = pod("db", "app", json!({}), "10.244.1.5", "worker");
+        assert!(port_matches(&json!({"port": "redis"}), 6379, Some(&db)));
+        assert!(!port_matches(&json!({"port": "redis"}), 6380, Some(&db)));
+        assert!(!port_matches(&json!({"port": "http"}), 6379, Some(&db)));
+    }
+
+    #[test]
+    fn label_selectors() {
+        let labels = json!({"role": "db", "tier": "back"});
+        assert!(selector_matches(&json!({}), &labels));
+        assert!(selector_matches(
+            &json!({"matchLabels": {"role": "db"}}),
+            &labels
+        ));
+        assert!(!selector_matches(
+            &json!({"matchLabels": {"role": "db", "x": "y"}}),
+            &labels
+        ));
+        let expr = |op: &str, values: Value| json!({"matchExpressions": [{"key": "tier", "operator": op, "values": values}]});
+        assert!(selector_matches(
+            &expr("In", json!(["back", "front"])),
+            &labels
+        ));
+        assert!(!selector_matches(&expr("NotIn", json!(["back"])), &labels));
+        assert!(selector_matches(&expr("Exists", json!([])), &labels));
+        assert!(!selector_matches(&expr("DoesNotExist", json!([])), &labels));
+        assert!(selector_matches(
+            &expr("DoesNotExist", json!([])),
+            &json!({})
+        ));
+    }
 }

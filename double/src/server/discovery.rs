@@ -133,8 +133,11 @@ fn resource_entry(def: &ResourceDef) -> Value {
     if !def.short_names.is_empty() {
         entry["shortNames"] = json!(def.short_names);
     }
-    // upstream: pods and services are in the `all` category (kubectl get all)
-    if matches!(def.plural, "pods" | "services") {
+    // upstream: these are in the `all` category (kubectl get all)
+    if matches!(
+        def.plural,
+        "pods" | "services" | "deployments" | "replicasets" | "daemonsets"
+    ) {
         entry["categories"] = json!(["all"]);
     }
     entry
@@ -308,6 +311,7 @@ mod tests {
                 .iter()
                 .any(|p| p["name"] == "fieldValidation")
         );
-        assert!(openapi_v3_doc("apis/apps/v1", "v1.33.1").is_none());
+        assert!(openapi_v3_doc("apis/apps/v1", "v1.33.1").is_some());
+        assert!(openapi_v3_doc("apis/batch/v1", "v1.33.1").is_none());
     }
 }

@@ -1,5 +1,5 @@
 //! Decoding of the Kubernetes protobuf encoding for the few objects kubectl's typed clients send
-//! that way (`kubectl create namespace|configmap|serviceaccount|service ...` POST
+//! that way (`kubectl create namespace|configmap|serviceaccount|service|deployment ...` POST
 //! `application/vnd.kubernetes.protobuf`). Other types are answered 415 as an apiserver that lacks
 //! the encoding would.
 //!
@@ -166,12 +166,103 @@ const SERVICE: &[Field] = &[
     f(2, "spec", Kind::Msg(SERVICE_SPEC)),
 ];
 
+// apps/v1 Deployment as `kubectl create deployment` sends it (staging/src/k8s.io/api/apps/v1/generated.proto,
+// core/v1 PodTemplateSpec/PodSpec/Container, meta/v1 LabelSelector); fields it never sets are skipped.
+const LABEL_SELECTOR: &[Field] = &[
+    f(1, "matchLabels", Kind::MapStr),
+    rep(
+        2,
+        "matchExpressions",
+        Kind::Msg(&[
+            f(1, "key", Kind::Str),
+            f(2, "operator", Kind::Str),
+            rep(3, "values", Kind::Str),
+        ]),
+    ),
+];
+
+const CONTAINER_PORT: &[Field] = &[
+    f(1, "name", Kind::Str),
+    f(2, "hostPort", Kind::Int),
+    f(3, "containerPort", Kind::Int),
+    f(4, "protocol", Kind::Str),
+    f(5, "hostIP", Kind::Str),
+];
+
+const CONTAINER: &[Field] = &[
+    f(1, "name", Kind::Str),
+    f(2, "image", Kind::Str),
+    rep(3, "command", Kind::Str),
+    rep(4, "args", Kind::Str),
+    f(5, "workingDir", Kind::Str),
+    rep(6, "ports", Kind::Msg(CONTAINER_PORT)),
+    f(8, "resources", Kind::Msg(&[])),
+    f(13, "terminationMessagePath", Kind::Str),
+    f(14, "imagePullPolicy", Kind::Str),
+    f(20, "terminationMessagePolicy", Kind::Str),
+];
+
+const POD_TEMPLATE_SPEC: &[Field] = &[
+    f(1, "metadata", Kind::Msg(OBJECT_META)),
+    f(
+        2,
+        "spec",
+        Kind::Msg(&[
+            rep(2, "containers", Kind::Msg(CONTAINER)),
+            f(3, "restartPolicy", Kind::Str),
+            ptr(4, "terminationGracePeriodSeconds", Kind::Int),
+            f(6, "dnsPolicy", Kind::Str),
+            f(7, "nodeSelector", Kind::MapStr),
+            f(8, "serviceAccountName", Kind::Str),
+            f(11, "hostNetwork", Kind::Bool),
+            f(16, "hostname", Kind::Str),
+            f(17, "subdomain", Kind::Str),
+            f(19, "schedulerName", Kind::Str),
+            rep(20, "initContainers", Kind::Msg(CONTAINER)),
+            ptr(30, "enableServiceLinks", Kind::Bool),
+        ]),
+    ),
+];
+
+const DEPLOYMENT: &[Field] = &[
+    f(1, "metadata", Kind::Msg(OBJECT_META)),
+    f(
+        2,
+        "spec",
+        Kind::Msg(&[
+            ptr(1, "replicas", Kind::Int),
+            f(2, "selector", Kind::Msg(LABEL_SELECTOR)),
+            f(3, "template", Kind::Msg(POD_TEMPLATE_SPEC)),
+            f(
+                4,
+                "strategy",
+                Kind::Msg(&[
+                    f(1, "type", Kind::Str),
+                    f(
+                        2,
+                        "rollingUpdate",
+                        Kind::Msg(&[
+                            f(1, "maxUnavailable", Kind::IntOrString),
+                            f(2, "maxSurge", Kind::IntOrString),
+                        ]),
+                    ),
+                ]),
+            ),
+            f(5, "minReadySeconds", Kind::Int),
+            ptr(6, "revisionHistoryLimit", Kind::Int),
+            f(7, "paused", Kind::Bool),
+            ptr(9, "progressDeadlineSeconds", Kind::Int),
+        ]),
+    ),
+];
+
 fn schema(api_version: &str, kind: &str) -> Option<&'static [Field]> {
     match (api_version, kind) {
         ("v1", "Namespace") => Some(NAMESPACE),
         ("v1", "ConfigMap") => Some(CONFIG_MAP),
         ("v1", "ServiceAccount") => Some(SERVICE_ACCOUNT),
         ("v1", "Service") => Some(SERVICE),
+        ("apps/v1", "Deployment") => Some(DEPLOYMENT),
         _ => None,
     }
 }

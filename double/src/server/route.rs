@@ -240,7 +240,7 @@ mod tests {
             route("/api/v1/namespaces/x/nodes"),
             Route::ApiNotFound
         ));
-        assert!(matches!(route("/apis/apps/v1"), Route::ApiNotFound));
+        assert!(matches!(route("/apis/batch/v1"), Route::ApiNotFound));
         assert!(matches!(route("/metrics"), Route::NotFound));
     }
 

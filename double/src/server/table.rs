@@ -142,6 +142,40 @@ fn columns(plural: &str) -> Vec<Column> {
         "servicecidrs" => vec![s("Name"), s("CIDRs"), s("Age")],
         "ipaddresses" => vec![s("Name"), s("ParentRef")],
         "networkpolicies" => vec![s("Name"), s("Pod-Selector"), s("Age")],
+        // upstream: printDeployment, printReplicaSet, printDaemonSet
+        "deployments" => vec![
+            s("Name"),
+            s("Ready"),
+            ("Up-to-date", "integer", 0),
+            ("Available", "integer", 0),
+            s("Age"),
+            wide("Containers"),
+            wide("Images"),
+            wide("Selector"),
+        ],
+        "replicasets" => vec![
+            s("Name"),
+            ("Desired", "integer", 0),
+            ("Current", "integer", 0),
+            ("Ready", "integer", 0),
+            s("Age"),
+            wide("Containers"),
+            wide("Images"),
+            wide("Selector"),
+        ],
+        "daemonsets" => vec![
+            s("Name"),
+            ("Desired", "integer", 0),
+            ("Current", "integer", 0),
+            ("Ready", "integer", 0),
+            ("Up-to-date", "integer", 0),
+            ("Available", "integer", 0),
+            s("Node Selector"),
+            s("Age"),
+            wide("Containers"),
+            wide("Images"),
+            wide("Selector"),
+        ],
         "events" => vec![
             s("Last Seen"),
             s("Type"),
@@ -362,6 +396,7 @@ fn cells(plural: &str, obj: &Object) -> Vec<Value> {
             json!(label_selector_text(&obj["spec"]["podSelector"])),
             age_cell,
         ],
+        "deployments" | "replicasets" | "daemonsets" => workload_cells(plural, obj, name, age_cell),
         "events" => {
             let seen = obj["lastTimestamp"]
                 .as_str()
@@ -544,6 +579,67 @@ fn label_selector_text(selector: &Value) -> String {
     } else {
         parts.join(",")
     }
+}
+
+/// Rows of `kubectl get deployments|replicasets|daemonsets`. upstream: printDeployment, printReplicaSet,
+/// printDaemonSet in pkg/printers/internalversion/printers.go.
+fn workload_cells(plural: &str, obj: &Object, name: Value, age_cell: Value) -> Vec<Value> {
+    let count = |v: &Value| v.as_i64().unwrap_or(0);
+    let status = &obj["status"];
+    let spec = &obj["spec"];
+    let containers: Vec<&Value> = spec["template"]["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    let names: Vec<&str> = containers
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    let images: Vec<&str> = containers
+        .iter()
+        .filter_map(|c| c["image"].as_str())
+        .collect();
+    let wide = [
+        json!(names.join(",")),
+        json!(images.join(",")),
+        json!(label_selector_text(&spec["selector"])),
+    ];
+    let mut cells = match plural {
+        "deployments" => vec![
+            name,
+            json!(format!(
+                "{}/{}",
+                count(&status["readyReplicas"]),
+                count(&spec["replicas"])
+            )),
+            json!(count(&status["updatedReplicas"])),
+            json!(count(&status["availableReplicas"])),
+            age_cell,
+        ],
+        "replicasets" => vec![
+            name,
+            json!(count(&spec["replicas"])),
+            json!(count(&status["replicas"])),
+            json!(count(&status["readyReplicas"])),
+            age_cell,
+        ],
+        _ => {
+            let node_selector = spec["template"]["spec"]["nodeSelector"].clone();
+            vec![
+                name,
+                json!(count(&status["desiredNumberScheduled"])),
+                json!(count(&status["currentNumberScheduled"])),
+                json!(count(&status["numberReady"])),
+                json!(count(&status["updatedNumberScheduled"])),
+                json!(count(&status["numberAvailable"])),
+                json!(selector_text(&node_selector)),
+                age_cell,
+            ]
+        }
+    };
+    cells.extend(wide);
+    cells
 }
 
 fn first_three(items: &[String]) -> String {

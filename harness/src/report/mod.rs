@@ -1,7 +1,12 @@
 //! What a run produced, as the runner records it, and the files written from it: JUnit XML for CI
-//! ([`junit`]) and a JSON summary beside it ([`summary`]).
+//! ([`junit`]) and a JSON summary beside it ([`summary`]). Reports read back ([`read`]) feed the upgrade
+//! gate ([`gate`]) and the doc-claims matrix ([`claims`]).
 
+pub mod claims;
+pub mod gate;
 pub mod junit;
+pub mod markdown;
+pub mod read;
 pub mod summary;
 
 use std::io::Write;

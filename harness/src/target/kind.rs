@@ -1,5 +1,6 @@
-//! A kind cluster: reuse one by name, or create it from `kind-configs/dual-stack.yaml`, then pre-load the
-//! images the suites use so trials do not wait on registry pulls.
+//! A kind cluster: reuse one by name, or create it from a kind config (`kind-configs/`, dual-stack by default)
+//! and a node image pinned by digest, then pre-load the images the suites use so trials do not wait on
+//! registry pulls.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,14 +10,96 @@ use super::process::{CommandLine, CommandRunner, Output};
 use crate::config::Settings;
 use crate::error::{HarnessError, one_line};
 
-/// The node image kind v0.33.0 defaults to, pinned by digest (a tag alone can be re-pushed).
+/// The kind release whose node images [`NODE_IMAGES`] lists (the README's prerequisite).
+pub const KIND_RELEASE: &str = "v0.33.0";
+
+/// A node image a kind release ships, pinned by digest (a tag alone can be re-pushed, and kind supports an
+/// image only with the release that built it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeImage {
+    /// The Kubernetes version inside, e.g. `v1.37.0`.
+    pub kubernetes: &'static str,
+    pub image: &'static str,
+}
+
+/// The images kind v0.33.0 ships, one per Kubernetes minor, newest first; the first is kind's default.
 ///
-/// Provenance: kind v0.33.0's release notes / `pkg/apis/config/defaults/image.go` (PR kubernetes-sigs/kind#4248,
-/// "bump default image to kindest/node:v1.37.0"). The stored copy of kind's image.go predates that bump, so this
-/// digest was taken from the many independent projects that pin kind v0.33.0's default image and all agree on it.
-/// `NETCONFORM_NODE_IMAGE` overrides it.
-pub const DEFAULT_NODE_IMAGE: &str =
-    "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5";
+/// Provenance: the v0.33.0 release notes, "Images pre-built for this release" and "The default node image is
+/// now ..." (https://github.com/kubernetes-sigs/kind/releases/tag/v0.33.0; PR kubernetes-sigs/kind#4248 bumped
+/// `pkg/apis/config/defaults/image.go` to the v1.37.0 image). `kind-configs/README.md` shows the same table.
+/// `NETCONFORM_NODE_IMAGE` picks one by version (`v1.36`, `v1.36.4`) or names any digest-pinned image.
+pub const NODE_IMAGES: &[NodeImage] = &[
+    NodeImage {
+        kubernetes: "v1.37.0",
+        image: "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
+    },
+    NodeImage {
+        kubernetes: "v1.36.4",
+        image: "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
+    },
+    NodeImage {
+        kubernetes: "v1.35.8",
+        image: "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",
+    },
+    NodeImage {
+        kubernetes: "v1.34.11",
+        image: "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",
+    },
+];
+
+/// kind v0.33.0's default node image, the first of [`NODE_IMAGES`].
+pub const DEFAULT_NODE_IMAGE: &str = NODE_IMAGES[0].image;
+
+/// Every cluster name netconform derives starts with this (see [`cluster_name`]).
+pub const CLUSTER_NAME_PREFIX: &str = "netconform";
+
+/// `NETCONFORM_NODE_IMAGE` as given: a Kubernetes version kind ships (`v1.36`, `1.36`, `v1.36.4`,
+/// `kindest/node:v1.36.4`) resolved to its pinned image, or any image pinned by a sha256 digest, kept as is.
+/// `None` for anything else (an unpinned tag, an unknown version).
+pub fn resolve_node_image(value: &str) -> Option<String> {
+    if let Some((name, digest)) = value.split_once("@sha256:") {
+        let hex = digest.len() == 64
+            && digest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        return (hex && !name.is_empty()).then(|| value.to_string());
+    }
+    let version = value.strip_prefix("kindest/node:").unwrap_or(value);
+    let version = version.strip_prefix('v').unwrap_or(version);
+    NODE_IMAGES
+        .iter()
+        .find(|known| {
+            let full = &known.kubernetes[1..];
+            full == version || minor_of(full) == version
+        })
+        .map(|known| known.image.to_string())
+}
+
+/// What `NETCONFORM_NODE_IMAGE` accepts, for its error message.
+pub fn accepted_node_images() -> String {
+    let versions: Vec<String> = NODE_IMAGES
+        .iter()
+        .map(|known| {
+            format!(
+                "v{} ({})",
+                minor_of(&known.kubernetes[1..]),
+                known.kubernetes
+            )
+        })
+        .collect();
+    format!(
+        "a Kubernetes version kind {KIND_RELEASE} ships, {}, or an image pinned by digest, name:tag@sha256:<64 hex digits>",
+        versions.join(", ")
+    )
+}
+
+/// `1.36.4` -> `1.36`.
+fn minor_of(version: &str) -> &str {
+    match version.rfind('.') {
+        Some(dot) if version[..dot].contains('.') => &version[..dot],
+        _ => version,
+    }
+}
 
 /// Images the suites' pods use; pulled once on the host and loaded into the nodes.
 /// - `busybox:1.28`: the DNS debugging page's `busybox.yaml` (its nslookup output is what the docs show).
@@ -46,6 +129,55 @@ pub fn node_image(settings: &Settings) -> String {
         .unwrap_or_else(|| DEFAULT_NODE_IMAGE.to_string())
 }
 
+/// `NETCONFORM_CLUSTER_NAME`, else `netconform-<image version>-<config>`, e.g. `netconform-v1-37-0-dual-stack`:
+/// runs with different node images or configs (an upgrade gate's baseline and candidate) never reuse each
+/// other's cluster, and a rerun with the same ones reuses its own.
+pub fn cluster_name(settings: &Settings) -> String {
+    if let Some(name) = &settings.cluster_name {
+        return name.clone();
+    }
+    let image = node_image(settings);
+    let (reference, digest) = match image.split_once("@sha256:") {
+        Some((reference, digest)) => (reference, Some(digest)),
+        None => (image.as_str(), None),
+    };
+    // The tag follows the last ':' after the last '/' (a registry may carry a port: host:5000/node:v1).
+    let tag = reference
+        .rsplit_once(':')
+        .filter(|(_, tag)| !tag.contains('/'))
+        .map(|(_, tag)| tag);
+    let version = match (tag, digest) {
+        (Some(tag), _) => name_part(tag),
+        (None, Some(digest)) => format!("sha-{}", name_part(&digest[..digest.len().min(12)])),
+        (None, None) => String::new(),
+    };
+    let config = settings
+        .kind_config
+        .file_stem()
+        .map(|stem| name_part(&stem.to_string_lossy()))
+        .unwrap_or_default();
+    [CLUSTER_NAME_PREFIX, &version, &config]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Lowercase letters and digits with single '-' between runs of anything else, at most 16 characters: kind
+/// names its node containers `<cluster>-control-plane`, and a container's hostname is at most 63 characters.
+fn name_part(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars().map(|c| c.to_ascii_lowercase()) {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.truncate(16);
+    out.trim_end_matches('-').to_string()
+}
+
 /// `kind` and `docker` must both be on PATH; the error says which is missing.
 pub fn require_tools(runner: &dyn CommandRunner) -> Result<(), HarnessError> {
     for (tool, hint) in [
@@ -72,18 +204,11 @@ pub fn require_tools(runner: &dyn CommandRunner) -> Result<(), HarnessError> {
 pub fn create_command(settings: &Settings) -> CommandLine {
     let config = settings.kind_config.display().to_string();
     let image = node_image(settings);
+    let name = cluster_name(settings);
     CommandLine::new(
         "kind",
         &[
-            "create",
-            "cluster",
-            "--name",
-            &settings.cluster_name,
-            "--config",
-            &config,
-            "--image",
-            &image,
-            "--wait",
+            "create", "cluster", "--name", &name, "--config", &config, "--image", &image, "--wait",
             "120s",
         ],
     )
@@ -95,7 +220,8 @@ pub async fn ensure_cluster(
     runner: Arc<dyn CommandRunner>,
 ) -> Result<KindCluster, HarnessError> {
     require_tools(runner.as_ref())?;
-    let name = settings.cluster_name.as_str();
+    let name = cluster_name(settings);
+    let name = name.as_str();
     let clusters = run_ok(
         runner.as_ref(),
         &CommandLine::new("kind", &["get", "clusters"]),
@@ -106,7 +232,16 @@ pub async fn ensure_cluster(
 
     let (created_by_us, node_image) = if exists {
         eprintln!("netconform: reusing kind cluster {name:?}");
-        (false, running_node_image(runner.as_ref(), name).await)
+        let running = running_node_image(runner.as_ref(), name).await;
+        if let (Some(running), Some(wanted)) = (&running, &settings.node_image)
+            && running != wanted
+        {
+            // Only a NETCONFORM_CLUSTER_NAME shared between images gets here: derived names carry the version.
+            eprintln!(
+                "netconform: warning: kind cluster {name:?} runs {running}, not NETCONFORM_NODE_IMAGE {wanted}; the report records {running}"
+            );
+        }
+        (false, running)
     } else {
         if !Path::new(&settings.kind_config).is_file() {
             return Err(HarnessError::CommandFailed {
@@ -270,7 +405,7 @@ mod tests {
         assert_eq!(
             calls[1],
             format!(
-                "kind create cluster --name netconform --config {config} --image {DEFAULT_NODE_IMAGE} --wait 120s"
+                "kind create cluster --name netconform-v1-37-0-dual-stack --config {config} --image {DEFAULT_NODE_IMAGE} --wait 120s"
             )
         );
         assert_eq!(
@@ -278,11 +413,14 @@ mod tests {
             vec![calls[1].clone()],
             "cluster creation output is streamed"
         );
-        assert_eq!(calls[2], "kind get kubeconfig --name netconform");
+        assert_eq!(
+            calls[2],
+            "kind get kubeconfig --name netconform-v1-37-0-dual-stack"
+        );
         assert_eq!(calls[3], "docker pull busybox:1.28");
         assert_eq!(
             calls[4],
-            "kind load docker-image busybox:1.28 --name netconform"
+            "kind load docker-image busybox:1.28 --name netconform-v1-37-0-dual-stack"
         );
         assert_eq!(calls.len(), 3 + 2 * SUITE_IMAGES.len());
     }
@@ -290,9 +428,14 @@ mod tests {
     #[tokio::test]
     async fn reuses_an_existing_cluster_and_never_creates() {
         let runner = ScriptedRunner::new(&["kind", "docker"])
-            .answer("kind get clusters", true, "netconform\n", "")
+            .answer(
+                "kind get clusters",
+                true,
+                "netconform-v1-37-0-dual-stack\nnetconform-v1-36-4-dual-stack\n",
+                "",
+            )
             .answer("kind get kubeconfig", true, KIND_KUBECONFIG, "")
-            .answer("docker inspect", true, "kindest/node:v1.36.1\n", "")
+            .answer("docker inspect", true, &format!("{V1_36}\n"), "")
             .answer(
                 "docker pull",
                 false,
@@ -300,10 +443,20 @@ mod tests {
                 "dial tcp: lookup registry-1.docker.io: no such host",
             )
             .into_arc();
-        let cluster = ensure_cluster(&settings(), runner.clone()).await.unwrap();
+        let mut s = settings();
+        s.node_image = Some(V1_36.into());
+        let cluster = ensure_cluster(&s, runner.clone()).await.unwrap();
         assert!(!cluster.created_by_us);
-        assert_eq!(cluster.node_image.as_deref(), Some("kindest/node:v1.36.1"));
+        assert_eq!(cluster.name, "netconform-v1-36-4-dual-stack");
+        assert_eq!(cluster.node_image.as_deref(), Some(V1_36));
         let calls = runner.calls();
+        assert_eq!(
+            &calls[1..3],
+            [
+                "docker inspect --format {{.Config.Image}} netconform-v1-36-4-dual-stack-control-plane",
+                "kind get kubeconfig --name netconform-v1-36-4-dual-stack"
+            ]
+        );
         assert!(
             !calls.iter().any(|c| c.starts_with("kind create")),
             "{calls:?}"
@@ -338,63 +491,241 @@ mod tests {
         );
     }
 
+    const V1_36: &str = "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed";
+
+    /// kind's `v1alpha4` Cluster, field names as upstream spells them (upstream kind
+    /// pkg/apis/config/v1alpha4/types.go `Cluster`, `Node`, `Networking`: the yaml tags). `deny_unknown_fields`
+    /// turns a misspelt field, which kind would reject, into a test failure; the fields netconform's configs
+    /// do not set are listed so a user's config with them still parses here.
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    #[allow(dead_code)] // the fields exist to be named, not read
     struct KindConfig {
         kind: String,
         api_version: String,
-        networking: Networking,
+        name: Option<String>,
         nodes: Vec<KindNode>,
+        networking: Networking,
+        feature_gates: Option<serde_json::Value>,
+        runtime_config: Option<serde_json::Value>,
+        kubeadm_config_patches: Option<serde_json::Value>,
+        #[serde(rename = "kubeadmConfigPatchesJSON6902")]
+        kubeadm_config_patches_json6902: Option<serde_json::Value>,
+        containerd_config_patches: Option<serde_json::Value>,
+        #[serde(rename = "containerdConfigPatchesJSON6902")]
+        containerd_config_patches_json6902: Option<serde_json::Value>,
     }
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    #[allow(dead_code)]
     struct Networking {
         ip_family: String,
-        service_subnet: String,
+        api_server_port: Option<i32>,
+        api_server_address: Option<String>,
         pod_subnet: Option<String>,
+        service_subnet: String,
+        #[serde(rename = "disableDefaultCNI")]
+        disable_default_cni: Option<bool>,
+        kube_proxy_mode: Option<String>,
+        dns_search: Option<Vec<String>>,
     }
     #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    #[allow(dead_code)]
     struct KindNode {
         role: String,
+        image: Option<String>,
+        labels: Option<serde_json::Value>,
+        extra_mounts: Option<serde_json::Value>,
+        extra_port_mappings: Option<serde_json::Value>,
+        gpus: Option<String>,
+        kubeadm_config_patches: Option<serde_json::Value>,
+        #[serde(rename = "kubeadmConfigPatchesJSON6902")]
+        kubeadm_config_patches_json6902: Option<serde_json::Value>,
+    }
+
+    fn read_config(name: &str) -> (String, KindConfig) {
+        let root = crate::config::workspace_root(Path::new(env!("CARGO_MANIFEST_DIR")));
+        let (_, path) = crate::config::KIND_CONFIGS
+            .iter()
+            .find(|(known, _)| *known == name)
+            .unwrap();
+        let text = std::fs::read_to_string(root.join(path)).unwrap();
+        let config = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        (text, config)
+    }
+
+    /// Every named config: kind's v1alpha4 Cluster with one control plane and two workers (two-node checks
+    /// need two schedulable nodes), no per-node image (netconform passes `--image`), and service subnets that
+    /// pass kind's own check (upstream kind pkg/internal/apis/config/validate.go `validateSubnets`: one CIDR
+    /// of the family for single-stack, one of each for dual) and kubeadm's (at least 10 addresses, DNS is the
+    /// tenth: upstream cmd/kubeadm/app/constants MinimumAddressesInServiceSubnet).
+    #[test]
+    fn every_kind_config_is_a_v1alpha4_cluster_of_its_family() {
+        use crate::ipfamily::IpFamily;
+        let cases = [
+            ("dual-stack", "dual", vec![IpFamily::IPv4, IpFamily::IPv6]),
+            ("ipv4", "ipv4", vec![IpFamily::IPv4]),
+            ("ipv6", "ipv6", vec![IpFamily::IPv6]),
+        ];
+        assert_eq!(cases.len(), crate::config::KIND_CONFIGS.len());
+        for (name, ip_family, families) in cases {
+            let (_, config) = read_config(name);
+            assert_eq!(
+                (config.kind.as_str(), config.api_version.as_str()),
+                ("Cluster", "kind.x-k8s.io/v1alpha4"),
+                "{name}"
+            );
+            // upstream kind v1alpha4 ClusterIPFamily: ipv4, ipv6, dual.
+            assert_eq!(config.networking.ip_family, ip_family, "{name}");
+            assert_eq!(
+                config.networking.pod_subnet, None,
+                "{name}: kind's default pod subnet for the family"
+            );
+            let roles: Vec<&str> = config.nodes.iter().map(|n| n.role.as_str()).collect();
+            assert_eq!(roles, vec!["control-plane", "worker", "worker"], "{name}");
+            assert!(
+                config.nodes.iter().all(|n| n.image.is_none()),
+                "{name}: the node image is NETCONFORM_NODE_IMAGE's"
+            );
+            let subnets: Vec<ipnet::IpNet> = config
+                .networking
+                .service_subnet
+                .split(',')
+                .map(|s| s.parse().unwrap())
+                .collect();
+            let got: Vec<IpFamily> = subnets
+                .iter()
+                .map(|s| match s {
+                    ipnet::IpNet::V4(_) => IpFamily::IPv4,
+                    ipnet::IpNet::V6(_) => IpFamily::IPv6,
+                })
+                .collect();
+            assert_eq!(got, families, "{name}: service subnet families, in order");
+            for subnet in &subnets {
+                let bits = subnet.max_prefix_len() - subnet.prefix_len();
+                assert!(bits >= 4, "{name}: {subnet} has fewer than 10 addresses");
+                match subnet {
+                    // The small range the ServiceCIDR trials exhaust and the runner budgets (a /28).
+                    ipnet::IpNet::V4(v4) => assert_eq!(v4.prefix_len(), 28, "{name}: {v4}"),
+                    // kind's IPv6 default: nothing budgets IPv6 addresses (see ipv6.yaml).
+                    ipnet::IpNet::V6(v6) => assert_eq!(v6.prefix_len(), 112, "{name}: {v6}"),
+                }
+            }
+        }
+    }
+
+    /// The field list is strict where it matters: kind's other fields parse, a misspelt one does not.
+    #[test]
+    fn the_kind_config_schema_rejects_misspelt_fields() {
+        let valid = "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nname: x\nfeatureGates:\n  A: true\n\
+                     networking:\n  ipFamily: dual\n  apiServerAddress: 127.0.0.1\n  serviceSubnet: 10.96.0.0/28\n  \
+                     disableDefaultCNI: false\n  kubeProxyMode: nftables\nnodes:\n  - role: control-plane\n    \
+                     extraPortMappings:\n      - containerPort: 80\n        hostPort: 8080\n";
+        serde_saphyr::from_str::<KindConfig>(valid).unwrap();
+        for typo in [
+            valid.replace("ipFamily", "ipfamily"),
+            valid.replace("serviceSubnet", "serviceSubnets"),
+            valid.replace("extraPortMappings", "extraPortMapping"),
+        ] {
+            assert!(
+                serde_saphyr::from_str::<KindConfig>(&typo).is_err(),
+                "{typo}"
+            );
+        }
     }
 
     #[test]
-    fn the_kind_config_is_dual_stack_with_three_nodes_and_a_small_service_range() {
-        use crate::ipfamily::{IpFamily, family_of_cidr};
-        let text = std::fs::read_to_string(settings().kind_config).unwrap();
-        let config: KindConfig = serde_saphyr::from_str(&text).unwrap();
-        assert_eq!(
-            (config.kind.as_str(), config.api_version.as_str()),
-            ("Cluster", "kind.x-k8s.io/v1alpha4")
-        );
-        assert_eq!(config.networking.ip_family, "dual");
-        assert_eq!(
-            config.networking.pod_subnet, None,
-            "kind's dual-stack pod subnet default"
-        );
-        let roles: Vec<&str> = config.nodes.iter().map(|n| n.role.as_str()).collect();
-        assert_eq!(roles, vec!["control-plane", "worker", "worker"]);
-        let subnets: Vec<&str> = config.networking.service_subnet.split(',').collect();
-        let families: Vec<IpFamily> = subnets.iter().map(|s| family_of_cidr(s).unwrap()).collect();
-        assert_eq!(families, vec![IpFamily::IPv4, IpFamily::IPv6]);
-        let v4: ipnet::IpNet = subnets[0].parse().unwrap();
-        // kubeadm needs >= 10 addresses (DNS is the tenth); the ServiceCIDR trial wants the range small.
-        assert_eq!(v4.prefix_len(), 28);
-        // The comment at the top shows the same pinned image the harness uses.
+    fn the_default_config_shows_the_pinned_image_and_its_cluster_name() {
+        let (text, _) = read_config("dual-stack");
         assert!(text.contains(DEFAULT_NODE_IMAGE));
+        assert!(text.contains(&format!("--name {}", cluster_name(&settings()))));
     }
 
     #[test]
-    fn the_pinned_image_is_a_digest() {
-        let (tag, digest) = DEFAULT_NODE_IMAGE.split_once("@sha256:").unwrap();
-        assert!(tag.starts_with("kindest/node:v"));
-        assert_eq!(digest.len(), 64);
-        assert!(
-            digest
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    fn the_node_images_are_kinds_pinned_images_one_per_minor() {
+        assert_eq!(DEFAULT_NODE_IMAGE, NODE_IMAGES[0].image);
+        let mut minors = Vec::new();
+        for known in NODE_IMAGES {
+            let (tag, digest) = known.image.split_once("@sha256:").unwrap();
+            assert_eq!(tag, format!("kindest/node:{}", known.kubernetes));
+            assert_eq!(digest.len(), 64);
+            assert!(
+                digest
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            );
+            assert_eq!(
+                resolve_node_image(known.kubernetes).as_deref(),
+                Some(known.image)
+            );
+            assert_eq!(
+                resolve_node_image(known.image).as_deref(),
+                Some(known.image)
+            );
+            minors.push(minor_of(&known.kubernetes[1..]).to_string());
+        }
+        let mut sorted = minors.clone();
+        sorted.sort_by_key(|m| {
+            std::cmp::Reverse(m.split('.').nth(1).unwrap().parse::<u32>().unwrap())
+        });
+        sorted.dedup();
+        assert_eq!(minors, sorted, "one image per minor, newest first");
+        assert_eq!(
+            resolve_node_image("1.34").as_deref(),
+            Some(NODE_IMAGES[3].image)
         );
+        assert_eq!(resolve_node_image("v1.3"), None);
+        assert_eq!(resolve_node_image("v1.37.0.1"), None);
+    }
+
+    /// kind-configs/README.md's table is this one (a test keeps them equal, like the config table).
+    #[test]
+    fn the_kind_configs_readme_lists_the_node_images() {
+        let mut table = format!(
+            "| Kubernetes | `NETCONFORM_NODE_IMAGE` | image (kind {KIND_RELEASE}) |\n| --- | --- | --- |\n"
+        );
+        for (i, known) in NODE_IMAGES.iter().enumerate() {
+            let default = if i == 0 { " (the default)" } else { "" };
+            table.push_str(&format!(
+                "| {} | `v{}` or `{}`{default} | `{}` |\n",
+                known.kubernetes,
+                minor_of(&known.kubernetes[1..]),
+                known.kubernetes,
+                known.image
+            ));
+        }
+        let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kind-configs/README.md");
+        crate::config::tests::check_readme_block(&readme, "node-images", &table);
+    }
+
+    #[test]
+    fn cluster_names_carry_the_image_version_and_the_config() {
+        let mut s = settings();
+        assert_eq!(cluster_name(&s), "netconform-v1-37-0-dual-stack");
+        s.node_image = Some(V1_36.into());
+        s.kind_config = s.kind_config.with_file_name("ipv6.yaml");
+        assert_eq!(cluster_name(&s), "netconform-v1-36-4-ipv6");
+        // A registry port is not a tag; an image without a tag is named by its digest.
+        s.node_image = Some(
+            "localhost:5000/node@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+                .into(),
+        );
+        s.kind_config = "/home/me/My Kind_Config.with.dots.yaml".into();
+        let name = cluster_name(&s);
+        assert_eq!(name, "netconform-sha-0123456789ab-my-kind-config-w");
+        assert!(name.len() + "-control-plane".len() <= 63, "{name}");
+        s.node_image = Some(format!(
+            "ghcr.io/me/node:v1.38.0-alpha.1.the-long-build-name@sha256:{}",
+            "a".repeat(64)
+        ));
+        assert_eq!(
+            cluster_name(&s),
+            "netconform-v1-38-0-alpha-1-my-kind-config-w"
+        );
+        s.cluster_name = Some("mine".into());
+        assert_eq!(cluster_name(&s), "mine", "NETCONFORM_CLUSTER_NAME wins");
+        assert!(create_command(&s).to_string().contains("--name mine "));
     }
 
     #[tokio::test]

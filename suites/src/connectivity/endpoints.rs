@@ -1,5 +1,363 @@
-//! (being written)
+//! Endpoints and EndpointSlices follow the ready pods: a pod whose readinessProbe fails is listed with
+//! `ready: false` in its EndpointSlice and under `notReadyAddresses` in the Endpoints, and gets no traffic
+//! through the ClusterIP; once its probe passes it moves to the ready endpoints; a deleted pod leaves.
+//!
+//! The backends are agnhost netexec pods with an exec readinessProbe `cat /tmp/ready` (periodSeconds 1):
+//! not ready until the suite runs `touch /tmp/ready` in them, as the probes task page does with
+//! `/tmp/healthy`.
+//! upstream: pkg/kubelet/prober/worker.go (readiness starts as Failure, exec probe exit 0 passes),
+//! pkg/kubelet/status/generate.go (Ready/ContainersReady), staging/src/k8s.io/endpointslice/utils.go
+//! (`podToEndpoint`: `ready` = pod Ready and not terminating), pkg/controller/endpoint/endpoints_controller.go
+//! (`addEndpointSubset`: `addresses` or `notReadyAddresses`), pkg/proxy/topology.go (`CategorizeEndpoints`:
+//! kube-proxy uses ready endpoints; a Service with none is REJECTed).
 
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::DeleteParams;
+use serde_json::json;
+
+use netconform::ctx::Ctx;
+use netconform::failure::{TrialError, ensure};
+use netconform::ipfamily::{IpFamily, family_of_ip};
+use netconform::preflight::Need;
+use netconform::retry::retrying;
 use netconform::trial::TrialDef;
+use netconform::wait::{Verdict, budgets};
 
-pub const TRIALS: &[TrialDef] = &[];
+use super::listing::{self, Listed, show};
+use super::probe::{self, NETEXEC_CONTAINER, NO_ANSWER, Running};
+use crate::pods::{from_json, pod_ips};
+
+const SLICES_PAGE: &str =
+    "https://kubernetes.io/docs/concepts/services-networking/endpoint-slices/";
+const PROBES_PAGE: &str = "https://kubernetes.io/docs/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/";
+const CONNECT_PAGE: &str =
+    "https://kubernetes.io/docs/tutorials/services/connect-applications-service/";
+
+/// The port the netexec backends serve on (the Service's targetPort).
+const TARGET_PORT: u16 = 8080;
+/// The Service port.
+const PORT: u16 = 80;
+
+pub const TRIALS: &[TrialDef] = &[
+    TrialDef {
+        name: "connectivity::readiness::unready_listed_not_ready",
+        claim: "`ready` maps to a Pod's `Ready` condition: a running pod whose readiness probe fails is listed in the Service's EndpointSlice with `ready: false`, and in its Endpoints under `notReadyAddresses`",
+        doc_url: SLICES_PAGE,
+        needs: &[Need::ServiceAddresses(1)],
+        exclusive: false,
+        run: |ctx| Box::pin(unready_listed_not_ready(ctx)),
+    },
+    TrialDef {
+        name: "connectivity::readiness::unready_gets_no_traffic",
+        claim: "a Pod with containers reporting that they are not ready does not receive traffic through Kubernetes Services",
+        doc_url: PROBES_PAGE,
+        needs: &[Need::ServiceAddresses(1)],
+        exclusive: false,
+        run: |ctx| Box::pin(unready_gets_no_traffic(ctx)),
+    },
+    TrialDef {
+        name: "connectivity::readiness::ready_moves_to_addresses",
+        claim: "a running Pod with the `Ready` condition set to `True` has its EndpointSlice condition `ready: true` (and is listed under `addresses` in the Endpoints): once its readiness probe passes the pod moves there and receives traffic through the Service",
+        doc_url: SLICES_PAGE,
+        needs: &[Need::ServiceAddresses(1)],
+        exclusive: false,
+        run: |ctx| Box::pin(ready_moves_to_addresses(ctx)),
+    },
+    TrialDef {
+        name: "connectivity::readiness::deleted_pod_leaves",
+        claim: "when a Pod dies, it is automatically removed from the EndpointSlices that contain it as an endpoint (and from the Endpoints); the Service keeps sending traffic to the pods that remain",
+        doc_url: CONNECT_PAGE,
+        needs: &[Need::ServiceAddresses(1)],
+        exclusive: false,
+        run: |ctx| Box::pin(deleted_pod_leaves(ctx)),
+    },
+];
+
+/// Service `web`: port 80 -> targetPort 8080, selecting `app=web`.
+fn web_service() -> Result<Service, TrialError> {
+    from_json(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": PORT, "protocol": "TCP", "targetPort": TARGET_PORT}]}
+    }))
+}
+
+/// A netexec backend labelled `app=web`; with `gated`, an exec readinessProbe that passes only once
+/// `/tmp/ready` exists (the probes page's `cat /tmp/healthy` pattern).
+fn backend(name: &str, gated: bool) -> Result<Pod, TrialError> {
+    let mut pod = probe::netexec_pod(name, None, &[("app", "web")], TARGET_PORT)?;
+    if gated && let Some(container) = pod.spec.as_mut().and_then(|s| s.containers.first_mut()) {
+        container.readiness_probe = Some(from_json(json!({
+            "exec": {"command": ["cat", "/tmp/ready"]},
+            "periodSeconds": 1
+        }))?);
+    }
+    Ok(pod)
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Waits until the pod runs with every container started (it may or may not be ready).
+async fn wait_started(ctx: &Ctx, name: &str) -> Result<Pod, TrialError> {
+    let found = ctx
+        .wait_for(
+            name,
+            &format!("pod {name} to be Running with its containers started"),
+            budgets::POD_START,
+            |p: &Pod| {
+                format!(
+                    "pod {name}: phase {}, ready {}",
+                    p.status
+                        .as_ref()
+                        .and_then(|s| s.phase.as_deref())
+                        .unwrap_or("-"),
+                    is_ready(p)
+                )
+            },
+            |p: Option<&Pod>| {
+                let Some(status) = p.and_then(|p| p.status.as_ref()) else {
+                    return Verdict::Pending;
+                };
+                let started = status
+                    .container_statuses
+                    .as_ref()
+                    .is_some_and(|cs| !cs.is_empty() && cs.iter().all(|c| c.started == Some(true)));
+                match status.phase.as_deref() {
+                    Some(phase @ ("Failed" | "Succeeded")) => {
+                        Verdict::Hopeless(format!("the pod ended in phase {phase}"))
+                    }
+                    Some("Running") if started => Verdict::Done,
+                    _ => Verdict::Pending,
+                }
+            },
+        )
+        .await?;
+    found.ok_or_else(|| TrialError::Harness(format!("{name} vanished while it was awaited")))
+}
+
+/// The Service's ClusterIP and family.
+fn cluster_ip(svc: &Service) -> Result<(String, IpFamily), TrialError> {
+    let ip = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.cluster_ip.clone())
+        .filter(|ip| !ip.is_empty() && ip != "None")
+        .ok_or_else(|| TrialError::Mismatch {
+            what: "spec.clusterIP of the Service web".into(),
+            expected: "an allocated ClusterIP".into(),
+            observed: "none".into(),
+        })?;
+    let family = family_of_ip(&ip).map_err(|e| TrialError::Harness(e.to_string()))?;
+    Ok((ip, family))
+}
+
+fn ip_of(pod: &Pod, family: IpFamily) -> Result<String, TrialError> {
+    let ips = pod_ips(pod);
+    ips.iter()
+        .find(|ip| family_of_ip(ip).ok() == Some(family))
+        .cloned()
+        .ok_or_else(|| TrialError::Mismatch {
+            what: format!(
+                "status.podIPs of pod {}",
+                pod.metadata.name.as_deref().unwrap_or("?")
+            ),
+            expected: format!("an {family} address"),
+            observed: format!("[{}]", ips.join(", ")),
+        })
+}
+
+/// The Service `web` and one gated backend `web` that has started but is not ready (its probe fails).
+async fn unready_backend(ctx: &Ctx) -> Result<(String, IpFamily, Pod), TrialError> {
+    let svc = ctx.create(&web_service()?).await?;
+    let (ip, family) = cluster_ip(&svc)?;
+    ctx.create(&backend("web", true)?).await?;
+    let pod = wait_started(ctx, "web").await?;
+    Ok((ip, family, pod))
+}
+
+/// Where `ip` is listed: in the EndpointSlices (of its family) and in the Endpoints, once both list it.
+async fn listed_at(
+    ctx: &Ctx,
+    family: IpFamily,
+    ip: &str,
+) -> Result<(Option<Listed>, Option<Listed>), TrialError> {
+    let find = |l: &BTreeSet<Listed>| l.iter().find(|e| e.ip == ip).cloned();
+    let awaited = format!("the pod address {ip}");
+    let slices = listing::wait_slices(ctx, "web", family, &awaited, |l| find(l).is_some()).await?;
+    let endpoints = listing::wait_endpoints(ctx, "web", &awaited, |l| find(l).is_some()).await?;
+    Ok((find(&slices), find(&endpoints)))
+}
+
+async fn unready_listed_not_ready(ctx: Ctx) -> Result<(), TrialError> {
+    let (_, family, pod) = unready_backend(&ctx).await?;
+    ensure(
+        !is_ready(&pod),
+        "the Ready condition of pod web (readinessProbe `cat /tmp/ready`, no such file)",
+        "False",
+        "True",
+    )?;
+    let ip = ip_of(&pod, family)?;
+    let expected = Listed {
+        ip: ip.clone(),
+        ready: false,
+        ports: vec![i32::from(TARGET_PORT)],
+    };
+    let (slice, endpoints) = listed_at(&ctx, family, &ip).await?;
+    let shown = |l: Option<Listed>| l.map_or("not listed".to_string(), |l| l.to_string());
+    ensure(
+        slice.as_ref() == Some(&expected),
+        "the endpoint of the unready pod web in the EndpointSlice of Service web (conditions.ready)",
+        expected.to_string(),
+        shown(slice),
+    )?;
+    ensure(
+        endpoints.as_ref() == Some(&expected),
+        "the unready pod web in the Endpoints of Service web (notReadyAddresses, not addresses)",
+        format!("{expected} (under notReadyAddresses)"),
+        shown(endpoints),
+    )
+}
+
+async fn unready_gets_no_traffic(ctx: Ctx) -> Result<(), TrialError> {
+    let (cluster_ip, family, pod) = unready_backend(&ctx).await?;
+    let ip = ip_of(&pod, family)?;
+    // Wait until the controllers have published the pod (as not ready), so kube-proxy has seen it.
+    listed_at(&ctx, family, &ip).await?;
+    let client = probe::start(&ctx, None, &[probe::client_pod("client", None, &[])?])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| TrialError::Harness("starting the client".into()))?;
+    let url = probe::url(&cluster_ip, PORT, "/hostname");
+    probe::expect_no_answer(
+        &ctx,
+        &client,
+        &url,
+        NO_ANSWER,
+        "is the ClusterIP of Service web whose only pod is not ready",
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn ready_moves_to_addresses(ctx: Ctx) -> Result<(), TrialError> {
+    let (cluster_ip, family, pod) = unready_backend(&ctx).await?;
+    let ip = ip_of(&pod, family)?;
+    listed_at(&ctx, family, &ip).await?;
+    let client = probe::start(&ctx, None, &[probe::client_pod("client", None, &[])?])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| TrialError::Harness("starting the client".into()))?;
+    let touched = ctx
+        .exec("web", NETEXEC_CONTAINER, &["touch", "/tmp/ready"])
+        .await?;
+    ensure(
+        touched.exit_code == 0,
+        "`touch /tmp/ready` in pod web",
+        0,
+        touched.exit_code,
+    )?;
+    // The kubelet's next probe passes: the pod becomes Ready.
+    ctx.wait_pod_running("web").await?;
+    let ready = Listed {
+        ip: ip.clone(),
+        ready: true,
+        ports: vec![i32::from(TARGET_PORT)],
+    };
+    let awaited = format!("{ready}");
+    let slices =
+        listing::wait_slices(&ctx, "web", family, &awaited, |l| l.contains(&ready)).await?;
+    let endpoints = listing::wait_endpoints(&ctx, "web", &awaited, |l| l.contains(&ready)).await?;
+    ensure(
+        !endpoints.iter().any(|l| l.ip == ip && !l.ready)
+            && !slices.iter().any(|l| l.ip == ip && !l.ready),
+        "the now ready pod web in the EndpointSlice and Endpoints of Service web",
+        ready.to_string(),
+        format!(
+            "EndpointSlices: {}\nEndpoints: {}",
+            show(&slices),
+            show(&endpoints)
+        ),
+    )?;
+    let answer = probe::fetch(
+        &ctx,
+        &client,
+        &probe::url(&cluster_ip, PORT, "/hostname"),
+        "pod web",
+    )
+    .await?;
+    ensure(
+        answer.trim() == "web",
+        "who answered through the ClusterIP of Service web once pod web is ready",
+        "web",
+        answer.trim(),
+    )
+}
+
+async fn deleted_pod_leaves(ctx: Ctx) -> Result<(), TrialError> {
+    let svc = ctx.create(&web_service()?).await?;
+    let (cluster_ip, family) = cluster_ip(&svc)?;
+    let started: Vec<Running> = probe::start(
+        &ctx,
+        None,
+        &[
+            backend("web-a", false)?,
+            backend("web-b", false)?,
+            probe::client_pod("client", None, &[])?,
+        ],
+    )
+    .await?;
+    let [a, b, client] = started.as_slice() else {
+        return Err(TrialError::Harness(
+            "starting web-a, web-b and the client".into(),
+        ));
+    };
+    let (ip_a, ip_b) = (a.ip(family)?, b.ip(family)?);
+    let both: BTreeSet<String> = [ip_a.clone(), ip_b.clone()].into();
+    let awaited = format!("{ip_a} (web-a) and {ip_b} (web-b), ready");
+    let all_ready =
+        |l: &BTreeSet<Listed>| listing::lists_exactly(l, &both) && l.iter().all(|e| e.ready);
+    listing::wait_slices(&ctx, "web", family, &awaited, all_ready).await?;
+    listing::wait_endpoints(&ctx, "web", &awaited, all_ready).await?;
+    let pods = ctx.api::<Pod>();
+    retrying(|| async {
+        match pods.delete("web-a", &DeleteParams::default()).await {
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            other => other.map(|_| ()),
+        }
+    })
+    .await
+    .map_err(TrialError::api("deleting pod web-a"))?;
+    ctx.log("deleted pod web-a");
+    let only_b: BTreeSet<String> = [ip_b.clone()].into();
+    let awaited = format!("only {ip_b} (web-b) after deleting web-a ({ip_a})");
+    listing::wait_slices(&ctx, "web", family, &awaited, |l| {
+        listing::lists_exactly(l, &only_b)
+    })
+    .await?;
+    listing::wait_endpoints(&ctx, "web", &awaited, |l| {
+        listing::lists_exactly(l, &only_b)
+    })
+    .await?;
+    let answer = probe::fetch(
+        &ctx,
+        client,
+        &probe::url(&cluster_ip, PORT, "/hostname"),
+        "pod web-b",
+    )
+    .await?;
+    ensure(
+        answer.trim() == "web-b",
+        "who answered through the ClusterIP of Service web after web-a was deleted",
+        "web-b",
+        answer.trim(),
+    )
+}

@@ -7,6 +7,10 @@
 //! (the docs' `test-network-policy`).
 
 pub mod endpoints;
+pub mod expose;
+pub(crate) mod listing;
 pub mod network_policy;
 pub mod pods;
+pub(crate) mod probe;
+pub mod service_env;
 pub mod services;

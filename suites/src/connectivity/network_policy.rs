@@ -1,5 +1,422 @@
-//! (being written)
+//! "Network Policies" (https://kubernetes.io/docs/concepts/services-networking/network-policies/): the
+//! docs' `test-network-policy` (manifests/service/networking/networkpolicy.yaml), applied verbatim in
+//! the trial's namespace (its `metadata.namespace: default` is dropped, as for the other suites' doc
+//! manifests), and the connections it allows and drops.
+//!
+//! The example isolates `role=db` pods both ways: in, only TCP 6379 from `role=frontend` pods of its
+//! namespace, from pods of namespaces labelled `project=myproject` and from 172.17.0.0/16 except
+//! 172.17.1.0/24; out, only TCP 5978 to 10.0.0.0/24. The `role=db` pod here is agnhost `netexec` serving
+//! HTTP on 6379 (and on 8080, the "other port"), with a busybox container whose `wget` probes from the
+//! pod's own address. Every negative check first shows the path answering without the policy, then
+//! expects it to stop answering once the plugin has programmed the policy (time-bounded).
+//!
+//! upstream: staging/src/k8s.io/api/networking/v1/types.go (isolation per direction, rules combined
+//! additively, peers, ports); pkg/apis/networking/v1/defaults.go (policyTypes, protocol TCP);
+//! test/e2e/network/netpol/network_policy.go (the same cases probed pod to pod, each expected result
+//! re-probed after a wait because enforcement is programmed asynchronously); kind's kindnetd embeds
+//! kubernetes-sigs/kube-network-policies (pkg/networkpolicy/networkpolicy.go, the evaluator).
 
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use ipnet::IpNet;
+use k8s_openapi::api::core::v1::{Container, Namespace, Pod};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+use netconform::ctx::Ctx;
+use netconform::failure::{TrialError, ensure};
+use netconform::preflight::Need;
+use netconform::retry::retrying;
 use netconform::trial::TrialDef;
 
-pub const TRIALS: &[TrialDef] = &[];
+use super::probe::{
+    self, AGNHOST, NO_ANSWER, Probe, REACHABLE, Running, client_pod, fetch, request, url,
+};
+use crate::doc::DocFile;
+use crate::doc_file;
+use crate::pods::from_json;
+
+const PAGE: &str = "https://kubernetes.io/docs/concepts/services-networking/network-policies/";
+const POLICY: DocFile = doc_file!("service/networking/networkpolicy.yaml");
+/// The port the example's ingress rule allows.
+const DB_PORT: u16 = 6379;
+/// A port the `role=db` pod also serves but the rule does not list; frontend pods serve on it too.
+const OTHER_PORT: u16 = 8080;
+
+pub const TRIALS: &[TrialDef] = &[
+    TrialDef {
+        name: "connectivity::network_policy::frontend_reaches_db",
+        claim: "with test-network-policy applied, pods labelled role=frontend in the policy's namespace connect to role=db pods on TCP port 6379",
+        doc_url: PAGE,
+        needs: &[Need::NetworkPolicy],
+        exclusive: false,
+        run: |ctx| Box::pin(frontend_reaches_db(ctx)),
+    },
+    TrialDef {
+        name: "connectivity::network_policy::unlabelled_pod_dropped",
+        claim: "test-network-policy isolates role=db pods for ingress: a pod of the same namespace without role=frontend (and outside 172.17.0.0/16) cannot connect to them on TCP port 6379",
+        doc_url: PAGE,
+        needs: &[Need::NetworkPolicy],
+        exclusive: false,
+        run: |ctx| Box::pin(unlabelled_pod_dropped(ctx)),
+    },
+    TrialDef {
+        name: "connectivity::network_policy::project_namespace_reaches_db",
+        claim: "with test-network-policy applied, any pod in a namespace labelled project=myproject connects to role=db pods on TCP port 6379",
+        doc_url: PAGE,
+        needs: &[Need::NetworkPolicy],
+        exclusive: false,
+        run: |ctx| Box::pin(project_namespace_reaches_db(ctx)),
+    },
+    TrialDef {
+        name: "connectivity::network_policy::other_port_dropped",
+        claim: "test-network-policy allows ingress to role=db pods on TCP port 6379 only: a role=frontend pod cannot connect to them on another port",
+        doc_url: PAGE,
+        needs: &[Need::NetworkPolicy],
+        exclusive: false,
+        run: |ctx| Box::pin(other_port_dropped(ctx)),
+    },
+    TrialDef {
+        name: "connectivity::network_policy::db_egress_limited",
+        claim: "test-network-policy isolates role=db pods for egress: they connect only to 10.0.0.0/24 on TCP port 5978, so not to a frontend pod",
+        doc_url: PAGE,
+        needs: &[Need::NetworkPolicy],
+        exclusive: false,
+        run: |ctx| Box::pin(db_egress_limited(ctx)),
+    },
+];
+
+/// A pod with `labels` whose first container is a busybox client (the probes run there, from the pod's
+/// own address) and that serves netexec on each of `ports`. Only the first netexec keeps its UDP server
+/// (port 8081): a second one in the same network namespace would fail to bind it and exit
+/// (test/images/agnhost/netexec/netexec.go: `--udp-port=-1` turns it off).
+fn pod(name: &str, labels: &[(&str, &str)], ports: &[u16]) -> Result<Pod, TrialError> {
+    let mut pod = client_pod(name, None, labels)?;
+    for (i, port) in ports.iter().enumerate() {
+        let mut args = vec!["netexec".to_string(), format!("--http-port={port}")];
+        if i > 0 {
+            args.push("--udp-port=-1".into());
+        }
+        let container: Container =
+            from_json(json!({"name": format!("netexec-{port}"), "image": AGNHOST,
+            "args": args, "ports": [{"containerPort": port, "protocol": "TCP"}]}))?;
+        if let Some(spec) = pod.spec.as_mut() {
+            spec.containers.push(container);
+        }
+    }
+    Ok(pod)
+}
+
+/// The `role=db` pod of the example, serving on 6379 and on the other port.
+fn db_pod() -> Result<Pod, TrialError> {
+    pod("db", &[("role", "db")], &[DB_PORT, OTHER_PORT])
+}
+
+/// `kubectl apply -f networkpolicy.yaml` in the trial's namespace (the manifest says `default`).
+async fn apply_policy(ctx: &Ctx) -> Result<(), TrialError> {
+    let mut policy: NetworkPolicy = POLICY.object()?;
+    policy.metadata.namespace = None;
+    ctx.create(&policy).await?;
+    Ok(())
+}
+
+/// The address of `target` to probe (its first, the cluster's primary family) and `client`'s address of
+/// the same family, which the policy sees as the source.
+fn addresses(client: &Running, target: &Running) -> Result<(String, String), TrialError> {
+    let first = target.ips.first().ok_or_else(|| TrialError::Mismatch {
+        what: format!("status.podIPs of pod {}", target.name),
+        expected: "at least one pod IP".into(),
+        observed: "none".into(),
+    })?;
+    let family = netconform::ipfamily::family_of_ip(first)
+        .map_err(|e| TrialError::Harness(format!("pod {}: {e}", target.name)))?;
+    Ok((client.ip(family)?, first.clone()))
+}
+
+/// Shows that `client` reaches `server` at `url` before the policy exists: a drop seen afterwards is
+/// then the policy's doing, not the pod network's.
+async fn baseline(
+    ctx: &Ctx,
+    client: &Running,
+    server: &Running,
+    url: &str,
+) -> Result<(), TrialError> {
+    fetch(
+        ctx,
+        client,
+        url,
+        &format!("{} before any NetworkPolicy", server.describe()),
+    )
+    .await?;
+    ctx.log(format!(
+        "without the policy {} reaches {url}",
+        client.describe()
+    ));
+    Ok(())
+}
+
+enum Attempt {
+    Answered(Probe),
+    Harness(TrialError),
+}
+
+/// A time-bounded negative result: `client`'s requests to `url` stop being answered (dropped, or
+/// rejected) at the latest once the plugin has programmed the policy ([`REACHABLE`]); each request
+/// waits [`NO_ANSWER`] for an answer. An answer after that is a mismatch saying `why` none should come.
+async fn eventually_no_answer(
+    ctx: &Ctx,
+    client: &Running,
+    url: &str,
+    why: &str,
+) -> Result<Probe, TrialError> {
+    let budget = REACHABLE.scaled(ctx.scale());
+    let secs = NO_ANSWER.scaled(ctx.scale()).as_secs().max(1);
+    let policy = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(5))
+        .without_max_times()
+        .with_total_delay(Some(budget));
+    let attempt = || async {
+        match request(ctx, client, url, secs).await {
+            Ok(probe) if probe.reply.no_answer() => Ok(probe),
+            Ok(probe) => Err(Attempt::Answered(probe)),
+            Err(e) => Err(Attempt::Harness(e)),
+        }
+    };
+    match attempt
+        .retry(policy)
+        .when(|e| matches!(e, Attempt::Answered(_)))
+        .await
+    {
+        Ok(probe) => {
+            ctx.log(format!(
+                "{url} from {}: {:?}",
+                client.describe(),
+                probe.reply
+            ));
+            Ok(probe)
+        }
+        Err(Attempt::Harness(e)) => Err(e),
+        Err(Attempt::Answered(probe)) => Err(TrialError::Mismatch {
+            what: format!(
+                "HTTP requests from {} to {url}, which {why}, for {:.1}s ({}) after the policy was created",
+                client.describe(),
+                budget.as_secs_f64(),
+                REACHABLE.name
+            ),
+            expected: format!(
+                "no answer within {secs}s ({}): the connection dropped (or rejected)\n\n{}",
+                NO_ANSWER.name,
+                POLICY.excerpt()
+            ),
+            observed: format!("{:?}:\n{}", probe.reply, probe.describe()),
+        }),
+    }
+}
+
+/// A positive result under the policy: `client` gets `server`'s hostname from `url`.
+async fn answers(
+    ctx: &Ctx,
+    client: &Running,
+    server: &Running,
+    url: &str,
+) -> Result<(), TrialError> {
+    let who = format!("{}, allowed by test-network-policy", server.describe());
+    let body = fetch(ctx, client, url, &who).await.map_err(|e| match e {
+        TrialError::Mismatch {
+            what,
+            expected,
+            observed,
+        } => TrialError::Mismatch {
+            what,
+            expected: format!("{expected}\n\n{}", POLICY.excerpt()),
+            observed,
+        },
+        other => other,
+    })?;
+    ensure(
+        body.trim() == server.name,
+        &format!("the answer of {url} from {}", client.describe()),
+        &server.name,
+        body.trim(),
+    )
+}
+
+async fn frontend_reaches_db(ctx: Ctx) -> Result<(), TrialError> {
+    let pods = [db_pod()?, pod("frontend", &[("role", "frontend")], &[])?];
+    let [db, frontend] = started(&ctx, None, &pods).await?;
+    apply_policy(&ctx).await?;
+    let (_, db_ip) = addresses(&frontend, &db)?;
+    answers(&ctx, &frontend, &db, &url(&db_ip, DB_PORT, "/hostname")).await
+}
+
+async fn unlabelled_pod_dropped(ctx: Ctx) -> Result<(), TrialError> {
+    let pods = [db_pod()?, pod("plain", &[], &[])?];
+    let [db, plain] = started(&ctx, None, &pods).await?;
+    let (plain_ip, db_ip) = addresses(&plain, &db)?;
+    // The example also admits 172.17.0.0/16 except 172.17.1.0/24, pod addresses included.
+    if in_docs_ip_block(&plain_ip) {
+        return Err(TrialError::Harness(format!(
+            "pod {} has the address {plain_ip}, inside the example's ipBlock 172.17.0.0/16 (except 172.17.1.0/24), which the policy admits; the check needs a pod address outside it",
+            plain.name
+        )));
+    }
+    let target = url(&db_ip, DB_PORT, "/hostname");
+    baseline(&ctx, &plain, &db, &target).await?;
+    apply_policy(&ctx).await?;
+    eventually_no_answer(
+        &ctx,
+        &plain,
+        &target,
+        "comes from a pod without role=frontend in the policy's namespace",
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn project_namespace_reaches_db(ctx: Ctx) -> Result<(), TrialError> {
+    let project = ctx.extra_namespace("project").await?;
+    label_namespace(&ctx, &project, "project", "myproject").await?;
+    let [db] = started(&ctx, None, &[db_pod()?]).await?;
+    let [client] = started(&ctx, Some(&project), &[pod("client", &[], &[])?]).await?;
+    apply_policy(&ctx).await?;
+    let (_, db_ip) = addresses(&client, &db)?;
+    answers(&ctx, &client, &db, &url(&db_ip, DB_PORT, "/hostname")).await
+}
+
+async fn other_port_dropped(ctx: Ctx) -> Result<(), TrialError> {
+    let pods = [db_pod()?, pod("frontend", &[("role", "frontend")], &[])?];
+    let [db, frontend] = started(&ctx, None, &pods).await?;
+    let (_, db_ip) = addresses(&frontend, &db)?;
+    let other = url(&db_ip, OTHER_PORT, "/hostname");
+    baseline(&ctx, &frontend, &db, &other).await?;
+    apply_policy(&ctx).await?;
+    // The allowed port answers: the pod is there, only the other port is cut.
+    answers(&ctx, &frontend, &db, &url(&db_ip, DB_PORT, "/hostname")).await?;
+    eventually_no_answer(
+        &ctx,
+        &frontend,
+        &other,
+        &format!("is TCP port {OTHER_PORT}, not the rule's 6379"),
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn db_egress_limited(ctx: Ctx) -> Result<(), TrialError> {
+    let pods = [
+        db_pod()?,
+        pod("frontend", &[("role", "frontend")], &[OTHER_PORT])?,
+    ];
+    let [db, frontend] = started(&ctx, None, &pods).await?;
+    let (_, frontend_ip) = addresses(&db, &frontend)?;
+    let target = url(&frontend_ip, OTHER_PORT, "/hostname");
+    baseline(&ctx, &db, &frontend, &target).await?;
+    apply_policy(&ctx).await?;
+    eventually_no_answer(
+        &ctx,
+        &db,
+        &target,
+        "leaves a role=db pod for a pod address outside 10.0.0.0/24, on a port other than 5978",
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Starts `pods` in `namespace` (None: the trial's) and returns them running, in order.
+async fn started<const N: usize>(
+    ctx: &Ctx,
+    namespace: Option<&str>,
+    pods: &[Pod; N],
+) -> Result<[Running; N], TrialError> {
+    let running = probe::start(ctx, namespace, pods).await?;
+    running
+        .try_into()
+        .map_err(|_| TrialError::Harness(format!("starting {N} pods")))
+}
+
+/// `kubectl label namespace NAME KEY=VALUE`.
+async fn label_namespace(ctx: &Ctx, name: &str, key: &str, value: &str) -> Result<(), TrialError> {
+    let api: Api<Namespace> = Api::all(ctx.client());
+    let patch = Patch::Merge(json!({"metadata": {"labels": {key: value}}}));
+    let params = PatchParams::default();
+    retrying(|| api.patch(name, &params, &patch))
+        .await
+        .map_err(TrialError::api(format!(
+            "labelling namespace {name} {key}={value}"
+        )))?;
+    ctx.log(format!("labelled namespace {name} {key}={value}"));
+    Ok(())
+}
+
+/// Whether `ip` lies in the example's ingress ipBlock: 172.17.0.0/16 except 172.17.1.0/24.
+fn in_docs_ip_block(ip: &str) -> bool {
+    let (Ok(ip), Ok(cidr), Ok(except)) = (
+        ip.parse::<std::net::IpAddr>(),
+        "172.17.0.0/16".parse::<IpNet>(),
+        "172.17.1.0/24".parse::<IpNet>(),
+    ) else {
+        return false;
+    };
+    cidr.contains(&ip) && !except.contains(&ip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_docs_policy_is_the_canonical_example() {
+        let policy: NetworkPolicy = POLICY.object().unwrap();
+        let spec = policy.spec.unwrap();
+        assert_eq!(
+            spec.pod_selector.unwrap().match_labels.unwrap()["role"],
+            "db"
+        );
+        assert_eq!(
+            spec.policy_types.unwrap(),
+            vec!["Ingress".to_string(), "Egress".to_string()]
+        );
+        let ingress = &spec.ingress.unwrap()[0];
+        assert_eq!(ingress.from.as_ref().unwrap().len(), 3);
+        assert_eq!(
+            serde_json::to_value(&ingress.ports.as_ref().unwrap()[0]).unwrap(),
+            json!({"protocol": "TCP", "port": 6379})
+        );
+        let egress = &spec.egress.unwrap()[0];
+        assert_eq!(
+            egress.to.as_ref().unwrap()[0]
+                .ip_block
+                .as_ref()
+                .unwrap()
+                .cidr,
+            "10.0.0.0/24"
+        );
+    }
+
+    #[test]
+    fn pods_serve_each_port_with_one_udp_server() {
+        let db = serde_json::to_value(db_pod().unwrap()).unwrap();
+        let containers = db["spec"]["containers"].as_array().unwrap();
+        assert_eq!(containers[0]["image"], probe::CLIENT_IMAGE);
+        assert_eq!(
+            containers[1]["args"],
+            json!(["netexec", "--http-port=6379"])
+        );
+        assert_eq!(
+            containers[2]["args"],
+            json!(["netexec", "--http-port=8080", "--udp-port=-1"])
+        );
+        assert_eq!(db["metadata"]["labels"], json!({"role": "db"}));
+    }
+
+    #[test]
+    fn docs_ip_block() {
+        assert!(in_docs_ip_block("172.17.0.9"));
+        assert!(!in_docs_ip_block("172.17.1.9"));
+        assert!(!in_docs_ip_block("10.244.1.5"));
+        assert!(!in_docs_ip_block("fd00:10:244:1::5"));
+    }
+}

@@ -1,5 +1,44 @@
-//! (being written)
+//! Pod to pod across nodes, per IP family, without NAT ("The Kubernetes network model": pods can
+//! communicate with all other pods on any other node without NAT), as upstream's e2e checks it
+//! (test/e2e/network/dual_stack.go "should be able to reach pod on ipv4 and ipv6 ip"): an agnhost
+//! `netexec` backend on one node, a busybox client on another, HTTP from the client to the backend's pod IP.
+//!
+//! The backend answers `/hostname` with its hostname (the pod name) and `/clientip` with the address the
+//! connection came from: the client's pod IP of that family when nothing translates the source.
+//! upstream: test/images/agnhost/netexec/netexec.go (`hostnameHandler`, `clientIPHandler`).
 
+use netconform::ctx::Ctx;
+use netconform::failure::TrialError;
+use netconform::ipfamily::IpFamily;
+use netconform::preflight::Need;
 use netconform::trial::TrialDef;
 
-pub const TRIALS: &[TrialDef] = &[];
+use super::probe::{check_answers_without_nat, start_pair};
+
+const NETWORK_MODEL_PAGE: &str =
+    "https://kubernetes.io/docs/concepts/cluster-administration/networking/";
+
+pub const TRIALS: &[TrialDef] = &[
+    TrialDef {
+        name: "connectivity::pod_to_pod::ipv4",
+        claim: "pods can communicate with all other pods on any other node without NAT: a pod reaches a pod on another node at its IPv4 address and is seen with its own IPv4 address",
+        doc_url: NETWORK_MODEL_PAGE,
+        needs: &[Need::Ipv4],
+        exclusive: false,
+        run: |ctx| Box::pin(pod_to_pod(ctx, IpFamily::IPv4)),
+    },
+    TrialDef {
+        name: "connectivity::pod_to_pod::ipv6",
+        claim: "pods can communicate with all other pods on any other node without NAT: a pod reaches a pod on another node at its IPv6 address and is seen with its own IPv6 address",
+        doc_url: NETWORK_MODEL_PAGE,
+        needs: &[Need::Ipv6],
+        exclusive: false,
+        run: |ctx| Box::pin(pod_to_pod(ctx, IpFamily::IPv6)),
+    },
+];
+
+async fn pod_to_pod(ctx: Ctx, family: IpFamily) -> Result<(), TrialError> {
+    let pair = start_pair(&ctx, "client", "backend", &[("app", "backend")], 80).await?;
+    let target = pair.backend.ip(family)?;
+    check_answers_without_nat(&ctx, &pair, &target, 80, family).await
+}

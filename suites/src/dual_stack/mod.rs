@@ -2,13 +2,12 @@
 //! Service scenarios of "IPv4/IPv6 dual-stack" (https://kubernetes.io/docs/concepts/services-networking/dual-stack/).
 //!
 //! One module per part of the pages: node addressing, pod addressing (`pod01`), Services (the docs' example
-//! manifests and the remaining policy/family combinations), switching single/dual stack, EndpointSlices,
-//! connectivity per family, and the IPv6-first LoadBalancer.
+//! manifests and the remaining policy/family combinations), switching single/dual stack, EndpointSlices
+//! and the IPv6-first LoadBalancer (connectivity per family is in the `connectivity` suite).
 //! upstream: pkg/registry/core/service/storage/alloc.go (family defaulting and allocation),
 //! pkg/apis/core/validation/validation.go (dual-stack rules), pkg/kubelet/kubelet_pods.go (pod IPs),
 //! staging/src/k8s.io/endpointslice (slices per address type), test/e2e/network/dual_stack.go (upstream's e2e).
 
-mod connectivity;
 mod endpointslices;
 mod load_balancer;
 mod nodes;
@@ -204,39 +203,6 @@ pub const TRIALS: &[TrialDef] = &[
         needs: DUAL,
         exclusive: false,
         run: |ctx| Box::pin(endpointslices::none_for_unrequested_family(ctx)),
-    },
-    // Connectivity per family.
-    TrialDef {
-        name: "dual_stack::connectivity::cluster_ip_ipv4",
-        claim: "you can validate access to the Service using its IPv4 cluster IP and port: a pod reaches a backend on another node, which sees the pod's IPv4 address",
-        doc_url: VALIDATE_PAGE,
-        needs: &[Need::DualStack, Need::ServiceAddresses(1)],
-        exclusive: false,
-        run: |ctx| Box::pin(connectivity::cluster_ip(ctx, IpFamily::IPv4)),
-    },
-    TrialDef {
-        name: "dual_stack::connectivity::cluster_ip_ipv6",
-        claim: "you can validate access to the Service using its IPv6 cluster IP and port: a pod reaches a backend on another node, which sees the pod's IPv6 address",
-        doc_url: VALIDATE_PAGE,
-        needs: &[Need::DualStack, Need::ServiceAddresses(1)],
-        exclusive: false,
-        run: |ctx| Box::pin(connectivity::cluster_ip(ctx, IpFamily::IPv6)),
-    },
-    TrialDef {
-        name: "dual_stack::connectivity::pod_ip_ipv4",
-        claim: "dual-stack pod networking: a pod reaches a pod on another node at its IPv4 address, without NAT",
-        doc_url: CONCEPT_PAGE,
-        needs: DUAL,
-        exclusive: false,
-        run: |ctx| Box::pin(connectivity::pod_ip(ctx, IpFamily::IPv4)),
-    },
-    TrialDef {
-        name: "dual_stack::connectivity::pod_ip_ipv6",
-        claim: "dual-stack pod networking: a pod reaches a pod on another node at its IPv6 address, without NAT",
-        doc_url: CONCEPT_PAGE,
-        needs: DUAL,
-        exclusive: false,
-        run: |ctx| Box::pin(connectivity::pod_ip(ctx, IpFamily::IPv6)),
     },
     // The IPv6-first LoadBalancer.
     TrialDef {

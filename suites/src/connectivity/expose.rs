@@ -1,0 +1,562 @@
+//! "Connecting Applications with Services" (https://kubernetes.io/docs/tutorials/services/connect-applications-service/):
+//! the docs' `run-my-nginx` Deployment, `kubectl expose deployment/my-nginx`, and the seed's
+//! `kubectl create deployment nginx41 --image nginx --port 80 --replicas=1` +
+//! `kubectl expose deployment nginx41 --type=ClusterIP --name=servicenginx41 --port=8328 --target-port=80`
+//! (seed 004:160-167): the Service's endpoints are the Deployment's pods on the targetPort, and a client
+//! reaches them through `ClusterIP:port`.
+//!
+//! The suite builds the objects those commands build (kubectl is not needed at run time):
+//! upstream: staging/src/k8s.io/kubectl/pkg/cmd/create/create_deployment.go (`createDeployment`,
+//! `buildPodSpec`), staging/src/k8s.io/kubectl/pkg/cmd/expose/expose.go (`RunExpose`, `createService`),
+//! staging/src/k8s.io/kubectl/pkg/polymorphichelpers (`MapBasedSelectorForObject`, `PortsForObject`,
+//! `MultiProtocolsForObject`), staging/src/k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go
+//! (`DeploymentStatusViewer`: what `kubectl rollout status` waits for).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::ListParams;
+use serde_json::json;
+
+use netconform::ctx::Ctx;
+use netconform::failure::{TrialError, ensure};
+use netconform::ipfamily::{IpFamily, family_of_ip};
+use netconform::preflight::Need;
+use netconform::retry::retrying;
+use netconform::trial::TrialDef;
+use netconform::wait::{Verdict, budgets};
+
+use super::listing::{self, Listed, show};
+use super::probe::{self, AGNHOST};
+use crate::doc::DocFile;
+use crate::doc_file;
+use crate::pods::{from_json, pod_ip};
+
+const PAGE: &str = "https://kubernetes.io/docs/tutorials/services/connect-applications-service/";
+const RUN_MY_NGINX: DocFile = doc_file!("service/networking/run-my-nginx.yaml");
+const NGINX_SVC: DocFile = doc_file!("service/networking/nginx-svc.yaml");
+
+pub const TRIALS: &[TrialDef] = &[
+    TrialDef {
+        name: "connectivity::expose::deployment_replicas_ready",
+        claim: "the run-my-nginx Deployment runs its 2 nginx replicas: two pods labelled run=my-nginx, Running, each with its own pod IP, and the Deployment reports them updated, ready and available (`kubectl rollout status`)",
+        doc_url: PAGE,
+        needs: &[],
+        exclusive: false,
+        run: |ctx| Box::pin(deployment_replicas_ready(ctx)),
+    },
+    TrialDef {
+        name: "connectivity::expose::endpoints_list_the_pods",
+        claim: "after `kubectl expose deployment/my-nginx` the Service's EndpointSlices and its Endpoints list the IPs of the Deployment's pods on port 80 (\"note that the IPs are the same as the Pods created in the first step\")",
+        doc_url: PAGE,
+        needs: &[Need::ServiceAddresses(1)],
+        exclusive: false,
+        run: |ctx| Box::pin(endpoints_list_the_pods(ctx)),
+    },
+    TrialDef {
+        name: "connectivity::expose::endpoints_carry_target_port",
+        claim: "`kubectl expose deployment nginx41 --port=8328 --target-port=80`: `targetPort` is the port the container accepts traffic on, `port` the abstracted Service port: the EndpointSlices and Endpoints list the pod on port 80, not 8328",
+        doc_url: PAGE,
+        needs: &[Need::ServiceAddresses(1)],
+        exclusive: false,
+        run: |ctx| Box::pin(endpoints_carry_target_port(ctx)),
+    },
+    TrialDef {
+        name: "connectivity::expose::cluster_ip_port_reaches_pods",
+        claim: "a client reaches the exposed Deployment's pods on `<CLUSTER-IP>:<PORT>` (the Service port 8328 forwarded to targetPort 80)",
+        doc_url: PAGE,
+        needs: &[Need::ServiceAddresses(1)],
+        exclusive: false,
+        run: |ctx| Box::pin(cluster_ip_port_reaches_pods(ctx)),
+    },
+];
+
+/// `kubectl create deployment NAME --image=IMAGE [--port=PORT] --replicas=N [-- COMMAND ARGS...]`: labels
+/// `app=NAME` on the Deployment, its selector and its pod template; one container named after the image.
+pub(crate) fn kubectl_create_deployment(
+    name: &str,
+    image: &str,
+    port: Option<i32>,
+    replicas: i32,
+    command: &[&str],
+) -> Result<Deployment, TrialError> {
+    // `buildPodSpec`: the last path segment, without tag or digest (our images need no sanitizing).
+    let base = image.rsplit('/').next().unwrap_or(image);
+    let container_name = base.split([':', '@']).next().unwrap_or(base);
+    let mut container = json!({"name": container_name, "image": image, "resources": {}});
+    if !command.is_empty() {
+        container["command"] = json!(command);
+    }
+    if let Some(port) = port {
+        container["ports"] = json!([{"containerPort": port}]);
+    }
+    from_json(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "strategy": {},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [container]}}
+        }
+    }))
+}
+
+/// The flags of `kubectl expose deployment NAME` the suites use.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ExposeFlags<'a> {
+    pub name: Option<&'a str>,
+    pub port: Option<i32>,
+    pub target_port: Option<&'a str>,
+    pub type_: Option<&'a str>,
+}
+
+/// The Service `kubectl expose deployment` creates: selector = the Deployment's `matchLabels`, ports from
+/// `--port` or the pod template's container ports (one port: no name; several: `port-1`, `port-2`...),
+/// protocols from the container ports, labels = the Deployment's, `targetPort` = `--target-port` or the port.
+pub(crate) fn kubectl_expose(
+    deploy: &Deployment,
+    flags: ExposeFlags<'_>,
+) -> Result<Service, TrialError> {
+    let refuse = |why: &str| TrialError::Harness(format!("kubectl expose: {why}"));
+    let spec = deploy
+        .spec
+        .as_ref()
+        .ok_or_else(|| refuse("the Deployment has no spec"))?;
+    if spec
+        .selector
+        .match_expressions
+        .as_ref()
+        .is_some_and(|e| !e.is_empty())
+    {
+        return Err(refuse(
+            "couldn't retrieve selectors via --selector flag or introspection: the selector has matchExpressions",
+        ));
+    }
+    let selector = spec.selector.match_labels.clone().unwrap_or_default();
+    // `MultiProtocolsForObject` / `PortsForObject`: every container port of the template.
+    let container_ports: Vec<(i32, String)> = spec
+        .template
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .flat_map(|c| c.ports.iter().flatten())
+        .map(|p| {
+            (
+                p.container_port,
+                p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+            )
+        })
+        .collect();
+    let protocols: BTreeMap<i32, String> = container_ports.iter().cloned().collect();
+    let ports: Vec<i32> = match flags.port {
+        Some(port) => vec![port],
+        None => container_ports.iter().map(|(p, _)| *p).collect(),
+    };
+    if ports.is_empty() {
+        return Err(refuse(
+            "couldn't find port via --port flag or introspection",
+        ));
+    }
+    let service_ports: Vec<serde_json::Value> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            let protocol = protocols.get(port).cloned().unwrap_or_else(|| "TCP".into());
+            let target = match flags.target_port {
+                Some(t) => t
+                    .parse::<i32>()
+                    .map(|n| json!(n))
+                    .unwrap_or_else(|_| json!(t)),
+                None => json!(port),
+            };
+            let mut sp = json!({"port": port, "protocol": protocol, "targetPort": target});
+            if ports.len() > 1 {
+                sp["name"] = json!(format!("port-{}", i + 1));
+            }
+            sp
+        })
+        .collect();
+    let name = flags
+        .name
+        .map(str::to_string)
+        .or_else(|| deploy.metadata.name.clone())
+        .map(|n| n.chars().take(63).collect::<String>())
+        .ok_or_else(|| refuse("name must be specified"))?;
+    let mut service = json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"selector": selector, "ports": service_ports}
+    });
+    if let Some(labels) = deploy.metadata.labels.as_ref().filter(|l| !l.is_empty()) {
+        service["metadata"]["labels"] = json!(labels);
+    }
+    if let Some(type_) = flags.type_ {
+        service["spec"]["type"] = json!(type_);
+    }
+    from_json(service)
+}
+
+fn describe_deployment(d: &Deployment) -> String {
+    let status = d.status.clone().unwrap_or_default();
+    format!(
+        "Deployment {}: generation {} observed {}, replicas {} updated {} ready {} available {}",
+        d.metadata.name.as_deref().unwrap_or("?"),
+        d.metadata.generation.unwrap_or(0),
+        status.observed_generation.unwrap_or(0),
+        status.replicas.unwrap_or(0),
+        status.updated_replicas.unwrap_or(0),
+        status.ready_replicas.unwrap_or(0),
+        status.available_replicas.unwrap_or(0)
+    )
+}
+
+/// `kubectl rollout status deployment/NAME`: the controller saw the latest generation and every replica is
+/// updated and available (upstream `DeploymentStatusViewer.Status`).
+pub(crate) async fn wait_rolled_out(ctx: &Ctx, name: &str) -> Result<Deployment, TrialError> {
+    let found = ctx
+        .wait_for(
+            name,
+            &format!("deployment {name} to be rolled out (`kubectl rollout status`)"),
+            budgets::POD_START,
+            describe_deployment,
+            |d: Option<&Deployment>| {
+                let Some(d) = d else {
+                    return Verdict::Pending;
+                };
+                let (Some(spec), Some(status)) = (d.spec.as_ref(), d.status.as_ref()) else {
+                    return Verdict::Pending;
+                };
+                let progress_failed = status.conditions.iter().flatten().any(|c| {
+                    c.type_ == "Progressing"
+                        && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+                });
+                if progress_failed {
+                    return Verdict::Hopeless(format!(
+                        "deployment {name} exceeded its progress deadline"
+                    ));
+                }
+                let want = spec.replicas.unwrap_or(1);
+                let updated = status.updated_replicas.unwrap_or(0);
+                let done = d.metadata.generation.unwrap_or(0)
+                    <= status.observed_generation.unwrap_or(0)
+                    && updated >= want
+                    && status.replicas.unwrap_or(0) <= updated
+                    && status.available_replicas.unwrap_or(0) >= updated;
+                if done {
+                    Verdict::Done
+                } else {
+                    Verdict::Pending
+                }
+            },
+        )
+        .await?;
+    found.ok_or_else(|| {
+        TrialError::Harness(format!("deployment {name} vanished while it was awaited"))
+    })
+}
+
+/// The pods of the trial's namespace with the label `key=value` (`kubectl get pods -l key=value`).
+pub(crate) async fn pods_labelled(
+    ctx: &Ctx,
+    key: &str,
+    value: &str,
+) -> Result<Vec<Pod>, TrialError> {
+    let api = ctx.api::<Pod>();
+    let params = ListParams::default().labels(&format!("{key}={value}"));
+    let list = retrying(|| api.list(&params))
+        .await
+        .map_err(TrialError::api(format!("listing pods -l {key}={value}")))?;
+    Ok(list.items)
+}
+
+/// Creates the Service and returns it with its ClusterIP and that address's family.
+async fn create_service(
+    ctx: &Ctx,
+    svc: &Service,
+) -> Result<(Service, String, IpFamily), TrialError> {
+    let created = ctx.create(svc).await?;
+    let name = created.metadata.name.clone().unwrap_or_default();
+    let ip = created
+        .spec
+        .as_ref()
+        .and_then(|s| s.cluster_ip.clone())
+        .filter(|ip| !ip.is_empty() && ip != "None")
+        .ok_or_else(|| TrialError::Mismatch {
+            what: format!("spec.clusterIP of the Service {name}"),
+            expected: "an allocated ClusterIP".into(),
+            observed: "none".into(),
+        })?;
+    let family = family_of_ip(&ip).map_err(|e| TrialError::Harness(e.to_string()))?;
+    Ok((created, ip, family))
+}
+
+/// The pod IPs of `family` of the running pods labelled `key=value`, with the pods' names.
+async fn pod_ips_of(
+    ctx: &Ctx,
+    key: &str,
+    value: &str,
+    family: IpFamily,
+) -> Result<BTreeMap<String, String>, TrialError> {
+    Ok(pods_labelled(ctx, key, value)
+        .await?
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| {
+            let ip = p
+                .status
+                .as_ref()
+                .and_then(|s| s.pod_ips.as_ref())
+                .and_then(|ips| {
+                    ips.iter()
+                        .map(|i| i.ip.clone())
+                        .find(|ip| family_of_ip(ip).ok() == Some(family))
+                })?;
+            Some((ip, p.metadata.name.clone().unwrap_or_default()))
+        })
+        .collect())
+}
+
+async fn deployment_replicas_ready(ctx: Ctx) -> Result<(), TrialError> {
+    let deploy: Deployment = RUN_MY_NGINX.object()?;
+    ctx.create(&deploy).await?;
+    let rolled = wait_rolled_out(&ctx, "my-nginx").await?;
+    let pods = pods_labelled(&ctx, "run", "my-nginx").await?;
+    let running: Vec<&Pod> = pods
+        .iter()
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .collect();
+    let ips: BTreeSet<String> = running.iter().filter_map(|p| pod_ip(p)).collect();
+    let listing: Vec<String> = pods
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {} {}",
+                p.metadata.name.as_deref().unwrap_or("?"),
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.phase.as_deref())
+                    .unwrap_or("-"),
+                pod_ip(p).unwrap_or_default()
+            )
+        })
+        .collect();
+    ensure(
+        pods.len() == 2 && running.len() == 2 && ips.len() == 2,
+        "`kubectl get pods -l run=my-nginx -o wide` after the rollout",
+        format!(
+            "2 Running pods with 2 different pod IPs\n\n{}",
+            RUN_MY_NGINX.excerpt()
+        ),
+        format!("{}\n{}", listing.join("\n"), describe_deployment(&rolled)),
+    )
+}
+
+async fn endpoints_list_the_pods(ctx: Ctx) -> Result<(), TrialError> {
+    let deploy: Deployment = RUN_MY_NGINX.object()?;
+    let created = ctx.create(&deploy).await?;
+    wait_rolled_out(&ctx, "my-nginx").await?;
+    // `kubectl expose deployment/my-nginx`
+    let svc = kubectl_expose(&created, ExposeFlags::default())?;
+    let (_, _, family) = create_service(&ctx, &svc).await?;
+    let pods = pod_ips_of(&ctx, "run", "my-nginx", family).await?;
+    let ips: BTreeSet<String> = pods.keys().cloned().collect();
+    let expected: BTreeSet<Listed> = ips
+        .iter()
+        .map(|ip| Listed {
+            ip: ip.clone(),
+            ready: true,
+            ports: vec![80],
+        })
+        .collect();
+    let awaited = format!("the my-nginx pods ({})", show(&expected));
+    // upstream: pkg/controller/endpointslice (podToEndpoint), pkg/controller/endpoint (syncService).
+    let slices = listing::wait_slices(&ctx, "my-nginx", family, &awaited, |l| {
+        listing::lists_exactly(l, &ips)
+    })
+    .await?;
+    ensure(
+        slices == expected,
+        "`kubectl get endpointslices -l kubernetes.io/service-name=my-nginx` (endpoints, readiness, port)",
+        format!(
+            "{}\n\n(the Service `kubectl expose` creates is equivalent to)\n{}",
+            show(&expected),
+            NGINX_SVC.excerpt()
+        ),
+        show(&slices),
+    )?;
+    let endpoints = listing::wait_endpoints(&ctx, "my-nginx", &awaited, |l| {
+        listing::lists_exactly(l, &ips)
+    })
+    .await?;
+    ensure(
+        endpoints == expected,
+        "the Endpoints of `kubectl describe svc my-nginx` (addresses and port)",
+        show(&expected),
+        show(&endpoints),
+    )
+}
+
+/// The seed's nginx41 Deployment and `servicenginx41` (port 8328, targetPort 80); `image`/`command` let a
+/// trial run a server the client can ask who answered (agnhost netexec on the same port 80).
+async fn nginx41(
+    ctx: &Ctx,
+    image: &str,
+    replicas: i32,
+    command: &[&str],
+) -> Result<(String, IpFamily, BTreeMap<String, String>), TrialError> {
+    let deploy = kubectl_create_deployment("nginx41", image, Some(80), replicas, command)?;
+    let created = ctx.create(&deploy).await?;
+    wait_rolled_out(ctx, "nginx41").await?;
+    let flags = ExposeFlags {
+        name: Some("servicenginx41"),
+        port: Some(8328),
+        target_port: Some("80"),
+        type_: Some("ClusterIP"),
+    };
+    let svc = kubectl_expose(&created, flags)?;
+    let (_, ip, family) = create_service(ctx, &svc).await?;
+    let pods = pod_ips_of(ctx, "app", "nginx41", family).await?;
+    Ok((ip, family, pods))
+}
+
+async fn endpoints_carry_target_port(ctx: Ctx) -> Result<(), TrialError> {
+    let (_, family, pods) = nginx41(&ctx, "nginx", 1, &[]).await?;
+    let ips: BTreeSet<String> = pods.keys().cloned().collect();
+    let awaited = format!(
+        "the nginx41 pod ({})",
+        ips.iter().cloned().collect::<Vec<_>>().join(", ")
+    );
+    let expected: BTreeSet<Listed> = ips
+        .iter()
+        .map(|ip| Listed {
+            ip: ip.clone(),
+            ready: true,
+            ports: vec![80],
+        })
+        .collect();
+    // upstream: podutil.FindPort(pod, servicePort) resolves targetPort (pkg/api/v1/pod/util.go); both
+    // controllers publish that number (endpointslice getEndpointPorts, endpoints endpointPortFromServicePort).
+    let slices = listing::wait_slices(&ctx, "servicenginx41", family, &awaited, |l| {
+        listing::lists_exactly(l, &ips)
+    })
+    .await?;
+    ensure(
+        slices == expected,
+        "the EndpointSlice of servicenginx41 (port 8328, targetPort 80)",
+        show(&expected),
+        show(&slices),
+    )?;
+    let endpoints = listing::wait_endpoints(&ctx, "servicenginx41", &awaited, |l| {
+        listing::lists_exactly(l, &ips)
+    })
+    .await?;
+    ensure(
+        endpoints == expected,
+        "`kubectl get endpoints servicenginx41` (port 8328, targetPort 80)",
+        show(&expected),
+        show(&endpoints),
+    )
+}
+
+async fn cluster_ip_port_reaches_pods(ctx: Ctx) -> Result<(), TrialError> {
+    // The seed's commands with agnhost netexec serving on 80 in place of nginx (kubectl create deployment
+    // ... -- /agnhost netexec --http-port=80), so the answer names the pod that served it.
+    let command = ["/agnhost", "netexec", "--http-port=80"];
+    let (cluster_ip, _, pods) = nginx41(&ctx, AGNHOST, 2, &command).await?;
+    let client = probe::start(&ctx, None, &[probe::client_pod("client", None, &[])?])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| TrialError::Harness("starting the client".into()))?;
+    let url = probe::url(&cluster_ip, 8328, "/hostname");
+    let names: BTreeSet<String> = pods.values().cloned().collect();
+    let answer = probe::fetch(
+        &ctx,
+        &client,
+        &url,
+        "the nginx41 pods (netexec on targetPort 80)",
+    )
+    .await?;
+    ensure(
+        names.contains(answer.trim()),
+        &format!("who answered {url} (servicenginx41 port 8328 -> targetPort 80)"),
+        format!(
+            "one of the nginx41 pods: {}",
+            names.iter().cloned().collect::<Vec<_>>().join(", ")
+        ),
+        answer.trim(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expose_builds_the_docs_service() {
+        let deploy: Deployment = RUN_MY_NGINX.object().unwrap();
+        let built = kubectl_expose(&deploy, ExposeFlags::default()).unwrap();
+        let doc: Service = NGINX_SVC.object().unwrap();
+        let (built_spec, doc_spec) = (built.spec.unwrap(), doc.spec.unwrap());
+        assert_eq!(built.metadata.name, doc.metadata.name);
+        assert_eq!(built_spec.selector, doc_spec.selector);
+        let port = &built_spec.ports.as_ref().unwrap()[0];
+        let doc_port = &doc_spec.ports.as_ref().unwrap()[0];
+        assert_eq!(
+            (port.port, &port.protocol),
+            (doc_port.port, &doc_port.protocol)
+        );
+        assert_eq!(port.name, None, "a single port gets no name");
+        // The doc's Service leaves targetPort to the apiserver's default (= port); expose sets it.
+        assert_eq!(
+            port.target_port,
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(80))
+        );
+    }
+
+    #[test]
+    fn seed_commands() {
+        let deploy = kubectl_create_deployment("nginx41", "nginx", Some(80), 1, &[]).unwrap();
+        let v = serde_json::to_value(&deploy).unwrap();
+        assert_eq!(v["spec"]["selector"]["matchLabels"]["app"], "nginx41");
+        assert_eq!(
+            v["spec"]["template"]["spec"]["containers"][0]["name"],
+            "nginx"
+        );
+        assert_eq!(
+            v["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
+            80
+        );
+        let svc = kubectl_expose(
+            &deploy,
+            ExposeFlags {
+                name: Some("servicenginx41"),
+                port: Some(8328),
+                target_port: Some("80"),
+                type_: Some("ClusterIP"),
+            },
+        )
+        .unwrap();
+        let v = serde_json::to_value(&svc).unwrap();
+        assert_eq!(v["metadata"]["name"], "servicenginx41");
+        assert_eq!(v["metadata"]["labels"]["app"], "nginx41");
+        assert_eq!(
+            v["spec"]["ports"],
+            json!([{"port": 8328, "protocol": "TCP", "targetPort": 80}])
+        );
+        assert_eq!(v["spec"]["type"], "ClusterIP");
+        let agnhost =
+            kubectl_create_deployment("x", AGNHOST, Some(80), 2, &["/agnhost", "netexec"]).unwrap();
+        let v = serde_json::to_value(&agnhost).unwrap();
+        assert_eq!(
+            v["spec"]["template"]["spec"]["containers"][0]["name"],
+            "agnhost"
+        );
+        assert_eq!(
+            v["spec"]["template"]["spec"]["containers"][0]["command"][1],
+            "netexec"
+        );
+    }
+}

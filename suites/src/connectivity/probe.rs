@@ -1,0 +1,688 @@
+//! The connectivity suite's probes: a busybox client pod on a chosen node fetching `http://IP:PORT/PATH`
+//! with `wget`, and agnhost `netexec` backends on chosen nodes with chosen labels and port.
+//!
+//! - [`schedulable_nodes`] / [`schedulable`]: where pods can be pinned (by `kubernetes.io/hostname`).
+//! - [`client_pod`] / [`netexec_pod`] build the pods, [`start`] creates them and waits until they run
+//!   (in the trial's namespace or another one, e.g. from `Ctx::extra_namespace`); [`start_pair`] is the
+//!   usual client + backend on two different nodes.
+//! - [`request`]: ONE bounded `wget -T`, classified as [`Reply::Answered`], [`Reply::Refused`],
+//!   [`Reply::Dropped`], [`Reply::Unreachable`] or [`Reply::Failed`].
+//! - [`fetch`]: the body of an answer, retried for the [`REACHABLE`] budget (the dataplane is programmed
+//!   asynchronously). [`expect_no_answer`]: a time-bounded negative result (one request of [`NO_ANSWER`]
+//!   seconds; an answer is a mismatch). A caller that has just changed what should be reachable (a new
+//!   NetworkPolicy) first shows a positive path with [`fetch`], which waits for programming.
+//! - [`url`] brackets IPv6 addresses; [`remote_host`] reads netexec's `/clientip` answer.
+//!
+//! upstream: test/images/agnhost/netexec/netexec.go (`/hostname` is the hostname, `/clientip` is
+//! `r.RemoteAddr`); busybox networking/wget.c (`-T` timeout: `download timed out`; connect errors:
+//! `can't connect to remote host (IP): <errno text>`); test/e2e/network/ (upstream's e2e pins client and
+//! server with a node selector the same way).
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, ListParams};
+use kube::runtime::watcher;
+use serde_json::json;
+
+use netconform::ctx::Ctx;
+use netconform::exec::{self, ExecOutput};
+use netconform::failure::{TrialError, ensure};
+use netconform::ipfamily::{IpFamily, family_of_ip, parse_ip};
+use netconform::retry::retrying;
+use netconform::wait::{Budget, Verdict, budgets, wait_for, wait_list};
+
+use crate::pods::{from_json, pod_ips};
+
+/// The client image: the docs' busybox (its `wget` is the probe).
+pub(crate) const CLIENT_IMAGE: &str = "busybox:1.28";
+/// The server image upstream's e2e uses (test/utils/image/manifest.go `Agnhost`).
+pub(crate) const AGNHOST: &str = "registry.k8s.io/e2e-test-images/agnhost:2.52";
+/// The container name of [`client_pod`].
+pub(crate) const CLIENT_CONTAINER: &str = "client";
+/// The container name of [`netexec_pod`].
+pub(crate) const NETEXEC_CONTAINER: &str = "netexec";
+/// How long a request may keep failing before the path counts as broken: kube-proxy (and a network
+/// plugin) program a new Service or policy within seconds; there is no object to watch for that.
+pub(crate) const REACHABLE: Budget = Budget::new("dataplane-programming", 30);
+/// `wget -T` of one attempt of [`fetch`].
+const ATTEMPT_TIMEOUT_SECS: u64 = 5;
+/// How long [`expect_no_answer`] waits for an answer that must not come (one `wget -T`).
+pub(crate) const NO_ANSWER: Budget = Budget::new("no-answer", 5);
+/// Extra time the exec session gets beyond `wget -T` before the client gives up on it (a wget that
+/// does not apply `-T` to `connect()` would otherwise wait for the kernel's SYN retries, ~2 min).
+const EXEC_GRACE: Duration = Duration::from_secs(10);
+
+/// A node pods can be pinned to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct NodeRef {
+    /// `metadata.name`.
+    pub name: String,
+    /// The `kubernetes.io/hostname` label (what a nodeSelector pins by).
+    pub hostname: String,
+}
+
+/// Every node of the cluster (`kubectl get nodes`).
+pub(crate) async fn list_nodes(ctx: &Ctx) -> Result<Vec<Node>, TrialError> {
+    let api: Api<Node> = Api::all(ctx.client());
+    let params = ListParams::default();
+    let list = retrying(|| api.list(&params))
+        .await
+        .map_err(TrialError::api("listing nodes"))?;
+    Ok(list.items)
+}
+
+/// Schedulable nodes (no NoSchedule/NoExecute taint, not cordoned), sorted by name.
+pub(crate) fn schedulable(nodes: &[Node]) -> Vec<NodeRef> {
+    let mut out: Vec<NodeRef> = nodes
+        .iter()
+        .filter(|n| {
+            let spec = n.spec.as_ref();
+            let cordoned = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+            let tainted = spec.and_then(|s| s.taints.as_ref()).is_some_and(|ts| {
+                ts.iter()
+                    .any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
+            });
+            !cordoned && !tainted
+        })
+        .filter_map(|n| {
+            let name = n.metadata.name.clone()?;
+            let hostname = n
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("kubernetes.io/hostname").cloned())
+                .unwrap_or_else(|| name.clone());
+            Some(NodeRef { name, hostname })
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The schedulable nodes of the cluster.
+pub(crate) async fn schedulable_nodes(ctx: &Ctx) -> Result<Vec<NodeRef>, TrialError> {
+    Ok(schedulable(&list_nodes(ctx).await?))
+}
+
+/// A busybox pod that sleeps, pinned to `node` when given, with `labels`.
+pub(crate) fn client_pod(
+    name: &str,
+    node: Option<&NodeRef>,
+    labels: &[(&str, &str)],
+) -> Result<Pod, TrialError> {
+    let container =
+        json!({"name": CLIENT_CONTAINER, "image": CLIENT_IMAGE, "command": ["sleep", "3600"]});
+    pod(name, node, labels, container)
+}
+
+/// An agnhost `netexec` pod serving HTTP on `port`, pinned to `node` when given, with `labels`.
+pub(crate) fn netexec_pod(
+    name: &str,
+    node: Option<&NodeRef>,
+    labels: &[(&str, &str)],
+    port: u16,
+) -> Result<Pod, TrialError> {
+    let container = json!({"name": NETEXEC_CONTAINER, "image": AGNHOST,
+        "args": ["netexec", format!("--http-port={port}")],
+        "ports": [{"containerPort": port, "protocol": "TCP"}]});
+    pod(name, node, labels, container)
+}
+
+fn pod(
+    name: &str,
+    node: Option<&NodeRef>,
+    labels: &[(&str, &str)],
+    container: serde_json::Value,
+) -> Result<Pod, TrialError> {
+    let labels: serde_json::Map<String, serde_json::Value> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    let mut spec = json!({"containers": [container]});
+    if let Some(node) = node {
+        spec["nodeSelector"] = json!({"kubernetes.io/hostname": node.hostname});
+    }
+    from_json(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": spec
+    }))
+}
+
+/// A running pod a probe uses: where it runs and its addresses.
+#[derive(Debug, Clone)]
+pub(crate) struct Running {
+    pub namespace: String,
+    pub name: String,
+    /// The container commands run in (the pod's first container).
+    pub container: String,
+    /// `spec.nodeName`.
+    pub node: String,
+    /// `status.podIPs` in order.
+    pub ips: Vec<String>,
+}
+
+impl Running {
+    fn of(namespace: &str, pod: &Pod) -> Running {
+        let spec = pod.spec.as_ref();
+        Running {
+            namespace: namespace.to_string(),
+            name: pod.metadata.name.clone().unwrap_or_default(),
+            container: spec
+                .and_then(|s| s.containers.first())
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
+            node: spec.and_then(|s| s.node_name.clone()).unwrap_or_default(),
+            ips: pod_ips(pod),
+        }
+    }
+
+    /// The pod's address of `family`; a mismatch naming `status.podIPs` when it has none.
+    pub fn ip(&self, family: IpFamily) -> Result<String, TrialError> {
+        self.ips
+            .iter()
+            .find(|ip| family_of_ip(ip).ok() == Some(family))
+            .cloned()
+            .ok_or_else(|| TrialError::Mismatch {
+                what: format!("status.podIPs of pod {}", self.name),
+                expected: format!("an {family} address"),
+                observed: format!("[{}]", self.ips.join(", ")),
+            })
+    }
+
+    /// `pod NAME (node NODE)` for messages.
+    pub fn describe(&self) -> String {
+        format!("pod {} (node {})", self.name, self.node)
+    }
+}
+
+/// Creates `pods` in `namespace` (None: the trial's) and waits until every one runs and is ready.
+/// Creating them all first lets their images pull and their containers start side by side.
+pub(crate) async fn start(
+    ctx: &Ctx,
+    namespace: Option<&str>,
+    pods: &[Pod],
+) -> Result<Vec<Running>, TrialError> {
+    let namespace = namespace.unwrap_or(ctx.namespace()).to_string();
+    for pod in pods {
+        ctx.create_in(&namespace, pod).await?;
+    }
+    let mut out = Vec::with_capacity(pods.len());
+    for pod in pods {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let running = if namespace == ctx.namespace() {
+            ctx.wait_pod_running(&name).await?
+        } else {
+            wait_running_in(ctx, &namespace, &name).await?
+        };
+        out.push(Running::of(&namespace, &running));
+    }
+    Ok(out)
+}
+
+/// `Ctx::wait_pod_running` for a pod of another namespace.
+async fn wait_running_in(ctx: &Ctx, namespace: &str, name: &str) -> Result<Pod, TrialError> {
+    let api: Api<Pod> = Api::namespaced(ctx.client(), namespace);
+    let found = wait_for(
+        &api,
+        name,
+        &format!("pod {namespace}/{name} to be Running and Ready"),
+        budgets::POD_START,
+        ctx.scale(),
+        |p: &Pod| {
+            format!(
+                "pod {namespace}/{name}: phase {}",
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.phase.as_deref())
+                    .unwrap_or("-")
+            )
+        },
+        |pod| {
+            let status = pod.and_then(|p| p.status.as_ref());
+            match status.and_then(|s| s.phase.as_deref()) {
+                Some(p @ ("Failed" | "Succeeded")) => {
+                    Verdict::Hopeless(format!("the pod ended in phase {p}"))
+                }
+                Some("Running")
+                    if status
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|cs| {
+                            cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+                        }) =>
+                {
+                    Verdict::Done
+                }
+                _ => Verdict::Pending,
+            }
+        },
+    )
+    .await?;
+    found.ok_or_else(|| TrialError::Harness(format!("{name} vanished while it was awaited")))
+}
+
+/// A client and a backend (netexec on `port`, with `labels`), on two different schedulable nodes when the
+/// cluster has two (else on the one node, logged), in the trial's namespace.
+pub(crate) struct Pair {
+    pub client: Running,
+    pub backend: Running,
+}
+
+pub(crate) async fn start_pair(
+    ctx: &Ctx,
+    client: &str,
+    backend: &str,
+    labels: &[(&str, &str)],
+    port: u16,
+) -> Result<Pair, TrialError> {
+    let nodes = schedulable_nodes(ctx).await?;
+    let (client_node, backend_node) = match nodes.as_slice() {
+        [a, b, ..] => (Some(a), Some(b)),
+        [a] => {
+            ctx.log(format!(
+                "only one schedulable node ({}): client and backend share it",
+                a.name
+            ));
+            (Some(a), Some(a))
+        }
+        [] => (None, None),
+    };
+    let pods = [
+        netexec_pod(backend, backend_node, labels, port)?,
+        client_pod(client, client_node, &[])?,
+    ];
+    let mut running = start(ctx, None, &pods).await?.into_iter();
+    match (running.next(), running.next()) {
+        (Some(backend), Some(client)) => Ok(Pair { client, backend }),
+        _ => Err(TrialError::Harness(
+            "starting the client and backend".into(),
+        )),
+    }
+}
+
+/// `http://IP:PORT/PATH` with IPv6 addresses in brackets.
+pub(crate) fn url(ip: &str, port: u16, path: &str) -> String {
+    match family_of_ip(ip) {
+        Ok(IpFamily::IPv6) => format!("http://[{ip}]:{port}{path}"),
+        _ => format!("http://{ip}:{port}{path}"),
+    }
+}
+
+/// The host part of `IP:PORT` / `[IP]:PORT` (Go's `r.RemoteAddr`, netexec's `/clientip`).
+pub(crate) fn remote_host(remote_addr: &str) -> Option<&str> {
+    let (host, port) = remote_addr.trim().rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    parse_ip(host).ok().map(|_| host)
+}
+
+/// How one request ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// The server answered 2xx with this body.
+    Answered(String),
+    /// `Connection refused`: nothing listens, or a REJECT rule (kube-proxy for a Service without
+    /// endpoints).
+    Refused,
+    /// No answer within the timeout: the packets were dropped.
+    Dropped,
+    /// `Network is unreachable` / `No route to host` (no route, or an ICMP unreachable).
+    Unreachable,
+    /// Anything else (an HTTP error status, a bad address).
+    Failed,
+}
+
+impl Reply {
+    /// Reads wget's exit code and stderr. upstream: busybox networking/wget.c.
+    pub fn classify(out: &ExecOutput) -> Reply {
+        if out.exit_code == 0 {
+            return Reply::Answered(out.stdout.clone());
+        }
+        let err = &out.stderr;
+        if err.contains("Connection refused") {
+            Reply::Refused
+        } else if err.contains("timed out") {
+            Reply::Dropped
+        } else if err.contains("unreachable") || err.contains("No route to host") {
+            Reply::Unreachable
+        } else {
+            Reply::Failed
+        }
+    }
+
+    /// Whether no server answered (dropped, refused or unreachable).
+    pub fn no_answer(&self) -> bool {
+        matches!(self, Reply::Refused | Reply::Dropped | Reply::Unreachable)
+    }
+}
+
+/// One request and its transcript.
+#[derive(Debug, Clone)]
+pub(crate) struct Probe {
+    pub command: Vec<String>,
+    pub output: ExecOutput,
+    pub reply: Reply,
+}
+
+impl Probe {
+    /// The command, its exit code, stdout and stderr.
+    pub fn describe(&self) -> String {
+        let command: Vec<&str> = self.command.iter().map(String::as_str).collect();
+        self.output.describe(&command)
+    }
+}
+
+/// One `wget -T timeout_secs -qO- URL` in `client` (no retry).
+pub(crate) async fn request(
+    ctx: &Ctx,
+    client: &Running,
+    url: &str,
+    timeout_secs: u64,
+) -> Result<Probe, TrialError> {
+    let timeout = timeout_secs.max(1).to_string();
+    let command = ["wget", "-T", timeout.as_str(), "-qO-", url];
+    let api: Api<Pod> = Api::namespaced(ctx.client(), &client.namespace);
+    let session = exec::exec(&api, &client.name, &client.container, &command);
+    let limit = Duration::from_secs(timeout_secs) + EXEC_GRACE;
+    let output = match tokio::time::timeout(limit, session).await {
+        Ok(result) => result.map_err(|e| TrialError::Harness(e.to_string()))?,
+        Err(_) => ExecOutput {
+            stdout: String::new(),
+            stderr: format!(
+                "(the client gave up on the command after {}s: timed out)\n",
+                limit.as_secs()
+            ),
+            exit_code: -1,
+        },
+    };
+    ctx.log(format!(
+        "exec in {}/{}:\n{}",
+        client.name,
+        client.container,
+        output.describe(&command)
+    ));
+    Ok(Probe {
+        command: command.iter().map(|s| s.to_string()).collect(),
+        reply: Reply::classify(&output),
+        output,
+    })
+}
+
+enum Attempt {
+    NoAnswer(Probe),
+    Harness(TrialError),
+}
+
+/// The body the server at `url` answers to `client`, retried for the [`REACHABLE`] budget.
+/// `server` says who should answer (for the failure message), e.g. "backend pod b (node w2)".
+pub(crate) async fn fetch(
+    ctx: &Ctx,
+    client: &Running,
+    url: &str,
+    server: &str,
+) -> Result<String, TrialError> {
+    let budget = REACHABLE.scaled(ctx.scale());
+    let policy = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(5))
+        .without_max_times()
+        .with_total_delay(Some(budget));
+    let attempt = || async {
+        match request(ctx, client, url, ATTEMPT_TIMEOUT_SECS).await {
+            Ok(Probe {
+                reply: Reply::Answered(body),
+                ..
+            }) => Ok(body),
+            Ok(probe) => Err(Attempt::NoAnswer(probe)),
+            Err(e) => Err(Attempt::Harness(e)),
+        }
+    };
+    match attempt
+        .retry(policy)
+        .when(|e| matches!(e, Attempt::NoAnswer(_)))
+        .await
+    {
+        Ok(body) => Ok(body),
+        Err(Attempt::Harness(e)) => Err(e),
+        Err(Attempt::NoAnswer(probe)) => Err(TrialError::Mismatch {
+            what: format!(
+                "an HTTP request from {} to {url} ({server}), retried for {}s ({})",
+                client.describe(),
+                budget.as_secs(),
+                REACHABLE.name
+            ),
+            expected: "an answer (exit code 0)".into(),
+            observed: format!("{:?}:\n{}", probe.reply, probe.describe()),
+        }),
+    }
+}
+
+/// A time-bounded negative result: one request that must get no answer within `within` (scaled).
+/// Returns how it ended (dropped, refused, unreachable) so a caller can tell a drop from a reject;
+/// an answer is a mismatch saying `why` nothing should answer.
+pub(crate) async fn expect_no_answer(
+    ctx: &Ctx,
+    client: &Running,
+    url: &str,
+    within: Budget,
+    why: &str,
+) -> Result<Probe, TrialError> {
+    let secs = within.scaled(ctx.scale()).as_secs().max(1);
+    let probe = request(ctx, client, url, secs).await?;
+    match &probe.reply {
+        Reply::Answered(_) | Reply::Failed => Err(TrialError::Mismatch {
+            what: format!(
+                "an HTTP request from {} to {url}, which {why}",
+                client.describe()
+            ),
+            expected: format!(
+                "no answer within {secs}s ({}): dropped or refused",
+                within.name
+            ),
+            observed: format!("{:?}:\n{}", probe.reply, probe.describe()),
+        }),
+        _ => Ok(probe),
+    }
+}
+
+/// Waits until `service`'s EndpointSlices of `family` hold `ip` as a ready endpoint: kube-proxy acts on
+/// those (upstream: pkg/proxy/endpointslicecache.go).
+pub(crate) async fn wait_ready_endpoint(
+    ctx: &Ctx,
+    service: &str,
+    family: IpFamily,
+    ip: &str,
+) -> Result<(), TrialError> {
+    let api: Api<EndpointSlice> = ctx.api();
+    let config =
+        watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
+    let awaited = format!("an {family} EndpointSlice of {service} with the endpoint {ip} ready");
+    wait_list(
+        &api,
+        config,
+        &awaited,
+        budgets::ENDPOINTS,
+        ctx.scale(),
+        &|s: &EndpointSlice| {
+            format!(
+                "{} {}: {:?}",
+                s.address_type,
+                s.metadata.name.as_deref().unwrap_or("?"),
+                s.endpoints
+                    .iter()
+                    .map(|e| e.addresses.join("/"))
+                    .collect::<Vec<_>>()
+            )
+        },
+        |slices| {
+            let ready = slices
+                .iter()
+                .filter(|s| s.address_type == family.as_str())
+                .flat_map(|s| &s.endpoints)
+                .any(|e| {
+                    e.addresses.iter().any(|a| a == ip)
+                        && e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true)
+                });
+            if ready {
+                Verdict::Done
+            } else {
+                Verdict::Pending
+            }
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// netexec at `ip:port` (reached from the pair's client) answers `/hostname` with the backend's name and
+/// `/clientip` with the client's pod IP of `family`: delivered, and not source-NATed.
+/// upstream: pkg/proxy (no masquerade for traffic from the cluster CIDR to a ClusterIP; pod-to-pod is
+/// routed without NAT by the network model).
+pub(crate) async fn check_answers_without_nat(
+    ctx: &Ctx,
+    pair: &Pair,
+    ip: &str,
+    port: u16,
+    family: IpFamily,
+) -> Result<(), TrialError> {
+    let server = format!("backend {}", pair.backend.describe());
+    let hostname_url = url(ip, port, "/hostname");
+    let hostname = fetch(ctx, &pair.client, &hostname_url, &server).await?;
+    ensure(
+        hostname.trim() == pair.backend.name,
+        &format!(
+            "the answer of {hostname_url} from {}",
+            pair.client.describe()
+        ),
+        &pair.backend.name,
+        &hostname,
+    )?;
+    let client_ip = pair.client.ip(family)?;
+    let clientip_url = url(ip, port, "/clientip");
+    let seen = fetch(ctx, &pair.client, &clientip_url, &server).await?;
+    let same = remote_host(&seen).and_then(|h| parse_ip(h).ok()) == parse_ip(&client_ip).ok();
+    ensure(
+        same,
+        &format!(
+            "the client address the backend saw for {clientip_url} (no NAT inside the cluster)"
+        ),
+        format!(
+            "{client_ip} (pod {}'s {family} address), any port",
+            pair.client.name
+        ),
+        seen.trim(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_bracket_ipv6() {
+        assert_eq!(
+            url("10.96.0.5", 80, "/hostname"),
+            "http://10.96.0.5:80/hostname"
+        );
+        assert_eq!(
+            url("fd00:10:96::5", 80, "/clientip"),
+            "http://[fd00:10:96::5]:80/clientip"
+        );
+    }
+
+    #[test]
+    fn remote_addrs() {
+        assert_eq!(remote_host("10.244.1.5:40312"), Some("10.244.1.5"));
+        assert_eq!(
+            remote_host("[fd00:10:244:1::5]:40312\n"),
+            Some("fd00:10:244:1::5")
+        );
+        assert_eq!(remote_host("NOW: 2024"), None);
+        assert_eq!(remote_host(""), None);
+    }
+
+    #[test]
+    fn tainted_and_cordoned_nodes_are_skipped() {
+        let node = |name: &str, extra: serde_json::Value| -> Node {
+            let mut n = json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}, "spec": {}});
+            n["spec"] = extra;
+            serde_json::from_value(n).unwrap()
+        };
+        let nodes = vec![
+            node(
+                "cp",
+                json!({"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]}),
+            ),
+            node("w2", json!({})),
+            node("w1", json!({})),
+            node("cordoned", json!({"unschedulable": true})),
+        ];
+        let names: Vec<String> = schedulable(&nodes).into_iter().map(|n| n.name).collect();
+        assert_eq!(names, vec!["w1", "w2"]);
+    }
+
+    #[test]
+    fn replies_from_busybox_wget() {
+        let out = |code: i32, stdout: &str, stderr: &str| ExecOutput {
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+            exit_code: code,
+        };
+        assert_eq!(
+            Reply::classify(&out(0, "backend", "")),
+            Reply::Answered("backend".into())
+        );
+        assert_eq!(
+            Reply::classify(&out(
+                1,
+                "",
+                "wget: can't connect to remote host (10.96.0.9): Connection refused\n"
+            )),
+            Reply::Refused
+        );
+        assert_eq!(
+            Reply::classify(&out(1, "", "wget: download timed out\n")),
+            Reply::Dropped
+        );
+        assert_eq!(
+            Reply::classify(&out(
+                1,
+                "",
+                "wget: can't connect to remote host (fd00::1): Network is unreachable\n"
+            )),
+            Reply::Unreachable
+        );
+        assert_eq!(
+            Reply::classify(&out(
+                1,
+                "",
+                "wget: server returned error: HTTP/1.1 404 Not Found\n"
+            )),
+            Reply::Failed
+        );
+        assert!(Reply::Dropped.no_answer() && !Reply::Failed.no_answer());
+    }
+
+    #[test]
+    fn pods_pin_and_label() {
+        let node = NodeRef {
+            name: "w1".into(),
+            hostname: "w1-host".into(),
+        };
+        let pod = netexec_pod("db", Some(&node), &[("role", "db")], 6379).unwrap();
+        let v = serde_json::to_value(&pod).unwrap();
+        assert_eq!(v["metadata"]["labels"]["role"], "db");
+        assert_eq!(
+            v["spec"]["nodeSelector"]["kubernetes.io/hostname"],
+            "w1-host"
+        );
+        assert_eq!(v["spec"]["containers"][0]["args"][1], "--http-port=6379");
+        let client = client_pod("c", None, &[]).unwrap();
+        let v = serde_json::to_value(&client).unwrap();
+        assert!(v["spec"]["nodeSelector"].is_null());
+        assert_eq!(v["spec"]["containers"][0]["image"], "busybox:1.28");
+    }
+}
