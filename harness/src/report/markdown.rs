@@ -3,16 +3,42 @@
 //! Claims and messages carry `<TAB>`, `|` and backticks; unescaped, GitHub would drop `<TAB>` as an HTML tag
 //! and split a table row at `|`.
 
-/// Text outside code: HTML-significant characters escaped, so `<TAB>` stays visible.
+/// Text with HTML-significant characters escaped outside its code spans, so `<TAB>` stays visible either
+/// way (inside a code span GitHub shows an entity literally, so there it stays as written).
 pub fn text(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let run_at = |i: usize| chars[i..].iter().take_while(|c| **c == '`').count();
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
+    // Where the code span we are in ends (the index after its closing backticks).
+    let mut span_end: Option<usize> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        if span_end == Some(i) {
+            span_end = None;
         }
+        if chars[i] == '`' && span_end.is_none() {
+            let run = run_at(i);
+            // CommonMark: a run opens a code span only if a run of the same length closes it.
+            let mut j = i + run;
+            while j < chars.len() {
+                let next = run_at(j);
+                if next == run {
+                    span_end = Some(j + run);
+                    break;
+                }
+                j += next.max(1);
+            }
+            out.extend(&chars[i..i + run]);
+            i += run;
+            continue;
+        }
+        match (chars[i], span_end) {
+            ('&', None) => out.push_str("&amp;"),
+            ('<', None) => out.push_str("&lt;"),
+            ('>', None) => out.push_str("&gt;"),
+            (c, _) => out.push(c),
+        }
+        i += 1;
     }
     out
 }
@@ -89,6 +115,19 @@ mod tests {
         assert_eq!(
             cell("127.0.0.1<TAB>foo | bar\nnext"),
             "127.0.0.1&lt;TAB&gt;foo \\| bar next"
+        );
+    }
+
+    #[test]
+    fn code_spans_in_text_are_left_as_written() {
+        assert_eq!(
+            cell("a `1<TAB>2` b<c> ``x`<y`` `|`"),
+            "a `1<TAB>2` b&lt;c&gt; ``x`<y`` `\\|`"
+        );
+        assert_eq!(
+            text("a ` b<c>"),
+            "a ` b&lt;c&gt;",
+            "an unclosed backtick is literal"
         );
     }
 
