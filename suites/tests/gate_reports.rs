@@ -150,11 +150,29 @@ async fn produce(run: &Run, dir: &Path) -> PathBuf {
     path
 }
 
+/// The gate's comparison of two reports the suite wrote.
+fn compare(baseline: &Path, candidate: &Path) -> Comparison {
+    Comparison::new(
+        read_report(baseline).unwrap(),
+        read_report(candidate).unwrap(),
+        false,
+    )
+    .unwrap()
+}
+
 fn classes(cmp: &Comparison) -> BTreeMap<&str, Class> {
     cmp.entries
         .iter()
         .map(|e| (e.name.as_str(), e.class))
         .collect()
+}
+
+/// The matrix row of `trial`.
+fn row_of<'a>(matrix: &'a str, trial: &str) -> &'a str {
+    matrix
+        .lines()
+        .find(|l| l.contains(&format!("`{trial}`")))
+        .unwrap()
 }
 
 fn args(baseline: &Path, candidate: &Path) -> GateArgs {
@@ -174,12 +192,7 @@ async fn gate_and_claims_on_reports_the_suite_wrote() {
     let candidate = produce(&CANDIDATE, &dir).await;
 
     // Baseline -> candidate: the upgrade.
-    let forward = Comparison::new(
-        read_report(&baseline).unwrap(),
-        read_report(&candidate).unwrap(),
-        false,
-    )
-    .unwrap();
+    let forward = compare(&baseline, &candidate);
     let markdown = forward.markdown();
     println!("{markdown}");
     assert_eq!(
@@ -228,12 +241,7 @@ async fn gate_and_claims_on_reports_the_suite_wrote() {
     assert!(forward.new_findings.is_empty(), "{markdown}");
 
     // Candidate -> baseline: the mirror classes, and the LoadBalancer trial's doc finding is new.
-    let reverse = Comparison::new(
-        read_report(&candidate).unwrap(),
-        read_report(&baseline).unwrap(),
-        false,
-    )
-    .unwrap();
+    let reverse = compare(&candidate, &baseline);
     assert_eq!(
         classes(&reverse),
         BTreeMap::from([
@@ -331,20 +339,11 @@ async fn gate_and_claims_on_reports_the_suite_wrote() {
         matrix.contains("| claim | trial | v1.33.1+netconform-double (simulated) | v1.34.0+netconform-double (simulated) |"),
         "{matrix}"
     );
-    let row = matrix
-        .lines()
-        .find(|l| l.contains(&format!("`{ALIAS_SECTION}`")))
-        .unwrap();
+    let row = row_of(&matrix, ALIAS_SECTION);
     assert!(row.ends_with("| pass | **FAIL** |"), "{row}");
-    let row = matrix
-        .lines()
-        .find(|l| l.contains(&format!("`{LOAD_BALANCER}`")))
-        .unwrap();
+    let row = row_of(&matrix, LOAD_BALANCER);
     assert!(row.ends_with("| finding | skipped |"), "{row}");
-    let row = matrix
-        .lines()
-        .find(|l| l.contains(&format!("`{RERUN}`")))
-        .unwrap();
+    let row = row_of(&matrix, RERUN);
     assert!(row.ends_with("| pass | flaky |"), "{row}");
 
     std::fs::remove_dir_all(&dir).unwrap();

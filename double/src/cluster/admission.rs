@@ -13,10 +13,11 @@ use std::sync::Arc;
 use rand::Rng;
 use serde_json::{Value, json};
 
-use super::Cluster;
 use super::allocator::{NodePortAllocator, StoreAllocator, release};
+use super::{Cluster, name_of};
 use crate::api_error::{ApiError, Cause};
 use crate::model::family::IpFamily;
+use crate::model::pod_defaults;
 use crate::model::servicecidr;
 use crate::model::services::{self, FamilyQuirks};
 use crate::store::{Admission, Op, Store};
@@ -30,10 +31,6 @@ pub(crate) fn register(store: &Store, cluster: &Arc<Cluster>) {
     store.add_admission(Arc::new(ServiceCidrAdmission {
         cluster: cluster.clone(),
     }));
-}
-
-fn name_of(obj: &Value) -> &str {
-    obj["metadata"]["name"].as_str().unwrap_or_default()
 }
 
 struct ServiceAdmission {
@@ -207,18 +204,6 @@ impl Admission for ServiceAdmission {
 
 struct PodAdmission;
 
-/// `SetDefaults_Container`: `Always` for `:latest` or untagged images, else `IfNotPresent`.
-fn image_pull_policy(image: &str) -> &'static str {
-    let without_digest = image.split('@').next().unwrap_or(image);
-    if image.contains('@') {
-        return "IfNotPresent";
-    }
-    match without_digest.rsplit_once(':') {
-        Some((_, tag)) if !tag.contains('/') && tag != "latest" => "IfNotPresent",
-        _ => "Always",
-    }
-}
-
 fn random_suffix() -> String {
     const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
@@ -229,26 +214,10 @@ fn random_suffix() -> String {
 
 impl PodAdmission {
     fn default_container(c: &mut Value, api_access_volume: &str) {
-        let image = c["image"].as_str().unwrap_or_default().to_string();
-        if c["imagePullPolicy"].is_null() {
-            c["imagePullPolicy"] = json!(image_pull_policy(&image));
+        if !c.is_object() {
+            return;
         }
-        if c["terminationMessagePath"].is_null() {
-            c["terminationMessagePath"] = json!("/dev/termination-log");
-        }
-        if c["terminationMessagePolicy"].is_null() {
-            c["terminationMessagePolicy"] = json!("File");
-        }
-        if c["resources"].is_null() {
-            c["resources"] = json!({});
-        }
-        if let Some(ports) = c["ports"].as_array_mut() {
-            for p in ports {
-                if p["protocol"].is_null() {
-                    p["protocol"] = json!("TCP");
-                }
-            }
-        }
+        pod_defaults::default_container(c);
         let mount = json!({"name": api_access_volume, "readOnly": true, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"});
         match c["volumeMounts"].as_array_mut() {
             Some(mounts) => {
@@ -278,12 +247,9 @@ impl PodAdmission {
             .unwrap_or("default")
             .to_string();
         let spec = &mut pod["spec"];
+        pod_defaults::default_pod_spec(spec);
+        // What a created pod gets beyond the defaults the model gives a pod template.
         for (key, value) in [
-            ("dnsPolicy", json!("ClusterFirst")),
-            ("restartPolicy", json!("Always")),
-            ("terminationGracePeriodSeconds", json!(30)),
-            ("schedulerName", json!("default-scheduler")),
-            ("securityContext", json!({})),
             ("enableServiceLinks", json!(true)),
             ("serviceAccountName", json!("default")),
             ("priority", json!(0)),
@@ -416,19 +382,5 @@ impl Admission for ServiceCidrAdmission {
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pull_policy_by_tag() {
-        assert_eq!(image_pull_policy("busybox:1.28"), "IfNotPresent");
-        assert_eq!(image_pull_policy("busybox"), "Always");
-        assert_eq!(image_pull_policy("busybox:latest"), "Always");
-        assert_eq!(image_pull_policy("localhost:5000/busybox"), "Always");
-        assert_eq!(image_pull_policy("busybox@sha256:abc"), "IfNotPresent");
     }
 }

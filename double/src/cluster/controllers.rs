@@ -30,6 +30,21 @@ pub(crate) enum Trigger {
     Events(Vec<StoreEvent>),
 }
 
+impl Trigger {
+    /// The namespaces a controller that reconciles per namespace looks at: all of them after a
+    /// [`Trigger::Full`], else those of the events.
+    pub(crate) fn namespaces(&self, store: &Store) -> BTreeSet<String> {
+        match self {
+            Trigger::Full => store
+                .list("namespaces", None)
+                .iter()
+                .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string))
+                .collect(),
+            Trigger::Events(evs) => evs.iter().map(|e| e.namespace().to_string()).collect(),
+        }
+    }
+}
+
 /// Spawns a controller loop. `wants` filters events; `reconcile` may requeue via the sender.
 pub(crate) fn spawn_controller<F>(store: &Store, wants: fn(&StoreEvent) -> bool, mut reconcile: F)
 where
@@ -372,15 +387,7 @@ fn spawn_endpointslices(store: &Store, cluster: &Arc<Cluster>) {
         |e| e.resource == "pods" || e.resource == "services",
         move |store, trigger, _| {
             inputs.observe(&cluster, &trigger);
-            let namespaces: BTreeSet<String> = match trigger {
-                Trigger::Full => store
-                    .list("namespaces", None)
-                    .iter()
-                    .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string))
-                    .collect(),
-                Trigger::Events(evs) => evs.iter().map(|e| e.namespace().to_string()).collect(),
-            };
-            for ns in namespaces {
+            for ns in trigger.namespaces(store) {
                 reconcile_slices(store, &cluster, &ns, &mut inputs);
             }
         },
@@ -439,15 +446,7 @@ fn spawn_endpoints(store: &Store, cluster: &Arc<Cluster>) {
         },
         move |store, trigger, _| {
             inputs.observe(&cluster, &trigger);
-            let namespaces: BTreeSet<String> = match trigger {
-                Trigger::Full => store
-                    .list("namespaces", None)
-                    .iter()
-                    .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string))
-                    .collect(),
-                Trigger::Events(evs) => evs.iter().map(|e| e.namespace().to_string()).collect(),
-            };
-            for ns in namespaces {
+            for ns in trigger.namespaces(store) {
                 reconcile_endpoints(store, &cluster, &ns, &mut inputs);
             }
         },

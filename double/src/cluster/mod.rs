@@ -431,6 +431,11 @@ impl Container for PodContainer<'_> {
     }
 }
 
+/// `metadata.name` of a stored object ("" when it has none).
+pub(crate) fn name_of(obj: &Value) -> &str {
+    obj["metadata"]["name"].as_str().unwrap_or_default()
+}
+
 /// Finds a container (or init container) of a pod by name.
 pub(crate) fn find_container<'a>(pod: &'a Value, name: &str) -> Option<&'a Value> {
     ["containers", "initContainers", "ephemeralContainers"]

@@ -58,21 +58,31 @@ fn node_ip_of(cluster: &Cluster, pod: &Value, family: IpFamily) -> Option<IpAddr
         .find(|ip| IpFamily::of(ip) == family)
 }
 
+/// A Service's `spec.clusterIPs` that parse.
+fn cluster_ips(svc: &Value) -> impl Iterator<Item = IpAddr> + '_ {
+    svc["spec"]["clusterIPs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|ip| ip.as_str()?.parse::<IpAddr>().ok())
+}
+
+/// The name of the Service's TCP port whose `field` (`port` or `nodePort`) is `number`.
+fn tcp_port_name(svc: &Value, field: &str, number: u16) -> Option<String> {
+    svc["spec"]["ports"].as_array()?.iter().find_map(|p| {
+        let tcp = p["protocol"].as_str().unwrap_or("TCP") == "TCP";
+        (tcp && p[field].as_u64() == Some(u64::from(number)))
+            .then(|| p["name"].as_str().unwrap_or("").to_string())
+    })
+}
+
 /// The Service whose ClusterIPs hold `dest` with a TCP port `port`, and that port's name.
 fn service_at(store: &Store, dest: IpAddr, port: u16) -> Option<(Value, String)> {
     store.list("services", None).into_iter().find_map(|svc| {
-        let holds = svc["spec"]["clusterIPs"]
-            .as_array()?
-            .iter()
-            .any(|ip| ip.as_str().and_then(|s| s.parse::<IpAddr>().ok()) == Some(dest));
-        if !holds {
+        if !cluster_ips(&svc).any(|ip| ip == dest) {
             return None;
         }
-        let port_name = svc["spec"]["ports"].as_array()?.iter().find_map(|p| {
-            let tcp = p["protocol"].as_str().unwrap_or("TCP") == "TCP";
-            (tcp && p["port"].as_u64() == Some(u64::from(port)))
-                .then(|| p["name"].as_str().unwrap_or("").to_string())
-        })?;
+        let port_name = tcp_port_name(&svc, "port", port)?;
         Some((svc, port_name))
     })
 }
@@ -160,19 +170,11 @@ fn service_at_node_port(store: &Store, port: u16, family: IpFamily) -> Option<(V
             svc["spec"]["type"].as_str(),
             Some("NodePort" | "LoadBalancer")
         );
-        let of_family = svc["spec"]["clusterIPs"].as_array()?.iter().any(|ip| {
-            ip.as_str()
-                .and_then(|s| s.parse::<IpAddr>().ok())
-                .is_some_and(|ip| IpFamily::of(&ip) == family)
-        });
+        let of_family = cluster_ips(&svc).any(|ip| IpFamily::of(&ip) == family);
         if !typed || !of_family {
             return None;
         }
-        let port_name = svc["spec"]["ports"].as_array()?.iter().find_map(|p| {
-            let tcp = p["protocol"].as_str().unwrap_or("TCP") == "TCP";
-            (tcp && p["nodePort"].as_u64() == Some(u64::from(port)))
-                .then(|| p["name"].as_str().unwrap_or("").to_string())
-        })?;
+        let port_name = tcp_port_name(&svc, "nodePort", port)?;
         Some((svc, port_name))
     })
 }

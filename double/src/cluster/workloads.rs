@@ -7,19 +7,18 @@
 //! pkg/controller/replicaset/replica_set.go (`manageReplicas`, `syncReplicaSet`). What the controllers
 //! compute lives in crate::model::deployments (with its simplifications).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::Cluster;
-use super::controllers::{Trigger, spawn_controller};
+use super::controllers::spawn_controller;
+use super::{Cluster, name_of};
 use crate::api_error::ApiError;
 use crate::model::deployments::{
     self, ANNOTATION_REVISION, LABEL_POD_TEMPLATE_HASH, deletion_order, is_active, is_controlled_by,
 };
 use crate::model::time;
-use crate::store::{Admission, Op, Store, StoreEvent};
+use crate::store::{Admission, Op, Store};
 
 pub(crate) fn register(store: &Store) {
     store.add_admission(Arc::new(WorkloadAdmission));
@@ -32,7 +31,7 @@ pub(crate) fn spawn(store: &Store, cluster: &Arc<Cluster>) {
         store,
         |e| e.resource == "deployments" || e.resource == "replicasets",
         |store, trigger, _| {
-            for ns in namespaces(store, trigger) {
+            for ns in trigger.namespaces(store) {
                 reconcile_deployments(store, &ns);
             }
         },
@@ -41,26 +40,11 @@ pub(crate) fn spawn(store: &Store, cluster: &Arc<Cluster>) {
         store,
         |e| e.resource == "replicasets" || e.resource == "pods",
         move |store, trigger, _| {
-            for ns in namespaces(store, trigger) {
+            for ns in trigger.namespaces(store) {
                 reconcile_replica_sets(store, &ns, single_pod);
             }
         },
     );
-}
-
-fn namespaces(store: &Store, trigger: Trigger) -> BTreeSet<String> {
-    match trigger {
-        Trigger::Full => store
-            .list("namespaces", None)
-            .iter()
-            .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string))
-            .collect(),
-        Trigger::Events(evs) => evs
-            .iter()
-            .map(StoreEvent::namespace)
-            .map(str::to_string)
-            .collect(),
-    }
 }
 
 struct WorkloadAdmission;
@@ -106,10 +90,6 @@ impl Admission for WorkloadAdmission {
             Err(ApiError::invalid(kind, &name, causes))
         }
     }
-}
-
-fn name_of(obj: &Value) -> &str {
-    obj["metadata"]["name"].as_str().unwrap_or_default()
 }
 
 // ---- deployment controller ----
@@ -256,6 +236,7 @@ mod tests {
     use super::*;
     use crate::DoubleConfig;
     use crate::cluster::install;
+    use std::collections::BTreeSet;
     use std::time::Duration;
 
     async fn until(store: &Store, what: &str, pred: impl Fn(&Store) -> bool) {

@@ -16,6 +16,8 @@
 
 use serde_json::{Map, Value, json};
 
+use super::labels::label_selector_matches;
+use super::pod_defaults;
 use crate::api_error::Cause;
 
 pub const LABEL_POD_TEMPLATE_HASH: &str = "pod-template-hash";
@@ -56,7 +58,7 @@ pub fn default_replica_set(rs: &mut Value) {
     default_template(&mut rs["spec"]["template"]);
 }
 
-/// `SetDefaults_PodSpec` / `SetDefaults_Container` for a pod template (the subset the model's pods use).
+/// The pod defaults of a pod template (`SetDefaults_PodSpec` / `SetDefaults_Container`).
 fn default_template(template: &mut Value) {
     if !template.is_object() {
         return;
@@ -65,47 +67,11 @@ fn default_template(template: &mut Value) {
     if !spec.is_object() {
         return;
     }
-    for (key, value) in [
-        ("restartPolicy", json!("Always")),
-        ("dnsPolicy", json!("ClusterFirst")),
-        ("terminationGracePeriodSeconds", json!(30)),
-        ("schedulerName", json!("default-scheduler")),
-        ("securityContext", json!({})),
-    ] {
-        if spec[key].is_null() {
-            spec[key] = value;
-        }
-    }
+    pod_defaults::default_pod_spec(spec);
     for key in ["containers", "initContainers"] {
         for c in spec[key].as_array_mut().into_iter().flatten() {
-            let image = c["image"].as_str().unwrap_or_default().to_string();
-            for (k, v) in [
-                ("terminationMessagePath", json!("/dev/termination-log")),
-                ("terminationMessagePolicy", json!("File")),
-                ("imagePullPolicy", json!(image_pull_policy(&image))),
-                ("resources", json!({})),
-            ] {
-                if c[k].is_null() {
-                    c[k] = v;
-                }
-            }
-            for p in c["ports"].as_array_mut().into_iter().flatten() {
-                if p["protocol"].is_null() {
-                    p["protocol"] = json!("TCP");
-                }
-            }
+            pod_defaults::default_container(c);
         }
-    }
-}
-
-/// `SetDefaults_Container`: `Always` for `:latest` or untagged images, else `IfNotPresent`.
-fn image_pull_policy(image: &str) -> &'static str {
-    if image.contains('@') {
-        return "IfNotPresent";
-    }
-    match image.rsplit_once(':') {
-        Some((_, tag)) if !tag.contains('/') && tag != "latest" => "IfNotPresent",
-        _ => "Always",
     }
 }
 
@@ -137,39 +103,6 @@ pub fn validate_workload(obj: &Value) -> Vec<Cause> {
         ));
     }
     causes
-}
-
-/// `metav1.LabelSelectorAsSelector(...).Matches`: matchLabels and matchExpressions (In, NotIn, Exists,
-/// DoesNotExist); an empty selector matches everything, a missing one nothing.
-pub fn label_selector_matches(selector: &Value, labels: &Value) -> bool {
-    if !selector.is_object() {
-        return false;
-    }
-    let label = |k: &str| labels.get(k).and_then(Value::as_str);
-    let by_labels = selector["matchLabels"]
-        .as_object()
-        .is_none_or(|m| m.iter().all(|(k, v)| label(k) == v.as_str()));
-    let by_expressions = selector["matchExpressions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .all(|e| {
-            let key = e["key"].as_str().unwrap_or_default();
-            let values: Vec<&str> = e["values"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            match (e["operator"].as_str(), label(key)) {
-                (Some("In"), Some(v)) => values.contains(&v),
-                (Some("NotIn"), Some(v)) => !values.contains(&v),
-                (Some("NotIn"), None) | (Some("Exists"), Some(_)) => true,
-                (Some("DoesNotExist"), None) => true,
-                _ => false,
-            }
-        });
-    by_labels && by_expressions
 }
 
 /// `rand.SafeEncodeString`: each byte to one of 27 characters that never spell words.
@@ -536,23 +469,6 @@ mod tests {
         assert_eq!(validate_workload(&bad).len(), 1);
         bad["spec"].as_object_mut().unwrap().remove("selector");
         assert_eq!(validate_workload(&bad).len(), 1);
-    }
-
-    #[test]
-    fn selectors() {
-        let labels = json!({"app": "web", "tier": "front"});
-        assert!(label_selector_matches(&json!({}), &labels));
-        assert!(!label_selector_matches(&Value::Null, &labels));
-        assert!(label_selector_matches(
-            &json!({"matchLabels": {"app": "web"}, "matchExpressions": [
-                {"key": "tier", "operator": "In", "values": ["front", "back"]},
-                {"key": "gone", "operator": "DoesNotExist"}]}),
-            &labels
-        ));
-        assert!(!label_selector_matches(
-            &json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["front"]}]}),
-            &labels
-        ));
     }
 
     #[test]

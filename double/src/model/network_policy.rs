@@ -32,6 +32,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::Value;
 
+use super::labels::label_selector_matches;
 use crate::deviation::Deviations;
 use crate::store::Store;
 
@@ -116,39 +117,6 @@ pub fn policy_types(policy: &Value) -> Vec<Direction> {
     }
 }
 
-/// Whether a `metav1.LabelSelector` (matchLabels AND matchExpressions) selects `labels`; an empty
-/// selector selects everything. upstream: apimachinery pkg/apis/meta/v1/helpers.go LabelSelectorAsSelector.
-pub fn selector_matches(selector: &Value, labels: &Value) -> bool {
-    let label = |key: &str| labels.get(key).and_then(Value::as_str);
-    let match_labels = selector["matchLabels"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .all(|(k, v)| label(k).is_some() && label(k) == v.as_str());
-    let match_expressions = selector["matchExpressions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .all(|expr| {
-            let value = expr["key"].as_str().and_then(label);
-            let values: Vec<&str> = expr["values"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            match expr["operator"].as_str() {
-                Some("In") => value.is_some_and(|v| values.contains(&v)),
-                Some("NotIn") => value.is_none_or(|v| !values.contains(&v)),
-                Some("Exists") => value.is_some(),
-                Some("DoesNotExist") => value.is_none(),
-                // The apiserver rejects other operators; a selector that cannot parse selects nothing.
-                _ => false,
-            }
-        });
-    match_labels && match_expressions
-}
-
 /// One end of a connection as a policy sees it: its IP and, when that IP is a pod's own, the pod.
 #[derive(Debug, Clone, Copy)]
 pub struct End<'a> {
@@ -189,7 +157,7 @@ impl View {
         self.policies
             .iter()
             .filter(|p| p["metadata"]["namespace"] == *namespace)
-            .filter(|p| selector_matches(&p["spec"]["podSelector"], &pod["metadata"]["labels"]))
+            .filter(|p| selects(&p["spec"]["podSelector"], pod))
             .filter(|p| policy_types(p).contains(&direction))
             .collect()
     }
@@ -244,7 +212,7 @@ impl View {
         let Some(pod) = end.pod else {
             return false;
         };
-        if pod_selector.is_object() && !selector_matches(pod_selector, &pod["metadata"]["labels"]) {
+        if pod_selector.is_object() && !selects(pod_selector, pod) {
             return false;
         }
         let pod_namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
@@ -252,8 +220,14 @@ impl View {
             return pod_namespace == policy_namespace;
         }
         self.enforcement.namespace_selectors
-            && selector_matches(namespace_selector, &self.namespace_labels(pod_namespace))
+            && label_selector_matches(namespace_selector, &self.namespace_labels(pod_namespace))
     }
+}
+
+/// Whether a policy's `podSelector` selects `pod`. The field is not a pointer upstream: a missing one is
+/// the empty selector, which selects every pod.
+fn selects(pod_selector: &Value, pod: &Value) -> bool {
+    pod_selector.is_null() || label_selector_matches(pod_selector, &pod["metadata"]["labels"])
 }
 
 /// An `ipBlock` holds `ip`: inside `cidr` and outside every `except` (a family mismatch is outside).
@@ -663,31 +637,5 @@ mod tests {
         assert!(port_matches(&json!({"port": "redis"}), 6379, Some(&db)));
         assert!(!port_matches(&json!({"port": "redis"}), 6380, Some(&db)));
         assert!(!port_matches(&json!({"port": "http"}), 6379, Some(&db)));
-    }
-
-    #[test]
-    fn label_selectors() {
-        let labels = json!({"role": "db", "tier": "back"});
-        assert!(selector_matches(&json!({}), &labels));
-        assert!(selector_matches(
-            &json!({"matchLabels": {"role": "db"}}),
-            &labels
-        ));
-        assert!(!selector_matches(
-            &json!({"matchLabels": {"role": "db", "x": "y"}}),
-            &labels
-        ));
-        let expr = |op: &str, values: Value| json!({"matchExpressions": [{"key": "tier", "operator": op, "values": values}]});
-        assert!(selector_matches(
-            &expr("In", json!(["back", "front"])),
-            &labels
-        ));
-        assert!(!selector_matches(&expr("NotIn", json!(["back"])), &labels));
-        assert!(selector_matches(&expr("Exists", json!([])), &labels));
-        assert!(!selector_matches(&expr("DoesNotExist", json!([])), &labels));
-        assert!(selector_matches(
-            &expr("DoesNotExist", json!([])),
-            &json!({})
-        ));
     }
 }

@@ -321,25 +321,14 @@ pub struct ClaimsArgs {
 
 impl ClaimsArgs {
     pub fn parse(args: &[String]) -> Result<ClaimsArgs, String> {
-        let mut reports = Vec::new();
-        let mut markdown = None;
-        let mut rest = args.iter();
-        while let Some(arg) = rest.next() {
-            match arg.as_str() {
-                "--markdown" => match rest.next() {
-                    Some(path) => markdown = Some(PathBuf::from(path)),
-                    None => return Err(format!("--markdown needs a path; usage: {USAGE}")),
-                },
-                flag if flag.starts_with("--") => {
-                    return Err(format!("unknown option {flag:?}; usage: {USAGE}"));
-                }
-                path => reports.push(PathBuf::from(path)),
-            }
-        }
-        if reports.is_empty() {
+        let parsed = super::args::parse(args, &[], USAGE)?;
+        if parsed.paths.is_empty() {
             return Err(format!("claims takes one or more reports; usage: {USAGE}"));
         }
-        Ok(ClaimsArgs { reports, markdown })
+        Ok(ClaimsArgs {
+            reports: parsed.paths,
+            markdown: parsed.markdown,
+        })
     }
 }
 

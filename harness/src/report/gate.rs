@@ -633,29 +633,14 @@ pub struct GateArgs {
 impl GateArgs {
     /// Parses the arguments after `gate`; the error is one line with the usage.
     pub fn parse(args: &[String]) -> Result<GateArgs, String> {
-        let mut paths = Vec::new();
-        let mut force = false;
-        let mut markdown = None;
-        let mut rest = args.iter();
-        while let Some(arg) = rest.next() {
-            match arg.as_str() {
-                "--force" => force = true,
-                "--markdown" => match rest.next() {
-                    Some(path) => markdown = Some(PathBuf::from(path)),
-                    None => return Err(format!("--markdown needs a path; usage: {USAGE}")),
-                },
-                flag if flag.starts_with("--") => {
-                    return Err(format!("unknown option {flag:?}; usage: {USAGE}"));
-                }
-                path => paths.push(PathBuf::from(path)),
-            }
-        }
-        match <[PathBuf; 2]>::try_from(paths) {
+        let parsed = super::args::parse(args, &["--force"], USAGE)?;
+        let force = parsed.has("--force");
+        match <[PathBuf; 2]>::try_from(parsed.paths) {
             Ok([baseline, candidate]) => Ok(GateArgs {
                 baseline,
                 candidate,
                 force,
-                markdown,
+                markdown: parsed.markdown,
             }),
             Err(paths) => Err(format!(
                 "gate takes two reports, got {}; usage: {USAGE}",

@@ -2,6 +2,7 @@
 //! ([`junit`]) and a JSON summary beside it ([`summary`]). Reports read back ([`read`]) feed the upgrade
 //! gate ([`gate`]) and the doc-claims matrix ([`claims`]).
 
+mod args;
 pub mod claims;
 pub mod gate;
 pub mod junit;

@@ -19,15 +19,15 @@ use serde_json::json;
 
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
-use netconform::ipfamily::{IpFamily, family_of_ip};
+use netconform::ipfamily::IpFamily;
 use netconform::preflight::Need;
 use netconform::retry::retrying;
 use netconform::trial::TrialDef;
 use netconform::wait::{Verdict, budgets};
 
 use super::listing::{self, Listed, show};
-use super::probe::{self, NETEXEC_CONTAINER, NO_ANSWER, Running};
-use crate::pods::{from_json, pod_ips};
+use super::probe::{self, NETEXEC_CONTAINER, Running, primary_cluster_ip};
+use crate::pods::from_json;
 
 const SLICES_PAGE: &str =
     "https://kubernetes.io/docs/concepts/services-networking/endpoint-slices/";
@@ -142,41 +142,10 @@ async fn wait_started(ctx: &Ctx, name: &str) -> Result<Pod, TrialError> {
     found.ok_or_else(|| TrialError::Harness(format!("{name} vanished while it was awaited")))
 }
 
-/// The Service's ClusterIP and family.
-fn cluster_ip(svc: &Service) -> Result<(String, IpFamily), TrialError> {
-    let ip = svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.cluster_ip.clone())
-        .filter(|ip| !ip.is_empty() && ip != "None")
-        .ok_or_else(|| TrialError::Mismatch {
-            what: "spec.clusterIP of the Service web".into(),
-            expected: "an allocated ClusterIP".into(),
-            observed: "none".into(),
-        })?;
-    let family = family_of_ip(&ip).map_err(|e| TrialError::Harness(e.to_string()))?;
-    Ok((ip, family))
-}
-
-fn ip_of(pod: &Pod, family: IpFamily) -> Result<String, TrialError> {
-    let ips = pod_ips(pod);
-    ips.iter()
-        .find(|ip| family_of_ip(ip).ok() == Some(family))
-        .cloned()
-        .ok_or_else(|| TrialError::Mismatch {
-            what: format!(
-                "status.podIPs of pod {}",
-                pod.metadata.name.as_deref().unwrap_or("?")
-            ),
-            expected: format!("an {family} address"),
-            observed: format!("[{}]", ips.join(", ")),
-        })
-}
-
 /// The Service `web` and one gated backend `web` that has started but is not ready (its probe fails).
 async fn unready_backend(ctx: &Ctx) -> Result<(String, IpFamily, Pod), TrialError> {
     let svc = ctx.create(&web_service()?).await?;
-    let (ip, family) = cluster_ip(&svc)?;
+    let (ip, family) = primary_cluster_ip(&svc)?;
     ctx.create(&backend("web", true)?).await?;
     let pod = wait_started(ctx, "web").await?;
     Ok((ip, family, pod))
@@ -195,6 +164,33 @@ async fn listed_at(
     Ok((find(&slices), find(&endpoints)))
 }
 
+/// The ClusterIP of Service `web`, its unready backend's address of that family (already published, as
+/// not ready, in both listings: kube-proxy has seen it) and a client pod.
+struct Unready {
+    cluster_ip: String,
+    family: IpFamily,
+    backend_ip: String,
+    client: Running,
+}
+
+async fn unready_backend_and_client(ctx: &Ctx) -> Result<Unready, TrialError> {
+    let (cluster_ip, family, pod) = unready_backend(ctx).await?;
+    let backend_ip = address_of(ctx, &pod, family)?;
+    listed_at(ctx, family, &backend_ip).await?;
+    let [client] = probe::started(ctx, None, &[probe::client_pod("client", None, &[])?]).await?;
+    Ok(Unready {
+        cluster_ip,
+        family,
+        backend_ip,
+        client,
+    })
+}
+
+/// The pod's address of `family`.
+fn address_of(ctx: &Ctx, pod: &Pod, family: IpFamily) -> Result<String, TrialError> {
+    Running::of(ctx.namespace(), pod).ip(family)
+}
+
 async fn unready_listed_not_ready(ctx: Ctx) -> Result<(), TrialError> {
     let (_, family, pod) = unready_backend(&ctx).await?;
     ensure(
@@ -203,7 +199,7 @@ async fn unready_listed_not_ready(ctx: Ctx) -> Result<(), TrialError> {
         "False",
         "True",
     )?;
-    let ip = ip_of(&pod, family)?;
+    let ip = address_of(&ctx, &pod, family)?;
     let expected = Listed {
         ip: ip.clone(),
         ready: false,
@@ -226,21 +222,15 @@ async fn unready_listed_not_ready(ctx: Ctx) -> Result<(), TrialError> {
 }
 
 async fn unready_gets_no_traffic(ctx: Ctx) -> Result<(), TrialError> {
-    let (cluster_ip, family, pod) = unready_backend(&ctx).await?;
-    let ip = ip_of(&pod, family)?;
-    // Wait until the controllers have published the pod (as not ready), so kube-proxy has seen it.
-    listed_at(&ctx, family, &ip).await?;
-    let client = probe::start(&ctx, None, &[probe::client_pod("client", None, &[])?])
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| TrialError::Harness("starting the client".into()))?;
+    let Unready {
+        cluster_ip, client, ..
+    } = unready_backend_and_client(&ctx).await?;
+    // The pod never was ready: no state of the dataplane sends it traffic, so one request tells.
     let url = probe::url(&cluster_ip, PORT, "/hostname");
     probe::expect_no_answer(
         &ctx,
         &client,
         &url,
-        NO_ANSWER,
         "is the ClusterIP of Service web whose only pod is not ready",
     )
     .await
@@ -248,14 +238,12 @@ async fn unready_gets_no_traffic(ctx: Ctx) -> Result<(), TrialError> {
 }
 
 async fn ready_moves_to_addresses(ctx: Ctx) -> Result<(), TrialError> {
-    let (cluster_ip, family, pod) = unready_backend(&ctx).await?;
-    let ip = ip_of(&pod, family)?;
-    listed_at(&ctx, family, &ip).await?;
-    let client = probe::start(&ctx, None, &[probe::client_pod("client", None, &[])?])
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| TrialError::Harness("starting the client".into()))?;
+    let Unready {
+        cluster_ip,
+        family,
+        backend_ip: ip,
+        client,
+    } = unready_backend_and_client(&ctx).await?;
     let touched = ctx
         .exec("web", NETEXEC_CONTAINER, &["touch", "/tmp/ready"])
         .await?;
@@ -287,25 +275,21 @@ async fn ready_moves_to_addresses(ctx: Ctx) -> Result<(), TrialError> {
             show(&endpoints)
         ),
     )?;
-    let answer = probe::fetch(
+    probe::expect_hostname(
         &ctx,
         &client,
         &probe::url(&cluster_ip, PORT, "/hostname"),
         "pod web",
-    )
-    .await?;
-    ensure(
-        answer.trim() == "web",
-        "who answered through the ClusterIP of Service web once pod web is ready",
         "web",
-        answer.trim(),
+        "who answered through the ClusterIP of Service web once pod web is ready",
     )
+    .await
 }
 
 async fn deleted_pod_leaves(ctx: Ctx) -> Result<(), TrialError> {
     let svc = ctx.create(&web_service()?).await?;
-    let (cluster_ip, family) = cluster_ip(&svc)?;
-    let started: Vec<Running> = probe::start(
+    let (cluster_ip, family) = primary_cluster_ip(&svc)?;
+    let [a, b, client] = probe::started(
         &ctx,
         None,
         &[
@@ -315,11 +299,6 @@ async fn deleted_pod_leaves(ctx: Ctx) -> Result<(), TrialError> {
         ],
     )
     .await?;
-    let [a, b, client] = started.as_slice() else {
-        return Err(TrialError::Harness(
-            "starting web-a, web-b and the client".into(),
-        ));
-    };
     let (ip_a, ip_b) = (a.ip(family)?, b.ip(family)?);
     let both: BTreeSet<String> = [ip_a.clone(), ip_b.clone()].into();
     let awaited = format!("{ip_a} (web-a) and {ip_b} (web-b), ready");
@@ -347,17 +326,13 @@ async fn deleted_pod_leaves(ctx: Ctx) -> Result<(), TrialError> {
         listing::lists_exactly(l, &only_b)
     })
     .await?;
-    let answer = probe::fetch(
+    probe::expect_hostname(
         &ctx,
-        client,
+        &client,
         &probe::url(&cluster_ip, PORT, "/hostname"),
         "pod web-b",
-    )
-    .await?;
-    ensure(
-        answer.trim() == "web-b",
-        "who answered through the ClusterIP of Service web after web-a was deleted",
         "web-b",
-        answer.trim(),
+        "who answered through the ClusterIP of Service web after web-a was deleted",
     )
+    .await
 }

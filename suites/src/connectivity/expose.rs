@@ -28,7 +28,7 @@ use netconform::trial::TrialDef;
 use netconform::wait::{Verdict, budgets};
 
 use super::listing::{self, Listed, show};
-use super::probe::{self, AGNHOST};
+use super::probe::{self, AGNHOST, primary_cluster_ip};
 use crate::doc::DocFile;
 use crate::doc_file;
 use crate::pods::{from_json, pod_ip};
@@ -271,25 +271,9 @@ pub(crate) async fn pods_labelled(
     Ok(list.items)
 }
 
-/// Creates the Service and returns it with its ClusterIP and that address's family.
-async fn create_service(
-    ctx: &Ctx,
-    svc: &Service,
-) -> Result<(Service, String, IpFamily), TrialError> {
-    let created = ctx.create(svc).await?;
-    let name = created.metadata.name.clone().unwrap_or_default();
-    let ip = created
-        .spec
-        .as_ref()
-        .and_then(|s| s.cluster_ip.clone())
-        .filter(|ip| !ip.is_empty() && ip != "None")
-        .ok_or_else(|| TrialError::Mismatch {
-            what: format!("spec.clusterIP of the Service {name}"),
-            expected: "an allocated ClusterIP".into(),
-            observed: "none".into(),
-        })?;
-    let family = family_of_ip(&ip).map_err(|e| TrialError::Harness(e.to_string()))?;
-    Ok((created, ip, family))
+/// Creates the Service and returns its ClusterIP and that address's family.
+async fn create_service(ctx: &Ctx, svc: &Service) -> Result<(String, IpFamily), TrialError> {
+    primary_cluster_ip(&ctx.create(svc).await?)
 }
 
 /// The pod IPs of `family` of the running pods labelled `key=value`, with the pods' names.
@@ -316,6 +300,58 @@ async fn pod_ips_of(
             Some((ip, p.metadata.name.clone().unwrap_or_default()))
         })
         .collect())
+}
+
+/// What the controllers publish for the exposed pods at `ips`: each ready, on port 80 (the targetPort).
+fn ready_on_port_80(ips: &BTreeSet<String>) -> BTreeSet<Listed> {
+    ips.iter()
+        .map(|ip| Listed {
+            ip: ip.clone(),
+            ready: true,
+            ports: vec![80],
+        })
+        .collect()
+}
+
+/// What [`expect_both_list`] waits for and how its checks are worded.
+struct Listings<'a> {
+    service: &'a str,
+    family: IpFamily,
+    /// The pod addresses both listings must hold, exactly.
+    ips: &'a BTreeSet<String>,
+    awaited: &'a str,
+    slices_what: &'a str,
+    slices_expected: String,
+    endpoints_what: &'a str,
+}
+
+/// Waits until the Service's EndpointSlices (of the family), then its Endpoints, list exactly the pod
+/// addresses, and checks that each lists them ready on port 80 ([`ready_on_port_80`]).
+async fn expect_both_list(ctx: &Ctx, listings: Listings<'_>) -> Result<(), TrialError> {
+    let expected = ready_on_port_80(listings.ips);
+    let exactly = |l: &BTreeSet<Listed>| listing::lists_exactly(l, listings.ips);
+    let slices = listing::wait_slices(
+        ctx,
+        listings.service,
+        listings.family,
+        listings.awaited,
+        exactly,
+    )
+    .await?;
+    ensure(
+        slices == expected,
+        listings.slices_what,
+        listings.slices_expected,
+        show(&slices),
+    )?;
+    let endpoints =
+        listing::wait_endpoints(ctx, listings.service, listings.awaited, exactly).await?;
+    ensure(
+        endpoints == expected,
+        listings.endpoints_what,
+        show(&expected),
+        show(&endpoints),
+    )
 }
 
 async fn deployment_replicas_ready(ctx: Ctx) -> Result<(), TrialError> {
@@ -359,43 +395,28 @@ async fn endpoints_list_the_pods(ctx: Ctx) -> Result<(), TrialError> {
     wait_rolled_out(&ctx, "my-nginx").await?;
     // `kubectl expose deployment/my-nginx`
     let svc = kubectl_expose(&created, ExposeFlags::default())?;
-    let (_, _, family) = create_service(&ctx, &svc).await?;
+    let (_, family) = create_service(&ctx, &svc).await?;
     let pods = pod_ips_of(&ctx, "run", "my-nginx", family).await?;
     let ips: BTreeSet<String> = pods.keys().cloned().collect();
-    let expected: BTreeSet<Listed> = ips
-        .iter()
-        .map(|ip| Listed {
-            ip: ip.clone(),
-            ready: true,
-            ports: vec![80],
-        })
-        .collect();
-    let awaited = format!("the my-nginx pods ({})", show(&expected));
+    let expected = ready_on_port_80(&ips);
     // upstream: pkg/controller/endpointslice (podToEndpoint), pkg/controller/endpoint (syncService).
-    let slices = listing::wait_slices(&ctx, "my-nginx", family, &awaited, |l| {
-        listing::lists_exactly(l, &ips)
-    })
-    .await?;
-    ensure(
-        slices == expected,
-        "`kubectl get endpointslices -l kubernetes.io/service-name=my-nginx` (endpoints, readiness, port)",
-        format!(
-            "{}\n\n(the Service `kubectl expose` creates is equivalent to)\n{}",
-            show(&expected),
-            NGINX_SVC.excerpt()
-        ),
-        show(&slices),
-    )?;
-    let endpoints = listing::wait_endpoints(&ctx, "my-nginx", &awaited, |l| {
-        listing::lists_exactly(l, &ips)
-    })
-    .await?;
-    ensure(
-        endpoints == expected,
-        "the Endpoints of `kubectl describe svc my-nginx` (addresses and port)",
-        show(&expected),
-        show(&endpoints),
+    expect_both_list(
+        &ctx,
+        Listings {
+            service: "my-nginx",
+            family,
+            ips: &ips,
+            awaited: &format!("the my-nginx pods ({})", show(&expected)),
+            slices_what: "`kubectl get endpointslices -l kubernetes.io/service-name=my-nginx` (endpoints, readiness, port)",
+            slices_expected: format!(
+                "{}\n\n(the Service `kubectl expose` creates is equivalent to)\n{}",
+                show(&expected),
+                NGINX_SVC.excerpt()
+            ),
+            endpoints_what: "the Endpoints of `kubectl describe svc my-nginx` (addresses and port)",
+        },
     )
+    .await
 }
 
 /// The seed's nginx41 Deployment and `servicenginx41` (port 8328, targetPort 80); `image`/`command` let a
@@ -416,7 +437,7 @@ async fn nginx41(
         type_: Some("ClusterIP"),
     };
     let svc = kubectl_expose(&created, flags)?;
-    let (_, ip, family) = create_service(ctx, &svc).await?;
+    let (ip, family) = create_service(ctx, &svc).await?;
     let pods = pod_ips_of(ctx, "app", "nginx41", family).await?;
     Ok((ip, family, pods))
 }
@@ -424,40 +445,24 @@ async fn nginx41(
 async fn endpoints_carry_target_port(ctx: Ctx) -> Result<(), TrialError> {
     let (_, family, pods) = nginx41(&ctx, "nginx", 1, &[]).await?;
     let ips: BTreeSet<String> = pods.keys().cloned().collect();
-    let awaited = format!(
-        "the nginx41 pod ({})",
-        ips.iter().cloned().collect::<Vec<_>>().join(", ")
-    );
-    let expected: BTreeSet<Listed> = ips
-        .iter()
-        .map(|ip| Listed {
-            ip: ip.clone(),
-            ready: true,
-            ports: vec![80],
-        })
-        .collect();
     // upstream: podutil.FindPort(pod, servicePort) resolves targetPort (pkg/api/v1/pod/util.go); both
     // controllers publish that number (endpointslice getEndpointPorts, endpoints endpointPortFromServicePort).
-    let slices = listing::wait_slices(&ctx, "servicenginx41", family, &awaited, |l| {
-        listing::lists_exactly(l, &ips)
-    })
-    .await?;
-    ensure(
-        slices == expected,
-        "the EndpointSlice of servicenginx41 (port 8328, targetPort 80)",
-        show(&expected),
-        show(&slices),
-    )?;
-    let endpoints = listing::wait_endpoints(&ctx, "servicenginx41", &awaited, |l| {
-        listing::lists_exactly(l, &ips)
-    })
-    .await?;
-    ensure(
-        endpoints == expected,
-        "`kubectl get endpoints servicenginx41` (port 8328, targetPort 80)",
-        show(&expected),
-        show(&endpoints),
+    expect_both_list(
+        &ctx,
+        Listings {
+            service: "servicenginx41",
+            family,
+            ips: &ips,
+            awaited: &format!(
+                "the nginx41 pod ({})",
+                ips.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
+            slices_what: "the EndpointSlice of servicenginx41 (port 8328, targetPort 80)",
+            slices_expected: show(&ready_on_port_80(&ips)),
+            endpoints_what: "`kubectl get endpoints servicenginx41` (port 8328, targetPort 80)",
+        },
     )
+    .await
 }
 
 async fn cluster_ip_port_reaches_pods(ctx: Ctx) -> Result<(), TrialError> {
@@ -465,11 +470,7 @@ async fn cluster_ip_port_reaches_pods(ctx: Ctx) -> Result<(), TrialError> {
     // ... -- /agnhost netexec --http-port=80), so the answer names the pod that served it.
     let command = ["/agnhost", "netexec", "--http-port=80"];
     let (cluster_ip, _, pods) = nginx41(&ctx, AGNHOST, 2, &command).await?;
-    let client = probe::start(&ctx, None, &[probe::client_pod("client", None, &[])?])
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| TrialError::Harness("starting the client".into()))?;
+    let [client] = probe::started(&ctx, None, &[probe::client_pod("client", None, &[])?]).await?;
     let url = probe::url(&cluster_ip, 8328, "/hostname");
     let names: BTreeSet<String> = pods.values().cloned().collect();
     let answer = probe::fetch(

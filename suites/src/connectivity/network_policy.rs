@@ -16,9 +16,6 @@
 //! re-probed after a wait because enforcement is programmed asynchronously); kind's kindnetd embeds
 //! kubernetes-sigs/kube-network-policies (pkg/networkpolicy/networkpolicy.go, the evaluator).
 
-use std::time::Duration;
-
-use backon::{ExponentialBuilder, Retryable};
 use ipnet::IpNet;
 use k8s_openapi::api::core::v1::{Container, Namespace, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -31,9 +28,7 @@ use netconform::preflight::Need;
 use netconform::retry::retrying;
 use netconform::trial::TrialDef;
 
-use super::probe::{
-    self, AGNHOST, NO_ANSWER, Probe, REACHABLE, Running, client_pod, fetch, request, url,
-};
+use super::probe::{AGNHOST, Running, client_pod, eventually_no_answer, fetch, started, url};
 use crate::doc::DocFile;
 use crate::doc_file;
 use crate::pods::from_json;
@@ -157,74 +152,9 @@ async fn baseline(
     Ok(())
 }
 
-enum Attempt {
-    Answered(Probe),
-    Harness(TrialError),
-}
-
-/// A time-bounded negative result: `client`'s requests to `url` stop being answered (dropped, or
-/// rejected) at the latest once the plugin has programmed the policy ([`REACHABLE`]); each request
-/// waits [`NO_ANSWER`] for an answer. An answer after that is a mismatch saying `why` none should come.
-async fn eventually_no_answer(
-    ctx: &Ctx,
-    client: &Running,
-    url: &str,
-    why: &str,
-) -> Result<Probe, TrialError> {
-    let budget = REACHABLE.scaled(ctx.scale());
-    let secs = NO_ANSWER.scaled(ctx.scale()).as_secs().max(1);
-    let policy = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(500))
-        .with_max_delay(Duration::from_secs(5))
-        .without_max_times()
-        .with_total_delay(Some(budget));
-    let attempt = || async {
-        match request(ctx, client, url, secs).await {
-            Ok(probe) if probe.reply.no_answer() => Ok(probe),
-            Ok(probe) => Err(Attempt::Answered(probe)),
-            Err(e) => Err(Attempt::Harness(e)),
-        }
-    };
-    match attempt
-        .retry(policy)
-        .when(|e| matches!(e, Attempt::Answered(_)))
-        .await
-    {
-        Ok(probe) => {
-            ctx.log(format!(
-                "{url} from {}: {:?}",
-                client.describe(),
-                probe.reply
-            ));
-            Ok(probe)
-        }
-        Err(Attempt::Harness(e)) => Err(e),
-        Err(Attempt::Answered(probe)) => Err(TrialError::Mismatch {
-            what: format!(
-                "HTTP requests from {} to {url}, which {why}, for {:.1}s ({}) after the policy was created",
-                client.describe(),
-                budget.as_secs_f64(),
-                REACHABLE.name
-            ),
-            expected: format!(
-                "no answer within {secs}s ({}): the connection dropped (or rejected)\n\n{}",
-                NO_ANSWER.name,
-                POLICY.excerpt()
-            ),
-            observed: format!("{:?}:\n{}", probe.reply, probe.describe()),
-        }),
-    }
-}
-
-/// A positive result under the policy: `client` gets `server`'s hostname from `url`.
-async fn answers(
-    ctx: &Ctx,
-    client: &Running,
-    server: &Running,
-    url: &str,
-) -> Result<(), TrialError> {
-    let who = format!("{}, allowed by test-network-policy", server.describe());
-    let body = fetch(ctx, client, url, &who).await.map_err(|e| match e {
+/// A mismatch under the policy with the docs' manifest added to what was expected.
+fn with_policy(e: TrialError) -> TrialError {
+    match e {
         TrialError::Mismatch {
             what,
             expected,
@@ -235,7 +165,27 @@ async fn answers(
             observed,
         },
         other => other,
-    })?;
+    }
+}
+
+/// A negative result under the policy: `client`'s requests to `url` stop being answered once the plugin
+/// has programmed the policy it has just been given ([`eventually_no_answer`]).
+async fn dropped(ctx: &Ctx, client: &Running, url: &str, why: &str) -> Result<(), TrialError> {
+    eventually_no_answer(ctx, client, url, why, "after the policy was created")
+        .await
+        .map(|_| ())
+        .map_err(with_policy)
+}
+
+/// A positive result under the policy: `client` gets `server`'s hostname from `url`.
+async fn answers(
+    ctx: &Ctx,
+    client: &Running,
+    server: &Running,
+    url: &str,
+) -> Result<(), TrialError> {
+    let who = format!("{}, allowed by test-network-policy", server.describe());
+    let body = fetch(ctx, client, url, &who).await.map_err(with_policy)?;
     ensure(
         body.trim() == server.name,
         &format!("the answer of {url} from {}", client.describe()),
@@ -266,14 +216,13 @@ async fn unlabelled_pod_dropped(ctx: Ctx) -> Result<(), TrialError> {
     let target = url(&db_ip, DB_PORT, "/hostname");
     baseline(&ctx, &plain, &db, &target).await?;
     apply_policy(&ctx).await?;
-    eventually_no_answer(
+    dropped(
         &ctx,
         &plain,
         &target,
         "comes from a pod without role=frontend in the policy's namespace",
     )
     .await
-    .map(|_| ())
 }
 
 async fn project_namespace_reaches_db(ctx: Ctx) -> Result<(), TrialError> {
@@ -295,14 +244,13 @@ async fn other_port_dropped(ctx: Ctx) -> Result<(), TrialError> {
     apply_policy(&ctx).await?;
     // The allowed port answers: the pod is there, only the other port is cut.
     answers(&ctx, &frontend, &db, &url(&db_ip, DB_PORT, "/hostname")).await?;
-    eventually_no_answer(
+    dropped(
         &ctx,
         &frontend,
         &other,
         &format!("is TCP port {OTHER_PORT}, not the rule's 6379"),
     )
     .await
-    .map(|_| ())
 }
 
 async fn db_egress_limited(ctx: Ctx) -> Result<(), TrialError> {
@@ -315,26 +263,13 @@ async fn db_egress_limited(ctx: Ctx) -> Result<(), TrialError> {
     let target = url(&frontend_ip, OTHER_PORT, "/hostname");
     baseline(&ctx, &db, &frontend, &target).await?;
     apply_policy(&ctx).await?;
-    eventually_no_answer(
+    dropped(
         &ctx,
         &db,
         &target,
         "leaves a role=db pod for a pod address outside 10.0.0.0/24, on a port other than 5978",
     )
     .await
-    .map(|_| ())
-}
-
-/// Starts `pods` in `namespace` (None: the trial's) and returns them running, in order.
-async fn started<const N: usize>(
-    ctx: &Ctx,
-    namespace: Option<&str>,
-    pods: &[Pod; N],
-) -> Result<[Running; N], TrialError> {
-    let running = probe::start(ctx, namespace, pods).await?;
-    running
-        .try_into()
-        .map_err(|_| TrialError::Harness(format!("starting {N} pods")))
 }
 
 /// `kubectl label namespace NAME KEY=VALUE`.
@@ -400,7 +335,7 @@ mod tests {
     fn pods_serve_each_port_with_one_udp_server() {
         let db = serde_json::to_value(db_pod().unwrap()).unwrap();
         let containers = db["spec"]["containers"].as_array().unwrap();
-        assert_eq!(containers[0]["image"], probe::CLIENT_IMAGE);
+        assert_eq!(containers[0]["image"], super::super::probe::CLIENT_IMAGE);
         assert_eq!(
             containers[1]["args"],
             json!(["netexec", "--http-port=6379"])

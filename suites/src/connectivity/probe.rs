@@ -2,16 +2,22 @@
 //! with `wget`, and agnhost `netexec` backends on chosen nodes with chosen labels and port.
 //!
 //! - [`schedulable_nodes`] / [`schedulable`]: where pods can be pinned (by `kubernetes.io/hostname`).
-//! - [`client_pod`] / [`netexec_pod`] build the pods, [`start`] creates them and waits until they run
-//!   (in the trial's namespace or another one, e.g. from `Ctx::extra_namespace`); [`start_pair`] is the
-//!   usual client + backend on two different nodes.
+//! - [`client_pod`] / [`netexec_pod`] build the pods, [`start`] / [`started`] create them and wait until
+//!   they run (in the trial's namespace or another one, e.g. from `Ctx::extra_namespace`); [`start_pair`]
+//!   is the usual client + backend on two different nodes.
 //! - [`request`]: ONE bounded `wget -T`, classified as [`Reply::Answered`], [`Reply::Refused`],
 //!   [`Reply::Dropped`], [`Reply::Unreachable`] or [`Reply::Failed`].
 //! - [`fetch`]: the body of an answer, retried for the [`REACHABLE`] budget (the dataplane is programmed
-//!   asynchronously). [`expect_no_answer`]: a time-bounded negative result (one request of [`NO_ANSWER`]
-//!   seconds; an answer is a mismatch). A caller that has just changed what should be reachable (a new
-//!   NetworkPolicy) first shows a positive path with [`fetch`], which waits for programming.
-//! - [`url`] brackets IPv6 addresses; [`remote_host`] reads netexec's `/clientip` answer.
+//!   asynchronously).
+//! - Negative results, each request waiting [`NO_ANSWER`] for an answer that must not come:
+//!   [`expect_no_answer`] is ONE request, for a path no state of a conforming cluster ever answers (a
+//!   Service whose only pod never became ready, a Local Service without a local endpoint: before kube-proxy
+//!   programs it nothing answers either), so waiting could not change the verdict. [`eventually_no_answer`]
+//!   retries for the [`REACHABLE`] budget until a request goes unanswered, for a path that answered until
+//!   the caller changed something (a NetworkPolicy created) and that the dataplane closes asynchronously;
+//!   such a caller first shows the path answering (with [`fetch`]).
+//! - [`url`] brackets IPv6 addresses; [`remote_host`] reads netexec's `/clientip` answer;
+//!   [`primary_cluster_ip`] is the address a client probes a Service at.
 //!
 //! upstream: test/images/agnhost/netexec/netexec.go (`/hostname` is the hostname, `/clientip` is
 //! `r.RemoteAddr`); busybox networking/wget.c (`-T` timeout: `download timed out`; connect errors:
@@ -21,19 +27,18 @@
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use k8s_openapi::api::core::v1::{Node, Pod};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, ListParams};
-use kube::runtime::watcher;
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use kube::api::Api;
 use serde_json::json;
 
 use netconform::ctx::Ctx;
 use netconform::exec::{self, ExecOutput};
 use netconform::failure::{TrialError, ensure};
 use netconform::ipfamily::{IpFamily, family_of_ip, parse_ip};
-use netconform::retry::retrying;
-use netconform::wait::{Budget, Verdict, budgets, wait_for, wait_list};
+use netconform::wait::{Budget, Verdict, budgets, wait_for};
 
+use super::listing;
+use crate::dual_stack::nodes::list_nodes;
 use crate::pods::{from_json, pod_ips};
 
 /// The client image: the docs' busybox (its `wget` is the probe).
@@ -49,7 +54,8 @@ pub(crate) const NETEXEC_CONTAINER: &str = "netexec";
 pub(crate) const REACHABLE: Budget = Budget::new("dataplane-programming", 30);
 /// `wget -T` of one attempt of [`fetch`].
 const ATTEMPT_TIMEOUT_SECS: u64 = 5;
-/// How long [`expect_no_answer`] waits for an answer that must not come (one `wget -T`).
+/// How long one request of [`expect_no_answer`] / [`eventually_no_answer`] waits for an answer that must
+/// not come (one `wget -T`).
 pub(crate) const NO_ANSWER: Budget = Budget::new("no-answer", 5);
 /// Extra time the exec session gets beyond `wget -T` before the client gives up on it (a wget that
 /// does not apply `-T` to `connect()` would otherwise wait for the kernel's SYN retries, ~2 min).
@@ -62,16 +68,6 @@ pub(crate) struct NodeRef {
     pub name: String,
     /// The `kubernetes.io/hostname` label (what a nodeSelector pins by).
     pub hostname: String,
-}
-
-/// Every node of the cluster (`kubectl get nodes`).
-pub(crate) async fn list_nodes(ctx: &Ctx) -> Result<Vec<Node>, TrialError> {
-    let api: Api<Node> = Api::all(ctx.client());
-    let params = ListParams::default();
-    let list = retrying(|| api.list(&params))
-        .await
-        .map_err(TrialError::api("listing nodes"))?;
-    Ok(list.items)
 }
 
 /// Schedulable nodes (no NoSchedule/NoExecute taint, not cordoned), sorted by name.
@@ -166,7 +162,8 @@ pub(crate) struct Running {
 }
 
 impl Running {
-    fn of(namespace: &str, pod: &Pod) -> Running {
+    /// What a probe needs of `pod`, a pod of `namespace`.
+    pub fn of(namespace: &str, pod: &Pod) -> Running {
         let spec = pod.spec.as_ref();
         Running {
             namespace: namespace.to_string(),
@@ -221,6 +218,18 @@ pub(crate) async fn start(
         out.push(Running::of(&namespace, &running));
     }
     Ok(out)
+}
+
+/// [`start`] for a fixed number of pods: them running, in order.
+pub(crate) async fn started<const N: usize>(
+    ctx: &Ctx,
+    namespace: Option<&str>,
+    pods: &[Pod; N],
+) -> Result<[Running; N], TrialError> {
+    start(ctx, namespace, pods)
+        .await?
+        .try_into()
+        .map_err(|_| TrialError::Harness(format!("starting {N} pods")))
 }
 
 /// `Ctx::wait_pod_running` for a pod of another namespace.
@@ -294,13 +303,26 @@ pub(crate) async fn start_pair(
         netexec_pod(backend, backend_node, labels, port)?,
         client_pod(client, client_node, &[])?,
     ];
-    let mut running = start(ctx, None, &pods).await?.into_iter();
-    match (running.next(), running.next()) {
-        (Some(backend), Some(client)) => Ok(Pair { client, backend }),
-        _ => Err(TrialError::Harness(
-            "starting the client and backend".into(),
-        )),
-    }
+    let [backend, client] = started(ctx, None, &pods).await?;
+    Ok(Pair { client, backend })
+}
+
+/// The Service's `spec.clusterIP` (the address of its primary family) and that family: where a client
+/// reaches it.
+pub(crate) fn primary_cluster_ip(svc: &Service) -> Result<(String, IpFamily), TrialError> {
+    let name = svc.metadata.name.as_deref().unwrap_or_default();
+    let ip = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.cluster_ip.clone())
+        .filter(|ip| !ip.is_empty() && ip != "None")
+        .ok_or_else(|| TrialError::Mismatch {
+            what: format!("spec.clusterIP of the Service {name}"),
+            expected: "an allocated ClusterIP".into(),
+            observed: "none".into(),
+        })?;
+    let family = family_of_ip(&ip).map_err(|e| TrialError::Harness(e.to_string()))?;
+    Ok((ip, family))
 }
 
 /// `http://IP:PORT/PATH` with IPv6 addresses in brackets.
@@ -411,9 +433,44 @@ pub(crate) async fn request(
     })
 }
 
+/// How a request is repeated while the dataplane is being programmed: after 0.5 s at first, backing off to
+/// 5 s, for `budget` in all.
+fn dataplane_retry(budget: Duration) -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(5))
+        .without_max_times()
+        .with_total_delay(Some(budget))
+}
+
+/// Why an attempt of [`request_until`] did not end the wait.
 enum Attempt {
-    NoAnswer(Probe),
+    /// The request ended otherwise than awaited (the last one is what a failure shows).
+    Other(Probe),
+    /// The request could not be made.
     Harness(TrialError),
+}
+
+/// [`request`]s (each waiting `timeout_secs`) from `client` to `url`, repeated for `budget` until `awaited`
+/// takes one (it hands back the probes it does not take).
+async fn request_until<T>(
+    ctx: &Ctx,
+    client: &Running,
+    url: &str,
+    timeout_secs: u64,
+    budget: Duration,
+    awaited: impl Fn(Probe) -> Result<T, Probe>,
+) -> Result<T, Attempt> {
+    let attempt = || async {
+        match request(ctx, client, url, timeout_secs).await {
+            Ok(probe) => awaited(probe).map_err(Attempt::Other),
+            Err(e) => Err(Attempt::Harness(e)),
+        }
+    };
+    attempt
+        .retry(dataplane_retry(budget))
+        .when(|e| matches!(e, Attempt::Other(_)))
+        .await
 }
 
 /// The body the server at `url` answers to `client`, retried for the [`REACHABLE`] budget.
@@ -425,29 +482,14 @@ pub(crate) async fn fetch(
     server: &str,
 ) -> Result<String, TrialError> {
     let budget = REACHABLE.scaled(ctx.scale());
-    let policy = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(500))
-        .with_max_delay(Duration::from_secs(5))
-        .without_max_times()
-        .with_total_delay(Some(budget));
-    let attempt = || async {
-        match request(ctx, client, url, ATTEMPT_TIMEOUT_SECS).await {
-            Ok(Probe {
-                reply: Reply::Answered(body),
-                ..
-            }) => Ok(body),
-            Ok(probe) => Err(Attempt::NoAnswer(probe)),
-            Err(e) => Err(Attempt::Harness(e)),
-        }
+    let answered = |probe: Probe| match probe.reply {
+        Reply::Answered(body) => Ok(body),
+        _ => Err(probe),
     };
-    match attempt
-        .retry(policy)
-        .when(|e| matches!(e, Attempt::NoAnswer(_)))
-        .await
-    {
+    match request_until(ctx, client, url, ATTEMPT_TIMEOUT_SECS, budget, answered).await {
         Ok(body) => Ok(body),
         Err(Attempt::Harness(e)) => Err(e),
-        Err(Attempt::NoAnswer(probe)) => Err(TrialError::Mismatch {
+        Err(Attempt::Other(probe)) => Err(TrialError::Mismatch {
             what: format!(
                 "an HTTP request from {} to {url} ({server}), retried for {}s ({})",
                 client.describe(),
@@ -460,17 +502,31 @@ pub(crate) async fn fetch(
     }
 }
 
-/// A time-bounded negative result: one request that must get no answer within `within` (scaled).
-/// Returns how it ended (dropped, refused, unreachable) so a caller can tell a drop from a reject;
-/// an answer is a mismatch saying `why` nothing should answer.
+/// `client` gets an answer from `url` ([`fetch`], `server` says who should answer) and it is `hostname`
+/// (netexec's `/hostname`: the pod that served it); `what` names the check.
+pub(crate) async fn expect_hostname(
+    ctx: &Ctx,
+    client: &Running,
+    url: &str,
+    server: &str,
+    hostname: &str,
+    what: &str,
+) -> Result<(), TrialError> {
+    let answer = fetch(ctx, client, url, server).await?;
+    ensure(answer.trim() == hostname, what, hostname, answer.trim())
+}
+
+/// A time-bounded negative result for a path no state of a conforming cluster answers: ONE request that
+/// must get no answer within [`NO_ANSWER`] (scaled). Returns how it ended (dropped, refused, unreachable)
+/// so a caller can tell a drop from a reject; an answer is a mismatch saying `why` nothing should answer.
+/// A path that answered until the caller changed something wants [`eventually_no_answer`].
 pub(crate) async fn expect_no_answer(
     ctx: &Ctx,
     client: &Running,
     url: &str,
-    within: Budget,
     why: &str,
 ) -> Result<Probe, TrialError> {
-    let secs = within.scaled(ctx.scale()).as_secs().max(1);
+    let secs = NO_ANSWER.scaled(ctx.scale()).as_secs().max(1);
     let probe = request(ctx, client, url, secs).await?;
     match &probe.reply {
         Reply::Answered(_) | Reply::Failed => Err(TrialError::Mismatch {
@@ -480,11 +536,58 @@ pub(crate) async fn expect_no_answer(
             ),
             expected: format!(
                 "no answer within {secs}s ({}): dropped or refused",
-                within.name
+                NO_ANSWER.name
             ),
             observed: format!("{:?}:\n{}", probe.reply, probe.describe()),
         }),
         _ => Ok(probe),
+    }
+}
+
+/// A time-bounded negative result for a path that answered until the caller changed something the
+/// dataplane programs asynchronously (a NetworkPolicy created): `client`'s requests to `url` stop being
+/// answered (dropped, or rejected) at the latest once that is programmed ([`REACHABLE`]); each request
+/// waits [`NO_ANSWER`] for an answer. Returns the first unanswered one; an answer after that is a mismatch
+/// saying `why` none should come and `since` when (e.g. "after the policy was created").
+pub(crate) async fn eventually_no_answer(
+    ctx: &Ctx,
+    client: &Running,
+    url: &str,
+    why: &str,
+    since: &str,
+) -> Result<Probe, TrialError> {
+    let budget = REACHABLE.scaled(ctx.scale());
+    let secs = NO_ANSWER.scaled(ctx.scale()).as_secs().max(1);
+    let unanswered = |probe: Probe| {
+        if probe.reply.no_answer() {
+            Ok(probe)
+        } else {
+            Err(probe)
+        }
+    };
+    match request_until(ctx, client, url, secs, budget, unanswered).await {
+        Ok(probe) => {
+            ctx.log(format!(
+                "{url} from {}: {:?}",
+                client.describe(),
+                probe.reply
+            ));
+            Ok(probe)
+        }
+        Err(Attempt::Harness(e)) => Err(e),
+        Err(Attempt::Other(probe)) => Err(TrialError::Mismatch {
+            what: format!(
+                "HTTP requests from {} to {url}, which {why}, for {:.1}s ({}) {since}",
+                client.describe(),
+                budget.as_secs_f64(),
+                REACHABLE.name
+            ),
+            expected: format!(
+                "no answer within {secs}s ({}): the connection dropped (or rejected)",
+                NO_ANSWER.name
+            ),
+            observed: format!("{:?}:\n{}", probe.reply, probe.describe()),
+        }),
     }
 }
 
@@ -496,42 +599,12 @@ pub(crate) async fn wait_ready_endpoint(
     family: IpFamily,
     ip: &str,
 ) -> Result<(), TrialError> {
-    let api: Api<EndpointSlice> = ctx.api();
-    let config =
-        watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
-    let awaited = format!("an {family} EndpointSlice of {service} with the endpoint {ip} ready");
-    wait_list(
-        &api,
-        config,
-        &awaited,
-        budgets::ENDPOINTS,
-        ctx.scale(),
-        &|s: &EndpointSlice| {
-            format!(
-                "{} {}: {:?}",
-                s.address_type,
-                s.metadata.name.as_deref().unwrap_or("?"),
-                s.endpoints
-                    .iter()
-                    .map(|e| e.addresses.join("/"))
-                    .collect::<Vec<_>>()
-            )
-        },
-        |slices| {
-            let ready = slices
-                .iter()
-                .filter(|s| s.address_type == family.as_str())
-                .flat_map(|s| &s.endpoints)
-                .any(|e| {
-                    e.addresses.iter().any(|a| a == ip)
-                        && e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true)
-                });
-            if ready {
-                Verdict::Done
-            } else {
-                Verdict::Pending
-            }
-        },
+    listing::wait_slices(
+        ctx,
+        service,
+        family,
+        &format!("{ip} as a ready endpoint"),
+        |listed| listed.iter().any(|e| e.ip == ip && e.ready),
     )
     .await?;
     Ok(())
@@ -550,16 +623,18 @@ pub(crate) async fn check_answers_without_nat(
 ) -> Result<(), TrialError> {
     let server = format!("backend {}", pair.backend.describe());
     let hostname_url = url(ip, port, "/hostname");
-    let hostname = fetch(ctx, &pair.client, &hostname_url, &server).await?;
-    ensure(
-        hostname.trim() == pair.backend.name,
+    expect_hostname(
+        ctx,
+        &pair.client,
+        &hostname_url,
+        &server,
+        &pair.backend.name,
         &format!(
             "the answer of {hostname_url} from {}",
             pair.client.describe()
         ),
-        &pair.backend.name,
-        &hostname,
-    )?;
+    )
+    .await?;
     let client_ip = pair.client.ip(family)?;
     let clientip_url = url(ip, port, "/clientip");
     let seen = fetch(ctx, &pair.client, &clientip_url, &server).await?;

@@ -105,7 +105,7 @@ pub const TRIALS: &[TrialDef] = &[
         name: "connectivity::internal_traffic_policy::no_local_endpoint_dropped",
         claim: "for pods on nodes with no endpoints for a Service with `internalTrafficPolicy: Local`, the Service behaves as if it has zero endpoints, even if it has endpoints on other nodes",
         doc_url: TRAFFIC_POLICY_PAGE,
-        needs: &[Need::ServiceAddresses(1)],
+        needs: &[Need::ServiceAddresses(2)],
         exclusive: false,
         run: |ctx| Box::pin(traffic_policy::no_local_endpoint_dropped(ctx)),
     },

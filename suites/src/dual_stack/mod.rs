@@ -10,7 +10,7 @@
 
 mod endpointslices;
 mod load_balancer;
-mod nodes;
+pub(crate) mod nodes;
 mod pod01;
 mod services;
 mod switching;

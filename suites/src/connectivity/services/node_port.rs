@@ -26,8 +26,9 @@ use netconform::failure::{TrialError, ensure};
 use netconform::ipfamily::{IpFamily, family_of_ip};
 use netconform::preflight::node_info;
 
-use super::super::probe::{fetch, list_nodes, start_pair, url, wait_ready_endpoint};
+use super::super::probe::{fetch, start_pair, url, wait_ready_endpoint};
 use crate::dual_stack::get_service;
+use crate::dual_stack::nodes::list_nodes;
 use crate::pods::from_json;
 
 /// The default `--service-node-port-range`.
@@ -162,22 +163,55 @@ pub(super) async fn requested_port_in_use_rejected(ctx: Ctx) -> Result<(), Trial
             observed: describe_ports(&first),
         });
     };
-    let what = format!(
-        "`kubectl create service nodeport svctmp04 --tcp=1248:80 --node-port={held}` while svctmp03 holds nodePort {held}"
-    );
-    match ctx.create(&svctmp03("svctmp04", Some(held))?).await {
+    expect_invalid(
+        &ctx,
+        &svctmp03("svctmp04", Some(held))?,
+        &format!(
+            "`kubectl create service nodeport svctmp04 --tcp=1248:80 --node-port={held}` while svctmp03 holds nodePort {held}"
+        ),
+        "provided port is already allocated",
+        |second| {
+            format!(
+                "created:\n{}\n{}",
+                describe_ports(&first),
+                describe_ports(second)
+            )
+        },
+    )
+    .await
+}
+
+pub(super) async fn requested_port_out_of_range_rejected(ctx: Ctx) -> Result<(), TrialError> {
+    let outside = DEFAULT_RANGE.start() - 1;
+    expect_invalid(
+        &ctx,
+        &svctmp03("svctmp03", Some(outside))?,
+        &format!(
+            "`kubectl create service nodeport svctmp03 --tcp=1248:80 --node-port={outside}` (outside 30000-32767)"
+        ),
+        "provided port is not in the valid range",
+        |svc| format!("created: {}", describe_ports(svc)),
+    )
+    .await
+}
+
+/// Creating `svc` must fail as `422 Invalid` (`why` is the allocator's message); a Service created
+/// instead is read back and shown by `created`.
+async fn expect_invalid(
+    ctx: &Ctx,
+    svc: &Service,
+    what: &str,
+    why: &str,
+    created: impl FnOnce(&Service) -> String,
+) -> Result<(), TrialError> {
+    let expected = format!("the API transaction fails (422 Invalid: {why})");
+    match ctx.create(svc).await {
         Ok(_) => {
-            let second = get_service(&ctx, "svctmp04").await?;
+            let read = get_service(ctx, &svc.name_any()).await?;
             Err(TrialError::Mismatch {
-                what,
-                expected:
-                    "the API transaction fails (422 Invalid: provided port is already allocated)"
-                        .into(),
-                observed: format!(
-                    "created:\n{}\n{}",
-                    describe_ports(&first),
-                    describe_ports(&second)
-                ),
+                what: what.to_string(),
+                expected,
+                observed: created(&read),
             })
         }
         Err(e) => match refusal(&e) {
@@ -185,37 +219,11 @@ pub(super) async fn requested_port_in_use_rejected(ctx: Ctx) -> Result<(), Trial
                 ctx.log(format!("refused: {code} {reason}: {message}"));
                 ensure(
                     code == 422,
-                    &what,
-                    "the API transaction fails (422 Invalid: provided port is already allocated)",
+                    what,
+                    expected,
                     format!("{code} {reason}: {message}"),
                 )
             }
-            None => Err(e),
-        },
-    }
-}
-
-pub(super) async fn requested_port_out_of_range_rejected(ctx: Ctx) -> Result<(), TrialError> {
-    let outside = DEFAULT_RANGE.start() - 1;
-    let what = format!(
-        "`kubectl create service nodeport svctmp03 --tcp=1248:80 --node-port={outside}` (outside 30000-32767)"
-    );
-    match ctx.create(&svctmp03("svctmp03", Some(outside))?).await {
-        Ok(_) => {
-            let svc = get_service(&ctx, "svctmp03").await?;
-            Err(TrialError::Mismatch {
-                what,
-                expected: "the API transaction fails (422 Invalid: provided port is not in the valid range)".into(),
-                observed: format!("created: {}", describe_ports(&svc)),
-            })
-        }
-        Err(e) => match refusal(&e) {
-            Some((code, reason, message)) => ensure(
-                code == 422,
-                &what,
-                "the API transaction fails (422 Invalid: provided port is not in the valid range)",
-                format!("{code} {reason}: {message}"),
-            ),
             None => Err(e),
         },
     }

@@ -1,6 +1,6 @@
 //! `internalTrafficPolicy: Local` ("Service Internal Traffic Policy"): backends on two nodes, clients on
 //! both; each client reaches only the endpoint on its own node, and a client on a node without an
-//! endpoint gets no answer.
+//! endpoint gets no answer (once that node is shown to have programmed a later Service).
 //!
 //! upstream: pkg/proxy/topology.go `CategorizeEndpoints` (with a Local internal policy the usable endpoints
 //! are the ready endpoints whose `nodeName` is this node); pkg/proxy/iptables/proxier.go and
@@ -12,10 +12,10 @@ use k8s_openapi::api::core::v1::Service;
 
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
-use netconform::ipfamily::family_of_ip;
+use netconform::ipfamily::IpFamily;
 
 use super::super::probe::{
-    NO_ANSWER, NodeRef, Reply, Running, client_pod, expect_no_answer, fetch, netexec_pod,
+    NodeRef, Reply, Running, client_pod, expect_no_answer, fetch, netexec_pod, primary_cluster_ip,
     schedulable_nodes, start, url, wait_ready_endpoint,
 };
 use crate::dual_stack::get_service;
@@ -41,30 +41,42 @@ fn my_service() -> Result<Service, TrialError> {
     }))
 }
 
-/// The Service's `.spec.clusterIP` (its primary family).
-async fn create_my_service(ctx: &Ctx) -> Result<String, TrialError> {
+/// The control Service: my-service's selector and ports with the default internal policy (Cluster).
+const CONTROL: &str = "my-service-cluster";
+
+/// Creates the control Service; its ClusterIP of `family`.
+async fn create_control_service(ctx: &Ctx, family: IpFamily) -> Result<String, TrialError> {
+    let mut svc = my_service()?;
+    svc.metadata.name = Some(CONTROL.into());
+    if let Some(spec) = svc.spec.as_mut() {
+        spec.internal_traffic_policy = None;
+        spec.ip_families = Some(vec![family.as_str().to_string()]);
+    }
+    ctx.create(&svc).await?;
+    let (ip, _) = primary_cluster_ip(&get_service(ctx, CONTROL).await?)?;
+    Ok(ip)
+}
+
+/// The Service's `.spec.clusterIP` (its primary family) and that family.
+async fn create_my_service(ctx: &Ctx) -> Result<(String, IpFamily), TrialError> {
     ctx.create(&my_service()?).await?;
     let svc = get_service(ctx, "my-service").await?;
-    let spec = svc.spec.unwrap_or_default();
+    let spec = svc.spec.as_ref();
     ctx.log(format!(
         "my-service: clusterIP {}, internalTrafficPolicy {}",
-        spec.cluster_ip.as_deref().unwrap_or("(unset)"),
-        spec.internal_traffic_policy.as_deref().unwrap_or("(unset)")
+        spec.and_then(|s| s.cluster_ip.as_deref())
+            .unwrap_or("(unset)"),
+        spec.and_then(|s| s.internal_traffic_policy.as_deref())
+            .unwrap_or("(unset)")
     ));
-    spec.cluster_ip
-        .filter(|ip| family_of_ip(ip).is_ok())
-        .ok_or_else(|| TrialError::Mismatch {
-            what: "the clusterIP of my-service".into(),
-            expected: "an IP address".into(),
-            observed: "none".into(),
-        })
+    primary_cluster_ip(&svc)
 }
 
 /// Backend `backend-<i>` on each of `nodes` (label `app=MyApp`, netexec on 9376) and a client
 /// `client-<i>` beside each of `clients_on`; waits until the backends are ready endpoints of my-service.
 async fn start_pods(
     ctx: &Ctx,
-    cluster_ip: &str,
+    family: IpFamily,
     backends_on: &[&NodeRef],
     clients_on: &[&NodeRef],
 ) -> Result<(Vec<Running>, Vec<Running>), TrialError> {
@@ -82,7 +94,6 @@ async fn start_pods(
     }
     let mut running = start(ctx, None, &pods).await?;
     let clients = running.split_off(backends_on.len());
-    let family = family_of_ip(cluster_ip).map_err(|e| TrialError::Harness(e.to_string()))?;
     for backend in &running {
         wait_ready_endpoint(ctx, "my-service", family, &backend.ip(family)?).await?;
     }
@@ -98,8 +109,8 @@ pub(super) async fn local_endpoint_only(ctx: Ctx) -> Result<(), TrialError> {
             nodes.len()
         ));
     }
-    let cluster_ip = create_my_service(&ctx).await?;
-    let (backends, clients) = start_pods(&ctx, &cluster_ip, &nodes, &nodes).await?;
+    let (cluster_ip, family) = create_my_service(&ctx).await?;
+    let (backends, clients) = start_pods(&ctx, family, &nodes, &nodes).await?;
     let target = url(&cluster_ip, 80, "/hostname");
     let mut seen = Vec::new();
     let mut remote = false;
@@ -140,10 +151,10 @@ pub(super) async fn no_local_endpoint_dropped(ctx: Ctx) -> Result<(), TrialError
         ));
         return Ok(());
     };
-    let cluster_ip = create_my_service(&ctx).await?;
+    let (cluster_ip, family) = create_my_service(&ctx).await?;
     let (backends, clients) = start_pods(
         &ctx,
-        &cluster_ip,
+        family,
         &[with_endpoint],
         &[with_endpoint, without_endpoint],
     )
@@ -155,7 +166,7 @@ pub(super) async fn no_local_endpoint_dropped(ctx: Ctx) -> Result<(), TrialError
             "starting the backend and clients".into(),
         ));
     };
-    // The Service works where it has an endpoint (and the dataplane is programmed) ...
+    // The Service works where it has an endpoint ...
     fetch(
         &ctx,
         local_client,
@@ -163,12 +174,27 @@ pub(super) async fn no_local_endpoint_dropped(ctx: Ctx) -> Result<(), TrialError
         &format!("the node-local backend {}", backend.describe()),
     )
     .await?;
-    // ... and a pod on a node without one gets no answer.
+    // ... and the node without one has programmed it: silence there must not be a kube-proxy that has not
+    // caught up yet. A control Service with the same backends and the default (Cluster) policy, created
+    // after my-service's endpoint was ready, answers there only once that node's kube-proxy has seen every
+    // Service and EndpointSlice change before it (its informers deliver in resourceVersion order).
+    let control = create_control_service(&ctx, family).await?;
+    wait_ready_endpoint(&ctx, CONTROL, family, &backend.ip(family)?).await?;
+    fetch(
+        &ctx,
+        remote_client,
+        &url(&control, 80, "/hostname"),
+        &format!(
+            "the remote backend {} through {CONTROL} (internalTrafficPolicy: Cluster)",
+            backend.describe()
+        ),
+    )
+    .await?;
+    // Then one request tells: no state of that node's kube-proxy forwards my-service to the other node.
     let probe = expect_no_answer(
         &ctx,
         remote_client,
         &target,
-        NO_ANSWER,
         &format!(
             "is my-service (internalTrafficPolicy: Local) whose only endpoint {} is on another node",
             backend.describe()
