@@ -123,3 +123,63 @@ pub fn start_order(trials: &[TrialDef]) -> Vec<TrialDef> {
     ordered.extend(trials.iter().copied().filter(|t| !alone(t)));
     ordered
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial(name: &'static str, needs: &'static [Need]) -> TrialDef {
+        TrialDef {
+            name,
+            claim: "",
+            doc_url: "",
+            needs,
+            exclusive: false,
+            run: |_| Box::pin(async { Ok(()) }),
+        }
+    }
+
+    fn schedule(free: u64) -> Arc<Schedule> {
+        let caps = Capabilities {
+            free_ipv4_service_addresses: Some(free),
+            ..Capabilities::none()
+        };
+        Schedule::new(&caps)
+    }
+
+    #[test]
+    fn trials_needing_the_allocator_alone_start_first_and_the_rest_keep_their_order() {
+        let trials = [
+            trial("a", &[Need::ServiceAddresses(1)]),
+            trial("walk", &[Need::ServiceAllocatorAlone]),
+            trial("b", &[]),
+        ];
+        let names: Vec<&str> = start_order(&trials).iter().map(|t| t.name).collect();
+        assert_eq!(names, ["walk", "a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn a_lease_holds_its_addresses_until_released_and_takes_them_again() {
+        let schedule = schedule(10); // budget 6: 10 free less the terminating margin
+        let alone = schedule
+            .enter(&trial("walk", &[Need::ServiceAllocatorAlone]))
+            .await;
+        assert_eq!(schedule.addresses.available_permits(), 0);
+        let other = trial("a", &[Need::ServiceAddresses(2)]);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(50), schedule.enter(&other))
+                .await
+                .is_err(),
+            "the whole budget is held"
+        );
+        alone.release_service_addresses();
+        assert_eq!(schedule.addresses.available_permits(), 6);
+        let a = schedule.enter(&other).await;
+        assert_eq!(schedule.addresses.available_permits(), 4);
+        drop(a);
+        alone.take_service_addresses().await;
+        assert_eq!(schedule.addresses.available_permits(), 0);
+        drop(alone);
+        assert_eq!(schedule.addresses.available_permits(), 6);
+    }
+}
