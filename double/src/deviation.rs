@@ -438,6 +438,8 @@ pub const DEVIATIONS: &[Deviation] = &[
         name: "network-policy-not-enforced",
         description: "the network plugin ignores NetworkPolicy: every connection passes",
         fails: &[
+            "connectivity::network_policy::frontend_reaches_db",
+            "connectivity::network_policy::project_namespace_reaches_db",
             "connectivity::network_policy::unlabelled_pod_dropped",
             "connectivity::network_policy::other_port_dropped",
             "connectivity::network_policy::db_egress_limited",

@@ -8,7 +8,9 @@
 //! 172.17.1.0/24; out, only TCP 5978 to 10.0.0.0/24. The `role=db` pod here is agnhost `netexec` serving
 //! HTTP on 6379 (and on 8080, the "other port"), with a busybox container whose `wget` probes from the
 //! pod's own address. Every negative check first shows the path answering without the policy, then
-//! expects it to stop answering once the plugin has programmed the policy (time-bounded).
+//! expects it to stop answering once the plugin has programmed the policy (time-bounded); every positive
+//! check comes after such a drop, so that it judges the policy in force rather than a plugin that has not
+//! acted on it yet.
 //!
 //! upstream: staging/src/k8s.io/api/networking/v1/types.go (isolation per direction, rules combined
 //! additively, peers, ports); pkg/apis/networking/v1/defaults.go (policyTypes, protocol TCP);
@@ -195,17 +197,25 @@ async fn answers(
 }
 
 async fn frontend_reaches_db(ctx: Ctx) -> Result<(), TrialError> {
-    let pods = [db_pod()?, pod("frontend", &[("role", "frontend")], &[])?];
-    let [db, frontend] = started(&ctx, None, &pods).await?;
-    apply_policy(&ctx).await?;
+    let pods = [
+        db_pod()?,
+        pod("frontend", &[("role", "frontend")], &[])?,
+        pod("plain", &[], &[])?,
+    ];
+    let [db, frontend, plain] = started(&ctx, None, &pods).await?;
+    policy_in_force(&ctx, &plain, &db).await?;
     let (_, db_ip) = addresses(&frontend, &db)?;
     answers(&ctx, &frontend, &db, &url(&db_ip, DB_PORT, "/hostname")).await
 }
 
-async fn unlabelled_pod_dropped(ctx: Ctx) -> Result<(), TrialError> {
-    let pods = [db_pod()?, pod("plain", &[], &[])?];
-    let [db, plain] = started(&ctx, None, &pods).await?;
-    let (plain_ip, db_ip) = addresses(&plain, &db)?;
+/// Applies the policy and shows it in force on `db`'s node: `plain` (no role=frontend, in the policy's
+/// namespace) reaches db on 6379 before the policy and stops reaching it after. The trials that check an
+/// allowed connection do this first: the plugin acts on a policy asynchronously (kube-network-policies
+/// diverts a pod's packets to its evaluator only once its sync has put the pod's IPs in its `podips` sets:
+/// pkg/networkpolicy/controller.go `syncNFTablesRules`), so an allowed connection checked right after the
+/// create would be answered even by a plugin that wrongly drops it.
+async fn policy_in_force(ctx: &Ctx, plain: &Running, db: &Running) -> Result<(), TrialError> {
+    let (plain_ip, db_ip) = addresses(plain, db)?;
     // The example also admits 172.17.0.0/16 except 172.17.1.0/24, pod addresses included.
     if in_docs_ip_block(&plain_ip) {
         return Err(TrialError::Harness(format!(
@@ -214,23 +224,29 @@ async fn unlabelled_pod_dropped(ctx: Ctx) -> Result<(), TrialError> {
         )));
     }
     let target = url(&db_ip, DB_PORT, "/hostname");
-    baseline(&ctx, &plain, &db, &target).await?;
-    apply_policy(&ctx).await?;
+    baseline(ctx, plain, db, &target).await?;
+    apply_policy(ctx).await?;
     dropped(
-        &ctx,
-        &plain,
+        ctx,
+        plain,
         &target,
         "comes from a pod without role=frontend in the policy's namespace",
     )
     .await
 }
 
+async fn unlabelled_pod_dropped(ctx: Ctx) -> Result<(), TrialError> {
+    let pods = [db_pod()?, pod("plain", &[], &[])?];
+    let [db, plain] = started(&ctx, None, &pods).await?;
+    policy_in_force(&ctx, &plain, &db).await
+}
+
 async fn project_namespace_reaches_db(ctx: Ctx) -> Result<(), TrialError> {
     let project = ctx.extra_namespace("project").await?;
     label_namespace(&ctx, &project, "project", "myproject").await?;
-    let [db] = started(&ctx, None, &[db_pod()?]).await?;
+    let [db, plain] = started(&ctx, None, &[db_pod()?, pod("plain", &[], &[])?]).await?;
     let [client] = started(&ctx, Some(&project), &[pod("client", &[], &[])?]).await?;
-    apply_policy(&ctx).await?;
+    policy_in_force(&ctx, &plain, &db).await?;
     let (_, db_ip) = addresses(&client, &db)?;
     answers(&ctx, &client, &db, &url(&db_ip, DB_PORT, "/hostname")).await
 }
@@ -242,15 +258,16 @@ async fn other_port_dropped(ctx: Ctx) -> Result<(), TrialError> {
     let other = url(&db_ip, OTHER_PORT, "/hostname");
     baseline(&ctx, &frontend, &db, &other).await?;
     apply_policy(&ctx).await?;
-    // The allowed port answers: the pod is there, only the other port is cut.
-    answers(&ctx, &frontend, &db, &url(&db_ip, DB_PORT, "/hostname")).await?;
     dropped(
         &ctx,
         &frontend,
         &other,
         &format!("is TCP port {OTHER_PORT}, not the rule's 6379"),
     )
-    .await
+    .await?;
+    // The allowed port still answers (checked once the drop shows the policy in force): the pod is
+    // there, only the other port is cut.
+    answers(&ctx, &frontend, &db, &url(&db_ip, DB_PORT, "/hostname")).await
 }
 
 async fn db_egress_limited(ctx: Ctx) -> Result<(), TrialError> {

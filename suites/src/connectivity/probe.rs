@@ -57,8 +57,10 @@ const ATTEMPT_TIMEOUT_SECS: u64 = 5;
 /// How long one request of [`expect_no_answer`] / [`eventually_no_answer`] waits for an answer that must
 /// not come (one `wget -T`).
 pub(crate) const NO_ANSWER: Budget = Budget::new("no-answer", 5);
-/// Extra time the exec session gets beyond `wget -T` before the client gives up on it (a wget that
-/// does not apply `-T` to `connect()` would otherwise wait for the kernel's SYN retries, ~2 min).
+/// Extra time the exec session gets beyond `wget -T` before the client gives up on it. busybox applies
+/// `-T` to `connect()` and to every read (networking/wget.c `set_alarm` around `xconnect_stream`), so a
+/// session still running then is stuck in the exec path, not in the network: its request ended
+/// [`Reply::Failed`], never as a drop a negative check could take for the dataplane's answer.
 const EXEC_GRACE: Duration = Duration::from_secs(10);
 
 /// A node pods can be pinned to.
@@ -353,7 +355,7 @@ pub(crate) enum Reply {
     Dropped,
     /// `Network is unreachable` / `No route to host` (no route, or an ICMP unreachable).
     Unreachable,
-    /// Anything else (an HTTP error status, a bad address).
+    /// Anything else (an HTTP error status, a bad address, an exec session the client gave up on).
     Failed,
 }
 
@@ -414,7 +416,7 @@ pub(crate) async fn request(
         Err(_) => ExecOutput {
             stdout: String::new(),
             stderr: format!(
-                "(the client gave up on the command after {}s: timed out)\n",
+                "(the client gave up on the exec session after {}s: outcome unknown)\n",
                 limit.as_secs()
             ),
             exit_code: -1,
@@ -739,6 +741,15 @@ mod tests {
             Reply::Failed
         );
         assert!(Reply::Dropped.no_answer() && !Reply::Failed.no_answer());
+        // A session the client gave up on is no evidence of a drop.
+        assert_eq!(
+            Reply::classify(&out(
+                -1,
+                "",
+                "(the client gave up on the exec session after 15s: outcome unknown)\n"
+            )),
+            Reply::Failed
+        );
     }
 
     #[test]

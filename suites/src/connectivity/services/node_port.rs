@@ -10,10 +10,12 @@
 //! upstream: pkg/registry/core/service/storage/alloc.go `initNodePorts` (a requested nodePort is allocated
 //! as given or the create fails with `Invalid` on `spec.ports[i].nodePort`), pkg/registry/core/service/
 //! portallocator/allocator.go (default range 30000-32767; "provided port is already allocated", "provided
-//! port is not in the valid range"); kube-proxy serves a NodePort on every local address of its family
-//! (pkg/proxy/util/nodeport_addresses.go: no `--nodeport-addresses` means 0.0.0.0/0 and ::/0; `primary`
-//! means the node's InternalIPs), one proxier per family serving the Services with a ClusterIP of that
-//! family (pkg/proxy/servicechangetracker.go). NodePort traffic is masqueraded
+//! port is not in the valid range"); kube-proxy serves a NodePort on the node's addresses of each family
+//! (pkg/proxy/util/nodeport_addresses.go: iptables mode without `--nodeport-addresses` serves every local
+//! address; nftables mode defaults it to `primary`, the node IP of each family from its Node object,
+//! cmd/kube-proxy/app/server_linux.go `platformApplyDefaults`; kind leaves it unset, so each InternalIP
+//! serves it either way), one proxier per family serving the Services with a ClusterIP of that family
+//! (pkg/proxy/servicechangetracker.go). NodePort traffic is masqueraded
 //! (pkg/proxy/iptables/proxier.go "masquerade traffic for ... external destinations" with
 //! externalTrafficPolicy Cluster): the backend's view of the client is not checked.
 
