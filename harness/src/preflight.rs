@@ -41,6 +41,9 @@ pub enum Need {
     /// No other trial may allocate IPv4 service addresses while it runs (it adds a ServiceCIDR that the
     /// allocator would otherwise hand to other trials' Services: upstream MetaAllocator tries every range).
     ServiceAllocatorAlone,
+    /// At least this many nodes take ordinary pods (not cordoned, no NoSchedule/NoExecute taint): the trial
+    /// places pods on different nodes (kind's config has two workers).
+    SchedulableNodes(u8),
 }
 
 /// The largest IPv4 service range (allocatable addresses: a /24) a trial exhausts.
@@ -54,6 +57,8 @@ pub struct NodeInfo {
     pub pod_cidrs: Vec<String>,
     /// `status.addresses` of type InternalIP.
     pub internal_ips: Vec<String>,
+    /// Takes ordinary pods: see [`is_schedulable`].
+    pub schedulable: bool,
 }
 
 impl NodeInfo {
@@ -195,10 +200,27 @@ impl Capabilities {
             }
             Need::SmallServiceRange => self.unmet_small_service_range(),
             Need::ServiceAllocatorAlone => None,
+            Need::SchedulableNodes(n) => self.unmet_schedulable_nodes(n),
             Need::ServiceAddresses(n) => self.free_ipv4_service_addresses.filter(|free| u64::from(n) > *free).map(|free| {
                 format!("the trial holds {n} IPv4 service addresses at once; the default service range has {free} free")
             }),
         }
+    }
+
+    fn unmet_schedulable_nodes(&self, wanted: u8) -> Option<String> {
+        let schedulable: Vec<&str> = self
+            .nodes
+            .iter()
+            .filter(|n| n.schedulable)
+            .map(|n| n.name.as_str())
+            .collect();
+        (schedulable.len() < usize::from(wanted)).then(|| {
+            format!(
+                "the trial places pods on {wanted} different nodes; the cluster has {} schedulable node(s) [{}] (cordoned or NoSchedule/NoExecute-tainted nodes do not count)",
+                schedulable.len(),
+                schedulable.join(", ")
+            )
+        })
     }
 
     fn unmet_small_service_range(&self) -> Option<String> {
@@ -410,7 +432,21 @@ pub fn node_info(node: &Node) -> NodeInfo {
         name: node.name_any(),
         pod_cidrs,
         internal_ips,
+        schedulable: is_schedulable(node),
     }
+}
+
+/// Whether the scheduler places a pod without tolerations on `node`: not cordoned (`spec.unschedulable`)
+/// and no `NoSchedule`/`NoExecute` taint (kind's control-plane node has `NoSchedule`).
+pub fn is_schedulable(node: &Node) -> bool {
+    let spec = node.spec.as_ref();
+    let cordoned = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+    let tainted = spec.and_then(|s| s.taints.as_ref()).is_some_and(|taints| {
+        taints
+            .iter()
+            .any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
+    });
+    !cordoned && !tainted
 }
 
 /// Families every node has (empty when there are no nodes).
@@ -590,6 +626,44 @@ mod tests {
                 {"type": "Hostname", "address": name}
             ]}
         })
+    }
+
+    #[test]
+    fn schedulable_nodes_leave_out_cordoned_and_tainted_ones() {
+        let mut control_plane = dual("cp", 1);
+        control_plane["spec"]["taints"] = serde_json::json!([
+            {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
+        ]);
+        let mut cordoned = dual("cordoned", 3);
+        cordoned["spec"]["unschedulable"] = serde_json::json!(true);
+        let mut soft = dual("soft", 4);
+        soft["spec"]["taints"] = serde_json::json!([{"key": "x", "effect": "PreferNoSchedule"}]);
+        let nodes = vec![
+            node(control_plane),
+            node(dual("worker", 2)),
+            node(cordoned),
+            node(soft),
+        ];
+        let ready: Vec<&str> = nodes
+            .iter()
+            .filter(|n| n.schedulable)
+            .map(|n| n.name.as_str())
+            .collect();
+        assert_eq!(ready, ["worker", "soft"]);
+        let c = caps(nodes);
+        let s = Settings::default();
+        assert_eq!(
+            c.unmet(Need::SchedulableNodes(2), &s, TargetKind::Kind),
+            None
+        );
+        let reason = c
+            .unmet(Need::SchedulableNodes(3), &s, TargetKind::Kind)
+            .unwrap();
+        assert!(
+            reason.contains("3 different nodes")
+                && reason.contains("2 schedulable node(s) [worker, soft]"),
+            "{reason}"
+        );
     }
 
     fn ipv4_only(name: &str, n: u8) -> serde_json::Value {

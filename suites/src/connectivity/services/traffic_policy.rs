@@ -104,10 +104,11 @@ pub(super) async fn local_endpoint_only(ctx: Ctx) -> Result<(), TrialError> {
     let nodes = schedulable_nodes(&ctx).await?;
     let nodes: Vec<&NodeRef> = nodes.iter().take(2).collect();
     if nodes.len() < 2 {
-        ctx.log(format!(
-            "{} schedulable node(s): only the local endpoint exists, so only reaching it is checked",
+        // Preflight asked for two (`Need::SchedulableNodes`); one went away since.
+        return Err(TrialError::Harness(format!(
+            "two schedulable nodes are needed, {} found",
             nodes.len()
-        ));
+        )));
     }
     let (cluster_ip, family) = create_my_service(&ctx).await?;
     let (backends, clients) = start_pods(&ctx, family, &nodes, &nodes).await?;
@@ -145,11 +146,11 @@ pub(super) async fn local_endpoint_only(ctx: Ctx) -> Result<(), TrialError> {
 pub(super) async fn no_local_endpoint_dropped(ctx: Ctx) -> Result<(), TrialError> {
     let nodes = schedulable_nodes(&ctx).await?;
     let [with_endpoint, without_endpoint, ..] = nodes.as_slice() else {
-        ctx.log(format!(
-            "not checked: it needs two schedulable nodes (one without an endpoint), the cluster has {}",
+        // Preflight asked for two (`Need::SchedulableNodes`); one went away since.
+        return Err(TrialError::Harness(format!(
+            "two schedulable nodes are needed, {} found",
             nodes.len()
-        ));
-        return Ok(());
+        )));
     };
     let (cluster_ip, family) = create_my_service(&ctx).await?;
     let (backends, clients) = start_pods(
