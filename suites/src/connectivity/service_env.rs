@@ -56,7 +56,7 @@ pub const TRIALS: &[TrialDef] = &[
     },
     TrialDef {
         name: "connectivity::service_env::enable_service_links_false",
-        claim: "setting `enableServiceLinks` to `false` on the pod spec disables the Service environment variables; the `kubernetes` Service's KUBERNETES_SERVICE_HOST/_PORT/_PORT_HTTPS stay",
+        claim: "setting `enableServiceLinks` to `false` on the pod spec disables the Service environment variables; the `kubernetes` Service's variables (KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT and the rest) stay",
         doc_url: CONNECT_PAGE,
         needs: &[Need::ServiceAddresses(1)],
         exclusive: false,
