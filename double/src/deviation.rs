@@ -469,6 +469,17 @@ pub const DEVIATIONS: &[Deviation] = &[
             "connectivity::network_policy::other_port_dropped",
         ],
     },
+    Deviation {
+        name: "network-policy-ipv4-only",
+        description: "the network plugin enforces NetworkPolicy on IPv4 only: IPv6 connections are never filtered",
+        fails: &[
+            "connectivity::network_policy::frontend_reaches_db",
+            "connectivity::network_policy::project_namespace_reaches_db",
+            "connectivity::network_policy::unlabelled_pod_dropped",
+            "connectivity::network_policy::other_port_dropped",
+            "connectivity::network_policy::db_egress_limited",
+        ],
+    },
     // connectivity::expose, connectivity::readiness, connectivity::service_env (helper A2)
     Deviation {
         name: "replicaset-single-pod",
@@ -495,6 +506,11 @@ pub const DEVIATIONS: &[Deviation] = &[
             "connectivity::readiness::unready_listed_not_ready",
             "connectivity::readiness::unready_gets_no_traffic",
         ],
+    },
+    Deviation {
+        name: "proxy-uses-unready-endpoints",
+        description: "kube-proxy sends Service traffic to endpoints whose EndpointSlice condition is ready: false",
+        fails: &["connectivity::readiness::unready_gets_no_traffic"],
     },
     Deviation {
         name: "endpoints-stale-readiness",

@@ -26,7 +26,8 @@
 //! `pod-to-pod-ipv6-dropped` (no IPv6 routes between nodes: cross-node IPv6 to pods is dropped),
 //! `pod-to-pod-masquerade` (traffic leaving a node is SNATed to that node's IP), `nodeport-ipv6-not-served`
 //! (IPv6 node addresses refuse NodePorts), `nodeport-only-on-endpoint-nodes` (nodes without a ready
-//! endpoint refuse), `internal-traffic-policy-ignored` (Local is treated as Cluster).
+//! endpoint refuse), `internal-traffic-policy-ignored` (Local is treated as Cluster),
+//! `proxy-uses-unready-endpoints` (endpoints listed `ready: false` are picked too).
 
 use std::net::IpAddr;
 
@@ -97,8 +98,16 @@ struct Endpoint {
 
 /// The ready endpoints of the Service's slices of `family`, with their port for `port_name`, in address
 /// order. upstream: pkg/proxy/endpointslicecache.go (endpoints per address type), pkg/proxy/topology.go
-/// `CategorizeEndpoints` (ready endpoints).
-fn ready_endpoints(store: &Store, svc: &Value, port_name: &str, family: IpFamily) -> Vec<Endpoint> {
+/// `CategorizeEndpoints` (ready endpoints; a not-ready one only as a serving-and-terminating fallback,
+/// which the double does not model). Under `proxy-uses-unready-endpoints` every listed endpoint.
+fn ready_endpoints(
+    cluster: &Cluster,
+    store: &Store,
+    svc: &Value,
+    port_name: &str,
+    family: IpFamily,
+) -> Vec<Endpoint> {
+    let with_unready = cluster.has("proxy-uses-unready-endpoints");
     let Some(ns) = svc["metadata"]["namespace"].as_str() else {
         return Vec::new();
     };
@@ -123,7 +132,7 @@ fn ready_endpoints(store: &Store, svc: &Value, port_name: &str, family: IpFamily
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter(|ep| ep["conditions"]["ready"].as_bool().unwrap_or(true))
+                .filter(|ep| with_unready || ep["conditions"]["ready"].as_bool().unwrap_or(true))
                 .filter_map(move |ep| {
                     Some(Endpoint {
                         ip: ep["addresses"]
@@ -201,7 +210,7 @@ fn node_port(
     let Some((svc, port_name)) = service_at_node_port(store, port, family) else {
         return refused();
     };
-    let endpoints = ready_endpoints(store, &svc, &port_name, family);
+    let endpoints = ready_endpoints(cluster, store, &svc, &port_name, family);
     if cluster.has("nodeport-only-on-endpoint-nodes") && !endpoints.iter().any(|e| e.node == node) {
         return refused();
     }
@@ -369,7 +378,7 @@ pub(crate) fn http_get(
         true => node_ip_of(cluster, client, family).unwrap_or(source),
         false => source,
     };
-    let endpoints = ready_endpoints(store, &svc, &port_name, family);
+    let endpoints = ready_endpoints(cluster, store, &svc, &port_name, family);
     if endpoints.is_empty() {
         return HttpReply::ConnectError("Connection refused".into());
     }

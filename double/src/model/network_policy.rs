@@ -15,6 +15,9 @@
 //!   the selected namespaces, both together the selected pods of the selected namespaces (AND).
 //! - A port matches by number, by `port`..=`endPort`, or by name against the destination pod's
 //!   container ports (name, number and protocol).
+//! - Both families are filtered alike (kube-network-policies' nftables table is `inet`, with IPv4 and IPv6
+//!   sets of the pods' IPs: pkg/networkpolicy/controller.go `initializeNFTablesRules`); an `ipBlock` of one
+//!   family never holds an address of the other (Go's `net.IPNet.Contains`: `evaluateIPBlocks`).
 //!
 //! upstream: staging/src/k8s.io/api/networking/v1/types.go (the field semantics);
 //! kubernetes-sigs/kube-network-policies pkg/networkpolicy/networkpolicy.go (evaluator,
@@ -25,7 +28,8 @@
 //! selector` (peers with a namespaceSelector match nothing), `network-policy-egress-ignored` (no pod is
 //! ever isolated for egress), `network-policy-ports-ignored` (rules match every port),
 //! `network-policy-replies-not-tracked` (stateless filtering: replies must pass the server's egress and
-//! the client's ingress rules like new connections).
+//! the client's ingress rules like new connections), `network-policy-ipv4-only` (IPv6 connections are never
+//! filtered, as by a plugin programming only an `ip` table).
 
 use std::net::IpAddr;
 
@@ -47,6 +51,8 @@ pub struct Enforcement {
     pub egress: bool,
     pub ports: bool,
     pub tracks_replies: bool,
+    /// Whether IPv6 connections are filtered too (else they all pass).
+    pub ipv6: bool,
 }
 
 impl Enforcement {
@@ -56,6 +62,7 @@ impl Enforcement {
         egress: true,
         ports: true,
         tracks_replies: true,
+        ipv6: true,
     };
 
     pub fn of(deviations: &Deviations) -> Enforcement {
@@ -65,6 +72,7 @@ impl Enforcement {
             egress: !deviations.has("network-policy-egress-ignored"),
             ports: !deviations.has("network-policy-ports-ignored"),
             tracks_replies: !deviations.has("network-policy-replies-not-tracked"),
+            ipv6: !deviations.has("network-policy-ipv4-only"),
         }
     }
 }
@@ -337,7 +345,7 @@ pub fn allows(
     port: u16,
 ) -> bool {
     let enforcement = Enforcement::of(deviations);
-    if !enforcement.enforced {
+    if !enforcement.enforced || (dest.is_ipv6() && !enforcement.ipv6) {
         return true;
     }
     let view = View {
@@ -570,6 +578,55 @@ mod tests {
             &w.frontend,
             &w.plain,
             8080
+        ));
+    }
+
+    #[test]
+    fn ipv6_is_filtered_alike_unless_ipv4_only() {
+        let w = world(&[docs_policy()]);
+        let dual = |pod: &Value, v6: &str| {
+            let mut pod = pod.clone();
+            let v4 = pod["status"]["podIPs"][0].clone();
+            pod["status"]["podIPs"] = json!([v4, {"ip": v6}]);
+            pod
+        };
+        let db = dual(&w.db, "fd00:10:244:1::5");
+        let frontend = dual(&w.frontend, "fd00:10:244:2::7");
+        let plain = dual(&w.plain, "fd00:10:244:2::8");
+        let v6 = |pod: &Value| -> IpAddr {
+            pod["status"]["podIPs"][1]["ip"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let connect6 = |deviations: &[&str], from: &Value, to: &Value, port: u16| {
+            let names: Vec<String> = deviations.iter().map(|d| d.to_string()).collect();
+            let d = Deviations::from_names(&names).unwrap();
+            allows(&w.store, &d, from, v6(from), to, v6(to), port)
+        };
+        // The selectors admit over IPv6; the IPv4 ipBlocks admit no IPv6 peer.
+        assert!(connect6(&[], &frontend, &db, 6379));
+        assert!(!connect6(&[], &plain, &db, 6379));
+        assert!(!connect6(&[], &frontend, &db, 8080));
+        assert!(
+            !connect6(&[], &db, &frontend, 8080),
+            "db egress: an IPv4 ipBlock only"
+        );
+        for (from, to, port) in [
+            (&plain, &db, 6379),
+            (&frontend, &db, 8080),
+            (&db, &frontend, 8080),
+        ] {
+            assert!(connect6(&["network-policy-ipv4-only"], from, to, port));
+        }
+        // IPv4 is still filtered.
+        assert!(!connect(
+            &w,
+            &["network-policy-ipv4-only"],
+            &plain,
+            &db,
+            6379
         ));
     }
 

@@ -53,7 +53,8 @@ pub const TRIALS: &[TrialDef] = &[
         name: "connectivity::readiness::unready_gets_no_traffic",
         claim: "a Pod with containers reporting that they are not ready does not receive traffic through Kubernetes Services",
         doc_url: PROBES_PAGE,
-        needs: &[Need::ServiceAddresses(1)],
+        // web and the control Service (the fence) at once.
+        needs: &[Need::ServiceAddresses(2)],
         exclusive: false,
         run: |ctx| Box::pin(unready_gets_no_traffic(ctx)),
     },
@@ -81,6 +82,20 @@ fn web_service() -> Result<Service, TrialError> {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "web"},
         "spec": {"selector": {"app": "web"}, "ports": [{"port": PORT, "protocol": "TCP", "targetPort": TARGET_PORT}]}
+    }))
+}
+
+/// The control Service of the fence in [`unready_gets_no_traffic`], and the label of its backend.
+const CONTROL: &str = "control";
+
+/// Service `control`: web's ports, selecting `app=control` (a ready backend, not web's pods), single-stack
+/// in `family` (kube-proxy syncs each family apart: the fence must be of the probed family).
+fn control_service(family: IpFamily) -> Result<Service, TrialError> {
+    from_json(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": CONTROL},
+        "spec": {"selector": {"app": CONTROL}, "ipFamilies": [family.as_str()],
+            "ports": [{"port": PORT, "protocol": "TCP", "targetPort": TARGET_PORT}]}
     }))
 }
 
@@ -222,10 +237,37 @@ async fn unready_listed_not_ready(ctx: Ctx) -> Result<(), TrialError> {
 }
 
 async fn unready_gets_no_traffic(ctx: Ctx) -> Result<(), TrialError> {
+    // The control backend starts alongside web; it has no readinessProbe, so it is ready once running.
+    let control_pod = probe::netexec_pod(CONTROL, None, &[("app", CONTROL)], TARGET_PORT)?;
+    ctx.create(&control_pod).await?;
     let Unready {
-        cluster_ip, client, ..
+        cluster_ip,
+        family,
+        client,
+        ..
     } = unready_backend_and_client(&ctx).await?;
-    // The pod never was ready: no state of the dataplane sends it traffic, so one request tells.
+    // The fence: the client's node must have programmed web with its unready endpoint, or silence could be
+    // a kube-proxy that has not caught up yet (one that would then forward to the unready pod). A control
+    // Service created now, after web's EndpointSlice lists that endpoint, answers the client only once its
+    // node's kube-proxy has handled every Service and EndpointSlice change before it: its informers deliver
+    // in resourceVersion order and each sync programs all pending changes (pkg/proxy/config/config.go,
+    // pkg/proxy/endpointschangetracker.go). As in services/traffic_policy.rs `no_local_endpoint_dropped`.
+    let control = Running::of(ctx.namespace(), &ctx.wait_pod_running(CONTROL).await?);
+    let control_svc = ctx.create(&control_service(family)?).await?;
+    let (control_ip, _) = primary_cluster_ip(&control_svc)?;
+    probe::wait_ready_endpoint(&ctx, CONTROL, family, &control.ip(family)?).await?;
+    probe::expect_hostname(
+        &ctx,
+        &client,
+        &probe::url(&control_ip, PORT, "/hostname"),
+        &format!("pod {CONTROL} through Service {CONTROL}, created after web"),
+        CONTROL,
+        &format!("who answered through the ClusterIP of Service {CONTROL} (the fence)"),
+    )
+    .await?;
+    // Then one request tells: no state of a conforming kube-proxy sends web's traffic to its pod, which
+    // never was ready (a Service without ready endpoints is REJECTed: pkg/proxy/topology.go
+    // `CategorizeEndpoints`, pkg/proxy/iptables/proxier.go).
     let url = probe::url(&cluster_ip, PORT, "/hostname");
     probe::expect_no_answer(
         &ctx,

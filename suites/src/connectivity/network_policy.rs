@@ -12,6 +12,15 @@
 //! check comes after such a drop, so that it judges the policy in force rather than a plugin that has not
 //! acted on it yet.
 //!
+//! Each check covers every IP family of the cluster, probing the pods' addresses of that family: the
+//! policy is family-agnostic and kube-network-policies filters both (its nftables table is `inet`, with
+//! IPv4 and IPv6 sets of the pods' IPs: pkg/networkpolicy/controller.go `initializeNFTablesRules`; pods
+//! are looked up by any of their `status.podIPs`). The example's ipBlocks are IPv4 only, and an IPv6
+//! address lies in no IPv4 CIDR (Go's `net.IPNet.Contains` is false across families:
+//! pkg/networkpolicy/networkpolicy.go `evaluateIPBlocks`), so over IPv6 only the selector peers admit:
+//! role=frontend pods of the namespace and pods of project=myproject namespaces; db's egress, an ipBlock
+//! alone, admits no IPv6 destination at all. Every expected result is therefore the same in both families.
+//!
 //! upstream: staging/src/k8s.io/api/networking/v1/types.go (isolation per direction, rules combined
 //! additively, peers, ports); pkg/apis/networking/v1/defaults.go (policyTypes, protocol TCP);
 //! test/e2e/network/netpol/network_policy.go (the same cases probed pod to pod, each expected result
@@ -26,6 +35,7 @@ use serde_json::json;
 
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
+use netconform::ipfamily::IpFamily;
 use netconform::preflight::Need;
 use netconform::retry::retrying;
 use netconform::trial::TrialDef;
@@ -119,9 +129,13 @@ async fn apply_policy(ctx: &Ctx) -> Result<(), TrialError> {
     Ok(())
 }
 
-/// The address of `target` to probe (its first, the cluster's primary family) and `client`'s address of
-/// the same family, which the policy sees as the source.
-fn addresses(client: &Running, target: &Running) -> Result<(String, String), TrialError> {
+/// The IP families the checks cover: every family of the cluster (see the module comment); without
+/// that knowledge, the family of `target`'s first address (the cluster's primary).
+fn families(ctx: &Ctx, target: &Running) -> Result<Vec<IpFamily>, TrialError> {
+    let known: Vec<IpFamily> = ctx.capabilities().families.iter().copied().collect();
+    if !known.is_empty() {
+        return Ok(known);
+    }
     let first = target.ips.first().ok_or_else(|| TrialError::Mismatch {
         what: format!("status.podIPs of pod {}", target.name),
         expected: "at least one pod IP".into(),
@@ -129,28 +143,62 @@ fn addresses(client: &Running, target: &Running) -> Result<(String, String), Tri
     })?;
     let family = netconform::ipfamily::family_of_ip(first)
         .map_err(|e| TrialError::Harness(format!("pod {}: {e}", target.name)))?;
-    Ok((client.ip(family)?, first.clone()))
+    Ok(vec![family])
 }
 
-/// Shows that `client` reaches `server` at `url` before the policy exists: a drop seen afterwards is
-/// then the policy's doing, not the pod network's.
+/// For each family the checks cover, `target`'s URL at `port` (`/hostname`) and `client`'s address of
+/// that family, which the policy sees as the source.
+fn targets(
+    ctx: &Ctx,
+    client: &Running,
+    target: &Running,
+    port: u16,
+) -> Result<Vec<(String, String)>, TrialError> {
+    families(ctx, target)?
+        .into_iter()
+        .map(|family| {
+            Ok((
+                client.ip(family)?,
+                url(&target.ip(family)?, port, "/hostname"),
+            ))
+        })
+        .collect()
+}
+
+/// `server`'s URLs at `port` for `client` in each family the checks cover.
+fn urls(
+    ctx: &Ctx,
+    client: &Running,
+    server: &Running,
+    port: u16,
+) -> Result<Vec<String>, TrialError> {
+    Ok(targets(ctx, client, server, port)?
+        .into_iter()
+        .map(|(_, url)| url)
+        .collect())
+}
+
+/// Shows that `client` reaches `server` at each of `urls` before the policy exists: a drop seen afterwards
+/// is then the policy's doing, not the pod network's.
 async fn baseline(
     ctx: &Ctx,
     client: &Running,
     server: &Running,
-    url: &str,
+    urls: &[String],
 ) -> Result<(), TrialError> {
-    fetch(
-        ctx,
-        client,
-        url,
-        &format!("{} before any NetworkPolicy", server.describe()),
-    )
-    .await?;
-    ctx.log(format!(
-        "without the policy {} reaches {url}",
-        client.describe()
-    ));
+    for url in urls {
+        fetch(
+            ctx,
+            client,
+            url,
+            &format!("{} before any NetworkPolicy", server.describe()),
+        )
+        .await?;
+        ctx.log(format!(
+            "without the policy {} reaches {url}",
+            client.describe()
+        ));
+    }
     Ok(())
 }
 
@@ -170,30 +218,40 @@ fn with_policy(e: TrialError) -> TrialError {
     }
 }
 
-/// A negative result under the policy: `client`'s requests to `url` stop being answered once the plugin
-/// has programmed the policy it has just been given ([`eventually_no_answer`]).
-async fn dropped(ctx: &Ctx, client: &Running, url: &str, why: &str) -> Result<(), TrialError> {
-    eventually_no_answer(ctx, client, url, why, "after the policy was created")
-        .await
-        .map(|_| ())
-        .map_err(with_policy)
+/// A negative result under the policy: `client`'s requests to each of `urls` stop being answered once the
+/// plugin has programmed the policy it has just been given ([`eventually_no_answer`]).
+async fn dropped(
+    ctx: &Ctx,
+    client: &Running,
+    urls: &[String],
+    why: &str,
+) -> Result<(), TrialError> {
+    for url in urls {
+        eventually_no_answer(ctx, client, url, why, "after the policy was created")
+            .await
+            .map_err(with_policy)?;
+    }
+    Ok(())
 }
 
-/// A positive result under the policy: `client` gets `server`'s hostname from `url`.
+/// A positive result under the policy: `client` gets `server`'s hostname from each of `urls`.
 async fn answers(
     ctx: &Ctx,
     client: &Running,
     server: &Running,
-    url: &str,
+    urls: &[String],
 ) -> Result<(), TrialError> {
     let who = format!("{}, allowed by test-network-policy", server.describe());
-    let body = fetch(ctx, client, url, &who).await.map_err(with_policy)?;
-    ensure(
-        body.trim() == server.name,
-        &format!("the answer of {url} from {}", client.describe()),
-        &server.name,
-        body.trim(),
-    )
+    for url in urls {
+        let body = fetch(ctx, client, url, &who).await.map_err(with_policy)?;
+        ensure(
+            body.trim() == server.name,
+            &format!("the answer of {url} from {}", client.describe()),
+            &server.name,
+            body.trim(),
+        )?;
+    }
+    Ok(())
 }
 
 async fn frontend_reaches_db(ctx: Ctx) -> Result<(), TrialError> {
@@ -204,32 +262,31 @@ async fn frontend_reaches_db(ctx: Ctx) -> Result<(), TrialError> {
     ];
     let [db, frontend, plain] = started(&ctx, None, &pods).await?;
     policy_in_force(&ctx, &plain, &db).await?;
-    let (_, db_ip) = addresses(&frontend, &db)?;
-    answers(&ctx, &frontend, &db, &url(&db_ip, DB_PORT, "/hostname")).await
+    answers(&ctx, &frontend, &db, &urls(&ctx, &frontend, &db, DB_PORT)?).await
 }
 
 /// Applies the policy and shows it in force on `db`'s node: `plain` (no role=frontend, in the policy's
-/// namespace) reaches db on 6379 before the policy and stops reaching it after. The trials that check an
-/// allowed connection do this first: the plugin acts on a policy asynchronously (kube-network-policies
-/// diverts a pod's packets to its evaluator only once its sync has put the pod's IPs in its `podips` sets:
-/// pkg/networkpolicy/controller.go `syncNFTablesRules`), so an allowed connection checked right after the
-/// create would be answered even by a plugin that wrongly drops it.
+/// namespace) reaches db on 6379 before the policy and stops reaching it after, in every family. The
+/// trials that check an allowed connection do this first: the plugin acts on a policy asynchronously
+/// (kube-network-policies diverts a pod's packets to its evaluator only once its sync has put the pod's IPs
+/// in its `podips` sets: pkg/networkpolicy/controller.go `syncNFTablesRules`), so an allowed connection
+/// checked right after the create would be answered even by a plugin that wrongly drops it.
 async fn policy_in_force(ctx: &Ctx, plain: &Running, db: &Running) -> Result<(), TrialError> {
-    let (plain_ip, db_ip) = addresses(plain, db)?;
+    let sources_and_urls = targets(ctx, plain, db, DB_PORT)?;
     // The example also admits 172.17.0.0/16 except 172.17.1.0/24, pod addresses included.
-    if in_docs_ip_block(&plain_ip) {
+    if let Some((plain_ip, _)) = sources_and_urls.iter().find(|(ip, _)| in_docs_ip_block(ip)) {
         return Err(TrialError::Harness(format!(
             "pod {} has the address {plain_ip}, inside the example's ipBlock 172.17.0.0/16 (except 172.17.1.0/24), which the policy admits; the check needs a pod address outside it",
             plain.name
         )));
     }
-    let target = url(&db_ip, DB_PORT, "/hostname");
-    baseline(ctx, plain, db, &target).await?;
+    let urls: Vec<String> = sources_and_urls.into_iter().map(|(_, url)| url).collect();
+    baseline(ctx, plain, db, &urls).await?;
     apply_policy(ctx).await?;
     dropped(
         ctx,
         plain,
-        &target,
+        &urls,
         "comes from a pod without role=frontend in the policy's namespace",
     )
     .await
@@ -247,15 +304,13 @@ async fn project_namespace_reaches_db(ctx: Ctx) -> Result<(), TrialError> {
     let [db, plain] = started(&ctx, None, &[db_pod()?, pod("plain", &[], &[])?]).await?;
     let [client] = started(&ctx, Some(&project), &[pod("client", &[], &[])?]).await?;
     policy_in_force(&ctx, &plain, &db).await?;
-    let (_, db_ip) = addresses(&client, &db)?;
-    answers(&ctx, &client, &db, &url(&db_ip, DB_PORT, "/hostname")).await
+    answers(&ctx, &client, &db, &urls(&ctx, &client, &db, DB_PORT)?).await
 }
 
 async fn other_port_dropped(ctx: Ctx) -> Result<(), TrialError> {
     let pods = [db_pod()?, pod("frontend", &[("role", "frontend")], &[])?];
     let [db, frontend] = started(&ctx, None, &pods).await?;
-    let (_, db_ip) = addresses(&frontend, &db)?;
-    let other = url(&db_ip, OTHER_PORT, "/hostname");
+    let other = urls(&ctx, &frontend, &db, OTHER_PORT)?;
     baseline(&ctx, &frontend, &db, &other).await?;
     apply_policy(&ctx).await?;
     dropped(
@@ -267,7 +322,7 @@ async fn other_port_dropped(ctx: Ctx) -> Result<(), TrialError> {
     .await?;
     // The allowed port still answers (checked once the drop shows the policy in force): the pod is
     // there, only the other port is cut.
-    answers(&ctx, &frontend, &db, &url(&db_ip, DB_PORT, "/hostname")).await
+    answers(&ctx, &frontend, &db, &urls(&ctx, &frontend, &db, DB_PORT)?).await
 }
 
 async fn db_egress_limited(ctx: Ctx) -> Result<(), TrialError> {
@@ -276,14 +331,13 @@ async fn db_egress_limited(ctx: Ctx) -> Result<(), TrialError> {
         pod("frontend", &[("role", "frontend")], &[OTHER_PORT])?,
     ];
     let [db, frontend] = started(&ctx, None, &pods).await?;
-    let (_, frontend_ip) = addresses(&db, &frontend)?;
-    let target = url(&frontend_ip, OTHER_PORT, "/hostname");
-    baseline(&ctx, &db, &frontend, &target).await?;
+    let frontend_urls = urls(&ctx, &db, &frontend, OTHER_PORT)?;
+    baseline(&ctx, &db, &frontend, &frontend_urls).await?;
     apply_policy(&ctx).await?;
     dropped(
         &ctx,
         &db,
-        &target,
+        &frontend_urls,
         "leaves a role=db pod for a pod address outside 10.0.0.0/24, on a port other than 5978",
     )
     .await

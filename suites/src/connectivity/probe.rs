@@ -13,9 +13,9 @@
 //!   [`expect_no_answer`] is ONE request, for a path no state of a conforming cluster ever answers (a
 //!   Service whose only pod never became ready, a Local Service without a local endpoint: before kube-proxy
 //!   programs it nothing answers either), so waiting could not change the verdict. [`eventually_no_answer`]
-//!   retries for the [`REACHABLE`] budget until a request goes unanswered, for a path that answered until
-//!   the caller changed something (a NetworkPolicy created) and that the dataplane closes asynchronously;
-//!   such a caller first shows the path answering (with [`fetch`]).
+//!   retries for the [`REACHABLE`] budget until [`UNANSWERED_IN_A_ROW`] requests in a row go unanswered,
+//!   for a path that answered until the caller changed something (a NetworkPolicy created) and that the
+//!   dataplane closes asynchronously; such a caller first shows the path answering (with [`fetch`]).
 //! - [`url`] brackets IPv6 addresses; [`remote_host`] reads netexec's `/clientip` answer;
 //!   [`primary_cluster_ip`] is the address a client probes a Service at.
 //!
@@ -26,7 +26,7 @@
 
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use kube::api::Api;
 use serde_json::json;
@@ -35,6 +35,7 @@ use netconform::ctx::Ctx;
 use netconform::exec::{self, ExecOutput};
 use netconform::failure::{TrialError, ensure};
 use netconform::ipfamily::{IpFamily, family_of_ip, parse_ip};
+use netconform::preflight::is_schedulable;
 use netconform::wait::{Budget, Verdict, budgets, wait_for};
 
 use super::listing;
@@ -57,6 +58,9 @@ const ATTEMPT_TIMEOUT_SECS: u64 = 5;
 /// How long one request of [`expect_no_answer`] / [`eventually_no_answer`] waits for an answer that must
 /// not come (one `wget -T`).
 pub(crate) const NO_ANSWER: Budget = Budget::new("no-answer", 5);
+/// How many requests in a row [`eventually_no_answer`] wants unanswered: one stray timeout (a lost SYN,
+/// a busy node) on a path that still answers must not pass for the dataplane having closed it.
+pub(crate) const UNANSWERED_IN_A_ROW: usize = 3;
 /// Extra time the exec session gets beyond `wget -T` before the client gives up on it. busybox applies
 /// `-T` to `connect()` and to every read (networking/wget.c `set_alarm` around `xconnect_stream`), so a
 /// session still running then is stuck in the exec path, not in the network: its request ended
@@ -76,15 +80,7 @@ pub(crate) struct NodeRef {
 pub(crate) fn schedulable(nodes: &[Node]) -> Vec<NodeRef> {
     let mut out: Vec<NodeRef> = nodes
         .iter()
-        .filter(|n| {
-            let spec = n.spec.as_ref();
-            let cordoned = spec.and_then(|s| s.unschedulable).unwrap_or(false);
-            let tainted = spec.and_then(|s| s.taints.as_ref()).is_some_and(|ts| {
-                ts.iter()
-                    .any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
-            });
-            !cordoned && !tainted
-        })
+        .filter(|n| is_schedulable(n))
         .filter_map(|n| {
             let name = n.metadata.name.clone()?;
             let hostname = n
@@ -549,8 +545,12 @@ pub(crate) async fn expect_no_answer(
 /// A time-bounded negative result for a path that answered until the caller changed something the
 /// dataplane programs asynchronously (a NetworkPolicy created): `client`'s requests to `url` stop being
 /// answered (dropped, or rejected) at the latest once that is programmed ([`REACHABLE`]); each request
-/// waits [`NO_ANSWER`] for an answer. Returns the first unanswered one; an answer after that is a mismatch
-/// saying `why` none should come and `since` when (e.g. "after the policy was created").
+/// waits [`NO_ANSWER`] for an answer. It takes [`UNANSWERED_IN_A_ROW`] unanswered requests in a row and
+/// returns the last of them. Any other outcome starts the count again and, after the usual dataplane
+/// back-off ([`dataplane_retry`]), the next row; the requests of a row follow each other at once (so a row
+/// begun within the budget is finished). No row within the budget is a mismatch saying `why` no answer
+/// should come and `since` when (e.g. "after the policy was created"), showing the last request that
+/// broke a row.
 pub(crate) async fn eventually_no_answer(
     ctx: &Ctx,
     client: &Running,
@@ -560,37 +560,41 @@ pub(crate) async fn eventually_no_answer(
 ) -> Result<Probe, TrialError> {
     let budget = REACHABLE.scaled(ctx.scale());
     let secs = NO_ANSWER.scaled(ctx.scale()).as_secs().max(1);
-    let unanswered = |probe: Probe| {
+    let mut delays = dataplane_retry(budget).build();
+    let mut row = 0;
+    let breaker = loop {
+        let probe = request(ctx, client, url, secs).await?;
         if probe.reply.no_answer() {
-            Ok(probe)
-        } else {
-            Err(probe)
+            row += 1;
+            if row >= UNANSWERED_IN_A_ROW {
+                ctx.log(format!(
+                    "{url} from {}: {:?}, {row} requests in a row",
+                    client.describe(),
+                    probe.reply
+                ));
+                return Ok(probe);
+            }
+            continue;
+        }
+        row = 0;
+        match delays.next() {
+            Some(delay) => tokio::time::sleep(delay).await,
+            None => break probe,
         }
     };
-    match request_until(ctx, client, url, secs, budget, unanswered).await {
-        Ok(probe) => {
-            ctx.log(format!(
-                "{url} from {}: {:?}",
-                client.describe(),
-                probe.reply
-            ));
-            Ok(probe)
-        }
-        Err(Attempt::Harness(e)) => Err(e),
-        Err(Attempt::Other(probe)) => Err(TrialError::Mismatch {
-            what: format!(
-                "HTTP requests from {} to {url}, which {why}, for {:.1}s ({}) {since}",
-                client.describe(),
-                budget.as_secs_f64(),
-                REACHABLE.name
-            ),
-            expected: format!(
-                "no answer within {secs}s ({}): the connection dropped (or rejected)",
-                NO_ANSWER.name
-            ),
-            observed: format!("{:?}:\n{}", probe.reply, probe.describe()),
-        }),
-    }
+    Err(TrialError::Mismatch {
+        what: format!(
+            "HTTP requests from {} to {url}, which {why}, for {:.1}s ({}) {since}",
+            client.describe(),
+            budget.as_secs_f64(),
+            REACHABLE.name
+        ),
+        expected: format!(
+            "no answer within {secs}s ({}), {UNANSWERED_IN_A_ROW} requests in a row: the connection dropped (or rejected)",
+            NO_ANSWER.name
+        ),
+        observed: format!("{:?}:\n{}", breaker.reply, breaker.describe()),
+    })
 }
 
 /// Waits until `service`'s EndpointSlices of `family` hold `ip` as a ready endpoint: kube-proxy acts on
