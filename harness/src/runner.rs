@@ -337,7 +337,7 @@ async fn run_trial(state: Arc<RunState>, schedule: Arc<Schedule>, def: TrialDef)
             return skipped(&def, &reason);
         }
     }
-    // Exclusive trials run alone; the rest share, within the address budget.
+    // Trials run side by side within the service address budget.
     let lease = Arc::new(schedule.enter(&def).await);
     let mut failed_attempts = Vec::new();
     loop {

@@ -1,12 +1,10 @@
-//! What keeps concurrent trials out of each other's way: exclusive trials run alone, and every trial holds
-//! the IPv4 service addresses it declares (`Need::ServiceAddresses`, or the whole budget for
-//! `Need::ServiceAllocatorAlone`) from a budget of the range's free addresses.
+//! What keeps concurrent trials out of each other's way: every trial holds the IPv4 service addresses it
+//! declares (`Need::ServiceAddresses`, or the whole budget for `Need::ServiceAllocatorAlone`) from a budget
+//! of the range's free addresses.
 
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{
-    OwnedRwLockReadGuard, OwnedRwLockWriteGuard, OwnedSemaphorePermit, RwLock, Semaphore,
-};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::preflight::{Capabilities, Need};
 use crate::trial::TrialDef;
@@ -15,8 +13,6 @@ use crate::trial::TrialDef;
 const TERMINATING_MARGIN: u64 = 4;
 
 pub struct Schedule {
-    /// Exclusive trials take it for writing, the others for reading.
-    exclusive: Arc<RwLock<()>>,
     /// Free addresses of the IPv4 service range.
     addresses: Arc<Semaphore>,
     /// The budget's size: what a trial that needs the allocator alone takes.
@@ -26,15 +22,9 @@ pub struct Schedule {
 /// A running trial's place in the schedule; it ends when dropped. The trial may hand its addresses back
 /// early ([`Lease::release_service_addresses`]); a rerun takes them again.
 pub struct Lease {
-    _turn: Turn,
     addresses: Arc<Semaphore>,
     count: u32,
     held: Mutex<Option<OwnedSemaphorePermit>>,
-}
-
-enum Turn {
-    Shared(#[allow(dead_code)] OwnedRwLockReadGuard<()>),
-    Alone(#[allow(dead_code)] OwnedRwLockWriteGuard<()>),
 }
 
 impl Schedule {
@@ -46,7 +36,6 @@ impl Schedule {
             });
         let budget = free.min(u32::MAX as usize) as u32;
         Arc::new(Schedule {
-            exclusive: Arc::new(RwLock::new(())),
             addresses: Arc::new(Semaphore::new(budget as usize)),
             budget,
         })
@@ -54,9 +43,6 @@ impl Schedule {
 
     /// The addresses a trial takes from the budget while it runs.
     fn addresses_of(&self, def: &TrialDef) -> u32 {
-        if def.exclusive {
-            return 0;
-        }
         if def.needs.contains(&Need::ServiceAllocatorAlone) {
             return self.budget;
         }
@@ -70,14 +56,9 @@ impl Schedule {
             .min(self.budget)
     }
 
-    /// Waits for the trial's turn and its addresses.
+    /// Waits for the trial's addresses.
     pub async fn enter(&self, def: &TrialDef) -> Lease {
-        let turn = match def.exclusive {
-            true => Turn::Alone(self.exclusive.clone().write_owned().await),
-            false => Turn::Shared(self.exclusive.clone().read_owned().await),
-        };
         let lease = Lease {
-            _turn: turn,
             addresses: self.addresses.clone(),
             count: self.addresses_of(def),
             held: Mutex::new(None),
@@ -134,7 +115,6 @@ mod tests {
             claim: "",
             doc_url: "",
             needs,
-            exclusive: false,
             run: |_| Box::pin(async { Ok(()) }),
         }
     }

@@ -19,8 +19,6 @@ pub struct TrialDef {
     /// The kubernetes.io page that makes the claim.
     pub doc_url: &'static str,
     pub needs: &'static [Need],
-    /// Runs with no other trial beside it (e.g. it exhausts the service range).
-    pub exclusive: bool,
     pub run: fn(Ctx) -> TrialFuture,
 }
 

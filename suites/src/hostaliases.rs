@@ -37,7 +37,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "the kubelet manages the pod's /etc/hosts: the file begins with `# Kubernetes-managed hosts file.`",
         doc_url: PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(nginx_managed_header(ctx)),
     },
     TrialDef {
@@ -45,7 +44,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "by default the hosts file holds the IPv4 and IPv6 boilerplate (localhost, ip6-localhost, ip6-localnet, ip6-mcastprefix, ip6-allnodes, ip6-allrouters), TAB-separated, in that order",
         doc_url: PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(nginx_default_entries(ctx)),
     },
     TrialDef {
@@ -53,7 +51,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "after the boilerplate the hosts file has one `<pod IP><TAB><pod name>` line per entry of status.podIPs, in that order, and nothing else",
         doc_url: PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(nginx_pod_ip_entries(ctx)),
     },
     TrialDef {
@@ -61,7 +58,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "the hostaliases-pod example runs `cat /etc/hosts` to completion (STATUS Completed)",
         doc_url: PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(hostaliases_pod_completes(ctx)),
     },
     TrialDef {
@@ -69,7 +65,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "the hostaliases-pod log is the managed hosts file, then a blank line, `# Entries added by HostAliases.`, `127.0.0.1<TAB>foo.local<TAB>bar.local` and `10.1.2.3<TAB>foo.remote<TAB>bar.remote`, in order",
         doc_url: PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(hostaliases_pod_alias_section(ctx)),
     },
     TrialDef {
@@ -77,7 +72,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a pod with hostname and subdomain gets `<pod IP><TAB><hostname>.<subdomain>.<namespace>.svc.<cluster domain><TAB><hostname>` for each pod IP (kubelet managedHostsFileContent)",
         doc_url: PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(subdomain_fqdn_entries(ctx)),
     },
     TrialDef {
@@ -85,7 +79,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a hostNetwork pod gets the node's hosts file under `# Kubernetes-managed hosts file (host network).` and still the HostAliases section (kubelet nodeHostsFileContent)",
         doc_url: PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(host_network_header_and_aliases(ctx)),
     },
     TrialDef {
@@ -93,7 +86,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a container that mounts its own /etc/hosts gets that file, not the kubelet-managed one (kubelet makeMounts)",
         doc_url: PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(own_mount_not_managed(ctx)),
     },
 ];

@@ -52,7 +52,6 @@ const RERUN_TRIAL: TrialDef = TrialDef {
     claim: "a trial that fails once and passes on the rerun is reported flaky",
     doc_url: "https://kubernetes.io/docs/tasks/network/customize-hosts-file-for-pods/",
     needs: &[],
-    exclusive: false,
     run: fails_once,
 };
 

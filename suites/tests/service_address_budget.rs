@@ -140,9 +140,7 @@ async fn declared_service_addresses_cover_what_each_trial_holds() {
     let peaks = peaks.lock().unwrap();
     let mut problems = Vec::new();
     // Trials that need the allocator alone hold the whole budget (the exhaustion walk fills the range).
-    let alone = |t: &&netconform::trial::TrialDef| {
-        t.exclusive || t.needs.contains(&Need::ServiceAllocatorAlone)
-    };
+    let alone = |t: &&netconform::trial::TrialDef| t.needs.contains(&Need::ServiceAllocatorAlone);
     for trial in trials.iter().filter(|t| !alone(t)) {
         let declared: usize = trial
             .needs

@@ -117,7 +117,6 @@ fn disruptive_trials_need_permission_on_clusters_netconform_did_not_create() {
         .iter()
         .filter(|t| !t.needs.contains(&Need::Disruptive))
     {
-        assert!(!trial.exclusive, "{}", trial.name);
         assert_eq!(
             skip_reasons(trial, TargetKind::Existing, false, &denied),
             Vec::<String>::new(),

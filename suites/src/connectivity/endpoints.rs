@@ -46,7 +46,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "`ready` maps to a Pod's `Ready` condition: a running pod whose readiness probe fails is listed in the Service's EndpointSlice with `ready: false`, and in its Endpoints under `notReadyAddresses`",
         doc_url: SLICES_PAGE,
         needs: &[Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(unready_listed_not_ready(ctx)),
     },
     TrialDef {
@@ -55,7 +54,6 @@ pub const TRIALS: &[TrialDef] = &[
         doc_url: PROBES_PAGE,
         // web and the control Service (the fence) at once.
         needs: &[Need::ServiceAddresses(2)],
-        exclusive: false,
         run: |ctx| Box::pin(unready_gets_no_traffic(ctx)),
     },
     TrialDef {
@@ -63,7 +61,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a running Pod with the `Ready` condition set to `True` has its EndpointSlice condition `ready: true` (and is listed under `addresses` in the Endpoints): once its readiness probe passes the pod moves there and receives traffic through the Service",
         doc_url: SLICES_PAGE,
         needs: &[Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(ready_moves_to_addresses(ctx)),
     },
     TrialDef {
@@ -71,7 +68,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "when a Pod dies, it is automatically removed from the EndpointSlices that contain it as an endpoint (and from the Endpoints); the Service keeps sending traffic to the pods that remain",
         doc_url: CONNECT_PAGE,
         needs: &[Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(deleted_pod_leaves(ctx)),
     },
 ];

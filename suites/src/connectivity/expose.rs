@@ -43,7 +43,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "the run-my-nginx Deployment runs its 2 nginx replicas: two pods labelled run=my-nginx, Running, each with its own pod IP, and the Deployment reports them updated, ready and available (`kubectl rollout status`)",
         doc_url: PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(deployment_replicas_ready(ctx)),
     },
     TrialDef {
@@ -51,7 +50,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "after `kubectl expose deployment/my-nginx` the Service's EndpointSlices and its Endpoints list the IPs of the Deployment's pods on port 80 (\"note that the IPs are the same as the Pods created in the first step\")",
         doc_url: PAGE,
         needs: &[Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(endpoints_list_the_pods(ctx)),
     },
     TrialDef {
@@ -59,7 +57,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "`kubectl expose deployment nginx41 --port=8328 --target-port=80`: `targetPort` is the port the container accepts traffic on, `port` the abstracted Service port: the EndpointSlices and Endpoints list the pod on port 80, not 8328",
         doc_url: PAGE,
         needs: &[Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(endpoints_carry_target_port(ctx)),
     },
     TrialDef {
@@ -67,7 +64,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a client reaches the exposed Deployment's pods on `<CLUSTER-IP>:<PORT>` (the Service port 8328 forwarded to targetPort 80)",
         doc_url: PAGE,
         needs: &[Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(cluster_ip_port_reaches_pods(ctx)),
     },
 ];

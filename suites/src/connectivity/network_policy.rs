@@ -58,7 +58,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "with test-network-policy applied, pods labelled role=frontend in the policy's namespace connect to role=db pods on TCP port 6379",
         doc_url: PAGE,
         needs: &[Need::NetworkPolicy],
-        exclusive: false,
         run: |ctx| Box::pin(frontend_reaches_db(ctx)),
     },
     TrialDef {
@@ -66,7 +65,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "test-network-policy isolates role=db pods for ingress: a pod of the same namespace without role=frontend (and outside 172.17.0.0/16) cannot connect to them on TCP port 6379",
         doc_url: PAGE,
         needs: &[Need::NetworkPolicy],
-        exclusive: false,
         run: |ctx| Box::pin(unlabelled_pod_dropped(ctx)),
     },
     TrialDef {
@@ -74,7 +72,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "with test-network-policy applied, any pod in a namespace labelled project=myproject connects to role=db pods on TCP port 6379",
         doc_url: PAGE,
         needs: &[Need::NetworkPolicy],
-        exclusive: false,
         run: |ctx| Box::pin(project_namespace_reaches_db(ctx)),
     },
     TrialDef {
@@ -82,7 +79,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "test-network-policy allows ingress to role=db pods on TCP port 6379 only: a role=frontend pod cannot connect to them on another port",
         doc_url: PAGE,
         needs: &[Need::NetworkPolicy],
-        exclusive: false,
         run: |ctx| Box::pin(other_port_dropped(ctx)),
     },
     TrialDef {
@@ -90,7 +86,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "test-network-policy isolates role=db pods for egress: they connect only to 10.0.0.0/24 on TCP port 5978, so not to a frontend pod",
         doc_url: PAGE,
         needs: &[Need::NetworkPolicy],
-        exclusive: false,
         run: |ctx| Box::pin(db_egress_limited(ctx)),
     },
 ];

@@ -24,7 +24,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "pods can communicate with all other pods on any other node without NAT: a pod reaches a pod on another node at its IPv4 address and is seen with its own IPv4 address",
         doc_url: NETWORK_MODEL_PAGE,
         needs: &[Need::Ipv4, Need::SchedulableNodes(2)],
-        exclusive: false,
         run: |ctx| Box::pin(pod_to_pod(ctx, IpFamily::IPv4)),
     },
     TrialDef {
@@ -32,7 +31,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "pods can communicate with all other pods on any other node without NAT: a pod reaches a pod on another node at its IPv6 address and is seen with its own IPv6 address",
         doc_url: NETWORK_MODEL_PAGE,
         needs: &[Need::Ipv6, Need::SchedulableNodes(2)],
-        exclusive: false,
         run: |ctx| Box::pin(pod_to_pod(ctx, IpFamily::IPv6)),
     },
 ];

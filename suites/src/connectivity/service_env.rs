@@ -43,7 +43,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "the Service redis-primary (TCP port 6379) produces REDIS_PRIMARY_SERVICE_HOST, REDIS_PRIMARY_SERVICE_PORT and the Docker-link variables REDIS_PRIMARY_PORT, _PORT_6379_TCP, _PORT_6379_TCP_PROTO, _PORT_6379_TCP_PORT and _PORT_6379_TCP_ADDR in pods started after it",
         doc_url: PAGE,
         needs: &[Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(docker_link_variables(ctx)),
     },
     TrialDef {
@@ -51,7 +50,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "you must create the Service before the client Pods come into existence; otherwise those Pods won't have its environment variables populated",
         doc_url: PAGE,
         needs: &[Need::ServiceAddresses(2)],
-        exclusive: false,
         run: |ctx| Box::pin(only_earlier_services(ctx)),
     },
     TrialDef {
@@ -59,7 +57,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "setting `enableServiceLinks` to `false` on the pod spec disables the Service environment variables; the `kubernetes` Service's variables (KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT and the rest) stay",
         doc_url: CONNECT_PAGE,
         needs: &[Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(enable_service_links_false(ctx)),
     },
 ];

@@ -38,7 +38,6 @@ pub const TRIALS: &[TrialDef] = &[
             Need::ServiceAddresses(1),
             Need::SchedulableNodes(2),
         ],
-        exclusive: false,
         run: |ctx| Box::pin(cluster_ip(ctx, IpFamily::IPv4)),
     },
     TrialDef {
@@ -50,7 +49,6 @@ pub const TRIALS: &[TrialDef] = &[
             Need::ServiceAddresses(1),
             Need::SchedulableNodes(2),
         ],
-        exclusive: false,
         run: |ctx| Box::pin(cluster_ip(ctx, IpFamily::IPv6)),
     },
     TrialDef {
@@ -58,7 +56,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "for a NodePort Service the control plane allocates a port from the range set by --service-node-port-range (default: 30000-32767) and reports it in `.spec.ports[*].nodePort`",
         doc_url: NODE_PORT_PAGE,
         needs: &[Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(node_port::allocated_in_range(ctx)),
     },
     TrialDef {
@@ -66,7 +63,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "if you specify a value in the `nodePort` field, the control plane allocates you that port",
         doc_url: NODE_PORT_PAGE,
         needs: &[Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(node_port::requested_port_allocated(ctx)),
     },
     TrialDef {
@@ -74,7 +70,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a requested `nodePort` that another Service already holds is not allocated: the API transaction fails (you need to take care of possible port collisions yourself)",
         doc_url: NODE_PORT_PAGE,
         needs: &[Need::ServiceAddresses(2)],
-        exclusive: false,
         run: |ctx| Box::pin(node_port::requested_port_in_use_rejected(ctx)),
     },
     TrialDef {
@@ -82,7 +77,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a requested `nodePort` must be a valid port number within the configured range for NodePort use: a port outside it makes the API transaction fail",
         doc_url: NODE_PORT_PAGE,
         needs: &[Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(node_port::requested_port_out_of_range_rejected(ctx)),
     },
     TrialDef {
@@ -90,7 +84,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "each node proxies that port (the same port number on every Node) into the Service: the nodePort answers on every node's IPv4 InternalIP",
         doc_url: NODE_PORT_PAGE,
         needs: &[Need::Ipv4, Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(node_port::every_node(ctx, IpFamily::IPv4)),
     },
     TrialDef {
@@ -98,7 +91,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "each node proxies that port (the same port number on every Node) into the Service: the nodePort answers on every node's IPv6 InternalIP",
         doc_url: NODE_PORT_PAGE,
         needs: &[Need::Ipv6, Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(node_port::every_node(ctx, IpFamily::IPv6)),
     },
     TrialDef {
@@ -106,7 +98,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "with `.spec.internalTrafficPolicy: Local`, kube-proxy only uses node local endpoints for cluster internal traffic: a pod reaches only the endpoint on its own node",
         doc_url: TRAFFIC_POLICY_PAGE,
         needs: &[Need::ServiceAddresses(1), Need::SchedulableNodes(2)],
-        exclusive: false,
         run: |ctx| Box::pin(traffic_policy::local_endpoint_only(ctx)),
     },
     TrialDef {
@@ -114,7 +105,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "for pods on nodes with no endpoints for a Service with `internalTrafficPolicy: Local`, the Service behaves as if it has zero endpoints, even if it has endpoints on other nodes",
         doc_url: TRAFFIC_POLICY_PAGE,
         needs: &[Need::ServiceAddresses(2), Need::SchedulableNodes(2)],
-        exclusive: false,
         run: |ctx| Box::pin(traffic_policy::no_local_endpoint_dropped(ctx)),
     },
 ];

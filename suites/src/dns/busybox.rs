@@ -28,7 +28,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "the page's busybox.yaml (busybox:1.28, `sleep 3600`) creates a pod that is Running",
         doc_url: DEBUGGING_PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(runs(ctx)),
     },
     TrialDef {
@@ -36,7 +35,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "`kubectl exec -ti busybox -- nslookup kubernetes.default` answers the address of the `kubernetes` Service (its ClusterIP)",
         doc_url: DEBUGGING_PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(nslookup_kubernetes_default(ctx)),
     },
     TrialDef {
@@ -44,7 +42,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "the DNS Service `kube-dns` exists in namespace kube-system with a ClusterIP and ports 53/UDP and 53/TCP (`kubectl get svc --namespace=kube-system`)",
         doc_url: DEBUGGING_PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(kube_dns_service(ctx)),
     },
     TrialDef {
@@ -52,7 +49,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "the kubelet tells containers to use the DNS Service's IP: the busybox pod's /etc/resolv.conf names the kube-dns ClusterIP as its nameserver",
         doc_url: DEBUGGING_PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(nameserver_is_kube_dns(ctx)),
     },
     TrialDef {
@@ -60,7 +56,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "`nslookup kubernetes.default` is meant for the page's busybox:1.28; with a current busybox (1.36.1), which does not apply the search list to names with a dot, the fully qualified `kubernetes.default.svc.<cluster domain>` answers the `kubernetes` Service's ClusterIP",
         doc_url: DEBUGGING_PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(current_busybox_needs_fqdn(ctx)),
     },
 ];

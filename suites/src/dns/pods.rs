@@ -35,7 +35,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a pod with hostname busybox-1 and subdomain busybox-subdomain, beside a headless Service busybox-subdomain in its namespace, has an A/AAAA record busybox-1.busybox-subdomain.<namespace>.svc.<cluster domain> pointing to the pod's IP",
         doc_url: DNS_PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(hostname_subdomain(ctx)),
     },
     TrialDef {
@@ -43,7 +42,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a pod has the A record `<pod-ipv4-address with dashes>.<namespace>.pod.<cluster domain>` resolving to its IP, where the cluster DNS still serves these deprecated records",
         doc_url: DNS_PAGE,
         needs: &[Need::Ipv4],
-        exclusive: false,
         run: |ctx| Box::pin(pod_ip_record(ctx)),
     },
 ];

@@ -35,7 +35,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "with dnsPolicy ClusterFirst (the default) the pod's resolv.conf has the cluster DNS Service IP as nameserver, search `<namespace>.svc.<cluster domain> svc.<cluster domain> <cluster domain>` followed by the node's search domains, and `options ndots:5`",
         doc_url: DNS_PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(cluster_first(ctx)),
     },
     TrialDef {
@@ -43,7 +42,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "with dnsPolicy Default the pod inherits the name resolution configuration from the node it runs on",
         doc_url: DNS_PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(default_policy(ctx)),
     },
     TrialDef {
@@ -51,7 +49,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "with dnsPolicy None the pod uses exactly its dnsConfig: the dns-example pod's resolv.conf is `nameserver 192.0.2.1`, `search ns1.svc.cluster-domain.example my.dns.search.suffix`, `options ndots:2 edns0`",
         doc_url: DNS_PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(none_dns_config(ctx)),
     },
     TrialDef {
@@ -59,7 +56,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a hostNetwork pod with dnsPolicy ClusterFirstWithHostNet gets the cluster DNS configuration (cluster DNS nameserver, cluster search list, ndots:5)",
         doc_url: DNS_PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(cluster_first_with_host_net(ctx)),
     },
     TrialDef {
@@ -67,7 +63,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a pod running with hostNetwork and dnsPolicy ClusterFirst falls back to the behavior of the Default policy (the node's resolution configuration)",
         doc_url: DNS_PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(host_network_falls_back(ctx)),
     },
     TrialDef {
@@ -75,7 +70,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "dnsConfig is merged into the configuration the dnsPolicy generates: nameservers and searches are appended with duplicates removed, options are merged with duplicate entries removed (the pod's value wins)",
         doc_url: DNS_PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(dns_config_merge(ctx)),
     },
 ];

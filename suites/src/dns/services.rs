@@ -34,7 +34,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a Service gets a DNS name: a pod queries `data` in the Service's own namespace and gets its ClusterIP (the search list expands it to data.<namespace>.svc.<cluster domain>)",
         doc_url: DNS_PAGE,
         needs: &[Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(same_namespace_name(ctx)),
     },
     TrialDef {
@@ -42,7 +41,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "to reach a Service in another namespace the query names the namespace: a pod in namespace test querying `data.prod` gets the ClusterIP of Service data in namespace prod",
         doc_url: DNS_PAGE,
         needs: &[Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(cross_namespace_name(ctx)),
     },
     TrialDef {
@@ -50,7 +48,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "DNS queries that don't name a namespace are limited to the pod's namespace: a pod in namespace test querying `data` gets no result when Service data is in namespace prod",
         doc_url: DNS_PAGE,
         needs: &[Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(bare_name_other_namespace(ctx)),
     },
     TrialDef {
@@ -58,7 +55,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a Service has A and AAAA records: the name of a dual-stack Service answers both of its ClusterIPs, IPv4 and IPv6",
         doc_url: DNS_PAGE,
         needs: &[Need::DualStack, Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(dual_stack_a_aaaa(ctx)),
     },
     TrialDef {
@@ -66,7 +62,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a headless Service's name answers the IPs of the ready pods it selects (and not of pods that are not ready)",
         doc_url: DNS_PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(headless_ready_pods(ctx)),
     },
     TrialDef {
@@ -74,7 +69,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a named port of a Service has an SRV record `_<port name>._<protocol>.<service>.<namespace>.svc.<cluster domain>` giving the port number and the Service's name",
         doc_url: DNS_PAGE,
         needs: &[Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(srv_named_port(ctx)),
     },
 ];

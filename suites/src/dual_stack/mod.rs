@@ -52,7 +52,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "each dual-stack node is allocated a single IPv4 block and a single IPv6 block (`.spec.podCIDRs`)",
         doc_url: VALIDATE_PAGE,
         needs: DUAL,
-        exclusive: false,
         run: |ctx| Box::pin(nodes::pod_cidrs_both_families(ctx)),
     },
     TrialDef {
@@ -60,7 +59,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "the node has detected an IPv4 and an IPv6 interface: `.status.addresses` has an IPv4 and an IPv6 InternalIP",
         doc_url: VALIDATE_PAGE,
         needs: DUAL,
-        exclusive: false,
         run: |ctx| Box::pin(nodes::internal_ips_both_families(ctx)),
     },
     // Pod addressing (pod01 with MY_POD_IPS).
@@ -69,7 +67,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a pod's `.status.podIP` is the first entry of `.status.podIPs`",
         doc_url: VALIDATE_PAGE,
         needs: DUAL,
-        exclusive: false,
         run: |ctx| Box::pin(pod01::pod_ip_is_first_pod_ip(ctx)),
     },
     TrialDef {
@@ -77,7 +74,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "the pod has an IPv4 and an IPv6 address allocated (`.status.podIPs`)",
         doc_url: VALIDATE_PAGE,
         needs: DUAL,
-        exclusive: false,
         run: |ctx| Box::pin(pod01::pod_ips_both_families(ctx)),
     },
     TrialDef {
@@ -85,7 +81,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "the first pod IP is of the node's primary IP family (the kubelet orders podIPs by its node IP family)",
         doc_url: VALIDATE_PAGE,
         needs: DUAL,
-        exclusive: false,
         run: |ctx| Box::pin(pod01::primary_family_first(ctx)),
     },
     TrialDef {
@@ -93,7 +88,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "`MY_POD_IPS` from the downward API (`status.podIPs`) is a comma-separated list of the pod's IPv4 and IPv6 addresses",
         doc_url: VALIDATE_PAGE,
         needs: DUAL,
-        exclusive: false,
         run: |ctx| Box::pin(pod01::my_pod_ips_downward(ctx)),
     },
     TrialDef {
@@ -101,7 +95,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "the pod IPs are written to /etc/hosts in the container: both the IPv4 and the IPv6 address of the pod",
         doc_url: VALIDATE_PAGE,
         needs: DUAL,
-        exclusive: false,
         run: |ctx| Box::pin(pod01::etc_hosts_both_ips(ctx)),
     },
     // Services: the docs' examples.
@@ -110,7 +103,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a Service that does not set `.spec.ipFamilyPolicy` gets `SingleStack` and one cluster IP from the first configured service-cluster-ip-range",
         doc_url: VALIDATE_PAGE,
         needs: &[Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(services::default_single_stack(ctx)),
     },
     TrialDef {
@@ -118,7 +110,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a Service with `IPv6` as the first element of `.spec.ipFamilies` gets a cluster IP from the IPv6 range and `.spec.ipFamilyPolicy` `SingleStack`",
         doc_url: VALIDATE_PAGE,
         needs: DUAL,
-        exclusive: false,
         run: |ctx| Box::pin(services::ipv6_single_stack(ctx)),
     },
     TrialDef {
@@ -126,7 +117,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a `PreferDualStack` Service gets an IPv4 and an IPv6 cluster IP; `.spec.clusterIP` is `.spec.clusterIPs[0]`, of the family of `.spec.ipFamilies[0]`",
         doc_url: VALIDATE_PAGE,
         needs: &[Need::DualStack, Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(services::prefer_dual_both_families(ctx)),
     },
     TrialDef {
@@ -134,7 +124,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "with `.spec.ipFamilies: [IPv6, IPv4]` and `PreferDualStack`, `.spec.clusterIP` is the IPv6 address, the first of `.spec.clusterIPs`",
         doc_url: CONCEPT_PAGE,
         needs: &[Need::DualStack, Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(services::prefer_dual_ipv6_first(ctx)),
     },
     TrialDef {
@@ -142,7 +131,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "on a dual-stack cluster `RequireDualStack` behaves as `PreferDualStack`: with `.spec.ipFamilies: [IPv6, IPv4]` the IPv6 cluster IP comes first",
         doc_url: CONCEPT_PAGE,
         needs: &[Need::DualStack, Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(services::require_dual_ipv6_first(ctx)),
     },
     // Switching single/dual stack.
@@ -151,7 +139,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "changing `.spec.ipFamilyPolicy` from `SingleStack` to `PreferDualStack` makes Kubernetes assign the missing address family",
         doc_url: CONCEPT_PAGE,
         needs: &[Need::DualStack, Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(switching::prefer_dual_adds_family(ctx)),
     },
     TrialDef {
@@ -159,7 +146,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "changing `.spec.ipFamilyPolicy` to `SingleStack` keeps only the first element of `.spec.clusterIPs`, sets `.spec.clusterIP` to it and `.spec.ipFamilies` to its family",
         doc_url: CONCEPT_PAGE,
         needs: &[Need::DualStack, Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(switching::single_stack_keeps_first(ctx)),
     },
     TrialDef {
@@ -167,7 +153,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "you cannot change the primary IP address family (`.spec.ipFamilies[0]`) of an existing Service",
         doc_url: CONCEPT_PAGE,
         needs: &[Need::DualStack, Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(switching::primary_family_immutable(ctx)),
     },
     // Headless Services.
@@ -176,7 +161,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a headless Service with a selector and no `.spec.ipFamilyPolicy` gets `SingleStack` and the family of the first service range",
         doc_url: CONCEPT_PAGE,
         needs: &[],
-        exclusive: false,
         run: |ctx| Box::pin(services::headless_with_selector(ctx)),
     },
     TrialDef {
@@ -184,7 +168,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "for a headless Service without selector and without `.spec.ipFamilyPolicy`, the policy defaults to `RequireDualStack`",
         doc_url: CONCEPT_PAGE,
         needs: DUAL,
-        exclusive: false,
         run: |ctx| Box::pin(services::headless_without_selector(ctx)),
     },
     // EndpointSlices.
@@ -193,7 +176,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a dual-stack Service gets EndpointSlices of address type IPv4 and IPv6, each with the pods' addresses of that family",
         doc_url: CONCEPT_PAGE,
         needs: &[Need::DualStack, Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(endpointslices::one_per_family(ctx)),
     },
     TrialDef {
@@ -201,7 +183,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a single-stack IPv6 Service gets IPv6 EndpointSlices only: no slice for a family it did not request",
         doc_url: CONCEPT_PAGE,
         needs: DUAL,
-        exclusive: false,
         run: |ctx| Box::pin(endpointslices::none_for_unrequested_family(ctx)),
     },
     // The IPv6-first LoadBalancer.
@@ -210,7 +191,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a `PreferDualStack` LoadBalancer Service with `IPv6` first in `.spec.ipFamilies` receives its CLUSTER-IP from the IPv6 address block",
         doc_url: VALIDATE_PAGE,
         needs: &[Need::DualStack, Need::ServiceAddresses(1)],
-        exclusive: false,
         run: |ctx| Box::pin(load_balancer::cluster_ips_ipv6_first(ctx)),
     },
     TrialDef {
@@ -222,7 +202,6 @@ pub const TRIALS: &[TrialDef] = &[
             Need::LoadBalancer,
             Need::ServiceAddresses(1),
         ],
-        exclusive: false,
         run: |ctx| Box::pin(load_balancer::external_ip_first_family(ctx)),
     },
 ];

@@ -65,7 +65,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "the apiserver creates a ServiceCIDR with the well-known name `kubernetes` whose range is the kube-apiserver's --service-cluster-ip-range",
         doc_url: PAGE,
         needs: SHARED,
-        exclusive: false,
         run: |ctx| Box::pin(default::cidrs_match_service_ranges(ctx)),
     },
     TrialDef {
@@ -73,7 +72,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "the well-known `kubernetes` Service takes the first IP address of the default ServiceCIDR's range as its ClusterIP (10.96.0.1 for 10.96.0.0/28)",
         doc_url: PAGE,
         needs: SHARED,
-        exclusive: false,
         run: |ctx| Box::pin(default::kubernetes_service_first_address(ctx)),
     },
     TrialDef {
@@ -81,7 +79,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "the `kubernetes` Service's ClusterIP has a matching IPAddress object whose PARENTREF is services/default/kubernetes",
         doc_url: PAGE,
         needs: SHARED,
-        exclusive: false,
         run: |ctx| Box::pin(default::ipaddress_parent_ref(ctx)),
     },
     TrialDef {
@@ -89,7 +86,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a 10.96.0.0/28 range offers only 14 IP addresses to Services; once they are taken, creating a ClusterIP Service fails with `failed to allocate a serviceIP: range is full`",
         doc_url: PAGE,
         needs: DISRUPTIVE,
-        exclusive: false,
         run: |ctx| Box::pin(walk::check(ctx, Step::RangeFull)),
     },
     TrialDef {
@@ -97,7 +93,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "adding a new ServiceCIDR (newcidr1) increases the addresses available to Services: it is accepted and becomes Ready",
         doc_url: PAGE,
         needs: DISRUPTIVE,
-        exclusive: false,
         run: |ctx| Box::pin(walk::check(ctx, Step::NewcidrReady)),
     },
     TrialDef {
@@ -105,7 +100,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "after newcidr1 is added to a full range, new ClusterIP Services get addresses picked from the new range",
         doc_url: PAGE,
         needs: DISRUPTIVE,
-        exclusive: false,
         run: |ctx| Box::pin(walk::check(ctx, Step::AllocatesFromNew)),
     },
     TrialDef {
@@ -113,7 +107,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a ServiceCIDR cannot be deleted while IP addresses depend on it: after `kubectl delete` it remains, with a deletionTimestamp and the finalizer networking.k8s.io/service-cidr-finalizer",
         doc_url: PAGE,
         needs: DISRUPTIVE,
-        exclusive: false,
         run: |ctx| Box::pin(walk::check(ctx, Step::TerminatingWithFinalizer)),
     },
     TrialDef {
@@ -121,7 +114,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a ServiceCIDR whose deletion is blocked reports Ready=False with the message `There are still IPAddresses referencing the ServiceCIDR, please remove them or create a new ServiceCIDR`",
         doc_url: PAGE,
         needs: DISRUPTIVE,
-        exclusive: false,
         run: |ctx| Box::pin(walk::check(ctx, Step::ReadyFalse)),
     },
     TrialDef {
@@ -129,7 +121,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "once the Services holding its IP addresses are deleted, the control plane removes the finalizer and the ServiceCIDR is deleted (NotFound)",
         doc_url: PAGE,
         needs: DISRUPTIVE,
-        exclusive: false,
         run: |ctx| Box::pin(walk::check(ctx, Step::Released)),
     },
     TrialDef {
@@ -137,7 +128,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a Service can take an explicit ClusterIP from an added ServiceCIDR, and the IPAddress object of that address names the Service as its parentRef",
         doc_url: PAGE,
         needs: ALLOCATOR_ALONE,
-        exclusive: false,
         run: |ctx| Box::pin(explicit_ip::allocated_inside(ctx)),
     },
     TrialDef {
@@ -145,7 +135,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "a ServiceCIDR whose address a Service holds is protected by the finalizer: deleted, it remains with a deletionTimestamp and Ready=False because IPAddresses still reference it",
         doc_url: PAGE,
         needs: ALLOCATOR_ALONE,
-        exclusive: false,
         run: |ctx| Box::pin(explicit_ip::deletion_blocked(ctx)),
     },
     TrialDef {
@@ -153,7 +142,6 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "after the Service holding its address is deleted, the control plane removes the finalizer and the deleted ServiceCIDR goes away",
         doc_url: PAGE,
         needs: ALLOCATOR_ALONE,
-        exclusive: false,
         run: |ctx| Box::pin(explicit_ip::released(ctx)),
     },
 ];
