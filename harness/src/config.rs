@@ -191,10 +191,10 @@ pub struct Settings {
     pub allow_disruptive: bool,
     pub keep_cluster: bool,
     /// A digest-pinned image (versions are resolved when parsed); `None`: the pinned default,
-    /// [`crate::target::kind::DEFAULT_NODE_IMAGE`].
+    /// [`crate::cluster::kind::DEFAULT_NODE_IMAGE`].
     pub node_image: Option<String>,
     pub kind_config: PathBuf,
-    /// `None`: derived from the node image and the config ([`crate::target::kind::cluster_name`]).
+    /// `None`: derived from the node image and the config ([`crate::cluster::kind::cluster_name`]).
     pub cluster_name: Option<String>,
     pub junit_path: PathBuf,
     pub timeout_scale: f64,
@@ -275,7 +275,7 @@ impl Settings {
                 "NETCONFORM_REQUIRE_CLUSTER" => s.require_cluster = flag(&name, value)?,
                 "NETCONFORM_ALLOW_DISRUPTIVE" => s.allow_disruptive = flag(&name, value)?,
                 "NETCONFORM_KEEP_CLUSTER" => s.keep_cluster = flag(&name, value)?,
-                "NETCONFORM_NODE_IMAGE" => match crate::target::kind::resolve_node_image(value) {
+                "NETCONFORM_NODE_IMAGE" => match crate::cluster::kind::resolve_node_image(value) {
                     Some(image) if !image.contains(char::is_whitespace) => {
                         s.node_image = Some(image)
                     }
@@ -283,7 +283,7 @@ impl Settings {
                         return Err(invalid(
                             &name,
                             value,
-                            &crate::target::kind::accepted_node_images(),
+                            &crate::cluster::kind::accepted_node_images(),
                         ));
                     }
                 },

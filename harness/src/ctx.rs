@@ -21,7 +21,7 @@ use crate::preflight::Capabilities;
 use crate::report::DocFinding;
 use crate::retry::retrying;
 use crate::schedule::Lease;
-use crate::target::TargetKind;
+use crate::cluster::TargetKind;
 use crate::trial::TrialDef;
 use crate::wait::{Budget, Verdict, budgets, wait_for};
 

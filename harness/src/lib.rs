@@ -18,6 +18,6 @@ pub mod retry;
 pub mod runner;
 pub mod schedule;
 pub mod sweep;
-pub mod target;
+pub mod cluster;
 pub mod trial;
 pub mod wait;

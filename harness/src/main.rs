@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use netconform::config::{Settings, TargetChoice};
 use netconform::report::{claims, gate};
-use netconform::target::{self, Resolution};
+use netconform::cluster::{self, Resolution};
 use netconform_double::{Double, deviation};
 
 const USAGE: &str = "usage: netconform sweep | netconform sim --kubeconfig PATH [--deviate NAME]... | netconform sim --list-deviations | netconform gate BASELINE.xml CANDIDATE.xml [--force] [--markdown OUT.md] | netconform claims REPORT.xml... [--markdown OUT.md]";
@@ -55,7 +55,7 @@ async fn sweep() -> CommandResult {
         .map_err(|e| (e.to_string(), u8::try_from(e.exit_code()).unwrap_or(1)))?;
     // Sweeping never creates a cluster: only the configured context.
     settings.target = TargetChoice::Existing;
-    let target = match target::resolve(&settings).await.map_err(fail)? {
+    let target = match cluster::resolve(&settings).await.map_err(fail)? {
         Resolution::Ready(target) => target,
         Resolution::NoTarget { reason } => return Err((format!("nothing to sweep: {reason}"), 5)),
     };
@@ -140,7 +140,7 @@ async fn sim(args: &[String]) -> CommandResult {
     let mut settings = Settings::from_env()
         .map_err(|e| (e.to_string(), u8::try_from(e.exit_code()).unwrap_or(1)))?;
     settings.sim_deviations.extend(deviations);
-    let double = Double::start(target::sim::double_config(&settings))
+    let double = Double::start(cluster::sim::double_config(&settings))
         .await
         .map_err(|e| (e.to_string(), 1))?;
     double

@@ -725,7 +725,7 @@ mod tests {
             .await
             .unwrap();
         let connected =
-            crate::target::kubeconfig::connect_yaml(&double.kubeconfig_yaml(), "double")
+            crate::cluster::kubeconfig::connect_yaml(&double.kubeconfig_yaml(), "double")
                 .await
                 .unwrap();
         let client = connected.client;

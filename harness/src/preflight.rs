@@ -15,7 +15,7 @@ use crate::config::{Settings, Toggle};
 use crate::error::HarnessError;
 use crate::ipfamily::{IpFamily, family_of_cidr, family_of_ip};
 use crate::retry::retrying;
-use crate::target::{Target, TargetKind};
+use crate::cluster::{Target, TargetKind};
 
 /// A capability a trial needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -902,7 +902,7 @@ mod tests {
         let double = netconform_double::Double::start(netconform_double::DoubleConfig::default())
             .await
             .unwrap();
-        let client = crate::target::kubeconfig::connect_yaml(&double.kubeconfig_yaml(), "double")
+        let client = crate::cluster::kubeconfig::connect_yaml(&double.kubeconfig_yaml(), "double")
             .await
             .unwrap()
             .client;

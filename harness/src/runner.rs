@@ -21,7 +21,7 @@ use crate::preflight::{self, Need, TargetFacts};
 use crate::report::{self, RunInfo, TrialOutcome, TrialRecord};
 use crate::retry::retrying;
 use crate::schedule::{Lease, Schedule, start_order};
-use crate::target::{self, Resolution, Target};
+use crate::cluster::{self, Resolution, Target};
 use crate::trial::TrialDef;
 
 /// Trials at once unless `--test-threads` says otherwise. Trials wait on the cluster, not on a core; the
@@ -217,7 +217,7 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
         ip_families: Vec::new(),
         started_at: SystemTime::now(),
     };
-    let target = match target::resolve(settings)
+    let target = match cluster::resolve(settings)
         .await
         .map_err(|e| (e.to_string(), e.exit_code()))?
     {

@@ -165,7 +165,7 @@ mod tests {
         let double = netconform_double::Double::start(netconform_double::DoubleConfig::default())
             .await
             .unwrap();
-        let client = crate::target::kubeconfig::connect_yaml(&double.kubeconfig_yaml(), "double")
+        let client = crate::cluster::kubeconfig::connect_yaml(&double.kubeconfig_yaml(), "double")
             .await
             .unwrap()
             .client;

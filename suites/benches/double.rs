@@ -14,7 +14,7 @@ use netconform::config::{Settings, TargetChoice};
 use netconform::preflight::Need;
 use netconform::report::TrialRecord;
 use netconform::runner::{DEFAULT_TEST_THREADS, run_all};
-use netconform::target::{self, Resolution};
+use netconform::cluster::{self, Resolution};
 use netconform::wait::{Budget, Verdict, wait_for};
 use netconform_suites::all_trials;
 
@@ -106,7 +106,7 @@ async fn timed_run(
 
 /// Flips a ConfigMap's data while a wait for that value is pending; measures flip-sent -> wait-returned.
 async fn wake_up_latencies(settings: &Settings) -> Result<Vec<Duration>, String> {
-    let Resolution::Ready(target) = target::resolve(settings).await.map_err(|e| e.to_string())?
+    let Resolution::Ready(target) = cluster::resolve(settings).await.map_err(|e| e.to_string())?
     else {
         return Err("the double did not start".into());
     };

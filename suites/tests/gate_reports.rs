@@ -19,7 +19,7 @@ use netconform::report::gate::{self, Class, Comparison, GateArgs, GateError};
 use netconform::report::read::read_report;
 use netconform::report::{RunInfo, write_junit};
 use netconform::runner::run_all;
-use netconform::target::TargetKind;
+use netconform::cluster::TargetKind;
 use netconform::trial::{TrialDef, TrialFuture};
 use netconform_double::{Double, DoubleConfig};
 use netconform_suites::all_trials;

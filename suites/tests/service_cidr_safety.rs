@@ -20,7 +20,7 @@ use netconform::labels::{
     MANAGED_BY_KEY, MANAGED_BY_VALUE, RUN_ID_KEY, SUITE_KEY, managed_selector,
 };
 use netconform::preflight::{Capabilities, Detected, Need, TargetFacts};
-use netconform::target::TargetKind;
+use netconform::cluster::TargetKind;
 use netconform::trial::TrialDef;
 use netconform::wait::{Budget, Verdict, wait_list};
 use netconform_double::{Double, DoubleConfig};
@@ -137,7 +137,7 @@ fn every_service_cidr_trial_can_fail_under_a_deviation() {
 }
 
 async fn double_client(double: &netconform_double::RunningDouble) -> Client {
-    netconform::target::kubeconfig::connect_yaml(&double.kubeconfig_yaml(), "double")
+    netconform::cluster::kubeconfig::connect_yaml(&double.kubeconfig_yaml(), "double")
         .await
         .unwrap()
         .client

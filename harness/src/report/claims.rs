@@ -354,7 +354,7 @@ mod tests {
     use super::super::read::tests::{failed, flaky, parse, record, with_finding};
     use super::super::{RunInfo, TrialOutcome, fixtures};
     use super::*;
-    use crate::target::TargetKind;
+    use crate::cluster::TargetKind;
 
     fn report(version: &str, image: &str, outcomes: Vec<super::super::TrialRecord>) -> RunReport {
         let run = RunInfo {

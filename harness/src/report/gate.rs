@@ -682,7 +682,7 @@ mod tests {
     use super::super::read::tests::{failed, flaky, parse, record, with_finding};
     use super::super::{RunInfo, TrialOutcome, TrialRecord, fixtures};
     use super::*;
-    use crate::target::TargetKind;
+    use crate::cluster::TargetKind;
 
     fn skipped(reason: &str) -> TrialOutcome {
         TrialOutcome::Skipped {

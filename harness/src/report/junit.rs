@@ -170,7 +170,7 @@ fn system_out(trial: &TrialRecord) -> String {
 mod tests {
     use super::super::fixtures;
     use super::*;
-    use crate::target::TargetKind;
+    use crate::cluster::TargetKind;
 
     #[test]
     fn tabs_survive_as_a_visible_mark() {

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::error::HarnessError;
-use crate::target::TargetKind;
+use crate::cluster::TargetKind;
 
 pub use junit::write_junit;
 pub use summary::write_summary_json;

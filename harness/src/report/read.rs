@@ -347,7 +347,7 @@ pub(crate) mod tests {
         DocFinding, FailedAttempt, RunInfo, TrialOutcome, TrialRecord, fixtures, junit,
     };
     use super::*;
-    use crate::target::TargetKind;
+    use crate::cluster::TargetKind;
     use std::time::Duration;
 
     /// A report as the runner writes it, from records.

@@ -10,7 +10,7 @@ use super::{
     DocFinding, RunInfo, Totals, TrialOutcome, TrialRecord, first_line, totals, write_atomically,
 };
 use crate::error::HarnessError;
-use crate::target::TargetKind;
+use crate::cluster::TargetKind;
 
 #[derive(Debug, Serialize)]
 pub struct Summary<'a> {
