@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::images::ImageMap;
+
 /// Default kind cluster config, relative to the workspace root.
 pub const DEFAULT_KIND_CONFIG: &str = "kind-configs/dual-stack.yaml";
 /// The kind configs `NETCONFORM_KIND_CONFIG` names, and their files relative to the workspace root.
@@ -82,7 +84,7 @@ pub const VARIABLES: &[VarDoc] = &[
     VarDoc {
         name: "NETCONFORM_NODE_IMAGE",
         default: "`v1.37` (kind v0.33.0's default)",
-        meaning: "kind node image for a cluster netconform creates: a Kubernetes version kind v0.33.0 ships (`v1.34` to `v1.37`, or the exact patch, e.g. `v1.36.4`), resolved to the image pinned by digest in `kind-configs/README.md`, or any image pinned by digest (`name:tag@sha256:...`); the report records it",
+        meaning: "kind node image for a cluster netconform creates: a Kubernetes version kind v0.33.0 ships (`v1.34` to `v1.37`, or the exact patch, e.g. `v1.36.4`), resolved to the image pinned by digest in `kind-configs/README.md`, any image pinned by digest (`name:tag@sha256:...`), or a local image by `name:tag`, one no registry has a digest for (`testbed/build` makes one; checked at cluster creation); the report records it",
     },
     VarDoc {
         name: "NETCONFORM_KIND_CONFIG",
@@ -133,6 +135,16 @@ pub const VARIABLES: &[VarDoc] = &[
         name: "NETCONFORM_SIM_POD_START",
         default: "the double's default",
         meaning: "`sim` only: pod start latency range, e.g. `1s-2s` (or one duration)",
+    },
+    VarDoc {
+        name: "NETCONFORM_IMAGES",
+        default: "none",
+        meaning: "path of an image map (YAML: the docs' image -> `image:` to run instead, and `standIn:` when it is another image, not a mirror), applied to every object created and listed in the report; checks whose claim is about a stood-in image's own behaviour are skipped (`testbed/build` writes one)",
+    },
+    VarDoc {
+        name: "NETCONFORM_TESTBED",
+        default: "none",
+        meaning: "path of the `key=value` file `testbed/build` writes (what it built: versions, sources, image IDs), recorded in the report's properties as `netconform.testbed.<key>`",
     },
     VarDoc {
         name: "NETCONFORM_RUN_ID",
@@ -205,6 +217,12 @@ pub struct Settings {
     pub sim_faults: SimFaults,
     pub sim_pod_start: Option<(Duration, Duration)>,
     pub run_id: Option<String>,
+    /// `NETCONFORM_IMAGES` (read by [`Settings::load_files`]).
+    pub images_path: Option<PathBuf>,
+    pub images: ImageMap,
+    /// `NETCONFORM_TESTBED` (read by [`Settings::load_files`]): what the offline testbed built.
+    pub testbed_path: Option<PathBuf>,
+    pub testbed: Vec<(String, String)>,
 }
 
 impl Default for Settings {
@@ -227,6 +245,10 @@ impl Default for Settings {
             sim_faults: SimFaults::default(),
             sim_pod_start: None,
             run_id: None,
+            images_path: None,
+            images: ImageMap::default(),
+            testbed_path: None,
+            testbed: Vec::new(),
         }
     }
 }
@@ -241,7 +263,38 @@ impl Settings {
         let root = std::env::current_dir()
             .map(|cwd| workspace_root(&cwd))
             .unwrap_or_else(|_| PathBuf::from("."));
-        Ok(settings.anchored_at(&root))
+        let mut settings = settings.anchored_at(&root);
+        settings.load_files()?;
+        Ok(settings)
+    }
+
+    /// Reads the files the settings name (`NETCONFORM_IMAGES`, `NETCONFORM_TESTBED`); a missing or malformed
+    /// file is an invalid setting.
+    pub fn load_files(&mut self) -> Result<(), ConfigError> {
+        if let Some(path) = &self.images_path {
+            self.images = ImageMap::load(path).map_err(|e| {
+                invalid(
+                    "NETCONFORM_IMAGES",
+                    &path.display().to_string(),
+                    &format!("a readable image map ({e})"),
+                )
+            })?;
+        }
+        if let Some(path) = &self.testbed_path {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                invalid(
+                    "NETCONFORM_TESTBED",
+                    &path.display().to_string(),
+                    &format!("a readable file ({e})"),
+                )
+            })?;
+            self.testbed = text
+                .lines()
+                .filter_map(|line| line.split_once('='))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .collect();
+        }
+        Ok(())
     }
 
     /// Parses the given variables (non-`NETCONFORM_*` ones are ignored). Empty values count as unset.
@@ -329,6 +382,8 @@ impl Settings {
                 }
                 "NETCONFORM_SIM_FAULTS" => s.sim_faults = parse_faults(&name, value)?,
                 "NETCONFORM_SIM_POD_START" => s.sim_pod_start = Some(parse_range(&name, value)?),
+                "NETCONFORM_IMAGES" => s.images_path = Some(PathBuf::from(value)),
+                "NETCONFORM_TESTBED" => s.testbed_path = Some(PathBuf::from(value)),
                 "NETCONFORM_RUN_ID" => {
                     if !is_dns_label(value) || value.len() > 20 {
                         return Err(invalid(
@@ -357,6 +412,14 @@ impl Settings {
         }
         if self.junit_path.is_relative() {
             self.junit_path = root.join(&self.junit_path);
+        }
+        for path in [&mut self.images_path, &mut self.testbed_path]
+            .into_iter()
+            .flatten()
+        {
+            if path.is_relative() {
+                *path = root.join(&*path);
+            }
         }
         self
     }
@@ -786,6 +849,9 @@ pub(crate) mod tests {
             Some(own),
             "any digest-pinned image"
         );
+        // A local image by name:tag (testbed/build's); that it is local is checked when the cluster is created.
+        let local = "netconform.local/kind-node:v1.37.2";
+        assert_eq!(image(local).unwrap().as_deref(), Some(local));
         for bad in [
             "kindest/node:v1.36.1", // a tag, not pinned, not a version kind v0.33.0 ships
             "v1.33",                // older than kind v0.33.0's images
@@ -866,6 +932,8 @@ pub(crate) mod tests {
             ("NETCONFORM_SIM_FAULTS", "seed=3"),
             ("NETCONFORM_SIM_POD_START", "1s"),
             ("NETCONFORM_RUN_ID", "r1"),
+            ("NETCONFORM_IMAGES", "images.yaml"),
+            ("NETCONFORM_TESTBED", "testbed.properties"),
         ];
         assert_eq!(samples.len(), VARIABLES.len());
         for var in VARIABLES {

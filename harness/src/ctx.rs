@@ -4,7 +4,7 @@ use std::fmt::{Debug, Display};
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ApiResource, PostParams};
 use kube::{Client, Resource, ResourceExt};
@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::cleanup::{Cleanup, Owned};
+use crate::cluster::TargetKind;
 use crate::config::Settings;
 use crate::diagnostics::pod_status;
 use crate::exec::{self, ExecOutput};
@@ -21,9 +22,36 @@ use crate::preflight::Capabilities;
 use crate::report::DocFinding;
 use crate::retry::retrying;
 use crate::schedule::Lease;
-use crate::cluster::TargetKind;
 use crate::trial::TrialDef;
 use crate::wait::{Budget, Verdict, budgets, wait_for};
+
+/// Waits until namespace `namespace` has its `default` ServiceAccount. The serviceaccount controller creates it
+/// after the namespace (pkg/controller/serviceaccount/serviceaccounts_controller.go), and until then the
+/// ServiceAccount admission plugin refuses every pod: `403 error looking up service account <ns>/default`
+/// (plugin/pkg/admission/serviceaccount/admission.go). Upstream e2e waits the same way after creating a
+/// namespace (test/e2e/framework/framework.go, WaitForDefaultServiceAccountInNamespace). Seen on the real
+/// kind cluster: pods created right after their namespace were refused.
+pub async fn wait_default_service_account(
+    client: &Client,
+    namespace: &str,
+    scale: f64,
+) -> Result<(), TrialError> {
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    wait_for(
+        &accounts,
+        "default",
+        &format!("ServiceAccount {namespace}/default"),
+        budgets::NAMESPACE_READY,
+        scale,
+        |_| "exists".to_string(),
+        |sa| match sa {
+            Some(_) => Verdict::Done,
+            None => Verdict::Pending,
+        },
+    )
+    .await
+    .map(|_| ())
+}
 
 /// What every trial of one run shares.
 pub struct RunState {
@@ -205,6 +233,8 @@ impl Ctx {
     {
         let api: Api<K> = Api::namespaced(self.client(), namespace);
         let name = obj.name_any();
+        let mapped = self.map_images(obj)?;
+        let obj = mapped.as_ref().unwrap_or(obj);
         let mut attempts = 0;
         let result = retrying(|| {
             attempts += 1;
@@ -232,6 +262,39 @@ impl Ctx {
             K::kind(&Default::default())
         ));
         Ok(created)
+    }
+
+    /// `obj` with the image map applied (`NETCONFORM_IMAGES`), each substitution logged; `None` when nothing
+    /// was replaced. The docs' manifests stay verbatim on disk: the map applies only to what is sent.
+    fn map_images<K>(&self, obj: &K) -> Result<Option<K>, TrialError>
+    where
+        K: Resource + Serialize + DeserializeOwned,
+        <K as Resource>::DynamicType: Default,
+    {
+        let images = &self.inner.run.settings.images;
+        if images.is_empty() {
+            return Ok(None);
+        }
+        let kind = K::kind(&Default::default()).to_string();
+        let mut value = serde_json::to_value(obj).map_err(|e| {
+            TrialError::Harness(format!("serialising a {kind} for the image map: {e}"))
+        })?;
+        if value.get("kind").is_none() {
+            value["kind"] = serde_json::Value::String(kind.clone());
+        }
+        let made = images.rewrite(&mut value);
+        if made.is_empty() {
+            return Ok(None);
+        }
+        for substitution in &made {
+            self.log(format!(
+                "{kind} {}: {substitution}",
+                obj.meta().name.as_deref().unwrap_or("")
+            ));
+        }
+        serde_json::from_value(value)
+            .map(Some)
+            .map_err(|e| TrialError::Harness(format!("a {kind} after the image map: {e}")))
     }
 
     /// Creates a second namespace the trial owns (for claims about two namespaces), named
@@ -279,6 +342,7 @@ impl Ctx {
         .await
         .map_err(TrialError::api(format!("creating namespace {name}")))?;
         self.log(format!("created Namespace {name}"));
+        wait_default_service_account(&self.client(), &name, self.scale()).await?;
         Ok(name)
     }
 

@@ -20,6 +20,7 @@ pub const EXIT_CAPABILITY: i32 = 8;
 pub const EXIT_REPORT: i32 = 9;
 pub const EXIT_API: i32 = 10;
 pub const EXIT_DOUBLE: i32 = 11;
+pub const EXIT_NOT_READY: i32 = 12;
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +53,8 @@ pub enum HarnessError {
     Api { context: String, reason: String },
     #[error("the test double failed to start: {0}")]
     Double(String),
+    #[error("the kind cluster netconform created did not become ready: {0}")]
+    NotReady(String),
     #[error("interrupted")]
     Interrupted,
 }
@@ -113,6 +116,10 @@ pub const EXIT_CODES: &[ExitCodeDoc] = &[
         meaning: "the test double (`NETCONFORM_TARGET=sim`) failed to start",
     },
     ExitCodeDoc {
+        code: 12,
+        meaning: "a kind cluster netconform created did not become ready (every node Ready without its not-ready taint, CoreDNS available) within its budget",
+    },
+    ExitCodeDoc {
         code: 130,
         meaning: "interrupted (Ctrl-C); objects created so far were cleaned up",
     },
@@ -133,6 +140,7 @@ impl HarnessError {
             HarnessError::Report { .. } => EXIT_REPORT,
             HarnessError::Api { .. } => EXIT_API,
             HarnessError::Double(_) => EXIT_DOUBLE,
+            HarnessError::NotReady(_) => EXIT_NOT_READY,
             HarnessError::Interrupted => EXIT_INTERRUPTED,
         }
     }
@@ -213,6 +221,7 @@ mod tests {
                 reason: "y".into(),
             },
             HarnessError::Double("x".into()),
+            HarnessError::NotReady("x".into()),
             HarnessError::Interrupted,
         ]
     }
@@ -221,7 +230,7 @@ mod tests {
     fn exit_codes_are_distinct_documented_and_not_libtests() {
         let documented: BTreeSet<i32> = EXIT_CODES.iter().map(|d| d.code).collect();
         let kinds = [
-            2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 130, // one per category
+            2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 130, // one per category
         ];
         for err in every_variant() {
             let code = err.exit_code();

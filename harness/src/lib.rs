@@ -2,12 +2,14 @@
 //! and the runner that turns the suites' trials into a libtest-mimic run.
 
 pub mod cleanup;
+pub mod cluster;
 pub mod config;
 pub mod ctx;
 pub mod diagnostics;
 pub mod error;
 pub mod exec;
 pub mod failure;
+pub mod images;
 pub mod ipfamily;
 pub mod labels;
 pub mod manifest;
@@ -18,6 +20,5 @@ pub mod retry;
 pub mod runner;
 pub mod schedule;
 pub mod sweep;
-pub mod cluster;
 pub mod trial;
 pub mod wait;

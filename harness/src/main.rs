@@ -11,12 +11,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use netconform::cluster::{self, Resolution};
 use netconform::config::{Settings, TargetChoice};
 use netconform::report::{claims, gate};
-use netconform::cluster::{self, Resolution};
 use netconform_double::{Double, deviation};
 
-const USAGE: &str = "usage: netconform sweep | netconform sim --kubeconfig PATH [--deviate NAME]... | netconform sim --list-deviations | netconform gate BASELINE.xml CANDIDATE.xml [--force] [--markdown OUT.md] | netconform claims REPORT.xml... [--markdown OUT.md]";
+const USAGE: &str = "usage: netconform sweep | netconform sim --kubeconfig PATH [--deviate NAME]... | netconform sim --list-deviations | netconform gate BASELINE.xml CANDIDATE.xml [--force] [--markdown OUT.md] | netconform claims REPORT.xml... [--markdown OUT.md] | netconform fidelity REAL.json DOUBLE.json";
 /// Exit status for a command line that does not parse.
 const EXIT_USAGE: u8 = 2;
 
@@ -28,6 +28,7 @@ async fn main() -> ExitCode {
         Some("sim") => sim(&args[1..]).await,
         Some("gate") => gate(&args[1..]),
         Some("claims") => claims(&args[1..]),
+        Some("fidelity") => fidelity(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -100,6 +101,27 @@ fn claims(args: &[String]) -> CommandResult {
     let args = claims::ClaimsArgs::parse(args).map_err(|line| (line, EXIT_USAGE))?;
     let markdown = claims::run(&args).map_err(|e| (e.to_string(), e.exit_code()))?;
     print_markdown(&markdown);
+    Ok(())
+}
+
+/// `fidelity REAL.json DOUBLE.json`: the real cluster's and the double's verdicts and observations, trial by
+/// trial, as Markdown on stdout (netconform::report::fidelity). Exit 0 whatever they show, 2 on bad input.
+fn fidelity(args: &[String]) -> CommandResult {
+    let [real, double] = args else {
+        return Err((
+            "usage: netconform fidelity REAL.json DOUBLE.json".into(),
+            EXIT_USAGE,
+        ));
+    };
+    let read = |path: &String| -> Result<serde_json::Value, (String, u8)> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| (format!("cannot read {path}: {e}"), EXIT_USAGE))?;
+        serde_json::from_str(&text).map_err(|e| (format!("{path} is not JSON: {e}"), EXIT_USAGE))
+    };
+    let (table, disagreements) = netconform::report::fidelity::table(&read(real)?, &read(double)?)
+        .map_err(|e| (e, EXIT_USAGE))?;
+    print_markdown(&table);
+    eprintln!("netconform: {disagreements} trials where the real cluster and the double disagree");
     Ok(())
 }
 

@@ -11,11 +11,11 @@ use k8s_openapi::api::networking::v1::{IPAddress, ServiceCIDR};
 use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
 
+use crate::cluster::{Target, TargetKind};
 use crate::config::{Settings, Toggle};
 use crate::error::HarnessError;
 use crate::ipfamily::{IpFamily, family_of_cidr, family_of_ip};
 use crate::retry::retrying;
-use crate::cluster::{Target, TargetKind};
 
 /// A capability a trial needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,6 +44,9 @@ pub enum Need {
     /// At least this many nodes take ordinary pods (not cordoned, no NoSchedule/NoExecute taint): the trial
     /// places pods on different nodes (kind's config has two workers).
     SchedulableNodes(u8),
+    /// The claim is about this image's own behaviour (busybox 1.28's `nslookup`, say), so a stand-in for it
+    /// (`NETCONFORM_IMAGES` with `standIn`) cannot show it: the trial is skipped, never passed.
+    DocImage(&'static str),
 }
 
 /// The largest IPv4 service range (allocatable addresses: a /24) a trial exhausts.
@@ -201,6 +204,9 @@ impl Capabilities {
             Need::SmallServiceRange => self.unmet_small_service_range(),
             Need::ServiceAllocatorAlone => None,
             Need::SchedulableNodes(n) => self.unmet_schedulable_nodes(n),
+            Need::DocImage(image) => settings.images.stand_in(image).map(|stand_in| {
+                format!("the claim is about {image} itself, and NETCONFORM_IMAGES runs a stand-in for it: {stand_in}")
+            }),
             Need::ServiceAddresses(n) => self.free_ipv4_service_addresses.filter(|free| u64::from(n) > *free).map(|free| {
                 format!("the trial holds {n} IPv4 service addresses at once; the default service range has {free} free")
             }),

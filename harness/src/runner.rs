@@ -12,6 +12,7 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use rand::Rng;
 
 use crate::cleanup::{Cleanup, Owned};
+use crate::cluster::{self, Resolution, Target};
 use crate::config::{Settings, Toggle};
 use crate::ctx::{Ctx, RunState};
 use crate::diagnostics;
@@ -21,7 +22,6 @@ use crate::preflight::{self, Need, TargetFacts};
 use crate::report::{self, RunInfo, TrialOutcome, TrialRecord};
 use crate::retry::retrying;
 use crate::schedule::{Lease, Schedule, start_order};
-use crate::cluster::{self, Resolution, Target};
 use crate::trial::TrialDef;
 
 /// Trials at once unless `--test-threads` says otherwise. Trials wait on the cluster, not on a core; the
@@ -216,6 +216,7 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
         node_image: None,
         ip_families: Vec::new(),
         started_at: SystemTime::now(),
+        properties: run_properties(settings),
     };
     let target = match cluster::resolve(settings)
         .await
@@ -307,12 +308,30 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
     })
 }
 
+/// The image map and the testbed's record, as report properties.
+fn run_properties(settings: &Settings) -> Vec<(String, String)> {
+    let images = settings.images.entries().map(|(from, r)| {
+        let to = match &r.stand_in {
+            Some(what) => format!("{} (stand-in: {what})", r.image),
+            None => r.image.clone(),
+        };
+        (format!("netconform.image.{from}"), to)
+    });
+    let testbed = settings
+        .testbed
+        .iter()
+        .map(|(k, v)| (format!("netconform.testbed.{k}"), v.clone()));
+    images.chain(testbed).collect()
+}
+
 /// Whether the user declared the capability `need` absent (`NETCONFORM_LOAD_BALANCER=no`,
 /// `NETCONFORM_NETWORK_POLICY=no`).
 fn declared_absent(need: Need, settings: &Settings) -> bool {
     match need {
         Need::LoadBalancer => settings.load_balancer == Toggle::No,
         Need::NetworkPolicy => settings.network_policy == Toggle::No,
+        // The user chose the stand-in in the image map.
+        Need::DocImage(image) => settings.images.stand_in(image).is_some(),
         _ => false,
     }
 }
@@ -379,6 +398,22 @@ async fn attempt(state: &Arc<RunState>, def: TrialDef, lease: &Arc<Lease>) -> Tr
             );
         }
     };
+    if let Err(e) = crate::ctx::wait_default_service_account(
+        &state.client,
+        &namespace,
+        state.settings.timeout_scale,
+    )
+    .await
+    {
+        return failed(
+            &def,
+            started,
+            format!("the trial namespace is not ready: {e}"),
+            String::new(),
+            String::new(),
+            Vec::new(),
+        );
+    }
     let ctx = Ctx::new(state.clone(), def, namespace.clone(), lease.clone());
     let result = match AssertUnwindSafe((def.run)(ctx.clone()))
         .catch_unwind()

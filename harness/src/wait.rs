@@ -48,6 +48,8 @@ pub mod budgets {
     /// Deleted Services' ClusterIPs (their IPAddress objects) being released.
     pub const SERVICE_IP_RELEASE: Budget = Budget::new("service-ip-release", 30);
     pub const LOAD_BALANCER: Budget = Budget::new("load-balancer", 120);
+    /// A new namespace's `default` ServiceAccount, which the serviceaccount controller creates.
+    pub const NAMESPACE_READY: Budget = Budget::new("namespace-ready", 60);
     pub const NAMESPACE_CLEANUP: Budget = Budget::new("namespace-cleanup", 120);
 }
 

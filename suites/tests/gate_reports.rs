@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
+use netconform::cluster::TargetKind;
 use netconform::config::{Settings, TargetChoice, Toggle};
 use netconform::ctx::Ctx;
 use netconform::failure::TrialError;
@@ -19,7 +20,6 @@ use netconform::report::gate::{self, Class, Comparison, GateArgs, GateError};
 use netconform::report::read::read_report;
 use netconform::report::{RunInfo, write_junit};
 use netconform::runner::run_all;
-use netconform::cluster::TargetKind;
 use netconform::trial::{TrialDef, TrialFuture};
 use netconform_double::{Double, DoubleConfig};
 use netconform_suites::all_trials;
@@ -143,6 +143,7 @@ async fn produce(run: &Run, dir: &Path) -> PathBuf {
         node_image: None,
         ip_families: vec!["IPv4".into(), "IPv6".into()],
         started_at,
+        properties: Vec::new(),
     };
     let path = dir.join(run.file);
     write_junit(&path, &info, &records).unwrap();

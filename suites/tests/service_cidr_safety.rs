@@ -15,12 +15,12 @@ use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
+use netconform::cluster::TargetKind;
 use netconform::config::Settings;
 use netconform::labels::{
     MANAGED_BY_KEY, MANAGED_BY_VALUE, RUN_ID_KEY, SUITE_KEY, managed_selector,
 };
 use netconform::preflight::{Capabilities, Detected, Need, TargetFacts};
-use netconform::cluster::TargetKind;
 use netconform::trial::TrialDef;
 use netconform::wait::{Budget, Verdict, wait_list};
 use netconform_double::{Double, DoubleConfig};

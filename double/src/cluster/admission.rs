@@ -313,13 +313,17 @@ impl PodAdmission {
             }
         }
         pod["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
-        // The serviceaccount admission needs the SA; the model's token controller is assumed done.
-        if sa == "default" && store.get("serviceaccounts", Some(&ns), "default").is_none() {
-            let _ = store.create(
-                "serviceaccounts",
-                Some(&ns),
-                super::seed::default_service_account(&ns),
-            );
+        // The ServiceAccount admission plugin refuses a pod whose service account does not exist yet
+        // (plugin/pkg/admission/serviceaccount/admission.go): in a new namespace, until the serviceaccount
+        // controller has created `default` (seen on a real kind cluster). The token controller is assumed done.
+        if store.get("serviceaccounts", Some(&ns), &sa).is_none() {
+            return Err(ApiError::forbidden(
+                "pods",
+                &name,
+                &format!(
+                    "error looking up service account {ns}/{sa}: serviceaccount \"{sa}\" not found"
+                ),
+            ));
         }
         Ok(())
     }

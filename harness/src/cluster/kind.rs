@@ -9,6 +9,7 @@ use super::kubeconfig::{Connected, connect_yaml};
 use super::process::{CommandLine, CommandRunner, Output};
 use crate::config::Settings;
 use crate::error::{HarnessError, one_line};
+use crate::images::ImageMap;
 
 /// The kind release whose node images [`NODE_IMAGES`] lists (the README's prerequisite).
 pub const KIND_RELEASE: &str = "v0.33.0";
@@ -73,6 +74,69 @@ pub fn resolve_node_image(value: &str) -> Option<String> {
             full == version || minor_of(full) == version
         })
         .map(|known| known.image.to_string())
+        .or_else(|| is_tagged_reference(value).then(|| value.to_string()))
+}
+
+/// `name:tag` (a registry and path allowed before the name): a node image named by tag alone. It is
+/// accepted only as a local image, one that no registry has a digest for (one `testbed/build` made, say):
+/// [`check_local_node_image`] refuses it at cluster creation otherwise, since a tag can be re-pushed.
+fn is_tagged_reference(value: &str) -> bool {
+    // kind's own images are registry images: a kindest/node tag that is not in NODE_IMAGES is refused.
+    if value.starts_with("kindest/node:") || value.starts_with("docker.io/kindest/node:") {
+        return false;
+    }
+    let slash = value.rfind('/').map(|i| i + 1).unwrap_or(0);
+    let Some((name, tag)) = value[slash..].split_once(':') else {
+        return false;
+    };
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/:".contains(&b))
+    };
+    name_ok(&value[..slash + name.len()])
+        && !tag.is_empty()
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// A node image named without a digest must be a local image: present in Docker and without a registry
+/// digest (`docker image inspect`: `RepoDigests` empty). Returns how the report records it.
+pub async fn check_local_node_image(
+    runner: &dyn CommandRunner,
+    image: &str,
+) -> Result<String, HarnessError> {
+    let inspect = CommandLine::new(
+        "docker",
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}} {{len .RepoDigests}}",
+            image,
+        ],
+    );
+    let out = run_ok(runner, &inspect, Output::Capture).await.map_err(|_| HarnessError::CommandFailed {
+        command: inspect.to_string(),
+        status: "no such image".into(),
+        detail: format!(
+            "NETCONFORM_NODE_IMAGE={image} names no digest, so it must be a local image (testbed/build makes one); a registry image must be pinned by digest"
+        ),
+    })?;
+    match out.split_whitespace().collect::<Vec<_>>()[..] {
+        [id, "0"] => Ok(format!(
+            "{image} (local image {}, no registry digest)",
+            &id[..id.len().min(19)]
+        )),
+        _ => Err(HarnessError::CommandFailed {
+            command: inspect.to_string(),
+            status: "a registry image".into(),
+            detail: format!(
+                "NETCONFORM_NODE_IMAGE={image} came from a registry: pin it by digest (name:tag@sha256:...)"
+            ),
+        }),
+    }
 }
 
 /// What `NETCONFORM_NODE_IMAGE` accepts, for its error message.
@@ -88,7 +152,7 @@ pub fn accepted_node_images() -> String {
         })
         .collect();
     format!(
-        "a Kubernetes version kind {KIND_RELEASE} ships, {}, or an image pinned by digest, name:tag@sha256:<64 hex digits>",
+        "a Kubernetes version kind {KIND_RELEASE} ships, {}, or an image pinned by digest, name:tag@sha256:<64 hex digits>, or a local image by name:tag (one no registry has, e.g. from testbed/build)",
         versions.join(", ")
     )
 }
@@ -208,8 +272,7 @@ pub fn create_command(settings: &Settings) -> CommandLine {
     CommandLine::new(
         "kind",
         &[
-            "create", "cluster", "--name", &name, "--config", &config, "--image", &image, "--wait",
-            "120s",
+            "create", "cluster", "--name", &name, "--config", &config, "--image", &image,
         ],
     )
 }
@@ -254,11 +317,16 @@ pub async fn ensure_cluster(
             });
         }
         let image = node_image(settings);
+        let recorded = if image.contains("@sha256:") {
+            image.clone()
+        } else {
+            check_local_node_image(runner.as_ref(), &image).await?
+        };
         eprintln!(
-            "netconform: creating kind cluster {name:?} with {image} (this takes a few minutes)"
+            "netconform: creating kind cluster {name:?} with {recorded} (this takes a few minutes)"
         );
         run_ok(runner.as_ref(), &create_command(settings), Output::Stream).await?;
-        (true, Some(image))
+        (true, Some(recorded))
     };
 
     let kubeconfig = run_ok(
@@ -272,7 +340,7 @@ pub async fn ensure_cluster(
         &format!("from `kind get kubeconfig --name {name}`"),
     )
     .await?;
-    preload_images(runner.as_ref(), name).await;
+    preload_images(runner.as_ref(), name, &settings.images).await;
     Ok(KindCluster {
         name: name.to_string(),
         connected,
@@ -281,25 +349,17 @@ pub async fn ensure_cluster(
     })
 }
 
-/// Pulls each suite image on the host and loads it into the nodes. Failures only warn: the nodes can still
-/// pull for themselves, and a trial that then times out says which image it was waiting for.
-pub async fn preload_images(runner: &dyn CommandRunner, cluster: &str) {
+/// Pulls each suite image on the host (unless it is already there: a stand-in testbed/build made, a mirror
+/// pulled before) and loads it into the nodes. Failures only warn: the nodes can still pull for themselves,
+/// and a trial that then times out says which image it was waiting for.
+pub async fn preload_images(runner: &dyn CommandRunner, cluster: &str, images: &ImageMap) {
     for image in SUITE_IMAGES {
-        let pull = CommandLine::new("docker", &["pull", image]);
-        match runner.run(&pull, Output::Capture).await {
-            Ok(out) if out.success => {}
-            Ok(out) => {
-                eprintln!(
-                    "netconform: warning: `{pull}` failed ({}): {}; the nodes will pull it themselves",
-                    out.status,
-                    out.tail()
-                );
-                continue;
-            }
-            Err(e) => {
-                eprintln!("netconform: warning: `{pull}` did not run: {e}");
-                continue;
-            }
+        // What the trials will run: the image map's replacement (NETCONFORM_IMAGES), or the docs' image.
+        let image = images.resolve(image);
+        if !images.is_empty() && is_local(runner, image).await {
+            eprintln!("netconform: {image} is a local image, not pulled");
+        } else if !pull(runner, image).await {
+            continue;
         }
         let load = CommandLine::new("kind", &["load", "docker-image", image, "--name", cluster]);
         match runner.run(&load, Output::Capture).await {
@@ -312,6 +372,48 @@ pub async fn preload_images(runner: &dyn CommandRunner, cluster: &str) {
             Err(e) => eprintln!("netconform: warning: `{load}` did not run: {e}"),
         }
     }
+}
+
+async fn is_local(runner: &dyn CommandRunner, image: &str) -> bool {
+    let inspect = CommandLine::new(
+        "docker",
+        &["image", "inspect", "--format", "{{.Id}}", image],
+    );
+    runner
+        .run(&inspect, Output::Capture)
+        .await
+        .is_ok_and(|out| out.success)
+}
+
+/// `docker pull`; false (with a warning) when it failed.
+async fn pull(runner: &dyn CommandRunner, image: &str) -> bool {
+    let pull = CommandLine::new("docker", &["pull", image]);
+    match runner.run(&pull, Output::Capture).await {
+        Ok(out) if out.success => true,
+        Ok(out) => {
+            eprintln!(
+                "netconform: warning: `{pull}` failed ({}): {}; the nodes will pull it themselves",
+                out.status,
+                out.tail()
+            );
+            false
+        }
+        Err(e) => {
+            eprintln!("netconform: warning: `{pull}` did not run: {e}");
+            false
+        }
+    }
+}
+
+/// How many nodes a kind config declares (`nodes:` entries, each with a `role:`); kind's default is one.
+pub fn config_node_count(config: &Path) -> usize {
+    let text = std::fs::read_to_string(config).unwrap_or_default();
+    let roles = text
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or("").trim_start())
+        .filter(|line| line.trim_start_matches("- ").starts_with("role:"))
+        .count();
+    roles.max(1)
 }
 
 /// Deletes the cluster (only called for clusters this run created, unless kept).
@@ -405,7 +507,7 @@ mod tests {
         assert_eq!(
             calls[1],
             format!(
-                "kind create cluster --name netconform-v1-37-0-dual-stack --config {config} --image {DEFAULT_NODE_IMAGE} --wait 120s"
+                "kind create cluster --name netconform-v1-37-0-dual-stack --config {config} --image {DEFAULT_NODE_IMAGE}"
             )
         );
         assert_eq!(
@@ -480,11 +582,11 @@ mod tests {
             )
             .into_arc();
         let mut s = settings();
-        s.node_image = Some("kindest/node:v1.35.8".into());
+        s.node_image = Some(V1_36.into());
         let err = ensure_cluster(&s, runner.clone()).await.err().unwrap();
         assert_eq!(err.exit_code(), 6);
         let line = err.to_string();
-        assert!(line.contains("--image kindest/node:v1.35.8"), "{line}");
+        assert!(line.contains(&format!("--image {V1_36}")), "{line}");
         assert!(
             line.contains("(exit status 1): Creating cluster...; ERROR: failed to create cluster"),
             "{line}"

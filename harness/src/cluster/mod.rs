@@ -7,6 +7,7 @@
 pub mod kind;
 pub mod kubeconfig;
 pub mod process;
+pub mod ready;
 pub mod sim;
 
 use std::fmt;
@@ -213,6 +214,11 @@ async fn from_kind(
 ) -> Result<Target, HarnessError> {
     let cluster = kind::ensure_cluster(settings, runner.clone()).await?;
     let version = kubeconfig::probe(&cluster.connected, budget).await?;
+    if cluster.created_by_us {
+        let nodes = kind::config_node_count(&settings.kind_config);
+        eprintln!("netconform: waiting for {nodes} nodes Ready and CoreDNS available");
+        ready::wait_until_ready(&cluster.connected.client, nodes, settings.timeout_scale).await?;
+    }
     let origin = if cluster.created_by_us {
         "created by netconform"
     } else {

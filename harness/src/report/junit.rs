@@ -67,6 +67,13 @@ fn run_properties(run: &RunInfo) -> Vec<Property> {
         Property::new("netconform.ip-families", run.ip_families.join(",")),
         Property::new("netconform.run-id", run.run_id.as_str()),
     ]
+    .into_iter()
+    .chain(
+        run.properties
+            .iter()
+            .map(|(k, v)| Property::new(k.as_str(), v.as_str())),
+    )
+    .collect()
 }
 
 fn test_case(trial: &TrialRecord) -> TestCase {

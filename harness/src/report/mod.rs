@@ -4,6 +4,7 @@
 
 mod args;
 pub mod claims;
+pub mod fidelity;
 pub mod gate;
 pub mod junit;
 pub mod markdown;
@@ -14,8 +15,8 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use crate::error::HarnessError;
 use crate::cluster::TargetKind;
+use crate::error::HarnessError;
 
 pub use junit::write_junit;
 pub use summary::write_summary_json;
@@ -32,6 +33,9 @@ pub struct RunInfo {
     /// `IPv4`, `IPv6`: the families every node has.
     pub ip_families: Vec<String>,
     pub started_at: SystemTime,
+    /// More run properties, by name: the image map's substitutions (`netconform.image.<docs' image>`) and what
+    /// the offline testbed built (`netconform.testbed.<key>`).
+    pub properties: Vec<(String, String)>,
 }
 
 impl RunInfo {
@@ -191,6 +195,7 @@ pub(crate) mod fixtures {
             node_image: Some("kindest/node:v1.37.0".into()),
             ip_families: vec!["IPv4".into(), "IPv6".into()],
             started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000),
+            properties: Vec::new(),
         }
     }
 

@@ -9,8 +9,8 @@ use serde::Serialize;
 use super::{
     DocFinding, RunInfo, Totals, TrialOutcome, TrialRecord, first_line, totals, write_atomically,
 };
-use crate::error::HarnessError;
 use crate::cluster::TargetKind;
+use crate::error::HarnessError;
 
 #[derive(Debug, Serialize)]
 pub struct Summary<'a> {
@@ -35,6 +35,8 @@ pub struct RunJson<'a> {
     pub ip_families: &'a [String],
     /// RFC 3339, UTC.
     pub started_at: String,
+    /// The image map's substitutions and the testbed's record ([`RunInfo::properties`]).
+    pub properties: std::collections::BTreeMap<&'a str, &'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -84,6 +86,11 @@ pub fn build_summary<'a>(run: &'a RunInfo, trials: &'a [TrialRecord]) -> Summary
             node_image: run.node_image.as_deref(),
             ip_families: &run.ip_families,
             started_at: started.to_rfc3339_opts(SecondsFormat::Secs, true),
+            properties: run
+                .properties
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
         },
         totals: totals(trials),
         trials: trials.iter().map(trial_json).collect(),

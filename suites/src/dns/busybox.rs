@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
+use netconform::preflight::Need;
 use netconform::trial::TrialDef;
 
 use super::cluster::{
@@ -34,7 +35,8 @@ pub const TRIALS: &[TrialDef] = &[
         name: "dns::busybox::nslookup_kubernetes_default",
         claim: "`kubectl exec -ti busybox -- nslookup kubernetes.default` answers the address of the `kubernetes` Service (its ClusterIP)",
         doc_url: DEBUGGING_PAGE,
-        needs: &[],
+        // busybox 1.28's nslookup goes through the libc resolver and its search list; newer ones do not.
+        needs: &[Need::DocImage("busybox:1.28")],
         run: |ctx| Box::pin(nslookup_kubernetes_default(ctx)),
     },
     TrialDef {
@@ -55,7 +57,8 @@ pub const TRIALS: &[TrialDef] = &[
         name: "dns::busybox::current_busybox_needs_fqdn",
         claim: "`nslookup kubernetes.default` is meant for the page's busybox:1.28; with a current busybox (1.36.1), which does not apply the search list to names with a dot, the fully qualified `kubernetes.default.svc.<cluster domain>` answers the `kubernetes` Service's ClusterIP",
         doc_url: DEBUGGING_PAGE,
-        needs: &[],
+        // busybox 1.28's nslookup goes through the libc resolver and its search list; newer ones do not.
+        needs: &[Need::DocImage("busybox:1.36.1")],
         run: |ctx| Box::pin(current_busybox_needs_fqdn(ctx)),
     },
 ];
