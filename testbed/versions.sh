@@ -1,0 +1,31 @@
+# The testbed's pins, one place. Sourced by testbed/build.
+# Everything is built from these modules through the Go module proxy, or taken from Debian's packages.
+
+# kind, whose CLI creates the cluster and whose module supplies the node's base files
+# (images/base/files: entrypoint, containerd config, systemd units) and the runtime pins below.
+KIND_MODULE=sigs.k8s.io/kind
+KIND_VERSION=v0.33.0
+
+# The Kubernetes version of the node image, unless testbed/build is given another one.
+KUBERNETES_DEFAULT=v1.37.2
+
+# Debian release of the node's userspace: kind's base image is debian:trixie-slim (images/base/Dockerfile).
+DEBIAN_SUITE=trixie
+
+# Node packages, from kind's base Dockerfile's clean-install list, less the storage ones
+# (nfs-common, open-iscsi: no trial uses a volume). systemd-sysv is not needed: /sbin/init is linked by hand
+# as the Dockerfile does.
+NODE_PACKAGES=systemd,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,fuse-overlayfs,e2fsprogs,bash,ca-certificates,curl,jq,procps
+
+# Stand-ins for the docs' images (busybox:1.28, nginx): Debian's packages. See testbed/README.md.
+SUITE_PACKAGES=busybox-static,nginx
+
+# Modules that are not pinned by kind's Dockerfile or by Kubernetes' go.mod.
+# containerd, runc, crictl and the CNI plugins follow kind's images/base/Dockerfile ARGs (read at build time).
+# etcd and CoreDNS follow `kubeadm config images list` of the version built.
+CONTAINERD_MODULE=github.com/containerd/containerd/v2
+RUNC_MODULE=github.com/opencontainers/runc
+CRICTL_MODULE=sigs.k8s.io/cri-tools
+CNI_PLUGINS_MODULE=github.com/containernetworking/plugins
+COREDNS_MODULE=github.com/coredns/coredns
+ETCD_MODULE=go.etcd.io/etcd/server/v3
