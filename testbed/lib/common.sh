@@ -37,4 +37,4 @@ timed() {
 }
 
 # record KEY VALUE: one line of what was built, for the report's properties (testbed.properties).
-record() { printf '%s=%s\n' "$1" "$2" >> "$CACHE/testbed.properties.new"; }
+record() { printf '%s=%s\n' "$1" "$2" >> "$OUT/testbed.properties.new"; }

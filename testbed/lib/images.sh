@@ -104,7 +104,7 @@ build_suite_images() {
     docker rm "$id" >/dev/null
   }
 
-  cat > "$CACHE/images.yaml" <<EOF
+  cat > "$OUT/images.yaml" <<EOF
 # NETCONFORM_IMAGES, written by testbed/build: the docs' images and what the testbed cluster runs instead.
 # Each is a stand-in (standIn says what it is): checks whose claim is about the docs' image itself are
 # skipped with that reason.

@@ -325,7 +325,12 @@ pub async fn ensure_cluster(
         eprintln!(
             "netconform: creating kind cluster {name:?} with {recorded} (this takes a few minutes)"
         );
+        let started = std::time::Instant::now();
         run_ok(runner.as_ref(), &create_command(settings), Output::Stream).await?;
+        eprintln!(
+            "netconform: kind created {name:?} in {} s",
+            started.elapsed().as_secs()
+        );
         (true, Some(recorded))
     };
 
@@ -353,9 +358,14 @@ pub async fn ensure_cluster(
 /// pulled before) and loads it into the nodes. Failures only warn: the nodes can still pull for themselves,
 /// and a trial that then times out says which image it was waiting for.
 pub async fn preload_images(runner: &dyn CommandRunner, cluster: &str, images: &ImageMap) {
-    for image in SUITE_IMAGES {
-        // What the trials will run: the image map's replacement (NETCONFORM_IMAGES), or the docs' image.
-        let image = images.resolve(image);
+    // What the trials will run: the image map's replacement (NETCONFORM_IMAGES), or the docs' image; two of
+    // the docs' images may share one stand-in.
+    let mut wanted: Vec<&str> = SUITE_IMAGES
+        .iter()
+        .map(|image| images.resolve(image))
+        .collect();
+    wanted.dedup();
+    for image in wanted {
         if !images.is_empty() && is_local(runner, image).await {
             eprintln!("netconform: {image} is a local image, not pulled");
         } else if !pull(runner, image).await {
@@ -591,6 +601,44 @@ mod tests {
             line.contains("(exit status 1): Creating cluster...; ERROR: failed to create cluster"),
             "{line}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_node_image_without_digest_must_be_local() {
+        let local = ScriptedRunner::new(&["docker"]).answer(
+            "docker image inspect",
+            true,
+            "sha256:0123456789abcdef0123 0\n",
+            "",
+        );
+        let recorded = check_local_node_image(&local, "netconform.local/kind-node:v1.37.2")
+            .await
+            .unwrap();
+        assert_eq!(
+            recorded,
+            "netconform.local/kind-node:v1.37.2 (local image sha256:0123456789ab, no registry digest)"
+        );
+        let pulled = ScriptedRunner::new(&["docker"]).answer(
+            "docker image inspect",
+            true,
+            "sha256:0123 1\n",
+            "",
+        );
+        let err = check_local_node_image(&pulled, "mirror.example/node:v1")
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 6);
+        assert!(err.to_string().contains("pin it by digest"), "{err}");
+        let absent = ScriptedRunner::new(&["docker"]).answer(
+            "docker image inspect",
+            false,
+            "",
+            "No such image",
+        );
+        let err = check_local_node_image(&absent, "netconform.local/kind-node:v9")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("must be a local image"), "{err}");
     }
 
     const V1_36: &str = "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed";

@@ -217,7 +217,12 @@ async fn from_kind(
     if cluster.created_by_us {
         let nodes = kind::config_node_count(&settings.kind_config);
         eprintln!("netconform: waiting for {nodes} nodes Ready and CoreDNS available");
+        let started = std::time::Instant::now();
         ready::wait_until_ready(&cluster.connected.client, nodes, settings.timeout_scale).await?;
+        eprintln!(
+            "netconform: cluster ready after {} s",
+            started.elapsed().as_secs()
+        );
     }
     let origin = if cluster.created_by_us {
         "created by netconform"
