@@ -30,6 +30,7 @@ use crate::model::dns::{ClusterDns, DnsQuirks, QType, Reply, Resolver};
 use crate::model::hosts::{self, EtcHosts};
 use crate::model::resolv::{self, Configurer, ResolvQuirks};
 use crate::model::topology::{self, Topology};
+use crate::profile::Profiles;
 use crate::runtime::{ContainerRuntime, ExecOutput};
 use crate::store::Store;
 use crate::{DoubleConfig, DoubleError};
@@ -43,7 +44,13 @@ pub fn install(
 ) -> Result<Arc<dyn ContainerRuntime>, DoubleError> {
     let deviations = Deviations::from_names(&config.deviations)
         .map_err(|e| DoubleError::Config(e.to_string()))?;
-    let cluster = Arc::new(Cluster::new(deviations, config.pod_start_latency));
+    let profiles =
+        Profiles::from_names(&config.profiles).map_err(|e| DoubleError::Config(e.to_string()))?;
+    let cluster = Arc::new(Cluster::with_profiles(
+        deviations,
+        &profiles,
+        config.pod_start_latency,
+    ));
     admission::register(store, &cluster);
     workloads::register(store);
     seed::seed(store, &cluster)?;
@@ -74,9 +81,18 @@ pub(crate) struct Cluster {
 }
 
 impl Cluster {
+    #[cfg(test)]
     pub fn new(deviations: Deviations, pod_start_latency: (Duration, Duration)) -> Cluster {
+        Cluster::with_profiles(deviations, &Profiles::default(), pod_start_latency)
+    }
+
+    pub fn with_profiles(
+        deviations: Deviations,
+        profiles: &Profiles,
+        pod_start_latency: (Duration, Duration),
+    ) -> Cluster {
         Cluster {
-            topology: Topology::netconform(),
+            topology: Topology::with_profiles(profiles),
             deviations,
             pod_start_latency,
             started: Mutex::new(HashMap::new()),
@@ -151,7 +167,7 @@ impl Cluster {
         Configurer {
             cluster_dns: vec![cluster_dns],
             cluster_domain,
-            host_resolv_conf: topology::node_resolv_conf(),
+            host_resolv_conf: self.topology.node_resolv_conf.clone(),
             quirks: ResolvQuirks {
                 ndots: self.has("resolv-wrong-ndots").then_some(1),
                 ignore_dns_config: self.has("dnsconfig-ignored"),
@@ -187,9 +203,12 @@ impl Cluster {
             })
     }
 
-    /// `/etc/hosts` of a container, with the hosts deviations applied.
+    /// `/etc/hosts` of a container, with the hosts deviations applied. The kubelet writes the pod IPs
+    /// in the order the runtime reported them (kuberuntime_manager.go `SyncPod` passes
+    /// `determinePodSandboxIPs` to `GenerateRunContainerOptions` -> `makeMounts`), not sorted like
+    /// status.podIPs (`sortPodIPs`); the double's runtime reports IPv4 first.
     pub fn etc_hosts(&self, store: &Store, pod: &Value, container: &Value) -> FileView {
-        let mut ips = env::pod_ips(pod);
+        let mut ips = kubelet::runtime_order(&env::pod_ips(pod));
         if self.has("hosts-single-ip") {
             ips.truncate(1);
         }
@@ -245,7 +264,7 @@ impl Cluster {
                 };
                 FileView::Content(content)
             }
-            Ok(EtcHosts::OwnMount) => own_mount(store, pod, container, hosts::ETC_HOSTS_PATH),
+            Ok(EtcHosts::OwnMount) => own_mount(self, store, pod, container, hosts::ETC_HOSTS_PATH),
             Ok(EtcHosts::Image) | Err(_) => FileView::Missing,
         }
     }
@@ -288,7 +307,13 @@ impl Cluster {
 }
 
 /// The content of a volume mounted over a file path: a configMap/secret key via `subPath`, else a directory.
-fn own_mount(store: &Store, pod: &Value, container: &Value, path: &str) -> FileView {
+fn own_mount(
+    cluster: &Cluster,
+    store: &Store,
+    pod: &Value,
+    container: &Value,
+    path: &str,
+) -> FileView {
     let Some(mount) = container["volumeMounts"]
         .as_array()
         .and_then(|m| m.iter().find(|m| m["mountPath"].as_str() == Some(path)))
@@ -300,7 +325,7 @@ fn own_mount(store: &Store, pod: &Value, container: &Value, path: &str) -> FileV
         .as_array()
         .and_then(|v| v.iter().find(|v| v["name"].as_str() == Some(volume_name)));
     if let Some(host_path) = volume.and_then(|v| v["hostPath"]["path"].as_str()) {
-        return node_file(pod, host_path);
+        return node_file(cluster, pod, host_path);
     }
     let Some(sub_path) = mount["subPath"].as_str().filter(|s| !s.is_empty()) else {
         return FileView::Directory;
@@ -320,12 +345,12 @@ fn own_mount(store: &Store, pod: &Value, container: &Value, path: &str) -> FileV
 }
 
 /// A file of the pod's node, as a hostPath volume shows it (the files the model knows of a kind node).
-fn node_file(pod: &Value, path: &str) -> FileView {
+fn node_file(cluster: &Cluster, pod: &Value, path: &str) -> FileView {
     let node = pod["spec"]["nodeName"]
         .as_str()
-        .and_then(|n| Topology::netconform().node(n).cloned());
+        .and_then(|n| cluster.topology.node(n).cloned());
     match (path.trim_end_matches('/'), node) {
-        ("/etc/resolv.conf", _) => FileView::Content(topology::node_resolv_conf()),
+        ("/etc/resolv.conf", _) => FileView::Content(cluster.topology.node_resolv_conf.clone()),
         ("/etc/hosts", Some(node)) => FileView::Content(topology::node_hosts_file(&node)),
         ("/etc" | "/" | "/run" | "/var", _) => FileView::Directory,
         _ => FileView::Missing,
@@ -413,7 +438,7 @@ impl Container for PodContainer<'_> {
             "/etc/resolv.conf" => FileView::Content(self.cluster.resolv_conf(self.pod)),
             "/etc/hostname" => FileView::Content(format!("{}\n", self.hostname())),
             "" | "/etc" | "/tmp" | "/proc" | "/var" | "/root" | "/bin" => FileView::Directory,
-            p => own_mount(self.store, self.pod, self.container, p),
+            p => own_mount(self.cluster, self.store, self.pod, self.container, p),
         }
     }
     fn resolver(&self) -> &dyn Resolver {
