@@ -333,6 +333,11 @@ pub const DEVIATIONS: &[Deviation] = &[
         fails: &["dns::pods::pod_ip_record"],
     },
     Deviation {
+        name: "dns-pod-records-nxdomain",
+        description: "cluster DNS answers NXDOMAIN for `<a-b-c-d>.<ns>.pod` names although its Corefile says `pods insecure`",
+        fails: &["dns::pods::pod_ip_record"],
+    },
+    Deviation {
         name: "resolv-wrong-ndots",
         description: "the kubelet writes `options ndots:1` for cluster DNS pods instead of ndots:5",
         fails: &[

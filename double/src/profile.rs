@@ -14,6 +14,7 @@ pub struct Profile {
 pub const IPV6_PRIMARY: &str = "ipv6-primary";
 pub const NODE_RESOLV_SEARCH_DOT: &str = "node-resolv-search-dot";
 pub const NODE_RESOLV_OPTIONS_LINES: &str = "node-resolv-options-lines";
+pub const COREDNS_PODS_DISABLED: &str = "coredns-pods-disabled";
 
 pub const PROFILES: &[Profile] = &[
     Profile {
@@ -27,6 +28,10 @@ pub const PROFILES: &[Profile] = &[
     Profile {
         name: NODE_RESOLV_OPTIONS_LINES,
         description: "the nodes' resolv.conf has two `options` lines that set ndots twice",
+    },
+    Profile {
+        name: COREDNS_PODS_DISABLED,
+        description: "CoreDNS's Corefile has no `pods insecure` (CoreDNS's default `pods disabled`): `<a-b-c-d>.<ns>.pod` names get NXDOMAIN",
     },
 ];
 

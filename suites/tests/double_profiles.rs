@@ -1,6 +1,6 @@
 //! The suites on each profile of the netconform-double TEST DOUBLE (simulated, not a cluster): conforming
 //! clusters that differ from the default kind dual-stack one (IPv6 first; node resolv.conf files of other
-//! hosts). Every trial passes, or is skipped with its reason: a check that fails here would fail on a
+//! hosts; a CoreDNS without pod records). Every trial passes, or is skipped with its reason: a check that fails here would fail on a
 //! conforming cluster.
 
 use netconform::config::{Settings, TargetChoice};

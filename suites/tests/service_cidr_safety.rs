@@ -15,12 +15,12 @@ use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
+use netconform::cluster::TargetKind;
 use netconform::config::Settings;
 use netconform::labels::{
     MANAGED_BY_KEY, MANAGED_BY_VALUE, RUN_ID_KEY, SUITE_KEY, managed_selector,
 };
 use netconform::preflight::{Capabilities, Detected, Need, TargetFacts};
-use netconform::cluster::TargetKind;
 use netconform::trial::TrialDef;
 use netconform::wait::{Budget, Verdict, wait_list};
 use netconform_double::{Double, DoubleConfig};
@@ -41,7 +41,8 @@ fn capabilities(kind: TargetKind) -> Capabilities {
         default_service_cidrs: Some(vec!["10.96.0.0/28".into(), "fd00:10:96::/112".into()]),
         free_ipv4_service_addresses: Some(12),
         load_balancer: absent.clone(),
-        network_policy: absent,
+        network_policy: absent.clone(),
+        pod_dns_records: absent,
     }
 }
 

@@ -287,6 +287,7 @@ impl Cluster {
             no_srv: self.has("dns-no-srv"),
             no_endpoint_hostnames: self.has("dns-no-pod-hostname-records"),
             pod_records_servfail: self.has("dns-pod-records-servfail"),
+            pods_disabled: !self.topology.pod_dns_records || self.has("dns-pod-records-nxdomain"),
             upstream_wildcard: self
                 .has("dns-upstream-wildcard")
                 .then_some(topology::UPSTREAM_WILDCARD_IP),

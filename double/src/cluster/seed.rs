@@ -138,6 +138,14 @@ pub(crate) fn seed(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> 
         store.create("services", Some("kube-system"), kube_dns),
     )?;
 
+    let corefile = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "coredns", "namespace": "kube-system"},
+        "data": {"Corefile": topology::corefile(&cluster.topology)}});
+    seeded(
+        "configmaps",
+        "coredns",
+        store.create("configmaps", Some("kube-system"), corefile),
+    )?;
     let coredns_sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "coredns", "namespace": "kube-system"}});
     seeded(
         "serviceaccounts",

@@ -108,6 +108,8 @@ pub struct Topology {
     pub primary: IpFamily,
     /// The nodes' `/etc/resolv.conf` (the kubelet's `--resolv-conf`).
     pub node_resolv_conf: String,
+    /// CoreDNS serves pod records (kubeadm's Corefile: `pods insecure`).
+    pub pod_dns_records: bool,
 }
 
 fn v4net(a: [u8; 4], len: u8) -> Ipv4Net {
@@ -163,6 +165,7 @@ impl Topology {
             dns_ip,
             primary,
             node_resolv_conf: node_resolv_conf_for(profiles),
+            pod_dns_records: !profiles.has(profile::COREDNS_PODS_DISABLED),
         }
     }
 
@@ -243,6 +246,24 @@ pub fn node_resolv_conf() -> String {
          # ExtServers: [host(127.0.0.53)]\n\
          # Overrides: []\n\
          # Option ndots from: internal\n"
+    )
+}
+
+/// CoreDNS's Corefile as kubeadm writes it (cmd/kubeadm/app/phases/addons/dns/manifests.go
+/// `CoreDNSConfigMap`, v1.37.2), without the `pods insecure` line when the cluster serves no pod records.
+pub fn corefile(topology: &Topology) -> String {
+    let domain = &topology.cluster_domain;
+    let pods = if topology.pod_dns_records {
+        "           pods insecure\n"
+    } else {
+        ""
+    };
+    format!(
+        ".:53 {{\n    errors\n    health {{\n       lameduck 5s\n    }}\n    ready\n    \
+         kubernetes {domain} in-addr.arpa ip6.arpa {{\n{pods}       fallthrough in-addr.arpa ip6.arpa\n       ttl 30\n    }}\n    \
+         prometheus :9153\n    forward . /etc/resolv.conf {{\n       max_concurrent 1000\n    }}\n    \
+         cache 30 {{\n       disable success {domain}\n       disable denial {domain}\n    }}\n    \
+         loop\n    reload\n    loadbalance\n}}\n"
     )
 }
 
