@@ -295,6 +295,15 @@ pub const DEVIATIONS: &[Deviation] = &[
         ],
     },
     Deviation {
+        name: "resolv-link-local-cluster-dns",
+        description: "the kubelet's --cluster-dns is NodeLocal DNSCache's 169.254.20.10 but no node-local-dns DaemonSet runs: pods query an address nothing serves",
+        fails: &[
+            "dns::busybox::nameserver_is_kube_dns",
+            "dns::busybox::nslookup_kubernetes_default",
+            "dns::busybox::current_busybox_needs_fqdn",
+        ],
+    },
+    Deviation {
         name: "dns-upstream-wildcard",
         description: "the upstream resolver answers every name (a wildcard record): a bare Service name from another namespace resolves after the search list",
         fails: &["dns::services::bare_name_other_namespace"],

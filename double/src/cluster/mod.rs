@@ -161,6 +161,8 @@ impl Cluster {
         // `resolv-wrong-cluster-dns`: a kubelet whose --cluster-dns is not the kube-dns ClusterIP.
         let cluster_dns = if self.has("resolv-wrong-cluster-dns") {
             IpAddr::V4(topology::STALE_CLUSTER_DNS_IP)
+        } else if self.has("resolv-link-local-cluster-dns") {
+            IpAddr::V4(topology::NODE_LOCAL_DNS_IP)
         } else {
             self.topology.dns_ip
         };

@@ -30,6 +30,8 @@ pub const KUBERNETES_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
 /// A `--cluster-dns` left from another service range (the docs' example kube-dns IP): where a
 /// misconfigured kubelet sends pods' DNS queries (deviation `resolv-wrong-cluster-dns`).
 pub const STALE_CLUSTER_DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
+/// NodeLocal DNSCache's link-local address (kubernetes cluster/addons/dns/nodelocaldns/README.md).
+pub const NODE_LOCAL_DNS_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 20, 10);
 /// What a wildcard upstream resolver answers for every name (deviation `dns-upstream-wildcard`).
 pub const UPSTREAM_WILDCARD_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 /// The docker network gateway, which kind's entrypoint writes as the node's nameserver
