@@ -34,6 +34,11 @@ pub const DEVIATIONS: &[Deviation] = &[
         fails: &["hostaliases::host_network::header_and_aliases"],
     },
     Deviation {
+        name: "hosts-host-network-stale-node-file",
+        description: "a hostNetwork pod's /etc/hosts carries a stale copy of the node's file (without the node's own address lines)",
+        fails: &["hostaliases::host_network::header_and_aliases"],
+    },
+    Deviation {
         name: "hosts-overrides-own-mount",
         description: "the kubelet mounts its managed /etc/hosts over a container's own /etc/hosts mount",
         fails: &["hostaliases::own_mount::not_managed"],

@@ -13,14 +13,14 @@ use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
 use netconform::parse::hosts::{
     DEFAULT_LINES, HOST_ALIASES_MARKER, HostAlias, MANAGED_HEADER, MANAGED_HEADER_HOST_NETWORK,
-    managed_hosts_content, pod_ips_in_file_order,
+    host_network_hosts_content, managed_hosts_content, pod_ips_in_file_order,
 };
 use netconform::parse::resolv::ResolvConf;
 use netconform::trial::TrialDef;
 
 use crate::doc::DocFile;
 use crate::doc_file;
-use crate::pods::{from_json, kubectl_run, pod_ips};
+use crate::pods::{from_json, kubectl_run, pod_ips, read_node_file};
 
 const PAGE: &str = "https://kubernetes.io/docs/tasks/network/customize-hosts-file-for-pods/";
 const HOSTALIASES_POD: DocFile = doc_file!("service/networking/hostaliases-pod.yaml");
@@ -312,7 +312,7 @@ async fn host_network_header_and_aliases(ctx: Ctx) -> Result<(), TrialError> {
         }
     }))?;
     ctx.create(&pod).await?;
-    ctx.wait_pod_running("hostaliases-hostnet").await?;
+    let running = ctx.wait_pod_running("hostaliases-hostnet").await?;
     let hosts = ctx
         .exec("hostaliases-hostnet", "cat-hosts", &["cat", "/etc/hosts"])
         .await?
@@ -331,6 +331,21 @@ async fn host_network_header_and_aliases(ctx: Ctx) -> Result<(), TrialError> {
         hosts.ends_with(&section),
         "the end of a hostNetwork pod's /etc/hosts",
         &section,
+        &hosts,
+    )?;
+    // Between the two: the node's own file as the kubelet reads it (nodeHostsFileContent reads the node's
+    // /etc/hosts), here read through a hostPath volume on the same node.
+    let node = running
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .ok_or_else(|| TrialError::Harness("a running pod has no spec.nodeName".to_string()))?;
+    let node_hosts = read_node_file(&ctx, &node, "/etc/hosts", "node-hosts-reader").await?;
+    let expected = host_network_hosts_content(&node_hosts, &aliases_of(&pod));
+    ensure(
+        hosts == expected,
+        &format!("a hostNetwork pod's /etc/hosts against node {node}'s /etc/hosts"),
+        &expected,
         &hosts,
     )
 }

@@ -238,11 +238,21 @@ impl Cluster {
             .and_then(|n| self.topology.node(n))
             .map(topology::node_hosts_file)
             .unwrap_or_default();
+        // `hosts-host-network-stale-node-file`: the node's file as it was before docker added the node's lines.
+        let node_hosts_seen = if self.has("hosts-host-network-stale-node-file") {
+            node_hosts
+                .lines()
+                .take(6)
+                .map(|l| format!("{l}\n"))
+                .collect()
+        } else {
+            node_hosts.clone()
+        };
         match hosts::etc_hosts_for_container(
             &pod_view,
             container,
             &ips,
-            &node_hosts,
+            &node_hosts_seen,
             &self.topology.cluster_domain,
         ) {
             Ok(EtcHosts::Managed(_))
