@@ -15,6 +15,7 @@ pub const IPV6_PRIMARY: &str = "ipv6-primary";
 pub const NODE_RESOLV_SEARCH_DOT: &str = "node-resolv-search-dot";
 pub const NODE_RESOLV_OPTIONS_LINES: &str = "node-resolv-options-lines";
 pub const COREDNS_PODS_DISABLED: &str = "coredns-pods-disabled";
+pub const SERVICECIDR_ALLOCATOR_LAG: &str = "servicecidr-allocator-lag";
 
 pub const PROFILES: &[Profile] = &[
     Profile {
@@ -32,6 +33,10 @@ pub const PROFILES: &[Profile] = &[
     Profile {
         name: COREDNS_PODS_DISABLED,
         description: "CoreDNS's Corefile has no `pods insecure` (CoreDNS's default `pods disabled`): `<a-b-c-d>.<ns>.pod` names get NXDOMAIN",
+    },
+    Profile {
+        name: SERVICECIDR_ALLOCATOR_LAG,
+        description: "the apiserver's ClusterIP allocator serves an added ServiceCIDR only about 2 s after it shows Ready (a loaded apiserver's informer): creations in between get `range is full`",
     },
 ];
 

@@ -112,6 +112,8 @@ pub struct Topology {
     pub node_resolv_conf: String,
     /// CoreDNS serves pod records (kubeadm's Corefile: `pods insecure`).
     pub pod_dns_records: bool,
+    /// How long after an added ServiceCIDR turned Ready the apiserver's allocator starts to serve it.
+    pub service_cidr_allocator_lag: std::time::Duration,
 }
 
 fn v4net(a: [u8; 4], len: u8) -> Ipv4Net {
@@ -168,6 +170,11 @@ impl Topology {
             primary,
             node_resolv_conf: node_resolv_conf_for(profiles),
             pod_dns_records: !profiles.has(profile::COREDNS_PODS_DISABLED),
+            service_cidr_allocator_lag: if profiles.has(profile::SERVICECIDR_ALLOCATOR_LAG) {
+                std::time::Duration::from_secs(2)
+            } else {
+                std::time::Duration::ZERO
+            },
         }
     }
 
