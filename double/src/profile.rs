@@ -16,6 +16,7 @@ pub const NODE_RESOLV_SEARCH_DOT: &str = "node-resolv-search-dot";
 pub const NODE_RESOLV_OPTIONS_LINES: &str = "node-resolv-options-lines";
 pub const COREDNS_PODS_DISABLED: &str = "coredns-pods-disabled";
 pub const SERVICECIDR_ALLOCATOR_LAG: &str = "servicecidr-allocator-lag";
+pub const LOAD_BALANCER_FRESH: &str = "load-balancer-fresh";
 
 pub const PROFILES: &[Profile] = &[
     Profile {
@@ -37,6 +38,10 @@ pub const PROFILES: &[Profile] = &[
     Profile {
         name: SERVICECIDR_ALLOCATOR_LAG,
         description: "the apiserver's ClusterIP allocator serves an added ServiceCIDR only about 2 s after it shows Ready (a loaded apiserver's informer): creations in between get `range is full`",
+    },
+    Profile {
+        name: LOAD_BALANCER_FRESH,
+        description: "a fresh cluster served by a LoadBalancer controller (cloud-provider-kind): no LoadBalancer Service has an ingress address yet",
     },
 ];
 

@@ -112,7 +112,7 @@ pub const VARIABLES: &[VarDoc] = &[
     VarDoc {
         name: "NETCONFORM_LOAD_BALANCER",
         default: "`auto`",
-        meaning: "whether a LoadBalancer controller serves the cluster: `auto` (yes only if a LoadBalancer Service already has an ingress address), `yes`, `no`",
+        meaning: "whether a LoadBalancer controller serves the cluster: `auto` (yes if a LoadBalancer Service already has an ingress address, or cloud-provider-kind runs on the host of a kind cluster netconform created or reused), `yes`, `no`",
     },
     VarDoc {
         name: "NETCONFORM_NETWORK_POLICY",
@@ -127,7 +127,7 @@ pub const VARIABLES: &[VarDoc] = &[
     VarDoc {
         name: "NETCONFORM_SIM_PROFILES",
         default: "none",
-        meaning: "`sim` only: comma-separated profiles, conforming variants of the test double's cluster on which every trial must pass or be skipped: `ipv6-primary`, `node-resolv-search-dot`, `node-resolv-options-lines`, `coredns-pods-disabled`, `servicecidr-allocator-lag` (`cargo run -p netconform -- sim --list-profiles`)",
+        meaning: "`sim` only: comma-separated profiles, conforming variants of the test double's cluster on which every trial must pass or be skipped: `ipv6-primary`, `node-resolv-search-dot`, `node-resolv-options-lines`, `coredns-pods-disabled`, `servicecidr-allocator-lag`, `load-balancer-fresh` (`cargo run -p netconform -- sim --list-profiles`)",
     },
     VarDoc {
         name: "NETCONFORM_SIM_FAULTS",

@@ -234,9 +234,17 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
         Resolution::Ready(target) => target,
     };
     let client = target.client.clone();
-    let capabilities = preflight::detect(&client, &target.kind)
+    let mut capabilities = preflight::detect(&client, &target.kind)
         .await
         .map_err(|e| (e.to_string(), e.exit_code()))?;
+    if !capabilities.load_balancer.present
+        && let Some(evidence) = target.load_balancer_controller().await
+    {
+        capabilities.load_balancer = preflight::Detected {
+            present: true,
+            evidence,
+        };
+    }
     info.target = Some(target.kind);
     info.target_description = target.description.clone();
     info.server_version = Some(capabilities.server_version.clone());

@@ -58,3 +58,30 @@ async fn every_trial_passes_or_is_skipped_on_each_node_resolv_conf_profile() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
+
+/// cloud-provider-kind leaves nothing in a fresh cluster: the LoadBalancer trials must still run (not be
+/// skipped for want of evidence) where the controller is known to run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn load_balancer_trials_run_on_a_fresh_cluster_with_a_controller() {
+    use netconform::preflight::Need;
+    let settings = Settings {
+        target: TargetChoice::Sim,
+        sim_profiles: vec!["load-balancer-fresh".to_string()],
+        ..Settings::default()
+    };
+    let trials: Vec<_> = all_trials()
+        .into_iter()
+        .filter(|t| t.needs.contains(&Need::LoadBalancer))
+        .collect();
+    assert!(!trials.is_empty());
+    let records = match run_all(&settings, &trials, CONCURRENCY).await {
+        Ok(records) => records,
+        Err((line, code)) => panic!("the run did not start (exit {code}): {line}"),
+    };
+    let not_passed: Vec<String> = records
+        .iter()
+        .filter(|r| r.outcome != TrialOutcome::Passed)
+        .map(|r| format!("{}: {:?}", r.name, r.outcome))
+        .collect();
+    assert!(not_passed.is_empty(), "{}", not_passed.join("\n"));
+}

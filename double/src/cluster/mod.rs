@@ -54,7 +54,9 @@ pub fn install(
     admission::register(store, &cluster);
     workloads::register(store);
     seed::seed(store, &cluster)?;
-    loadbalancer::seed_evidence(store, &cluster)?;
+    if !profiles.has(crate::profile::LOAD_BALANCER_FRESH) {
+        loadbalancer::seed_evidence(store, &cluster)?;
+    }
     controllers::spawn_all(store, &cluster);
     loadbalancer::spawn(store, &cluster);
     kubelet::spawn(store, &cluster);

@@ -378,6 +378,39 @@ async fn host_pull_and_load(
     result.map_err(|fallback| format!("{load_problem}; then {fallback}"))
 }
 
+/// cloud-provider-kind serving the kind clusters of this host: it runs outside the clusters (a host
+/// process, or a container of image registry.k8s.io/cloud-provider-kind/cloud-controller-manager) and
+/// watches every kind cluster docker runs (upstream: kubernetes-sigs/cloud-provider-kind
+/// pkg/controller/controller.go `Run` lists the kind clusters every 30 s and starts a service controller
+/// for each); until a LoadBalancer Service exists it leaves nothing in the cluster.
+pub async fn cloud_provider_kind_evidence(runner: &dyn CommandRunner) -> Option<String> {
+    let ps = CommandLine::new("docker", &["ps", "--format", "{{.Names}}\t{{.Image}}"]);
+    if let Ok(out) = runner.run(&ps, Output::Capture).await
+        && out.success
+        && let Some(line) = out.stdout.lines().find(|l| {
+            l.split('\t')
+                .nth(1)
+                .is_some_and(|i| i.contains("cloud-provider-kind"))
+        })
+    {
+        let name = line.split('\t').next().unwrap_or_default();
+        return Some(format!(
+            "cloud-provider-kind runs on this host (docker container {name}, `{ps}`)"
+        ));
+    }
+    if runner.which("pgrep").is_none() {
+        return None;
+    }
+    let pgrep = CommandLine::new("pgrep", &["-x", "cloud-provider-kind"]);
+    match runner.run(&pgrep, Output::Capture).await {
+        Ok(out) if out.success && !out.stdout.trim().is_empty() => Some(format!(
+            "cloud-provider-kind runs on this host (process {}, `{pgrep}`)",
+            out.stdout.split_whitespace().collect::<Vec<_>>().join(", ")
+        )),
+        _ => None,
+    }
+}
+
 /// Deletes the cluster (only called for clusters this run created, unless kept).
 pub async fn delete_cluster(runner: &dyn CommandRunner, name: &str) -> Result<(), HarnessError> {
     eprintln!(
@@ -582,6 +615,44 @@ mod tests {
             .answer("docker pull", false, "", "no such host")
             .into_arc();
         assert!(preload_images(pulls.as_ref(), "nc").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn cloud_provider_kind_is_found_as_a_container_or_a_process() {
+        let container = ScriptedRunner::new(&["kind", "docker"])
+            .answer(
+                "docker ps",
+                true,
+                "netconform-v1-37-0-dual-stack-worker\tkindest/node:v1.37.0\ncloud-provider-kind\tregistry.k8s.io/cloud-provider-kind/cloud-controller-manager:v0.7.0\n",
+                "",
+            )
+            .into_arc();
+        let found = cloud_provider_kind_evidence(container.as_ref()).await;
+        assert!(
+            found
+                .as_deref()
+                .is_some_and(|e| e.contains("docker container cloud-provider-kind")),
+            "{found:?}"
+        );
+        let process = ScriptedRunner::new(&["kind", "docker", "pgrep"])
+            .answer(
+                "docker ps",
+                true,
+                "netconform-v1-37-0-dual-stack-worker\tkindest/node:v1.37.0\n",
+                "",
+            )
+            .answer("pgrep -x cloud-provider-kind", true, "4242\n", "")
+            .into_arc();
+        assert!(
+            cloud_provider_kind_evidence(process.as_ref())
+                .await
+                .is_some_and(|e| e.contains("process 4242"))
+        );
+        let none = ScriptedRunner::new(&["kind", "docker", "pgrep"])
+            .answer("docker ps", true, "", "")
+            .answer("pgrep", false, "", "")
+            .into_arc();
+        assert_eq!(cloud_provider_kind_evidence(none.as_ref()).await, None);
     }
 
     #[tokio::test]
