@@ -17,6 +17,7 @@ pub const NODE_RESOLV_OPTIONS_LINES: &str = "node-resolv-options-lines";
 pub const COREDNS_PODS_DISABLED: &str = "coredns-pods-disabled";
 pub const SERVICECIDR_ALLOCATOR_LAG: &str = "servicecidr-allocator-lag";
 pub const LOAD_BALANCER_FRESH: &str = "load-balancer-fresh";
+pub const SLOW_NAMESPACE_TEARDOWN: &str = "slow-namespace-teardown";
 
 pub const PROFILES: &[Profile] = &[
     Profile {
@@ -42,6 +43,10 @@ pub const PROFILES: &[Profile] = &[
     Profile {
         name: LOAD_BALANCER_FRESH,
         description: "a fresh cluster served by a LoadBalancer controller (cloud-provider-kind): no LoadBalancer Service has an ingress address yet",
+    },
+    Profile {
+        name: SLOW_NAMESPACE_TEARDOWN,
+        description: "a loaded control plane: a deleted namespace's Services (and their ClusterIPs) go 3 s after the namespace is marked Terminating",
     },
 ];
 

@@ -403,13 +403,30 @@ async fn attempt(state: &Arc<RunState>, def: TrialDef, lease: &Arc<Lease>) -> Tr
         Err(_) => diagnostics::collect(&state.client, &namespace).await,
     };
     let mut log = ctx.take_log();
-    for owned in ctx
+    let owned: Vec<Owned> = ctx
         .take_owned()
         .into_iter()
         .chain([Owned::Namespace(namespace)])
-    {
-        if let Err(problem) = state.cleanup.delete(&owned).await {
+        .collect();
+    for owned in &owned {
+        if let Err(problem) = state.cleanup.delete(owned).await {
             log.push_str(&format!("cleanup: {problem}\n"));
+        }
+    }
+    // The trial's addresses go back to the budget only once the Services of its namespaces are gone (a
+    // terminating namespace may keep them a while).
+    if lease.holds_service_addresses() {
+        for owned in &owned {
+            if let Owned::Namespace(ns) = owned
+                && let Err(problem) = crate::cleanup::wait_services_gone(
+                    &state.client,
+                    ns,
+                    state.settings.timeout_scale,
+                )
+                .await
+            {
+                log.push_str(&format!("cleanup: {problem}\n"));
+            }
         }
     }
     match result {

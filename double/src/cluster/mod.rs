@@ -54,6 +54,9 @@ pub fn install(
     admission::register(store, &cluster);
     workloads::register(store);
     seed::seed(store, &cluster)?;
+    if profiles.has(crate::profile::SLOW_NAMESPACE_TEARDOWN) {
+        store.set_namespace_teardown_delay(Duration::from_secs(3));
+    }
     if !profiles.has(crate::profile::LOAD_BALANCER_FRESH) {
         loadbalancer::seed_evidence(store, &cluster)?;
     }
