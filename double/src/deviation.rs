@@ -563,6 +563,23 @@ pub const DEVIATIONS: &[Deviation] = &[
     },
 ];
 
+/// The entries of `known` that `names` lists, or `(the first unknown name, every known name joined)`.
+pub(crate) fn select_names(
+    names: &[String],
+    known: &[&'static str],
+) -> Result<BTreeSet<&'static str>, (String, String)> {
+    names
+        .iter()
+        .map(|name| {
+            known
+                .iter()
+                .copied()
+                .find(|k| k == name)
+                .ok_or_else(|| (name.clone(), known.join(", ")))
+        })
+        .collect()
+}
+
 pub fn find(name: &str) -> Option<&'static Deviation> {
     DEVIATIONS.iter().find(|d| d.name == name)
 }
@@ -582,22 +599,10 @@ pub struct Deviations {
 impl Deviations {
     /// Validates the configured names; an unknown name is an error listing the known ones.
     pub fn from_names(names: &[String]) -> Result<Deviations, DeviationError> {
-        let mut active = BTreeSet::new();
-        for name in names {
-            match find(name) {
-                Some(d) => {
-                    active.insert(d.name);
-                }
-                None => {
-                    let known: Vec<&str> = DEVIATIONS.iter().map(|d| d.name).collect();
-                    return Err(DeviationError::Unknown {
-                        name: name.clone(),
-                        known: known.join(", "),
-                    });
-                }
-            }
-        }
-        Ok(Deviations { active })
+        let known: Vec<&'static str> = DEVIATIONS.iter().map(|d| d.name).collect();
+        select_names(names, &known)
+            .map(|active| Deviations { active })
+            .map_err(|(name, known)| DeviationError::Unknown { name, known })
     }
 
     pub fn has(&self, name: &str) -> bool {

@@ -65,22 +65,10 @@ pub struct Profiles {
 impl Profiles {
     /// Validates the configured names; an unknown name is an error listing the known ones.
     pub fn from_names(names: &[String]) -> Result<Profiles, ProfileError> {
-        let mut active = BTreeSet::new();
-        for name in names {
-            match PROFILES.iter().find(|p| p.name == name) {
-                Some(p) => {
-                    active.insert(p.name);
-                }
-                None => {
-                    let known: Vec<&str> = PROFILES.iter().map(|p| p.name).collect();
-                    return Err(ProfileError::Unknown {
-                        name: name.clone(),
-                        known: known.join(", "),
-                    });
-                }
-            }
-        }
-        Ok(Profiles { active })
+        let known: Vec<&'static str> = PROFILES.iter().map(|p| p.name).collect();
+        crate::deviation::select_names(names, &known)
+            .map(|active| Profiles { active })
+            .map_err(|(name, known)| ProfileError::Unknown { name, known })
     }
 
     pub fn has(&self, name: &str) -> bool {

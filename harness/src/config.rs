@@ -882,6 +882,7 @@ pub(crate) mod tests {
             ("NETCONFORM_LOAD_BALANCER", "auto"),
             ("NETCONFORM_NETWORK_POLICY", "auto"),
             ("NETCONFORM_SIM_DEVIATIONS", "a"),
+            ("NETCONFORM_SIM_PROFILES", "ipv6-primary"),
             ("NETCONFORM_SIM_FAULTS", "seed=3"),
             ("NETCONFORM_SIM_POD_START", "1s"),
             ("NETCONFORM_RUN_ID", "r1"),
