@@ -16,7 +16,10 @@ fn pinned_actions() -> Vec<(String, u32, String)> {
     WORKFLOW
         .lines()
         .filter_map(|line| {
-            let uses = line.trim().trim_start_matches("- ").strip_prefix("uses: ")?;
+            let uses = line
+                .trim()
+                .trim_start_matches("- ")
+                .strip_prefix("uses: ")?;
             let (action, rest) = uses.split_once('@')?;
             let version = rest.split_once("# v")?.1.trim();
             let major = version.split('.').next()?.parse().ok()?;
