@@ -34,6 +34,11 @@ pub const DEVIATIONS: &[Deviation] = &[
         fails: &["hostaliases::host_network::header_and_aliases"],
     },
     Deviation {
+        name: "hosts-host-network-stale-node-file",
+        description: "a hostNetwork pod's /etc/hosts carries a stale copy of the node's file (without the node's own address lines)",
+        fails: &["hostaliases::host_network::header_and_aliases"],
+    },
+    Deviation {
         name: "hosts-overrides-own-mount",
         description: "the kubelet mounts its managed /etc/hosts over a container's own /etc/hosts mount",
         fails: &["hostaliases::own_mount::not_managed"],
@@ -295,6 +300,15 @@ pub const DEVIATIONS: &[Deviation] = &[
         ],
     },
     Deviation {
+        name: "resolv-link-local-cluster-dns",
+        description: "the kubelet's --cluster-dns is NodeLocal DNSCache's 169.254.20.10 but no node-local-dns DaemonSet runs: pods query an address nothing serves",
+        fails: &[
+            "dns::busybox::nameserver_is_kube_dns",
+            "dns::busybox::nslookup_kubernetes_default",
+            "dns::busybox::current_busybox_needs_fqdn",
+        ],
+    },
+    Deviation {
         name: "dns-upstream-wildcard",
         description: "the upstream resolver answers every name (a wildcard record): a bare Service name from another namespace resolves after the search list",
         fails: &["dns::services::bare_name_other_namespace"],
@@ -330,6 +344,11 @@ pub const DEVIATIONS: &[Deviation] = &[
     Deviation {
         name: "dns-pod-records-servfail",
         description: "cluster DNS fails (SERVFAIL) on `<a-b-c-d>.<ns>.pod` names instead of answering or denying them",
+        fails: &["dns::pods::pod_ip_record"],
+    },
+    Deviation {
+        name: "dns-pod-records-nxdomain",
+        description: "cluster DNS answers NXDOMAIN for `<a-b-c-d>.<ns>.pod` names although its Corefile says `pods insecure`",
         fails: &["dns::pods::pod_ip_record"],
     },
     Deviation {
@@ -544,6 +563,23 @@ pub const DEVIATIONS: &[Deviation] = &[
     },
 ];
 
+/// The entries of `known` that `names` lists, or `(the first unknown name, every known name joined)`.
+pub(crate) fn select_names(
+    names: &[String],
+    known: &[&'static str],
+) -> Result<BTreeSet<&'static str>, (String, String)> {
+    names
+        .iter()
+        .map(|name| {
+            known
+                .iter()
+                .copied()
+                .find(|k| k == name)
+                .ok_or_else(|| (name.clone(), known.join(", ")))
+        })
+        .collect()
+}
+
 pub fn find(name: &str) -> Option<&'static Deviation> {
     DEVIATIONS.iter().find(|d| d.name == name)
 }
@@ -563,22 +599,10 @@ pub struct Deviations {
 impl Deviations {
     /// Validates the configured names; an unknown name is an error listing the known ones.
     pub fn from_names(names: &[String]) -> Result<Deviations, DeviationError> {
-        let mut active = BTreeSet::new();
-        for name in names {
-            match find(name) {
-                Some(d) => {
-                    active.insert(d.name);
-                }
-                None => {
-                    let known: Vec<&str> = DEVIATIONS.iter().map(|d| d.name).collect();
-                    return Err(DeviationError::Unknown {
-                        name: name.clone(),
-                        known: known.join(", "),
-                    });
-                }
-            }
-        }
-        Ok(Deviations { active })
+        let known: Vec<&'static str> = DEVIATIONS.iter().map(|d| d.name).collect();
+        select_names(names, &known)
+            .map(|active| Deviations { active })
+            .map_err(|(name, known)| DeviationError::Unknown { name, known })
     }
 
     pub fn has(&self, name: &str) -> bool {

@@ -11,6 +11,7 @@ pub mod deviation;
 pub mod fault;
 pub mod kubeconfig;
 pub mod model;
+pub mod profile;
 pub mod resources;
 pub mod runtime;
 pub mod server;
@@ -60,6 +61,8 @@ pub enum DoubleError {
 pub struct DoubleConfig {
     /// Named deviations from upstream behaviour the cluster model should simulate (see double/src/deviation.rs).
     pub deviations: Vec<String>,
+    /// Named profiles: conforming variants of the modelled cluster (see double/src/profile.rs).
+    pub profiles: Vec<String>,
     /// Injected API faults.
     pub faults: Faults,
     /// Range of the simulated delay between scheduling a pod and its containers running.
@@ -76,6 +79,7 @@ impl Default for DoubleConfig {
     fn default() -> Self {
         DoubleConfig {
             deviations: Vec::new(),
+            profiles: Vec::new(),
             faults: Faults::default(),
             pod_start_latency: (Duration::from_millis(0), Duration::from_millis(50)),
             server_version: DEFAULT_SERVER_VERSION.to_string(),

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
 use serde_json::{Map, Value, json};
@@ -94,6 +94,8 @@ struct Inner {
     state: Mutex<State>,
     events: broadcast::Sender<StoreEvent>,
     admissions: RwLock<Vec<Arc<dyn Admission>>>,
+    /// How long the namespace controller takes to get to a terminating namespace's content (milliseconds).
+    namespace_teardown_delay_ms: std::sync::atomic::AtomicU64,
 }
 
 /// (resource plural, namespace or "", name)
@@ -140,6 +142,7 @@ impl Store {
                 }),
                 events,
                 admissions: RwLock::new(Vec::new()),
+                namespace_teardown_delay_ms: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -458,7 +461,18 @@ impl Store {
                 obj.clone(),
             );
             drop(state);
-            self.terminate_namespace(name);
+            let delay = self.namespace_teardown_delay();
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) if !delay.is_zero() => {
+                    let store = self.clone();
+                    let name = name.to_string();
+                    runtime.spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        store.terminate_namespace(&name);
+                    });
+                }
+                _ => self.terminate_namespace(name),
+            }
             return Ok(self.get("namespaces", None, name).unwrap_or(obj));
         }
         if !finalizers(&old).is_empty() {
@@ -482,6 +496,24 @@ impl Store {
     /// Deletes every namespaced object of namespace `ns` (objects with finalizers stay, marked),
     /// then finalizes the namespace when it is empty.
     /// upstream: pkg/controller/namespace/deletion/namespaced_resources_deleter.go
+    /// A loaded control plane: the namespace controller deletes a terminating namespace's content only
+    /// after `delay` (upstream: pkg/controller/namespace/deletion works through every resource of the
+    /// namespace from a queue; finalizers such as `service.kubernetes.io/load-balancer-cleanup` hold more).
+    pub fn set_namespace_teardown_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.inner
+            .namespace_teardown_delay_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn namespace_teardown_delay(&self) -> Duration {
+        Duration::from_millis(
+            self.inner
+                .namespace_teardown_delay_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
     fn terminate_namespace(&self, ns: &str) {
         for def in resources::RESOURCES.iter().filter(|d| d.namespaced) {
             for obj in self.list(def.plural, Some(ns)) {

@@ -3,11 +3,13 @@
 
 use std::sync::Mutex;
 
-use k8s_openapi::api::core::v1::Namespace;
-use kube::Client;
+use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject};
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
 
 use crate::retry::retrying;
+use crate::wait::{Verdict, budgets, wait_list};
 
 /// Something this run created and must delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +75,47 @@ impl Cleanup {
     pub fn live(&self) -> Vec<Owned> {
         self.live.lock().map(|l| l.clone()).unwrap_or_default()
     }
+}
+
+/// Waits, watch-driven within [`budgets::NAMESPACE_CLEANUP`], until namespace `namespace` holds no
+/// Service: their ClusterIPs are released with them (a deleted namespace's Services go only once the
+/// namespace controller gets to them, after finalizers such as `service.kubernetes.io/load-balancer-cleanup`).
+/// A trial's service addresses are handed back to the budget only after this.
+pub async fn wait_services_gone(
+    client: &Client,
+    namespace: &str,
+    scale: f64,
+) -> Result<(), String> {
+    let api: Api<Service> = Api::namespaced(client.clone(), namespace);
+    let awaited = format!("the Services of namespace {namespace} to be gone");
+    let describe = |s: &Service| {
+        format!(
+            "Service {} (clusterIPs {:?})",
+            s.name_any(),
+            s.spec
+                .as_ref()
+                .and_then(|sp| sp.cluster_ips.clone())
+                .unwrap_or_default()
+        )
+    };
+    wait_list(
+        &api,
+        watcher::Config::default(),
+        &awaited,
+        budgets::NAMESPACE_CLEANUP,
+        scale,
+        &describe,
+        |services: &[Service]| {
+            if services.is_empty() {
+                Verdict::Done
+            } else {
+                Verdict::Pending
+            }
+        },
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| e.to_string())
 }
 
 async fn delete_owned(client: &Client, owned: &Owned) -> Result<(), String> {

@@ -114,7 +114,7 @@ pub const VARIABLES: &[VarDoc] = &[
     VarDoc {
         name: "NETCONFORM_LOAD_BALANCER",
         default: "`auto`",
-        meaning: "whether a LoadBalancer controller serves the cluster: `auto` (yes only if a LoadBalancer Service already has an ingress address), `yes`, `no`",
+        meaning: "whether a LoadBalancer controller serves the cluster: `auto` (yes if a LoadBalancer Service already has an ingress address, or cloud-provider-kind runs on the host of a kind cluster netconform created or reused), `yes`, `no`",
     },
     VarDoc {
         name: "NETCONFORM_NETWORK_POLICY",
@@ -125,6 +125,11 @@ pub const VARIABLES: &[VarDoc] = &[
         name: "NETCONFORM_SIM_DEVIATIONS",
         default: "none",
         meaning: "`sim` only: comma-separated deviations the test double injects (to prove trials catch them)",
+    },
+    VarDoc {
+        name: "NETCONFORM_SIM_PROFILES",
+        default: "none",
+        meaning: "`sim` only: comma-separated profiles, conforming variants of the test double's cluster on which every trial must pass or be skipped: `ipv6-primary`, `node-resolv-search-dot`, `node-resolv-options-lines`, `coredns-pods-disabled`, `servicecidr-allocator-lag`, `load-balancer-fresh`, `slow-namespace-teardown` (`cargo run -p netconform -- sim --list-profiles`)",
     },
     VarDoc {
         name: "NETCONFORM_SIM_FAULTS",
@@ -214,6 +219,7 @@ pub struct Settings {
     pub load_balancer: Toggle,
     pub network_policy: Toggle,
     pub sim_deviations: Vec<String>,
+    pub sim_profiles: Vec<String>,
     pub sim_faults: SimFaults,
     pub sim_pod_start: Option<(Duration, Duration)>,
     pub run_id: Option<String>,
@@ -242,6 +248,7 @@ impl Default for Settings {
             load_balancer: Toggle::Auto,
             network_policy: Toggle::Auto,
             sim_deviations: Vec::new(),
+            sim_profiles: Vec::new(),
             sim_faults: SimFaults::default(),
             sim_pod_start: None,
             run_id: None,
@@ -372,14 +379,8 @@ impl Settings {
                 }
                 "NETCONFORM_LOAD_BALANCER" => s.load_balancer = toggle(&name, value)?,
                 "NETCONFORM_NETWORK_POLICY" => s.network_policy = toggle(&name, value)?,
-                "NETCONFORM_SIM_DEVIATIONS" => {
-                    s.sim_deviations = value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|d| !d.is_empty())
-                        .map(String::from)
-                        .collect();
-                }
+                "NETCONFORM_SIM_DEVIATIONS" => s.sim_deviations = names(value),
+                "NETCONFORM_SIM_PROFILES" => s.sim_profiles = names(value),
                 "NETCONFORM_SIM_FAULTS" => s.sim_faults = parse_faults(&name, value)?,
                 "NETCONFORM_SIM_POD_START" => s.sim_pod_start = Some(parse_range(&name, value)?),
                 "NETCONFORM_IMAGES" => s.images_path = Some(PathBuf::from(value)),
@@ -451,6 +452,16 @@ pub fn workspace_root(start: &Path) -> PathBuf {
         }
     }
     start.to_path_buf()
+}
+
+/// A comma-separated list of names, blanks dropped (the double validates them when it starts).
+fn names(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 /// Parses `250ms`, `2s`, `1.5s`, `3m`, `1h`, `500us`.
@@ -707,9 +718,17 @@ pub(crate) mod tests {
                 "errors=0.1,watch-drop=2s,latency=5ms,seed=1",
             ),
             ("NETCONFORM_SIM_POD_START", "1s-2s"),
+            (
+                "NETCONFORM_SIM_PROFILES",
+                "ipv6-primary,node-resolv-search-dot",
+            ),
         ])
         .unwrap();
         assert_eq!(s.sim_deviations, vec!["hosts-no-header", "dns-ndots-1"]);
+        assert_eq!(
+            s.sim_profiles,
+            vec!["ipv6-primary", "node-resolv-search-dot"]
+        );
         assert_eq!(
             s.sim_faults,
             SimFaults {
@@ -929,6 +948,7 @@ pub(crate) mod tests {
             ("NETCONFORM_LOAD_BALANCER", "auto"),
             ("NETCONFORM_NETWORK_POLICY", "auto"),
             ("NETCONFORM_SIM_DEVIATIONS", "a"),
+            ("NETCONFORM_SIM_PROFILES", "ipv6-primary"),
             ("NETCONFORM_SIM_FAULTS", "seed=3"),
             ("NETCONFORM_SIM_POD_START", "1s"),
             ("NETCONFORM_RUN_ID", "r1"),

@@ -3,6 +3,7 @@
 //!   netconform sweep                         delete leftovers of earlier runs (by label only)
 //!   netconform sim --kubeconfig PATH [--deviate NAME]...   serve the offline test double until Ctrl-C
 //!   netconform sim --list-deviations         name<TAB>trials it makes fail
+//!   netconform sim --list-profiles           name<TAB>the conforming variant it models
 //!   netconform gate BASELINE.xml CANDIDATE.xml [--force] [--markdown OUT.md]
 //!                                            compare two runs' JUnit reports: exit 0 no regression, 1 regressed,
 //!                                            2 bad input (see report/gate.rs)
@@ -14,9 +15,9 @@ use std::process::ExitCode;
 use netconform::cluster::{self, Resolution};
 use netconform::config::{Settings, TargetChoice};
 use netconform::report::{claims, gate};
-use netconform_double::{Double, deviation};
+use netconform_double::{Double, deviation, profile};
 
-const USAGE: &str = "usage: netconform sweep | netconform sim --kubeconfig PATH [--deviate NAME]... | netconform sim --list-deviations | netconform gate BASELINE.xml CANDIDATE.xml [--force] [--markdown OUT.md] | netconform claims REPORT.xml... [--markdown OUT.md] | netconform fidelity REAL.json DOUBLE.json";
+const USAGE: &str = "usage: netconform sweep | netconform sim --kubeconfig PATH [--deviate NAME]... | netconform sim --list-deviations | netconform sim --list-profiles | netconform gate BASELINE.xml CANDIDATE.xml [--force] [--markdown OUT.md] | netconform claims REPORT.xml... [--markdown OUT.md] | netconform fidelity REAL.json DOUBLE.json";
 /// Exit status for a command line that does not parse.
 const EXIT_USAGE: u8 = 2;
 
@@ -139,6 +140,7 @@ async fn sim(args: &[String]) -> CommandResult {
     let mut kubeconfig: Option<PathBuf> = None;
     let mut deviations = Vec::new();
     let mut list = false;
+    let mut list_profiles = false;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
@@ -149,12 +151,19 @@ async fn sim(args: &[String]) -> CommandResult {
                     .ok_or((USAGE.to_string(), EXIT_USAGE))?,
             ),
             "--list-deviations" => list = true,
+            "--list-profiles" => list_profiles = true,
             other => return Err((format!("unknown argument {other:?}; {USAGE}"), EXIT_USAGE)),
         }
     }
     if list {
         for d in deviation::DEVIATIONS {
             println!("{}\t{}", d.name, d.fails.join(" "));
+        }
+        return Ok(());
+    }
+    if list_profiles {
+        for p in profile::PROFILES {
+            println!("{}\t{}", p.name, p.description);
         }
         return Ok(());
     }

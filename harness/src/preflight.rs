@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Service};
 use k8s_openapi::api::networking::v1::{IPAddress, ServiceCIDR};
 use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
@@ -47,6 +47,9 @@ pub enum Need {
     /// The claim is about this image's own behaviour (busybox 1.28's `nslookup`, say), so a stand-in for it
     /// (`NETCONFORM_IMAGES` with `standIn`) cannot show it: the trial is skipped, never passed.
     DocImage(&'static str),
+    /// The cluster DNS serves the deprecated `<a-b-c-d>.<namespace>.pod.<domain>` records: CoreDNS's
+    /// Corefile (ConfigMap kube-system/coredns) sets `pods insecure` or `pods verified`.
+    PodDnsRecords,
 }
 
 /// The largest IPv4 service range (allocatable addresses: a /24) a trial exhausts.
@@ -118,6 +121,8 @@ pub struct Capabilities {
     pub free_ipv4_service_addresses: Option<u64>,
     pub load_balancer: Detected,
     pub network_policy: Detected,
+    /// CoreDNS serves pod records (its Corefile's `pods` mode).
+    pub pod_dns_records: Detected,
 }
 
 /// What the target is, for [`Capabilities::unmet`].
@@ -164,7 +169,8 @@ impl Capabilities {
             default_service_cidrs: None,
             free_ipv4_service_addresses: None,
             load_balancer: absent.clone(),
-            network_policy: absent,
+            network_policy: absent.clone(),
+            pod_dns_records: absent,
         }
     }
 
@@ -206,6 +212,9 @@ impl Capabilities {
             Need::SchedulableNodes(n) => self.unmet_schedulable_nodes(n),
             Need::DocImage(image) => settings.images.stand_in(image).map(|stand_in| {
                 format!("the claim is about {image} itself, and NETCONFORM_IMAGES runs a stand-in for it: {stand_in}")
+            }),
+            Need::PodDnsRecords => (!self.pod_dns_records.present).then(|| {
+                format!("the cluster DNS serves no pod records: {}", self.pod_dns_records.evidence)
             }),
             Need::ServiceAddresses(n) => self.free_ipv4_service_addresses.filter(|free| u64::from(n) > *free).map(|free| {
                 format!("the trial holds {n} IPv4 service addresses at once; the default service range has {free} free")
@@ -371,6 +380,8 @@ pub async fn detect(client: &Client, target: &TargetKind) -> Result<Capabilities
         .await
         .map(|l| l.items)
         .ok();
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), COREDNS_CONFIG.0);
+    let coredns = retrying(|| config_maps.get_opt(COREDNS_CONFIG.1)).await;
     let daemonsets_api = Api::<DaemonSet>::all(client.clone());
     let daemonsets = retrying(|| daemonsets_api.list(&all))
         .await
@@ -386,6 +397,7 @@ pub async fn detect(client: &Client, target: &TargetKind) -> Result<Capabilities
         free_ipv4_service_addresses,
         load_balancer: load_balancer_evidence(services.as_deref()),
         network_policy: network_policy_evidence(daemonsets.as_deref()),
+        pod_dns_records: pod_dns_records_evidence(coredns.as_ref().map(Option::as_ref)),
     })
 }
 
@@ -495,6 +507,85 @@ pub fn load_balancer_evidence(services: Option<&[Service]>) -> Detected {
             present: false,
             evidence: "no LoadBalancer service has an ingress address".into(),
         },
+    }
+}
+
+/// CoreDNS's configuration as kubeadm (and so kind) installs it: ConfigMap `kube-system/coredns`, key
+/// `Corefile` (upstream: cmd/kubeadm/app/phases/addons/dns/manifests.go `CoreDNSConfigMap`).
+pub const COREDNS_CONFIG: (&str, &str) = ("kube-system", "coredns");
+
+/// The `pods` mode of the Corefile's `kubernetes` plugin blocks: `Some("insecure")`, `Some("verified")`,
+/// `Some("disabled")` (also when a block has no `pods` line: coredns plugin/kubernetes defaults to
+/// disabled), or `None` when no `kubernetes` block is configured.
+/// upstream: coredns plugin/kubernetes/setup.go `ParseStanza` (`pods` takes disabled|insecure|verified).
+pub fn corefile_pods_mode(corefile: &str) -> Option<String> {
+    let mut mode: Option<String> = None;
+    let mut depth_in_block: Option<usize> = None;
+    let mut depth = 0usize;
+    for line in corefile.lines() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        let mut words = line.split_whitespace();
+        let first = words.next();
+        if depth_in_block.is_none() && first == Some("kubernetes") {
+            mode.get_or_insert_with(|| "disabled".to_string());
+            if line.ends_with('{') {
+                depth_in_block = Some(depth);
+            }
+        } else if depth_in_block.is_some() && first == Some("pods") {
+            let value = words.next().unwrap_or_default().to_string();
+            // `insecure`/`verified` in any block means the records are served for that zone.
+            if mode.as_deref() == Some("disabled") || mode.is_none() {
+                mode = Some(value);
+            }
+        }
+        depth += line.matches('{').count();
+        depth = depth.saturating_sub(line.matches('}').count());
+        if depth_in_block.is_some_and(|d| depth <= d) && line.contains('}') {
+            depth_in_block = None;
+        }
+    }
+    mode
+}
+
+/// Whether CoreDNS serves pod records, from ConfigMap kube-system/coredns (`Err`: it could not be read).
+pub fn pod_dns_records_evidence(config: Result<Option<&ConfigMap>, &kube::Error>) -> Detected {
+    let (namespace, name) = COREDNS_CONFIG;
+    let absent = |evidence: String| Detected {
+        present: false,
+        evidence,
+    };
+    let config = match config {
+        Err(e) => {
+            return absent(format!(
+                "configmap {namespace}/{name} could not be read ({e}), so its Corefile's `pods` mode is unknown"
+            ));
+        }
+        Ok(None) => {
+            return absent(format!(
+                "configmap {namespace}/{name} does not exist (the cluster DNS is not kubeadm's CoreDNS)"
+            ));
+        }
+        Ok(Some(config)) => config,
+    };
+    let Some(corefile) = config.data.as_ref().and_then(|d| d.get("Corefile")) else {
+        return absent(format!("configmap {namespace}/{name} has no Corefile"));
+    };
+    match corefile_pods_mode(corefile).as_deref() {
+        Some(mode @ ("insecure" | "verified")) => Detected {
+            present: true,
+            evidence: format!(
+                "configmap {namespace}/{name}: the kubernetes plugin has `pods {mode}`"
+            ),
+        },
+        Some("disabled") => absent(format!(
+            "configmap {namespace}/{name}: the kubernetes plugin has no `pods insecure|verified` (CoreDNS's default is `pods disabled`)"
+        )),
+        Some(other) => absent(format!(
+            "configmap {namespace}/{name}: the kubernetes plugin has an unknown `pods {other}`"
+        )),
+        None => absent(format!(
+            "configmap {namespace}/{name}: the Corefile has no kubernetes plugin"
+        )),
     }
 }
 
@@ -700,6 +791,10 @@ mod tests {
             load_balancer: Detected {
                 present: false,
                 evidence: "no LoadBalancer service has an ingress address".into(),
+            },
+            pod_dns_records: Detected {
+                present: true,
+                evidence: "pods insecure".into(),
             },
             network_policy: Detected {
                 present: false,
@@ -932,6 +1027,65 @@ mod tests {
             caps.network_policy
         );
         double.shutdown().await;
+    }
+
+    /// kubeadm's Corefile (cmd/kubeadm/app/phases/addons/dns/manifests.go, v1.37.2) as kind installs it.
+    const KUBEADM_COREFILE: &str = ".:53 {
+    errors
+    health {
+       lameduck 5s
+    }
+    ready
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+       pods insecure
+       fallthrough in-addr.arpa ip6.arpa
+       ttl 30
+    }
+    prometheus :9153
+    forward . /etc/resolv.conf {
+       max_concurrent 1000
+    }
+    cache 30 {
+       disable success cluster.local
+       disable denial cluster.local
+    }
+    loop
+    reload
+    loadbalance
+}
+";
+
+    #[test]
+    fn corefile_pods_mode_and_evidence() {
+        assert_eq!(
+            corefile_pods_mode(KUBEADM_COREFILE).as_deref(),
+            Some("insecure")
+        );
+        let verified = KUBEADM_COREFILE.replace("pods insecure", "pods verified");
+        assert_eq!(corefile_pods_mode(&verified).as_deref(), Some("verified"));
+        let without = KUBEADM_COREFILE.replace("       pods insecure\n", "");
+        assert_eq!(corefile_pods_mode(&without).as_deref(), Some("disabled"));
+        // `pods` of another plugin block does not count
+        let elsewhere =
+            without.replace("    ready\n", "    ready {\n       pods insecure\n    }\n");
+        assert_eq!(corefile_pods_mode(&elsewhere).as_deref(), Some("disabled"));
+        assert_eq!(
+            corefile_pods_mode(".:53 {\n    forward . 8.8.8.8\n}\n"),
+            None
+        );
+        let config = |corefile: &str| ConfigMap {
+            data: Some([("Corefile".to_string(), corefile.to_string())].into()),
+            ..ConfigMap::default()
+        };
+        assert!(pod_dns_records_evidence(Ok(Some(&config(KUBEADM_COREFILE)))).present);
+        let disabled = pod_dns_records_evidence(Ok(Some(&config(&without))));
+        assert!(!disabled.present);
+        assert!(
+            disabled.evidence.contains("pods disabled"),
+            "{}",
+            disabled.evidence
+        );
+        assert!(!pod_dns_records_evidence(Ok(None)).present);
     }
 
     #[test]

@@ -235,9 +235,17 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
         Resolution::Ready(target) => target,
     };
     let client = target.client.clone();
-    let capabilities = preflight::detect(&client, &target.kind)
+    let mut capabilities = preflight::detect(&client, &target.kind)
         .await
         .map_err(|e| (e.to_string(), e.exit_code()))?;
+    if !capabilities.load_balancer.present
+        && let Some(evidence) = target.load_balancer_controller().await
+    {
+        capabilities.load_balancer = preflight::Detected {
+            present: true,
+            evidence,
+        };
+    }
     info.target = Some(target.kind);
     info.target_description = target.description.clone();
     info.server_version = Some(capabilities.server_version.clone());
@@ -430,13 +438,30 @@ async fn attempt(state: &Arc<RunState>, def: TrialDef, lease: &Arc<Lease>) -> Tr
         Err(_) => diagnostics::collect(&state.client, &namespace).await,
     };
     let mut log = ctx.take_log();
-    for owned in ctx
+    let owned: Vec<Owned> = ctx
         .take_owned()
         .into_iter()
         .chain([Owned::Namespace(namespace)])
-    {
-        if let Err(problem) = state.cleanup.delete(&owned).await {
+        .collect();
+    for owned in &owned {
+        if let Err(problem) = state.cleanup.delete(owned).await {
             log.push_str(&format!("cleanup: {problem}\n"));
+        }
+    }
+    // The trial's addresses go back to the budget only once the Services of its namespaces are gone (a
+    // terminating namespace may keep them a while).
+    if lease.holds_service_addresses() {
+        for owned in &owned {
+            if let Owned::Namespace(ns) = owned
+                && let Err(problem) = crate::cleanup::wait_services_gone(
+                    &state.client,
+                    ns,
+                    state.settings.timeout_scale,
+                )
+                .await
+            {
+                log.push_str(&format!("cleanup: {problem}\n"));
+            }
         }
     }
     match result {

@@ -9,8 +9,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::preflight::{Capabilities, Need};
 use crate::trial::TrialDef;
 
-/// Addresses kept out of the budget for Services of finished trials whose namespaces are still terminating.
-const TERMINATING_MARGIN: u64 = 4;
+/// Addresses kept out of the budget. None: a trial hands its addresses back only once the Services of its
+/// namespace are gone (the runner waits for that after cleanup), so no finished trial still holds any.
+const TERMINATING_MARGIN: u64 = 0;
 
 pub struct Schedule {
     /// Free addresses of the IPv4 service range.
@@ -86,6 +87,11 @@ impl Lease {
         }
     }
 
+    /// True while the trial holds addresses of the budget.
+    pub fn holds_service_addresses(&self) -> bool {
+        self.count > 0 && self.held.lock().map(|h| h.is_some()).unwrap_or(false)
+    }
+
     /// Hands the addresses back before the trial ends: it holds none any more (its Services are gone) and
     /// only waits, so other trials need not wait with it.
     pub fn release_service_addresses(&self) {
@@ -140,7 +146,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lease_holds_its_addresses_until_released_and_takes_them_again() {
-        let schedule = schedule(10); // budget 6: 10 free less the terminating margin
+        let schedule = schedule(6); // budget 6: every free address (no margin, see TERMINATING_MARGIN)
         let alone = schedule
             .enter(&trial("walk", &[Need::ServiceAllocatorAlone]))
             .await;
@@ -152,7 +158,9 @@ mod tests {
                 .is_err(),
             "the whole budget is held"
         );
+        assert!(alone.holds_service_addresses());
         alone.release_service_addresses();
+        assert!(!alone.holds_service_addresses());
         assert_eq!(schedule.addresses.available_permits(), 6);
         let a = schedule.enter(&other).await;
         assert_eq!(schedule.addresses.available_permits(), 4);

@@ -45,6 +45,9 @@ pub mod budgets {
     pub const SERVICE_CIDR_READY: Budget = Budget::new("service-cidr-ready", 60);
     /// The ServiceCIDR controller waits about 10 s after the deletion timestamp before it releases.
     pub const SERVICE_CIDR_RELEASE: Budget = Budget::new("service-cidr-release", 90);
+    /// An added ServiceCIDR that shows Ready being served by the apiserver's ClusterIP allocator, which
+    /// learns of it through an informer (upstream's e2e test/e2e/network/service_cidrs.go retries too).
+    pub const SERVICE_CIDR_ALLOCATOR: Budget = Budget::new("service-cidr-allocator", 30);
     /// Deleted Services' ClusterIPs (their IPAddress objects) being released.
     pub const SERVICE_IP_RELEASE: Budget = Budget::new("service-ip-release", 30);
     pub const LOAD_BALANCER: Budget = Budget::new("load-balancer", 120);

@@ -13,14 +13,14 @@ use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
 use netconform::parse::hosts::{
     DEFAULT_LINES, HOST_ALIASES_MARKER, HostAlias, MANAGED_HEADER, MANAGED_HEADER_HOST_NETWORK,
-    managed_hosts_content,
+    host_network_hosts_content, managed_hosts_content, pod_ips_in_file_order,
 };
 use netconform::parse::resolv::ResolvConf;
 use netconform::trial::TrialDef;
 
 use crate::doc::DocFile;
 use crate::doc_file;
-use crate::pods::{from_json, kubectl_run, pod_ips};
+use crate::pods::{from_json, kubectl_run, pod_ips, read_node_file};
 
 const PAGE: &str = "https://kubernetes.io/docs/tasks/network/customize-hosts-file-for-pods/";
 const HOSTALIASES_POD: DocFile = doc_file!("service/networking/hostaliases-pod.yaml");
@@ -48,7 +48,7 @@ pub const TRIALS: &[TrialDef] = &[
     },
     TrialDef {
         name: "hostaliases::nginx::pod_ip_entries",
-        claim: "after the boilerplate the hosts file has one `<pod IP><TAB><pod name>` line per entry of status.podIPs, in that order, and nothing else",
+        claim: "after the boilerplate the hosts file has one `<pod IP><TAB><pod name>` line per IP of status.podIPs and nothing else; the lines follow the order the container runtime reported the IPs, which on a dual-stack cluster may differ from status.podIPs' primary-family-first order",
         doc_url: PAGE,
         needs: &[],
         run: |ctx| Box::pin(nginx_pod_ip_entries(ctx)),
@@ -149,13 +149,14 @@ async fn nginx_pod_ip_entries(ctx: Ctx) -> Result<(), TrialError> {
         "none",
     )?;
     let ip_refs: Vec<&str> = ips.iter().map(String::as_str).collect();
-    let expected = managed_hosts_content(&ip_refs, "nginx", None, &[]);
+    let expected =
+        managed_hosts_content(&pod_ips_in_file_order(&ip_refs, &hosts), "nginx", None, &[]);
     if hosts == expected {
         return Ok(());
     }
     Err(hosts_mismatch(
         &format!(
-            "the whole /etc/hosts of nginx for podIPs [{}]",
+            "the whole /etc/hosts of nginx for podIPs [{}] (pod lines in the file's order)",
             ips.join(", ")
         ),
         &expected,
@@ -209,7 +210,12 @@ async fn hostaliases_pod_alias_section(ctx: Ctx) -> Result<(), TrialError> {
         ));
     }
     let ip_refs: Vec<&str> = ips.iter().map(String::as_str).collect();
-    let expected = managed_hosts_content(&ip_refs, "hostaliases-pod", None, &aliases_of(&manifest));
+    let expected = managed_hosts_content(
+        &pod_ips_in_file_order(&ip_refs, &log),
+        "hostaliases-pod",
+        None,
+        &aliases_of(&manifest),
+    );
     if log != expected {
         return Err(hosts_mismatch(
             "the whole hostaliases-pod log",
@@ -265,7 +271,12 @@ async fn subdomain_fqdn_entries(ctx: Ctx) -> Result<(), TrialError> {
     let domain = format!("{subdomain}.{}.svc.{cluster_domain}", ctx.namespace());
     let ips = pod_ips(&running);
     let ip_refs: Vec<&str> = ips.iter().map(String::as_str).collect();
-    let expected = managed_hosts_content(&ip_refs, &hostname, Some(&domain), &[]);
+    let expected = managed_hosts_content(
+        &pod_ips_in_file_order(&ip_refs, &hosts),
+        &hostname,
+        Some(&domain),
+        &[],
+    );
     ensure(
         hosts == expected,
         &format!("/etc/hosts of {name} (hostname {hostname}, subdomain {subdomain})"),
@@ -301,7 +312,7 @@ async fn host_network_header_and_aliases(ctx: Ctx) -> Result<(), TrialError> {
         }
     }))?;
     ctx.create(&pod).await?;
-    ctx.wait_pod_running("hostaliases-hostnet").await?;
+    let running = ctx.wait_pod_running("hostaliases-hostnet").await?;
     let hosts = ctx
         .exec("hostaliases-hostnet", "cat-hosts", &["cat", "/etc/hosts"])
         .await?
@@ -320,6 +331,21 @@ async fn host_network_header_and_aliases(ctx: Ctx) -> Result<(), TrialError> {
         hosts.ends_with(&section),
         "the end of a hostNetwork pod's /etc/hosts",
         &section,
+        &hosts,
+    )?;
+    // Between the two: the node's own file as the kubelet reads it (nodeHostsFileContent reads the node's
+    // /etc/hosts), here read through a hostPath volume on the same node.
+    let node = running
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .ok_or_else(|| TrialError::Harness("a running pod has no spec.nodeName".to_string()))?;
+    let node_hosts = read_node_file(&ctx, &node, "/etc/hosts", "node-hosts-reader").await?;
+    let expected = host_network_hosts_content(&node_hosts, &aliases_of(&pod));
+    ensure(
+        hosts == expected,
+        &format!("a hostNetwork pod's /etc/hosts against node {node}'s /etc/hosts"),
+        &expected,
         &hosts,
     )
 }

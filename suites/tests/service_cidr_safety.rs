@@ -41,7 +41,8 @@ fn capabilities(kind: TargetKind) -> Capabilities {
         default_service_cidrs: Some(vec!["10.96.0.0/28".into(), "fd00:10:96::/112".into()]),
         free_ipv4_service_addresses: Some(12),
         load_balancer: absent.clone(),
-        network_policy: absent,
+        network_policy: absent.clone(),
+        pod_dns_records: absent,
     }
 }
 

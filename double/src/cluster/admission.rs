@@ -40,7 +40,7 @@ struct ServiceAdmission {
 
 impl ServiceAdmission {
     fn families(&self) -> Vec<IpFamily> {
-        vec![IpFamily::IPv4, IpFamily::IPv6]
+        self.cluster.topology.families()
     }
 
     fn quirks(&self) -> FamilyQuirks {
@@ -66,10 +66,10 @@ impl ServiceAdmission {
                 svc["spec"]["clusterIPs"] = json!([ips[0]]);
             }
         }
-        if self.cluster.has("service-ignores-ipfamilies-order") && fams.len() == 2 {
-            fams.sort_by_key(|f| if f == "IPv4" { 0 } else { 1 });
-        }
         let primary = self.families()[0].as_str();
+        if self.cluster.has("service-ignores-ipfamilies-order") && fams.len() == 2 {
+            fams.sort_by_key(|f| f != primary);
+        }
         if self.cluster.has("service-single-stack-primary-only")
             && services::policy(svc) == Some(services::SINGLE_STACK)
             && !services::is_headless(svc)

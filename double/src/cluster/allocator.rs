@@ -22,6 +22,16 @@ pub(crate) struct StoreAllocator<'a> {
     pub created: Vec<IpAddr>,
 }
 
+/// When the Ready condition of a ServiceCIDR turned True.
+fn ready_since(service_cidr: &Value) -> Option<std::time::SystemTime> {
+    service_cidr["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready" && c["status"] == "True")?["lastTransitionTime"]
+        .as_str()
+        .and_then(crate::model::time::parse_rfc3339)
+}
+
 impl<'a> StoreAllocator<'a> {
     pub fn new(store: &'a Store, cluster: &'a Cluster, svc: &Value) -> StoreAllocator<'a> {
         StoreAllocator {
@@ -43,6 +53,19 @@ impl<'a> StoreAllocator<'a> {
         let mut cidrs = self.store.list("servicecidrs", None);
         if self.cluster.has("servicecidr-ignored-by-allocator") {
             cidrs.retain(|c| c["metadata"]["name"] == DEFAULT_SERVICE_CIDR_NAME);
+        }
+        // Profile `servicecidr-allocator-lag`: upstream's MetaAllocator learns of ServiceCIDRs from an
+        // informer and a work queue (pkg/registry/core/service/ipallocator/cidrallocator.go
+        // `enqueueServiceCIDR` -> `syncAllocators`), so a ServiceCIDR can show Ready before this
+        // apiserver allocates from it.
+        let lag = self.cluster.topology.service_cidr_allocator_lag;
+        if !lag.is_zero() {
+            let now = std::time::SystemTime::now();
+            cidrs.retain(|c| {
+                c["metadata"]["name"] == DEFAULT_SERVICE_CIDR_NAME
+                    || ready_since(c)
+                        .is_some_and(|t| now.duration_since(t).unwrap_or_default() >= lag)
+            });
         }
         servicecidr::ranges(&cidrs, family)
     }

@@ -119,11 +119,48 @@ fn pod_ips_for(
     let v6 = Ipv6Addr::from(u128::from(node.pod_cidr_v6.network()) + idx as u128).to_string();
     let single_stack =
         cluster.has("pods-single-stack") || cluster.has("nodes-single-stack-podcidr");
-    match (single_stack, cluster.has("pod-ip-order-reversed")) {
-        (true, _) => vec![v4],
-        (false, false) => vec![v4, v6],
-        (false, true) => vec![v6, v4],
+    if single_stack {
+        return vec![v4];
     }
+    // The runtime reports IPv4 first; status.podIPs is `sortPodIPs` of that (`pod-ip-order-reversed`:
+    // the family of the node IP last).
+    let mut sorted = sort_pod_ips(&[v4, v6], node.first_ip().is_ipv6());
+    if cluster.has("pod-ip-order-reversed") {
+        sorted.reverse();
+    }
+    sorted
+}
+
+/// upstream: pkg/kubelet/kubelet_pods.go `sortPodIPs` — the first IP of the node IP's family, then the
+/// first of the other family; status.podIPs and the downward API get this order.
+pub(crate) fn sort_pod_ips(ips: &[String], ipv6_node: bool) -> Vec<String> {
+    let is_v6 = |ip: &&String| ip.parse::<IpAddr>().is_ok_and(|a| a.is_ipv6());
+    let is_v4 = |ip: &&String| ip.parse::<IpAddr>().is_ok_and(|a| a.is_ipv4());
+    let (primary, secondary): (Vec<&String>, Vec<&String>) = if ipv6_node {
+        (
+            ips.iter().filter(is_v6).collect(),
+            ips.iter().filter(is_v4).collect(),
+        )
+    } else {
+        (
+            ips.iter().filter(is_v4).collect(),
+            ips.iter().filter(is_v6).collect(),
+        )
+    };
+    primary
+        .first()
+        .into_iter()
+        .chain(secondary.first())
+        .map(|ip| ip.to_string())
+        .collect()
+}
+
+/// The pod IPs in the order the double's runtime reports them (`determinePodSandboxIPs`): IPv4 first.
+/// The kubelet writes `/etc/hosts` in this order.
+pub(crate) fn runtime_order(status_ips: &[String]) -> Vec<String> {
+    let mut ips = status_ips.to_vec();
+    ips.sort_by_key(|ip| ip.contains(':'));
+    ips
 }
 
 /// `docker.io/library/busybox:1.28` from `busybox:1.28` (containerd's normalized reference).
@@ -464,7 +501,7 @@ async fn run_pod(
     let now = time::now();
     let base = json!({
         "phase": "Pending",
-        "hostIP": node.ipv4.to_string(),
+        "hostIP": node.first_ip().to_string(),
         "hostIPs": node.internal_ips().iter().map(|ip| json!({"ip": ip.to_string()})).collect::<Vec<_>>(),
         // `pod-ip-not-first`: podIP out of step with podIPs[0] (upstream keeps them equal).
         "podIP": if cluster.has("pod-ip-not-first") { ips.last() } else { ips.first() }.cloned().unwrap_or_default(),

@@ -30,6 +30,7 @@ use crate::model::dns::{ClusterDns, DnsQuirks, QType, Reply, Resolver};
 use crate::model::hosts::{self, EtcHosts};
 use crate::model::resolv::{self, Configurer, ResolvQuirks};
 use crate::model::topology::{self, Topology};
+use crate::profile::Profiles;
 use crate::runtime::{ContainerRuntime, ExecOutput};
 use crate::store::Store;
 use crate::{DoubleConfig, DoubleError};
@@ -43,11 +44,22 @@ pub fn install(
 ) -> Result<Arc<dyn ContainerRuntime>, DoubleError> {
     let deviations = Deviations::from_names(&config.deviations)
         .map_err(|e| DoubleError::Config(e.to_string()))?;
-    let cluster = Arc::new(Cluster::new(deviations, config.pod_start_latency));
+    let profiles =
+        Profiles::from_names(&config.profiles).map_err(|e| DoubleError::Config(e.to_string()))?;
+    let cluster = Arc::new(Cluster::with_profiles(
+        deviations,
+        &profiles,
+        config.pod_start_latency,
+    ));
     admission::register(store, &cluster);
     workloads::register(store);
     seed::seed(store, &cluster)?;
-    loadbalancer::seed_evidence(store, &cluster)?;
+    if profiles.has(crate::profile::SLOW_NAMESPACE_TEARDOWN) {
+        store.set_namespace_teardown_delay(Duration::from_secs(3));
+    }
+    if !profiles.has(crate::profile::LOAD_BALANCER_FRESH) {
+        loadbalancer::seed_evidence(store, &cluster)?;
+    }
     controllers::spawn_all(store, &cluster);
     loadbalancer::spawn(store, &cluster);
     kubelet::spawn(store, &cluster);
@@ -74,9 +86,18 @@ pub(crate) struct Cluster {
 }
 
 impl Cluster {
+    #[cfg(test)]
     pub fn new(deviations: Deviations, pod_start_latency: (Duration, Duration)) -> Cluster {
+        Cluster::with_profiles(deviations, &Profiles::default(), pod_start_latency)
+    }
+
+    pub fn with_profiles(
+        deviations: Deviations,
+        profiles: &Profiles,
+        pod_start_latency: (Duration, Duration),
+    ) -> Cluster {
         Cluster {
-            topology: Topology::netconform(),
+            topology: Topology::with_profiles(profiles),
             deviations,
             pod_start_latency,
             started: Mutex::new(HashMap::new()),
@@ -145,13 +166,15 @@ impl Cluster {
         // `resolv-wrong-cluster-dns`: a kubelet whose --cluster-dns is not the kube-dns ClusterIP.
         let cluster_dns = if self.has("resolv-wrong-cluster-dns") {
             IpAddr::V4(topology::STALE_CLUSTER_DNS_IP)
+        } else if self.has("resolv-link-local-cluster-dns") {
+            IpAddr::V4(topology::NODE_LOCAL_DNS_IP)
         } else {
             self.topology.dns_ip
         };
         Configurer {
             cluster_dns: vec![cluster_dns],
             cluster_domain,
-            host_resolv_conf: topology::node_resolv_conf(),
+            host_resolv_conf: self.topology.node_resolv_conf.clone(),
             quirks: ResolvQuirks {
                 ndots: self.has("resolv-wrong-ndots").then_some(1),
                 ignore_dns_config: self.has("dnsconfig-ignored"),
@@ -187,9 +210,12 @@ impl Cluster {
             })
     }
 
-    /// `/etc/hosts` of a container, with the hosts deviations applied.
+    /// `/etc/hosts` of a container, with the hosts deviations applied. The kubelet writes the pod IPs
+    /// in the order the runtime reported them (kuberuntime_manager.go `SyncPod` passes
+    /// `determinePodSandboxIPs` to `GenerateRunContainerOptions` -> `makeMounts`), not sorted like
+    /// status.podIPs (`sortPodIPs`); the double's runtime reports IPv4 first.
     pub fn etc_hosts(&self, store: &Store, pod: &Value, container: &Value) -> FileView {
-        let mut ips = env::pod_ips(pod);
+        let mut ips = kubelet::runtime_order(&env::pod_ips(pod));
         if self.has("hosts-single-ip") {
             ips.truncate(1);
         }
@@ -217,11 +243,21 @@ impl Cluster {
             .and_then(|n| self.topology.node(n))
             .map(topology::node_hosts_file)
             .unwrap_or_default();
+        // `hosts-host-network-stale-node-file`: the node's file as it was before docker added the node's lines.
+        let node_hosts_seen = if self.has("hosts-host-network-stale-node-file") {
+            node_hosts
+                .lines()
+                .take(6)
+                .map(|l| format!("{l}\n"))
+                .collect()
+        } else {
+            node_hosts.clone()
+        };
         match hosts::etc_hosts_for_container(
             &pod_view,
             container,
             &ips,
-            &node_hosts,
+            &node_hosts_seen,
             &self.topology.cluster_domain,
         ) {
             Ok(EtcHosts::Managed(_))
@@ -245,7 +281,7 @@ impl Cluster {
                 };
                 FileView::Content(content)
             }
-            Ok(EtcHosts::OwnMount) => own_mount(store, pod, container, hosts::ETC_HOSTS_PATH),
+            Ok(EtcHosts::OwnMount) => own_mount(self, store, pod, container, hosts::ETC_HOSTS_PATH),
             Ok(EtcHosts::Image) | Err(_) => FileView::Missing,
         }
     }
@@ -268,6 +304,7 @@ impl Cluster {
             no_srv: self.has("dns-no-srv"),
             no_endpoint_hostnames: self.has("dns-no-pod-hostname-records"),
             pod_records_servfail: self.has("dns-pod-records-servfail"),
+            pods_disabled: !self.topology.pod_dns_records || self.has("dns-pod-records-nxdomain"),
             upstream_wildcard: self
                 .has("dns-upstream-wildcard")
                 .then_some(topology::UPSTREAM_WILDCARD_IP),
@@ -288,7 +325,13 @@ impl Cluster {
 }
 
 /// The content of a volume mounted over a file path: a configMap/secret key via `subPath`, else a directory.
-fn own_mount(store: &Store, pod: &Value, container: &Value, path: &str) -> FileView {
+fn own_mount(
+    cluster: &Cluster,
+    store: &Store,
+    pod: &Value,
+    container: &Value,
+    path: &str,
+) -> FileView {
     let Some(mount) = container["volumeMounts"]
         .as_array()
         .and_then(|m| m.iter().find(|m| m["mountPath"].as_str() == Some(path)))
@@ -300,7 +343,7 @@ fn own_mount(store: &Store, pod: &Value, container: &Value, path: &str) -> FileV
         .as_array()
         .and_then(|v| v.iter().find(|v| v["name"].as_str() == Some(volume_name)));
     if let Some(host_path) = volume.and_then(|v| v["hostPath"]["path"].as_str()) {
-        return node_file(pod, host_path);
+        return node_file(cluster, pod, host_path);
     }
     let Some(sub_path) = mount["subPath"].as_str().filter(|s| !s.is_empty()) else {
         return FileView::Directory;
@@ -320,12 +363,12 @@ fn own_mount(store: &Store, pod: &Value, container: &Value, path: &str) -> FileV
 }
 
 /// A file of the pod's node, as a hostPath volume shows it (the files the model knows of a kind node).
-fn node_file(pod: &Value, path: &str) -> FileView {
+fn node_file(cluster: &Cluster, pod: &Value, path: &str) -> FileView {
     let node = pod["spec"]["nodeName"]
         .as_str()
-        .and_then(|n| Topology::netconform().node(n).cloned());
+        .and_then(|n| cluster.topology.node(n).cloned());
     match (path.trim_end_matches('/'), node) {
-        ("/etc/resolv.conf", _) => FileView::Content(topology::node_resolv_conf()),
+        ("/etc/resolv.conf", _) => FileView::Content(cluster.topology.node_resolv_conf.clone()),
         ("/etc/hosts", Some(node)) => FileView::Content(topology::node_hosts_file(&node)),
         ("/etc" | "/" | "/run" | "/var", _) => FileView::Directory,
         _ => FileView::Missing,
@@ -413,7 +456,7 @@ impl Container for PodContainer<'_> {
             "/etc/resolv.conf" => FileView::Content(self.cluster.resolv_conf(self.pod)),
             "/etc/hostname" => FileView::Content(format!("{}\n", self.hostname())),
             "" | "/etc" | "/tmp" | "/proc" | "/var" | "/root" | "/bin" => FileView::Directory,
-            p => own_mount(self.store, self.pod, self.container, p),
+            p => own_mount(self.cluster, self.store, self.pod, self.container, p),
         }
     }
     fn resolver(&self) -> &dyn Resolver {

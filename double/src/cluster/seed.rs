@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::Cluster;
 use crate::model::servicecidr;
 use crate::model::time;
-use crate::model::topology::{self, KUBE_DNS_IP, KUBERNETES_SERVICE_IP};
+use crate::model::topology;
 use crate::store::Store;
 use crate::{ApiError, DoubleError};
 
@@ -99,10 +99,14 @@ pub(crate) fn seed(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> 
     )?;
 
     // `kubernetes-service-not-first-address`: the second address of the range instead of the first.
+    let first = cluster.topology.kubernetes_service_ip();
     let kubernetes_ip = if cluster.has("kubernetes-service-not-first-address") {
-        std::net::Ipv4Addr::from(u32::from(KUBERNETES_SERVICE_IP) + 1)
+        match first {
+            std::net::IpAddr::V4(v4) => std::net::IpAddr::V4((u32::from(v4) + 1).into()),
+            std::net::IpAddr::V6(v6) => std::net::IpAddr::V6((u128::from(v6) + 1).into()),
+        }
     } else {
-        KUBERNETES_SERVICE_IP
+        first
     };
     let kubernetes = json!({"apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
@@ -123,7 +127,7 @@ pub(crate) fn seed(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> 
         "metadata": {"name": dns_service, "namespace": "kube-system",
             "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS"},
             "annotations": {"prometheus.io/port": "9153", "prometheus.io/scrape": "true"}},
-        "spec": {"clusterIP": KUBE_DNS_IP.to_string(), "selector": {"k8s-app": "kube-dns"},
+        "spec": {"clusterIP": cluster.topology.dns_ip.to_string(), "selector": {"k8s-app": "kube-dns"},
             "ports": [
                 {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
                 {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
@@ -134,6 +138,14 @@ pub(crate) fn seed(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> 
         store.create("services", Some("kube-system"), kube_dns),
     )?;
 
+    let corefile = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "coredns", "namespace": "kube-system"},
+        "data": {"Corefile": topology::corefile(&cluster.topology)}});
+    seeded(
+        "configmaps",
+        "coredns",
+        store.create("configmaps", Some("kube-system"), corefile),
+    )?;
     let coredns_sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "coredns", "namespace": "kube-system"}});
     seeded(
         "serviceaccounts",

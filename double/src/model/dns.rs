@@ -183,6 +183,8 @@ pub struct DnsQuirks {
     pub no_endpoint_hostnames: bool,
     /// `<dashed-ip>.<ns>.pod.<zone>` queries fail with SERVFAIL.
     pub pod_records_servfail: bool,
+    /// No pod records (`pods disabled`): `<dashed-ip>.<ns>.pod.<zone>` queries get NXDOMAIN.
+    pub pods_disabled: bool,
     /// The upstream resolver answers every name outside the cluster zone with this address
     /// (a wildcard record in a search domain, or an ISP resolver that never says NXDOMAIN).
     pub upstream_wildcard: Option<Ipv4Addr>,
@@ -405,7 +407,8 @@ impl ClusterDns {
         }
         // `pods insecure`: <dashed-ip>.<namespace>.pod.<zone>.
         let pod_suffix = format!(".pod.{}", self.cluster_domain);
-        if let Some(rest) = name.strip_suffix(&pod_suffix)
+        if !self.quirks.pods_disabled
+            && let Some(rest) = name.strip_suffix(&pod_suffix)
             && let Some((label, _ns)) = rest.split_once('.')
             && let Some(ip) = pod_record_ip(label)
         {

@@ -48,8 +48,9 @@ impl DnsPolicy {
     }
 }
 
-/// upstream: `parseResolvConf` — nameservers accumulate, the last `search` and `options` win,
-/// search domains lose a trailing dot.
+/// upstream: `parseResolvConf` (v1.33.0 to v1.37.2) — nameservers accumulate, the last `search` wins
+/// without its `.` entries and with trailing dots dropped, the options of every `options` line are
+/// merged by name with a later value winning (`appendOptions`; a Go map, the model keeps first-seen order).
 pub fn parse_resolv_conf(content: &str) -> DnsConfig {
     let mut cfg = DnsConfig::default();
     for line in content.split('\n') {
@@ -63,10 +64,23 @@ pub fn parse_resolv_conf(content: &str) -> DnsConfig {
             Some(&"search") => {
                 cfg.searches = fields[1..]
                     .iter()
-                    .map(|s| s.trim_end_matches('.').to_string())
+                    .filter(|s| **s != ".")
+                    .map(|s| s.strip_suffix('.').unwrap_or(s).to_string())
                     .collect()
             }
-            Some(&"options") => cfg.options = fields[1..].iter().map(|s| s.to_string()).collect(),
+            Some(&"options") => {
+                for option in &fields[1..] {
+                    let name = option.split(':').next().unwrap_or_default();
+                    match cfg
+                        .options
+                        .iter_mut()
+                        .find(|o| o.split(':').next() == Some(name))
+                    {
+                        Some(seen) => *seen = option.to_string(),
+                        None => cfg.options.push(option.to_string()),
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -315,6 +329,35 @@ mod tests {
         assert_eq!(
             pod_resolv_conf(&configurer(), &with_host_net),
             "search kube-system.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"
+        );
+    }
+
+    /// The node resolv.conf profiles: `search .` gives no search domain, `options` lines merge.
+    #[test]
+    fn node_resolv_profiles_as_the_kubelet_reads_them() {
+        use crate::profile::{NODE_RESOLV_OPTIONS_LINES, NODE_RESOLV_SEARCH_DOT, Profiles};
+        let node = |name: &str| {
+            topology::node_resolv_conf_for(&Profiles::from_names(&[name.to_string()]).unwrap())
+        };
+        let dot = Configurer {
+            host_resolv_conf: node(NODE_RESOLV_SEARCH_DOT),
+            ..configurer()
+        };
+        let default =
+            json!({"metadata": {"namespace": "default"}, "spec": {"dnsPolicy": "Default"}});
+        assert_eq!(pod_resolv_conf(&dot, &default), "nameserver 172.18.0.1\n");
+        let cluster = json!({"metadata": {"namespace": "default"}, "spec": {}});
+        assert!(
+            pod_resolv_conf(&dot, &cluster)
+                .starts_with("search default.svc.cluster.local svc.cluster.local cluster.local\n")
+        );
+        let lines = Configurer {
+            host_resolv_conf: node(NODE_RESOLV_OPTIONS_LINES),
+            ..configurer()
+        };
+        assert_eq!(
+            pod_resolv_conf(&lines, &default),
+            "search example.internal\nnameserver 172.18.0.1\noptions ndots:0 edns0 timeout:2\n"
         );
     }
 

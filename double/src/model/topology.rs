@@ -15,6 +15,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde_json::{Value, json};
 
 use super::family::IpFamily;
+use crate::profile::{self, Profiles};
 
 pub const CLUSTER_NAME: &str = "netconform";
 pub const CLUSTER_DOMAIN: &str = "cluster.local";
@@ -22,11 +23,15 @@ pub const CLUSTER_DOMAIN: &str = "cluster.local";
 pub const KUBERNETES_VERSION: &str = "v1.33.1";
 /// `kube-dns` ClusterIP: kubeadm's default, the 10th address of the service range (inside the /28).
 pub const KUBE_DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
+/// `kube-dns` ClusterIP of the `ipv6-primary` profile: the 10th address of `fd00:10:96::/112`.
+pub const KUBE_DNS_IPV6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x10, 0x96, 0, 0, 0, 0, 0xa);
 /// The `kubernetes` Service ClusterIP: the first address of the primary service range.
 pub const KUBERNETES_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
 /// A `--cluster-dns` left from another service range (the docs' example kube-dns IP): where a
 /// misconfigured kubelet sends pods' DNS queries (deviation `resolv-wrong-cluster-dns`).
 pub const STALE_CLUSTER_DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
+/// NodeLocal DNSCache's link-local address (kubernetes cluster/addons/dns/nodelocaldns/README.md).
+pub const NODE_LOCAL_DNS_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 20, 10);
 /// What a wildcard upstream resolver answers for every name (deviation `dns-upstream-wildcard`).
 pub const UPSTREAM_WILDCARD_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 /// The docker network gateway, which kind's entrypoint writes as the node's nameserver
@@ -50,21 +55,44 @@ pub struct NodeSpec {
     pub ipv6: Ipv6Addr,
     pub pod_cidr_v4: Ipv4Net,
     pub pod_cidr_v6: Ipv6Net,
+    /// The cluster's primary family: the order of `--node-ip` and `--cluster-cidr`.
+    pub primary: IpFamily,
 }
 
 impl NodeSpec {
-    /// InternalIPs in the kubelet's `--node-ip` order (IPv4 first: kind passes `ipv4,ipv6`).
+    /// InternalIPs in the kubelet's `--node-ip` order (kind passes `ipv4,ipv6`; an IPv6-primary
+    /// cluster `ipv6,ipv4`).
     pub fn internal_ips(&self) -> Vec<IpAddr> {
-        vec![IpAddr::V4(self.ipv4), IpAddr::V6(self.ipv6)]
+        primary_first(self.primary, IpAddr::V4(self.ipv4), IpAddr::V6(self.ipv6))
     }
 
-    /// podCIDRs in the cluster's family order (IPv4 first, as `--cluster-cidr` lists it).
+    /// The kubelet's first node IP (`hostIP`, and the family `sortPodIPs` puts first).
+    pub fn first_ip(&self) -> IpAddr {
+        match self.primary {
+            IpFamily::IPv4 => IpAddr::V4(self.ipv4),
+            IpFamily::IPv6 => IpAddr::V6(self.ipv6),
+        }
+    }
+
+    /// podCIDRs in the cluster's family order (as `--cluster-cidr` lists it).
     pub fn pod_cidrs(&self) -> Vec<IpNet> {
-        vec![IpNet::V4(self.pod_cidr_v4), IpNet::V6(self.pod_cidr_v6)]
+        primary_first(
+            self.primary,
+            IpNet::V4(self.pod_cidr_v4),
+            IpNet::V6(self.pod_cidr_v6),
+        )
     }
 
     pub fn is_control_plane(&self) -> bool {
         self.role == Role::ControlPlane
+    }
+}
+
+/// `[v4, v6]` or `[v6, v4]`, primary family first.
+fn primary_first<T>(primary: IpFamily, v4: T, v6: T) -> Vec<T> {
+    match primary {
+        IpFamily::IPv4 => vec![v4, v6],
+        IpFamily::IPv6 => vec![v6, v4],
     }
 }
 
@@ -78,6 +106,14 @@ pub struct Topology {
     pub service_subnet_v6: Ipv6Net,
     pub cluster_domain: String,
     pub dns_ip: IpAddr,
+    /// The first family of `--service-cluster-ip-range`, `--cluster-cidr` and `--node-ip`.
+    pub primary: IpFamily,
+    /// The nodes' `/etc/resolv.conf` (the kubelet's `--resolv-conf`).
+    pub node_resolv_conf: String,
+    /// CoreDNS serves pod records (kubeadm's Corefile: `pods insecure`).
+    pub pod_dns_records: bool,
+    /// How long after an added ServiceCIDR turned Ready the apiserver's allocator starts to serve it.
+    pub service_cidr_allocator_lag: std::time::Duration,
 }
 
 fn v4net(a: [u8; 4], len: u8) -> Ipv4Net {
@@ -92,6 +128,20 @@ fn v6net(a: Ipv6Addr, len: u8) -> Ipv6Net {
 impl Topology {
     /// The `netconform` cluster.
     pub fn netconform() -> Topology {
+        Topology::with_profiles(&Profiles::default())
+    }
+
+    /// The `netconform` cluster as the profiles vary it (double/src/profile.rs): `ipv6-primary` is
+    /// kind's dual-stack config with the IPv6 ranges first (`podSubnet: fd00:10:244::/56,10.244.0.0/16`,
+    /// `serviceSubnet: fd00:10:96::/112,10.96.0.0/28`), whose kubeadm gives kube-dns the 10th address of
+    /// the first service range (cmd/kubeadm/app/constants `GetDNSIP`) and whose kubelets get
+    /// `--node-ip=<ipv6>,<ipv4>`.
+    pub fn with_profiles(profiles: &Profiles) -> Topology {
+        let primary = if profiles.has(profile::IPV6_PRIMARY) {
+            IpFamily::IPv6
+        } else {
+            IpFamily::IPv4
+        };
         let node = |i: u8, name: &str, role| NodeSpec {
             name: name.to_string(),
             role,
@@ -99,6 +149,11 @@ impl Topology {
             ipv6: Ipv6Addr::new(0xfc00, 0xf853, 0xccd, 0xe793, 0, 0, 0, 2 + i as u16),
             pod_cidr_v4: v4net([10, 244, i, 0], 24),
             pod_cidr_v6: v6net(Ipv6Addr::new(0xfd00, 0x10, 0x244, i as u16, 0, 0, 0, 0), 64),
+            primary,
+        };
+        let dns_ip = match primary {
+            IpFamily::IPv4 => IpAddr::V4(KUBE_DNS_IP),
+            IpFamily::IPv6 => IpAddr::V6(KUBE_DNS_IPV6),
         };
         Topology {
             nodes: vec![
@@ -111,7 +166,15 @@ impl Topology {
             service_subnet_v4: v4net([10, 96, 0, 0], 28),
             service_subnet_v6: v6net(Ipv6Addr::new(0xfd00, 0x10, 0x96, 0, 0, 0, 0, 0), 112),
             cluster_domain: CLUSTER_DOMAIN.to_string(),
-            dns_ip: IpAddr::V4(KUBE_DNS_IP),
+            dns_ip,
+            primary,
+            node_resolv_conf: node_resolv_conf_for(profiles),
+            pod_dns_records: !profiles.has(profile::COREDNS_PODS_DISABLED),
+            service_cidr_allocator_lag: if profiles.has(profile::SERVICECIDR_ALLOCATOR_LAG) {
+                std::time::Duration::from_secs(2)
+            } else {
+                std::time::Duration::ZERO
+            },
         }
     }
 
@@ -125,16 +188,55 @@ impl Topology {
 
     /// Service CIDRs in `--service-cluster-ip-range` order (primary family first).
     pub fn service_cidrs(&self) -> Vec<IpNet> {
-        vec![
+        primary_first(
+            self.primary,
             IpNet::V4(self.service_subnet_v4),
             IpNet::V6(self.service_subnet_v6),
-        ]
+        )
     }
 
-    /// The primary (default) service IP family: the family of the first service range.
-    pub fn primary_service_family(&self) -> IpFamily {
-        IpFamily::IPv4
+    /// The cluster's families, primary first.
+    pub fn families(&self) -> Vec<IpFamily> {
+        vec![self.primary, self.primary.other()]
     }
+
+    /// The `kubernetes` Service ClusterIP: the first address of the primary service range.
+    pub fn kubernetes_service_ip(&self) -> IpAddr {
+        match self.primary {
+            IpFamily::IPv4 => IpAddr::V4(KUBERNETES_SERVICE_IP),
+            IpFamily::IPv6 => IpAddr::V6(Ipv6Addr::from(
+                u128::from(self.service_subnet_v6.network()) + 1,
+            )),
+        }
+    }
+}
+
+/// The nodes' `/etc/resolv.conf` under the profiles: docker's file ([`node_resolv_conf`]), or
+/// systemd-resolved's for a host without search domains (`search .`: systemd's src/resolve/resolved-resolv-conf.c writes it when the
+/// search list is empty), or one with two
+/// `options` lines. The nameserver stays the docker gateway so the node still resolves.
+pub fn node_resolv_conf_for(profiles: &Profiles) -> String {
+    if profiles.has(profile::NODE_RESOLV_SEARCH_DOT) {
+        return format!(
+            "# This is /run/systemd/resolve/resolv.conf managed by man:systemd-resolved(8).\n\
+             # Do not edit.\n\
+             #\n\
+             # This file might be symlinked as /etc/resolv.conf. If you're looking at\n\
+             # /etc/resolv.conf and seeing this text, you have followed the symlink.\n\
+             \n\
+             nameserver {DOCKER_GATEWAY}\n\
+             search .\n"
+        );
+    }
+    if profiles.has(profile::NODE_RESOLV_OPTIONS_LINES) {
+        return format!(
+            "nameserver {DOCKER_GATEWAY}\n\
+             search example.internal\n\
+             options ndots:1 edns0\n\
+             options timeout:2 ndots:0\n"
+        );
+    }
+    node_resolv_conf()
 }
 
 /// The node's `/etc/resolv.conf`: docker's generated file for a container on a user network,
@@ -153,6 +255,24 @@ pub fn node_resolv_conf() -> String {
          # ExtServers: [host(127.0.0.53)]\n\
          # Overrides: []\n\
          # Option ndots from: internal\n"
+    )
+}
+
+/// CoreDNS's Corefile as kubeadm writes it (cmd/kubeadm/app/phases/addons/dns/manifests.go
+/// `CoreDNSConfigMap`, v1.37.2), without the `pods insecure` line when the cluster serves no pod records.
+pub fn corefile(topology: &Topology) -> String {
+    let domain = &topology.cluster_domain;
+    let pods = if topology.pod_dns_records {
+        "           pods insecure\n"
+    } else {
+        ""
+    };
+    format!(
+        ".:53 {{\n    errors\n    health {{\n       lameduck 5s\n    }}\n    ready\n    \
+         kubernetes {domain} in-addr.arpa ip6.arpa {{\n{pods}       fallthrough in-addr.arpa ip6.arpa\n       ttl 30\n    }}\n    \
+         prometheus :9153\n    forward . /etc/resolv.conf {{\n       max_concurrent 1000\n    }}\n    \
+         cache 30 {{\n       disable success {domain}\n       disable denial {domain}\n    }}\n    \
+         loop\n    reload\n    loadbalance\n}}\n"
     )
 }
 
@@ -184,13 +304,14 @@ pub fn node_object(node: &NodeSpec, now: &str, single_stack_podcidr: bool) -> Va
         "kubernetes.io/hostname": node.name,
         "kubernetes.io/os": "linux",
     });
+    let pod_cidrs: Vec<String> = if single_stack_podcidr {
+        vec![node.pod_cidr_v4.to_string()]
+    } else {
+        node.pod_cidrs().iter().map(IpNet::to_string).collect()
+    };
     let mut spec = json!({
-        "podCIDR": node.pod_cidr_v4.to_string(),
-        "podCIDRs": if single_stack_podcidr {
-            json!([node.pod_cidr_v4.to_string()])
-        } else {
-            json!([node.pod_cidr_v4.to_string(), node.pod_cidr_v6.to_string()])
-        },
+        "podCIDR": pod_cidrs.first(),
+        "podCIDRs": pod_cidrs,
         "providerID": format!("kind://docker/{CLUSTER_NAME}/{}", node.name),
     });
     if node.is_control_plane() {
@@ -233,11 +354,10 @@ pub fn node_object(node: &NodeSpec, now: &str, single_stack_podcidr: bool) -> Va
         },
         "spec": spec,
         "status": {
-            "addresses": [
-                {"type": "InternalIP", "address": node.ipv4.to_string()},
-                {"type": "InternalIP", "address": node.ipv6.to_string()},
-                {"type": "Hostname", "address": node.name},
-            ],
+            "addresses": node.internal_ips().iter()
+                .map(|ip| json!({"type": "InternalIP", "address": ip.to_string()}))
+                .chain([json!({"type": "Hostname", "address": node.name})])
+                .collect::<Vec<_>>(),
             "allocatable": resources.clone(),
             "capacity": resources,
             "conditions": [

@@ -345,7 +345,7 @@ pub async fn ensure_cluster(
         &format!("from `kind get kubeconfig --name {name}`"),
     )
     .await?;
-    preload_images(runner.as_ref(), name, &settings.images).await;
+    preload_images(runner.as_ref(), name, &settings.images).await?;
     Ok(KindCluster {
         name: name.to_string(),
         connected,
@@ -354,33 +354,152 @@ pub async fn ensure_cluster(
     })
 }
 
-/// Pulls each suite image on the host (unless it is already there: a stand-in testbed/build made, a mirror
-/// pulled before) and loads it into the nodes. Failures only warn: the nodes can still pull for themselves,
-/// and a trial that then times out says which image it was waiting for.
-pub async fn preload_images(runner: &dyn CommandRunner, cluster: &str, images: &ImageMap) {
-    // What the trials will run: the image map's replacement (NETCONFORM_IMAGES), or the docs' image; two of
-    // the docs' images may share one stand-in.
+/// Pulls each suite image on the host and loads it into the nodes. `kind load docker-image` fails with
+/// "content digest ... not found" on Docker's containerd image store (the default of new Docker installs;
+/// kubernetes-sigs/kind#3795), so
+/// a failed load falls back to `docker save` + `kind load image-archive` (the workaround in that issue). Where an image can be
+/// neither pulled on the host nor loaded, the nodes must pull it themselves: that is tried once on the
+/// control-plane node (`crictl pull`), and an image that cannot get onto the nodes at all is an error
+/// (one line), not a trial that times out later.
+///
+/// With an image map (`NETCONFORM_IMAGES`) the images are the replacements the trials will run (two of the
+/// docs' images may share one stand-in), and one already on the host (a stand-in testbed/build made, a
+/// mirror pulled before) is not pulled again.
+pub async fn preload_images(
+    runner: &dyn CommandRunner,
+    cluster: &str,
+    images: &ImageMap,
+) -> Result<(), HarnessError> {
     let mut wanted: Vec<&str> = SUITE_IMAGES
         .iter()
         .map(|image| images.resolve(image))
         .collect();
     wanted.dedup();
     for image in wanted {
-        if !images.is_empty() && is_local(runner, image).await {
-            eprintln!("netconform: {image} is a local image, not pulled");
-        } else if !pull(runner, image).await {
-            continue;
+        let local = !images.is_empty() && is_local(runner, image).await;
+        let problem = match host_pull_and_load(runner, cluster, image, local).await {
+            Ok(()) => continue,
+            Err(problem) => problem,
+        };
+        let node = format!("{cluster}-control-plane");
+        let node_pull = CommandLine::new("docker", &["exec", &node, "crictl", "pull", image]);
+        let pulled = runner.run(&node_pull, Output::Capture).await;
+        match pulled {
+            Ok(out) if out.success => eprintln!(
+                "netconform: warning: {problem}; the nodes pull {image} themselves (`{node_pull}` succeeded)"
+            ),
+            Ok(out) => {
+                return Err(HarnessError::CommandFailed {
+                    command: node_pull.to_string(),
+                    status: out.status.clone(),
+                    detail: one_line(&format!(
+                        "image {image} can neither be loaded into the nodes ({problem}) nor pulled by them: {}",
+                        out.tail()
+                    )),
+                });
+            }
+            Err(e) => {
+                return Err(HarnessError::CommandFailed {
+                    command: node_pull.to_string(),
+                    status: "did not start".into(),
+                    detail: one_line(&format!(
+                        "image {image} can neither be loaded into the nodes ({problem}) nor pulled by them: {e}"
+                    )),
+                });
+            }
         }
-        let load = CommandLine::new("kind", &["load", "docker-image", image, "--name", cluster]);
-        match runner.run(&load, Output::Capture).await {
-            Ok(out) if out.success => {}
-            Ok(out) => eprintln!(
-                "netconform: warning: `{load}` failed ({}): {}",
+    }
+    Ok(())
+}
+
+/// `docker pull`, then `kind load docker-image`, else `docker save` + `kind load image-archive`; the
+/// failure as one line.
+async fn host_pull_and_load(
+    runner: &dyn CommandRunner,
+    cluster: &str,
+    image: &str,
+    local: bool,
+) -> Result<(), String> {
+    let attempt = |command: CommandLine| async move {
+        match runner.run(&command, Output::Capture).await {
+            Ok(out) if out.success => Ok(()),
+            Ok(out) => Err(format!(
+                "`{command}` failed ({}): {}",
                 out.status,
                 out.tail()
-            ),
-            Err(e) => eprintln!("netconform: warning: `{load}` did not run: {e}"),
+            )),
+            Err(e) => Err(format!("`{command}` did not run: {e}")),
         }
+    };
+    if local {
+        eprintln!("netconform: {image} is a local image, not pulled");
+    } else {
+        attempt(CommandLine::new("docker", &["pull", image])).await?;
+    }
+    let loaded = attempt(CommandLine::new(
+        "kind",
+        &["load", "docker-image", image, "--name", cluster],
+    ))
+    .await;
+    let Err(load_problem) = loaded else {
+        return Ok(());
+    };
+    let archive =
+        std::env::temp_dir().join(format!("netconform-{cluster}-{}.tar", name_part(image)));
+    let archive_path = archive.display().to_string();
+    let saved = attempt(CommandLine::new(
+        "docker",
+        &["save", "--output", &archive_path, image],
+    ))
+    .await;
+    let result = match saved {
+        Ok(()) => attempt(CommandLine::new(
+            "kind",
+            &["load", "image-archive", &archive_path, "--name", cluster],
+        ))
+        .await
+        .map(|()| {
+            eprintln!(
+                "netconform: {load_problem}; loaded {image} through `docker save` + `kind load image-archive` instead"
+            )
+        }),
+        Err(e) => Err(e),
+    };
+    // Best effort: the archive is a copy of an image the host keeps.
+    let _ = std::fs::remove_file(&archive);
+    result.map_err(|fallback| format!("{load_problem}; then {fallback}"))
+}
+
+/// cloud-provider-kind serving the kind clusters of this host: it runs outside the clusters (a host
+/// process, or a container of image registry.k8s.io/cloud-provider-kind/cloud-controller-manager) and
+/// watches every kind cluster docker runs (upstream: kubernetes-sigs/cloud-provider-kind
+/// pkg/controller/controller.go `Run` lists the kind clusters every 30 s and starts a service controller
+/// for each); until a LoadBalancer Service exists it leaves nothing in the cluster.
+pub async fn cloud_provider_kind_evidence(runner: &dyn CommandRunner) -> Option<String> {
+    let ps = CommandLine::new("docker", &["ps", "--format", "{{.Names}}\t{{.Image}}"]);
+    if let Ok(out) = runner.run(&ps, Output::Capture).await
+        && out.success
+        && let Some(line) = out.stdout.lines().find(|l| {
+            l.split('\t')
+                .nth(1)
+                .is_some_and(|i| i.contains("cloud-provider-kind"))
+        })
+    {
+        let name = line.split('\t').next().unwrap_or_default();
+        return Some(format!(
+            "cloud-provider-kind runs on this host (docker container {name}, `{ps}`)"
+        ));
+    }
+    if runner.which("pgrep").is_none() {
+        return None;
+    }
+    let pgrep = CommandLine::new("pgrep", &["-x", "cloud-provider-kind"]);
+    match runner.run(&pgrep, Output::Capture).await {
+        Ok(out) if out.success && !out.stdout.trim().is_empty() => Some(format!(
+            "cloud-provider-kind runs on this host (process {}, `{pgrep}`)",
+            out.stdout.split_whitespace().collect::<Vec<_>>().join(", ")
+        )),
+        _ => None,
     }
 }
 
@@ -393,26 +512,6 @@ async fn is_local(runner: &dyn CommandRunner, image: &str) -> bool {
         .run(&inspect, Output::Capture)
         .await
         .is_ok_and(|out| out.success)
-}
-
-/// `docker pull`; false (with a warning) when it failed.
-async fn pull(runner: &dyn CommandRunner, image: &str) -> bool {
-    let pull = CommandLine::new("docker", &["pull", image]);
-    match runner.run(&pull, Output::Capture).await {
-        Ok(out) if out.success => true,
-        Ok(out) => {
-            eprintln!(
-                "netconform: warning: `{pull}` failed ({}): {}; the nodes will pull it themselves",
-                out.status,
-                out.tail()
-            );
-            false
-        }
-        Err(e) => {
-            eprintln!("netconform: warning: `{pull}` did not run: {e}");
-            false
-        }
-    }
 }
 
 /// How many nodes a kind config declares (`nodes:` entries, each with a `role:`); kind's default is one.
@@ -578,6 +677,104 @@ mod tests {
             !calls.iter().any(|c| c.starts_with("kind load")),
             "{calls:?}"
         );
+    }
+
+    /// kind#3795: on Docker's containerd image store `kind load docker-image` fails; the archive path works.
+    #[tokio::test]
+    async fn a_failed_kind_load_falls_back_to_an_image_archive() {
+        let runner = ScriptedRunner::new(&["kind", "docker"])
+            .answer(
+                "kind load docker-image",
+                false,
+                "",
+                "ERROR: failed to load image: command \"docker exec --privileged -i kind-control-plane ctr --namespace=k8s.io images import --all-platforms --digests --snapshotter=overlayfs -\" failed with error: exit status 1\nctr: content digest sha256:0123: not found",
+            )
+            .into_arc();
+        preload_images(runner.as_ref(), "nc", &ImageMap::default())
+            .await
+            .unwrap();
+        let calls = runner.calls();
+        let archive = std::env::temp_dir().join("netconform-nc-busybox-1-28.tar");
+        assert_eq!(
+            &calls[..4],
+            [
+                "docker pull busybox:1.28".to_string(),
+                "kind load docker-image busybox:1.28 --name nc".to_string(),
+                format!("docker save --output {} busybox:1.28", archive.display()),
+                format!("kind load image-archive {} --name nc", archive.display()),
+            ]
+        );
+        assert!(!calls.iter().any(|c| c.contains("crictl")), "{calls:?}");
+    }
+
+    #[tokio::test]
+    async fn an_image_neither_loaded_nor_pulled_by_the_nodes_is_one_line_error() {
+        let runner = ScriptedRunner::new(&["kind", "docker"])
+            .answer("docker pull", false, "", "dial tcp: lookup registry-1.docker.io: no such host")
+            .answer(
+                "docker exec nc-control-plane crictl pull",
+                false,
+                "",
+                "E1202 pulling image: failed to resolve reference \"docker.io/library/busybox:1.28\"",
+            )
+            .into_arc();
+        let err = preload_images(runner.as_ref(), "nc", &ImageMap::default())
+            .await
+            .unwrap_err();
+        let line = err.to_string();
+        assert!(!line.contains('\n'), "{line}");
+        assert!(
+            line.starts_with("`docker exec nc-control-plane crictl pull busybox:1.28` failed (exit status 1): image busybox:1.28 can neither be loaded into the nodes (`docker pull busybox:1.28` failed"),
+            "{line}"
+        );
+        assert_eq!(err.exit_code(), crate::error::EXIT_KIND);
+        // Nodes that can pull for themselves are only a warning.
+        let pulls = ScriptedRunner::new(&["kind", "docker"])
+            .answer("docker pull", false, "", "no such host")
+            .into_arc();
+        assert!(
+            preload_images(pulls.as_ref(), "nc", &ImageMap::default())
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn cloud_provider_kind_is_found_as_a_container_or_a_process() {
+        let container = ScriptedRunner::new(&["kind", "docker"])
+            .answer(
+                "docker ps",
+                true,
+                "netconform-v1-37-0-dual-stack-worker\tkindest/node:v1.37.0\ncloud-provider-kind\tregistry.k8s.io/cloud-provider-kind/cloud-controller-manager:v0.7.0\n",
+                "",
+            )
+            .into_arc();
+        let found = cloud_provider_kind_evidence(container.as_ref()).await;
+        assert!(
+            found
+                .as_deref()
+                .is_some_and(|e| e.contains("docker container cloud-provider-kind")),
+            "{found:?}"
+        );
+        let process = ScriptedRunner::new(&["kind", "docker", "pgrep"])
+            .answer(
+                "docker ps",
+                true,
+                "netconform-v1-37-0-dual-stack-worker\tkindest/node:v1.37.0\n",
+                "",
+            )
+            .answer("pgrep -x cloud-provider-kind", true, "4242\n", "")
+            .into_arc();
+        assert!(
+            cloud_provider_kind_evidence(process.as_ref())
+                .await
+                .is_some_and(|e| e.contains("process 4242"))
+        );
+        let none = ScriptedRunner::new(&["kind", "docker", "pgrep"])
+            .answer("docker ps", true, "", "")
+            .answer("pgrep", false, "", "")
+            .into_arc();
+        assert_eq!(cloud_provider_kind_evidence(none.as_ref()).await, None);
     }
 
     #[tokio::test]

@@ -81,6 +81,20 @@ impl Target {
         }
     }
 
+    /// A LoadBalancer controller that runs outside the cluster and so leaves no trace preflight could list
+    /// before a LoadBalancer Service exists: cloud-provider-kind on a kind cluster's host
+    /// ([`kind::cloud_provider_kind_evidence`]); the test double's own cloud-provider-kind-like controller.
+    pub async fn load_balancer_controller(&self) -> Option<String> {
+        match self.kind {
+            TargetKind::Kind => kind::cloud_provider_kind_evidence(self.runner.as_ref()).await,
+            TargetKind::Simulated => self.double.as_ref().map(|_| {
+                "the test double runs its cloud-provider-kind-like LoadBalancer controller"
+                    .to_string()
+            }),
+            TargetKind::Existing => None,
+        }
+    }
+
     /// Deletes a kind cluster this run created (unless `NETCONFORM_KEEP_CLUSTER=1`) and stops the double.
     /// Never touches a cluster it did not create.
     pub async fn teardown(self) {

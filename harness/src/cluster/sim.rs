@@ -18,6 +18,7 @@ pub fn double_config(settings: &Settings) -> DoubleConfig {
     let f = &settings.sim_faults;
     DoubleConfig {
         deviations: settings.sim_deviations.clone(),
+        profiles: settings.sim_profiles.clone(),
         faults: Faults {
             error_rate: f.error_rate,
             watch_drop_after: f.watch_drop,

@@ -557,6 +557,36 @@ pub fn managed_hosts_content(
     out
 }
 
+/// `status_ips` in the order their lines appear in `hosts`; IPs the file lacks follow, in status order.
+///
+/// The kubelet writes the pod IPs in the order the container runtime reported them: kuberuntime
+/// `SyncPod` passes `determinePodSandboxIPs` (the CRI's primary IP, then its additional IPs) through
+/// `GenerateRunContainerOptions` to `makeMounts`, unsorted. status.podIPs is `sortPodIPs` of the same
+/// list (the node IP's family first). On an IPv6-primary cluster whose runtime reports IPv4 first the two
+/// orders differ, and the API shows only the sorted one; so a check takes the order from the file and
+/// compares everything else. (upstream: pkg/kubelet/kuberuntime/kuberuntime_manager.go `SyncPod`,
+/// kuberuntime_sandbox.go `determinePodSandboxIPs`, pkg/kubelet/kubelet_pods.go `makeMounts`, `sortPodIPs`.)
+pub fn pod_ips_in_file_order<'a>(status_ips: &[&'a str], hosts: &str) -> Vec<&'a str> {
+    let mut ordered: Vec<&'a str> = Vec::with_capacity(status_ips.len());
+    for line in hosts.lines() {
+        let Some(first) = line.split_whitespace().next() else {
+            continue;
+        };
+        if let Some(ip) = status_ips
+            .iter()
+            .find(|ip| **ip == first && !ordered.contains(ip))
+        {
+            ordered.push(ip);
+        }
+    }
+    for ip in status_ips {
+        if !ordered.contains(ip) {
+            ordered.push(ip);
+        }
+    }
+    ordered
+}
+
 /// The file the kubelet writes for a `hostNetwork` pod: header, the node's file, HostAliases.
 /// upstream: pkg/kubelet/kubelet_pods.go nodeHostsFileContent
 pub fn host_network_hosts_content(node_hosts: &str, aliases: &[HostAlias]) -> String {
@@ -604,6 +634,24 @@ mod tests {
             alias("127.0.0.1", &["foo.local", "bar.local"]),
             alias("10.1.2.3", &["foo.remote", "bar.remote"]),
         ]
+    }
+
+    #[test]
+    fn pod_ips_follow_the_file_not_status() {
+        // An IPv6-primary pod whose runtime reported IPv4 first: status.podIPs is IPv6 first.
+        let status = ["fd00:10:244:1::4", "10.244.1.4"];
+        let hosts = managed_hosts_content(&["10.244.1.4", "fd00:10:244:1::4"], "pod01", None, &[]);
+        let order = pod_ips_in_file_order(&status, &hosts);
+        assert_eq!(order, ["10.244.1.4", "fd00:10:244:1::4"]);
+        assert_eq!(managed_hosts_content(&order, "pod01", None, &[]), hosts);
+        // The docs' dual-stack file is IPv4 first, as status.podIPs on an IPv4-primary cluster.
+        let doc_order = pod_ips_in_file_order(&["10.244.1.4", "2001:db8::4"], DOC_DUAL_STACK);
+        assert_eq!(doc_order, ["10.244.1.4", "2001:db8::4"]);
+        // An IP the file lacks still follows, so the comparison names it.
+        let single = managed_hosts_content(&["10.244.1.4"], "pod01", None, &[]);
+        let order = pod_ips_in_file_order(&status, &single);
+        assert_eq!(order, ["10.244.1.4", "fd00:10:244:1::4"]);
+        assert_ne!(managed_hosts_content(&order, "pod01", None, &[]), single);
     }
 
     #[test]

@@ -196,28 +196,38 @@ impl ResolvConf {
         &self.nameservers[..self.nameservers.len().min(MAX_NAMESERVERS)]
     }
 
-    /// What the kubelet takes from a node's resolv.conf (upstream: dns.go `parseResolvConf`): every
-    /// nameserver, the last `search` line with trailing dots dropped (`domain` is ignored), the last
-    /// `options` line.
+    /// What the kubelet takes from a node's resolv.conf (upstream: pkg/kubelet/network/dns/dns.go
+    /// `parseResolvConf`, the same from v1.33.0 to v1.37.2): every nameserver; the last `search` line,
+    /// without `.` entries (systemd-resolved writes `search .` on a host without search domains) and
+    /// with trailing dots dropped (`domain` is ignored); the options of every `options` line merged by
+    /// name, a later value winning (`appendOptions`, through a Go map: their order is not defined).
     pub fn kubelet_view(&self) -> PodDns {
         let mut view = PodDns {
             nameservers: self.nameservers.clone(),
             ..PodDns::default()
         };
+        let mut options: Vec<ResolvOption> = Vec::new();
         for line in &self.lines {
             match line {
                 ResolvLine::Search { domains, .. } => {
                     view.searches = domains
                         .iter()
+                        .filter(|d| d.as_str() != ".")
                         .map(|d| d.strip_suffix('.').unwrap_or(d).to_string())
                         .collect();
                 }
-                ResolvLine::Options { options, .. } => {
-                    view.options = options.iter().map(ToString::to_string).collect();
+                ResolvLine::Options { options: line, .. } => {
+                    for option in line {
+                        match options.iter_mut().find(|o| o.name == option.name) {
+                            Some(seen) => *seen = option.clone(),
+                            None => options.push(option.clone()),
+                        }
+                    }
                 }
                 _ => {}
             }
         }
+        view.options = options.iter().map(ToString::to_string).collect();
         view
     }
 
@@ -575,11 +585,36 @@ mod tests {
             matches!(&conf.lines[10], ResolvLine::Other { raw, .. } if raw.starts_with("sortlist"))
         );
         assert!(matches!(&conf.lines[11], ResolvLine::Other { raw, .. } if raw == "nameserver"));
-        // the kubelet reads the node file differently: last search line (dots trimmed), last options line
+        // the kubelet reads the node file differently: last search line (dots trimmed), every options
+        // line merged by name (the later ndots wins)
         let view = conf.kubelet_view();
         assert_eq!(view.searches, ["a.example", "b.example"]);
-        assert_eq!(view.options, ["ndots:20", "timeout:2"]);
+        assert_eq!(view.options, ["ndots:20", "rotate", "timeout:2"]);
         assert_eq!(view.nameservers.len(), 4);
+    }
+
+    /// upstream dns_test.go `TestParseResolvConf` cases, v1.37.2: `search .` gives no search domain,
+    /// `options` lines are merged.
+    #[test]
+    fn kubelet_view_follows_parse_resolv_conf() {
+        // systemd-resolved's file on a host without search domains
+        let resolved = "# This is /run/systemd/resolve/stub-resolv.conf managed by man:systemd-resolved(8).\n\
+# Do not edit.\n\
+nameserver 127.0.0.53\n\
+options edns0 trust-ad\n\
+search .\n";
+        let view = ResolvConf::parse(resolved).kubelet_view();
+        assert!(view.searches.is_empty(), "{:?}", view.searches);
+        assert_eq!(view.options, ["edns0", "trust-ad"]);
+        let dots = ResolvConf::parse("search . foo. bar\n").kubelet_view();
+        assert_eq!(dots.searches, ["foo", "bar"]);
+        let lines = ResolvConf::parse("options timeout:1\noptions attempts:3\n").kubelet_view();
+        assert_eq!(lines.options, ["timeout:1", "attempts:3"]);
+        let overridden = ResolvConf::parse("options ndots:1 edns0\noptions timeout:2 ndots:0\n");
+        assert_eq!(
+            overridden.kubelet_view().options,
+            ["ndots:0", "edns0", "timeout:2"]
+        );
     }
 
     #[test]

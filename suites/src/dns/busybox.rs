@@ -2,11 +2,17 @@
 //! `nslookup kubernetes.default` answers, the `kube-dns` Service exists and is the pods' nameserver;
 //! and why the page pins busybox 1.28 (a current busybox queries `kubernetes.default` as is).
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
+
+use k8s_openapi::api::apps::v1::DaemonSet;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams};
 
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
 use netconform::preflight::Need;
+use netconform::retry::retrying;
 use netconform::trial::TrialDef;
 
 use super::cluster::{
@@ -142,26 +148,81 @@ async fn nameserver_is_kube_dns(ctx: Ctx) -> Result<(), TrialError> {
     let (text, conf) = resolv_conf(&ctx, "busybox", "busybox").await?;
     // upstream: dns.go GetPodDNS, podDNSCluster: the kubelet's --cluster-dns addresses are the only nameservers.
     let first: Option<IpAddr> = conf.nameservers.first().and_then(|ns| ns.parse().ok());
-    match first {
-        Some(ip) if kube_dns_ips.contains(&ip) => Ok(()),
-        Some(IpAddr::V4(v4)) if v4.is_link_local() => {
-            // NodeLocal DNSCache: the kubelet points pods at a node-local cache that forwards to kube-dns.
-            ctx.finding(
-                format!("the pod's nameserver is the kube-dns Service IP ({})", show(&kube_dns_ips)),
-                format!("the pod's nameserver is {v4}, a link-local node-local DNS cache (NodeLocal DNSCache)"),
-            );
-            Ok(())
-        }
-        _ => Err(TrialError::Mismatch {
-            what: "the first nameserver of the busybox pod's /etc/resolv.conf".to_string(),
-            expected: format!(
-                "a ClusterIP of Service kube-system/kube-dns: {}\n\n{}",
-                show(&kube_dns_ips),
-                DOC_RESOLV.excerpt()
-            ),
-            observed: text,
-        }),
+    if first.is_some_and(|ip| kube_dns_ips.contains(&ip)) {
+        return Ok(());
     }
+    // NodeLocal DNSCache: the kubelet points pods at a node-local cache that forwards to kube-dns; it is
+    // accepted only where its DaemonSet runs and listens on that address.
+    let cache = node_local_dns_cache(&ctx).await?;
+    if let (Some(ip), Some((daemonset, local_ips))) = (first, &cache)
+        && local_ips.contains(&ip)
+    {
+        ctx.finding(
+            format!("the pod's nameserver is the kube-dns Service IP ({})", show(&kube_dns_ips)),
+            format!("the pod's nameserver is {ip}, the address of NodeLocal DNSCache (daemonset {daemonset} `-localip`)"),
+        );
+        return Ok(());
+    }
+    let cache = match &cache {
+        Some((daemonset, ips)) => format!(
+            ", or an address NodeLocal DNSCache (daemonset {daemonset}) listens on: {}",
+            show(ips)
+        ),
+        None => " (no NodeLocal DNSCache daemonset runs in kube-system)".to_string(),
+    };
+    Err(TrialError::Mismatch {
+        what: "the first nameserver of the busybox pod's /etc/resolv.conf".to_string(),
+        expected: format!(
+            "a ClusterIP of Service kube-system/kube-dns: {}{cache}\n\n{}",
+            show(&kube_dns_ips),
+            DOC_RESOLV.excerpt()
+        ),
+        observed: text,
+    })
+}
+
+/// NodeLocal DNSCache, if it runs: its DaemonSet in kube-system (the one that runs the
+/// `k8s-dns-node-cache` image) and the addresses of its `-localip` argument.
+/// upstream: kubernetes cluster/addons/dns/nodelocaldns/nodelocaldns.yaml (DaemonSet `node-local-dns`,
+/// image registry.k8s.io/dns/k8s-dns-node-cache, args `-localip <link-local>,<kube-dns IP>`).
+async fn node_local_dns_cache(ctx: &Ctx) -> Result<Option<(String, BTreeSet<IpAddr>)>, TrialError> {
+    let api: Api<DaemonSet> = Api::namespaced(ctx.client(), "kube-system");
+    let params = ListParams::default();
+    let list = retrying(|| api.list(&params))
+        .await
+        .map_err(TrialError::api("listing DaemonSets in kube-system"))?;
+    Ok(list.items.iter().find_map(|ds| {
+        let containers = &ds.spec.as_ref()?.template.spec.as_ref()?.containers;
+        let cache = containers.iter().find(|c| {
+            c.image
+                .as_deref()
+                .is_some_and(|i| i.contains("k8s-dns-node-cache"))
+        })?;
+        Some((
+            format!("kube-system/{}", ds.name_any()),
+            node_cache_local_ips(cache.args.as_deref().unwrap_or_default()),
+        ))
+    }))
+}
+
+/// The addresses of node-cache's `-localip a,b` (or `-localip=a,b`) argument.
+fn node_cache_local_ips(args: &[String]) -> BTreeSet<IpAddr> {
+    let mut value = None;
+    for (i, arg) in args.iter().enumerate() {
+        if let Some(v) = arg
+            .strip_prefix("-localip=")
+            .or(arg.strip_prefix("--localip="))
+        {
+            value = Some(v.to_string());
+        } else if arg == "-localip" || arg == "--localip" {
+            value = args.get(i + 1).cloned();
+        }
+    }
+    value
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|ip| ip.trim().parse().ok())
+        .collect()
 }
 
 async fn current_busybox_needs_fqdn(ctx: Ctx) -> Result<(), TrialError> {
@@ -186,4 +247,33 @@ async fn current_busybox_needs_fqdn(ctx: Ctx) -> Result<(), TrialError> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The args of upstream's nodelocaldns.yaml once kubeadm's values are filled in.
+    #[test]
+    fn node_cache_local_ips_from_its_args() {
+        let args: Vec<String> = [
+            "-localip",
+            "169.254.20.10,10.96.0.10",
+            "-conf",
+            "/etc/Corefile",
+            "-upstreamsvc",
+            "kube-dns-upstream",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let ips = node_cache_local_ips(&args);
+        assert!(ips.contains(&"169.254.20.10".parse::<IpAddr>().unwrap()));
+        assert_eq!(ips.len(), 2);
+        assert_eq!(
+            node_cache_local_ips(&["-localip=169.254.20.10".to_string()]).len(),
+            1
+        );
+        assert!(node_cache_local_ips(&[]).is_empty());
+    }
 }

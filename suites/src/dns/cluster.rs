@@ -6,14 +6,13 @@ use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::Api;
-use serde_json::json;
 
 use netconform::ctx::Ctx;
 use netconform::failure::TrialError;
 use netconform::parse::resolv::ResolvConf;
 use netconform::retry::retrying;
 
-use crate::pods::from_json;
+use crate::pods::{read_file, read_node_file};
 
 /// Namespace and name of the cluster DNS Service the docs query (`kubectl get svc -n kube-system`).
 pub(crate) const KUBE_DNS: (&str, &str) = ("kube-system", "kube-dns");
@@ -88,23 +87,6 @@ pub(crate) async fn resolv_conf(
         })
 }
 
-async fn read_file(
-    ctx: &Ctx,
-    pod: &str,
-    container: &str,
-    path: &str,
-) -> Result<String, TrialError> {
-    let out = ctx.exec(pod, container, &["cat", path]).await?;
-    if out.exit_code != 0 {
-        return Err(TrialError::Harness(format!(
-            "`cat {path}` in {pod}/{container} exited {}: {}",
-            out.exit_code,
-            out.stderr.trim_end()
-        )));
-    }
-    Ok(out.stdout)
-}
-
 /// The cluster domain, read off the search entry `<namespace>.svc.<cluster domain>` the kubelet writes
 /// first for ClusterFirst pods (upstream: pkg/kubelet/network/dns/dns.go generateSearchesForDNSClusterFirst).
 pub(crate) fn cluster_domain(conf: &ResolvConf, namespace: &str) -> Option<String> {
@@ -130,9 +112,6 @@ pub(crate) async fn cluster_domain_of(
     })
 }
 
-/// Where [`node_resolv_conf`] mounts the node's file.
-const NODE_RESOLV_MOUNT: &str = "/node/resolv.conf";
-
 /// The node's `/etc/resolv.conf`, read through a hostPath volume by a pod pinned to `node`. It is the
 /// kubelet's `--resolv-conf` on kind nodes (kubeadm picks /run/systemd/resolve/resolv.conf instead where
 /// systemd-resolved runs). Returns the text and its parse.
@@ -140,22 +119,7 @@ pub(crate) async fn node_resolv_conf(
     ctx: &Ctx,
     node: &str,
 ) -> Result<(String, ResolvConf), TrialError> {
-    let name = "node-resolv-reader";
-    let pod: Pod = from_json(json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": { "name": name },
-        "spec": {
-            "nodeName": node,
-            "volumes": [ { "name": "node-resolv", "hostPath": { "path": "/etc/resolv.conf", "type": "File" } } ],
-            "containers": [ {
-                "name": "reader", "image": "busybox:1.28", "command": ["sleep", "3600"],
-                "volumeMounts": [ { "name": "node-resolv", "mountPath": NODE_RESOLV_MOUNT, "readOnly": true } ]
-            } ]
-        }
-    }))?;
-    ctx.create(&pod).await?;
-    ctx.wait_pod_running(name).await?;
-    let text = read_file(ctx, name, "reader", NODE_RESOLV_MOUNT).await?;
+    let text = read_node_file(ctx, node, "/etc/resolv.conf", "node-resolv-reader").await?;
     let conf = ResolvConf::parse(&text);
     Ok((text, conf))
 }

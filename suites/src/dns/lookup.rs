@@ -50,13 +50,6 @@ impl Lookup {
             .unwrap_or_default()
     }
 
-    /// The server said NXDOMAIN (1.36 names the RCODE; 1.28 cannot tell it from other failures).
-    pub fn is_nxdomain(&self) -> bool {
-        self.parsed
-            .as_ref()
-            .is_some_and(NslookupOutput::is_nxdomain)
-    }
-
     /// The transcript, for failure messages.
     pub fn describe(&self) -> String {
         format!(

@@ -39,9 +39,9 @@ pub const TRIALS: &[TrialDef] = &[
     },
     TrialDef {
         name: "dns::pods::pod_ip_record",
-        claim: "a pod has the A record `<pod-ipv4-address with dashes>.<namespace>.pod.<cluster domain>` resolving to its IP, where the cluster DNS still serves these deprecated records",
+        claim: "a pod has the A record `<pod-ipv4-address with dashes>.<namespace>.pod.<cluster domain>` resolving to its IP, where the cluster DNS still serves these deprecated records (CoreDNS `pods insecure|verified`)",
         doc_url: DNS_PAGE,
-        needs: &[Need::Ipv4],
+        needs: &[Need::Ipv4, Need::PodDnsRecords],
         run: |ctx| Box::pin(pod_ip_record(ctx)),
     },
 ];
@@ -184,17 +184,14 @@ async fn pod_ip_record(ctx: Ctx) -> Result<(), TrialError> {
             ),
         );
     }
-    if lookup.is_nxdomain() {
-        // kubernetes/dns specification 2.6: deprecated; CoreDNS serves them only with `pods insecure|verified`.
-        ctx.finding(
-            format!("`{name}` resolves to the pod's IP"),
-            format!("the cluster DNS answers NXDOMAIN: it does not serve the deprecated pod records (CoreDNS `pods disabled`)\n{}", lookup.describe()),
-        );
-        return Ok(());
-    }
+    // kubernetes/dns specification 2.6: deprecated; CoreDNS serves them only with `pods insecure|verified`,
+    // which preflight read from the Corefile (Need::PodDnsRecords): here an NXDOMAIN is a failure too.
     Err(TrialError::Mismatch {
-        what: format!("`nslookup -type=a {name}` for pod {pod} ({ip})"),
-        expected: format!("answers {ip}, or NXDOMAIN where the cluster does not serve pod records"),
+        what: format!(
+            "`nslookup -type=a {name}` for pod {pod} ({ip}); {}",
+            ctx.capabilities().pod_dns_records.evidence
+        ),
+        expected: format!("answers {ip}"),
         observed: lookup.describe(),
     })
 }

@@ -2,7 +2,8 @@
 //! manifests/inline/validate-dual-stack/pod01-my-pod-ips.yaml).
 //! upstream: pkg/kubelet/kubelet_pods.go `sortPodIPs` (the first pod IP is of the family of the node's
 //! first IP, then one of the other family), `podFieldSelectorRuntimeValue` (`status.podIPs` joined with
-//! `,`), `managedHostsFileContent` (one `<ip>\t<hostname>` line per pod IP); the API keeps `podIP` equal
+//! `,`), `managedHostsFileContent` (one `<ip>\t<hostname>` line per pod IP, in the runtime's order:
+//! `makeMounts` gets `determinePodSandboxIPs` unsorted); the API keeps `podIP` equal
 //! to `podIPs[0]` (pkg/apis/core/v1/conversion.go); test/e2e/network/dual_stack.go "should create pod,
 //! add ipv6 and ipv4 ip to pod ips".
 
@@ -190,14 +191,19 @@ pub(crate) async fn etc_hosts_both_ips(ctx: Ctx) -> Result<(), TrialError> {
         .into_iter()
         .map(|(ip, _)| ip)
         .collect();
-    if found != ips {
+    // The kubelet writes the IPs in the runtime's order, not sorted like status.podIPs
+    // (netconform::parse::hosts::pod_ips_in_file_order): the lines must hold each pod IP once, in any order.
+    let (mut found_sorted, mut ips_sorted) = (found.clone(), ips.clone());
+    found_sorted.sort();
+    ips_sorted.sort();
+    if found_sorted != ips_sorted {
         let expected = ips
             .iter()
             .map(|ip| format!("{ip}<TAB>pod01"))
             .collect::<Vec<_>>()
             .join("\n");
         return Err(mismatch(
-            "the pod01 lines of /etc/hosts in pod01, in podIPs order",
+            "the pod01 lines of /etc/hosts in pod01: one per pod IP, in any order (the runtime's)",
             expected,
             out.stdout,
             &DOC_HOSTS,

@@ -25,6 +25,7 @@ use tokio::sync::Mutex;
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
 use netconform::report::DocFinding;
+use netconform::wait::budgets;
 
 use super::api::{
     FINALIZER, apply_newcidr1, cluster_ip_service, delete_service_cidr, delete_services,
@@ -329,7 +330,7 @@ async fn allocate(
     let mut services = Vec::new();
     for number in exhausted.next..exhausted.next + ADDED_SERVICES {
         let service = format!("test-{number}");
-        let created = match ctx.create(&cluster_ip_service(&service, None)?).await {
+        let created = match create_once_allocator_serves(ctx, &service).await {
             Ok(svc) => svc,
             Err(e) if is_range_full(&e) => {
                 return Err(mismatch_with_doc(
@@ -360,6 +361,34 @@ async fn allocate(
         services.push((service, ip));
     }
     Ok(services)
+}
+
+/// Creates the Service, retrying `range is full` within [`budgets::SERVICE_CIDR_ALLOCATOR`]: the
+/// apiserver's MetaAllocator picks up a Ready ServiceCIDR through an informer and a work queue
+/// (pkg/registry/core/service/ipallocator/cidrallocator.go `enqueueServiceCIDR` -> `syncAllocators`), so
+/// the first creations after Ready may still find the old range full; upstream's own e2e
+/// (test/e2e/network/service_cidrs.go) retries the creation. The last error is returned once the budget is
+/// spent.
+async fn create_once_allocator_serves(
+    ctx: &Ctx,
+    service: &str,
+) -> Result<k8s_openapi::api::core::v1::Service, TrialError> {
+    let budget = budgets::SERVICE_CIDR_ALLOCATOR.scaled(ctx.scale());
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(100);
+    loop {
+        match ctx.create(&cluster_ip_service(service, None)?).await {
+            Err(e) if is_range_full(&e) && started.elapsed() + pause < budget => {
+                ctx.log(format!(
+                    "{service}: {e}; retrying while the allocator picks up the new ServiceCIDR ({} budget)",
+                    budgets::SERVICE_CIDR_ALLOCATOR.name
+                ));
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// `kubectl delete servicecidr newcidr1` while the added Services hold its addresses: it must stay,
