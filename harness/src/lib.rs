@@ -2,6 +2,7 @@
 //! and the runner that turns the suites' trials into a libtest-mimic run.
 
 pub mod cleanup;
+pub mod cluster;
 pub mod config;
 pub mod ctx;
 pub mod diagnostics;
@@ -18,6 +19,5 @@ pub mod retry;
 pub mod runner;
 pub mod schedule;
 pub mod sweep;
-pub mod cluster;
 pub mod trial;
 pub mod wait;

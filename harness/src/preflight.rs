@@ -11,11 +11,11 @@ use k8s_openapi::api::networking::v1::{IPAddress, ServiceCIDR};
 use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
 
+use crate::cluster::{Target, TargetKind};
 use crate::config::{Settings, Toggle};
 use crate::error::HarnessError;
 use crate::ipfamily::{IpFamily, family_of_cidr, family_of_ip};
 use crate::retry::retrying;
-use crate::cluster::{Target, TargetKind};
 
 /// A capability a trial needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

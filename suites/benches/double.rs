@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use netconform::cluster::{self, Resolution};
 use netconform::config::{Settings, TargetChoice};
 use netconform::preflight::Need;
 use netconform::report::TrialRecord;
 use netconform::runner::{DEFAULT_TEST_THREADS, run_all};
-use netconform::cluster::{self, Resolution};
 use netconform::wait::{Budget, Verdict, wait_for};
 use netconform_suites::all_trials;
 
@@ -106,7 +106,9 @@ async fn timed_run(
 
 /// Flips a ConfigMap's data while a wait for that value is pending; measures flip-sent -> wait-returned.
 async fn wake_up_latencies(settings: &Settings) -> Result<Vec<Duration>, String> {
-    let Resolution::Ready(target) = cluster::resolve(settings).await.map_err(|e| e.to_string())?
+    let Resolution::Ready(target) = cluster::resolve(settings)
+        .await
+        .map_err(|e| e.to_string())?
     else {
         return Err("the double did not start".into());
     };
