@@ -14,8 +14,8 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use crate::error::HarnessError;
 use crate::cluster::TargetKind;
+use crate::error::HarnessError;
 
 pub use junit::write_junit;
 pub use summary::write_summary_json;
@@ -32,14 +32,70 @@ pub struct RunInfo {
     /// `IPv4`, `IPv6`: the families every node has.
     pub ip_families: Vec<String>,
     pub started_at: SystemTime,
+    /// Time since the run started when the report was written (the run's wall time once it finished).
+    pub wall_time: Duration,
+    /// Whether the run got to its end; the gate compares only finished runs.
+    pub status: RunStatus,
+    /// The libtest selection the run was given (`--exact a b`, `--skip c`), `None` for the whole suite.
+    pub filter: Option<String>,
+    /// `NETCONFORM_SIM_DEVIATIONS` of a simulated run: its failures are injected on purpose.
+    pub deviations: Vec<String>,
+    /// `NETCONFORM_SIM_FAULTS` of a simulated run, as set; `None` without faults.
+    pub faults: Option<String>,
+}
+
+/// How far a run got. A report is rewritten after every trial, so one read mid-run (or after `kill -9`)
+/// says `running`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Running,
+    Finished,
+    /// Ctrl-C or SIGTERM: the trials that had not ended are missing.
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Finished => "finished",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
 }
 
 impl RunInfo {
+    /// A run that has just started, before its target is known.
+    pub fn starting(run_id: String) -> RunInfo {
+        RunInfo {
+            run_id,
+            target: None,
+            target_description: "no target".into(),
+            server_version: None,
+            node_image: None,
+            ip_families: Vec::new(),
+            started_at: SystemTime::now(),
+            wall_time: Duration::ZERO,
+            status: RunStatus::Running,
+            filter: None,
+            deviations: Vec::new(),
+            faults: None,
+        }
+    }
+
     /// `kind`, `existing`, `simulated` or `none`.
     pub fn target_label(&self) -> String {
         self.target
             .map(|t| t.to_string())
             .unwrap_or_else(|| "none".to_string())
+    }
+
+    /// Who showed a doc finding: `the double` on the test double, else `the cluster`.
+    pub fn shown_by(&self) -> &'static str {
+        match self.target {
+            Some(TargetKind::Simulated) => "the double",
+            _ => "the cluster",
+        }
     }
 
     /// The report's title; a simulated run says so, so nobody mistakes it for a cluster's result.
@@ -191,6 +247,11 @@ pub(crate) mod fixtures {
             node_image: Some("kindest/node:v1.37.0".into()),
             ip_families: vec!["IPv4".into(), "IPv6".into()],
             started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000),
+            wall_time: Duration::from_secs(2),
+            status: RunStatus::Finished,
+            filter: None,
+            deviations: Vec::new(),
+            faults: None,
         }
     }
 

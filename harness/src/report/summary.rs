@@ -7,10 +7,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::{
-    DocFinding, RunInfo, Totals, TrialOutcome, TrialRecord, first_line, totals, write_atomically,
+    DocFinding, RunInfo, RunStatus, Totals, TrialOutcome, TrialRecord, first_line, totals,
+    write_atomically,
 };
-use crate::error::HarnessError;
 use crate::cluster::TargetKind;
+use crate::error::HarnessError;
 
 #[derive(Debug, Serialize)]
 pub struct Summary<'a> {
@@ -35,6 +36,19 @@ pub struct RunJson<'a> {
     pub ip_families: &'a [String],
     /// RFC 3339, UTC.
     pub started_at: String,
+    /// `running` (the run had not ended when this was written), `finished` or `interrupted`.
+    pub status: &'static str,
+    pub interrupted: bool,
+    /// The libtest selection (`--exact a b`, `--skip c`); `null` for the whole suite.
+    pub filter: Option<&'a str>,
+    /// Since the run started; trials run side by side, so it is much less than `trial_time_seconds`.
+    pub wall_time_seconds: f64,
+    /// The trials' durations summed.
+    pub trial_time_seconds: f64,
+    /// `NETCONFORM_SIM_DEVIATIONS`: failures injected on purpose.
+    pub deviations: &'a [String],
+    /// `NETCONFORM_SIM_FAULTS`.
+    pub faults: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -84,6 +98,13 @@ pub fn build_summary<'a>(run: &'a RunInfo, trials: &'a [TrialRecord]) -> Summary
             node_image: run.node_image.as_deref(),
             ip_families: &run.ip_families,
             started_at: started.to_rfc3339_opts(SecondsFormat::Secs, true),
+            status: run.status.label(),
+            interrupted: run.status == RunStatus::Interrupted,
+            filter: run.filter.as_deref(),
+            wall_time_seconds: run.wall_time.as_secs_f64(),
+            trial_time_seconds: trials.iter().map(|t| t.duration.as_secs_f64()).sum(),
+            deviations: &run.deviations,
+            faults: run.faults.as_deref(),
         },
         totals: totals(trials),
         trials: trials.iter().map(trial_json).collect(),
@@ -158,6 +179,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_interrupted_run_says_so() {
+        let run = RunInfo {
+            status: RunStatus::Interrupted,
+            filter: Some("dns".into()),
+            deviations: vec!["hosts-no-fqdn".into()],
+            ..fixtures::run_info(Some(TargetKind::Simulated))
+        };
+        let value = serde_json::to_value(build_summary(&run, &fixtures::trials())).unwrap();
+        assert_eq!(value["run"]["status"], "interrupted");
+        assert_eq!(value["run"]["interrupted"], true);
+        assert_eq!(value["run"]["filter"], "dns");
+        assert_eq!(value["run"]["deviations"][0], "hosts-no-fqdn");
+    }
+
+    #[test]
     fn summary_json_round_trip() {
         let dir = std::env::temp_dir().join(format!("netconform-summary-{}", std::process::id()));
         let path = dir.join("junit.json");
@@ -172,6 +208,11 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
 
         assert_eq!(value["run"]["target"], "simulated");
+        assert_eq!(value["run"]["status"], "finished");
+        assert_eq!(value["run"]["interrupted"], false);
+        assert_eq!(value["run"]["filter"], serde_json::Value::Null);
+        assert_eq!(value["run"]["wall_time_seconds"], 2.0);
+        assert_eq!(value["run"]["trial_time_seconds"], 6.0);
         assert_eq!(value["run"]["simulated"], true);
         assert_eq!(value["run"]["started_at"], "2026-09-21T14:13:20Z");
         assert!(value["title"].as_str().unwrap().contains("simulated"));
