@@ -71,7 +71,7 @@ async fn a_killed_run_leaves_nothing_after_sweep() {
         "the killed run left nothing to sweep: the test proves nothing"
     );
 
-    let report = sweep(&client, None, None).await.unwrap();
+    let report = sweep(&client, &Default::default()).await.unwrap();
     assert!(!report.deleted.is_empty());
     let describe_ns = |o: &Namespace| format!("{:?}", o.metadata.name);
     for (what, done) in [

@@ -15,12 +15,12 @@ use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
+use netconform::cluster::TargetKind;
 use netconform::config::Settings;
 use netconform::labels::{
     MANAGED_BY_KEY, MANAGED_BY_VALUE, RUN_ID_KEY, SUITE_KEY, managed_selector,
 };
 use netconform::preflight::{Capabilities, Detected, Need, TargetFacts};
-use netconform::cluster::TargetKind;
 use netconform::trial::TrialDef;
 use netconform::wait::{Budget, Verdict, wait_list};
 use netconform_double::{Double, DoubleConfig};
@@ -257,7 +257,9 @@ async fn an_interrupted_run_leaves_nothing_after_sweep() {
         .await
         .unwrap();
 
-    let report = netconform::sweep::sweep(&client, None, None).await.unwrap();
+    let report = netconform::sweep::sweep(&client, &Default::default())
+        .await
+        .unwrap();
     for leftover in [
         exhaustion_ns,
         variant_ns,
