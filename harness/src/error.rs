@@ -20,6 +20,7 @@ pub const EXIT_CAPABILITY: i32 = 8;
 pub const EXIT_REPORT: i32 = 9;
 pub const EXIT_API: i32 = 10;
 pub const EXIT_DOUBLE: i32 = 11;
+pub const EXIT_NO_MATCH: i32 = 12;
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Debug, thiserror::Error)]
@@ -113,8 +114,12 @@ pub const EXIT_CODES: &[ExitCodeDoc] = &[
         meaning: "the test double (`NETCONFORM_TARGET=sim`) failed to start",
     },
     ExitCodeDoc {
+        code: 12,
+        meaning: "a trial name filter (`cargo test --test conformance -- FILTER`) matches no trial",
+    },
+    ExitCodeDoc {
         code: 130,
-        meaning: "interrupted (Ctrl-C); objects created so far were cleaned up",
+        meaning: "interrupted (Ctrl-C or SIGTERM): what the run created is deleted and awaited (anything left is named on stderr); the reports say `interrupted`",
     },
 ];
 

@@ -3,7 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use futures::FutureExt;
 use k8s_openapi::api::core::v1::Namespace;
@@ -12,16 +12,16 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use rand::Rng;
 
 use crate::cleanup::{Cleanup, Owned};
+use crate::cluster::{self, Resolution, Target, TargetKind};
 use crate::config::{Settings, Toggle};
 use crate::ctx::{Ctx, RunState};
 use crate::diagnostics;
 use crate::failure::TrialError;
 use crate::labels;
 use crate::preflight::{self, Need, TargetFacts};
-use crate::report::{self, RunInfo, TrialOutcome, TrialRecord};
+use crate::report::{self, RunInfo, RunStatus, TrialOutcome, TrialRecord};
 use crate::retry::retrying;
 use crate::schedule::{Lease, Schedule, start_order};
-use crate::cluster::{self, Resolution, Target};
 use crate::trial::TrialDef;
 
 /// Trials at once unless `--test-threads` says otherwise. Trials wait on the cluster, not on a core; the
@@ -36,24 +36,23 @@ pub fn main(all: Vec<TrialDef>) -> ! {
     let (mut args, filters) = arguments(std::env::args());
     // Trials spend their time waiting on the cluster, not on a core: run more of them than there are cores.
     args.test_threads = args.test_threads.or(Some(DEFAULT_TEST_THREADS));
-    let trials: Vec<TrialDef> = all
-        .into_iter()
-        .filter(|t| {
-            filters.is_empty()
-                || filters.iter().any(|f| {
-                    if args.exact {
-                        t.name == f
-                    } else {
-                        t.name.contains(f.as_str())
-                    }
-                })
-        })
-        .collect();
+    let selection = describe_selection(&filters, &args);
+    let total = all.len();
+    let trials = select(all, &filters, &mut args)
+        .unwrap_or_else(|line| die(&line, crate::error::EXIT_NO_MATCH));
     let selected: Vec<TrialDef> = trials
         .iter()
         .copied()
         .filter(|t| !args.is_filtered_out(&placeholder(t)))
         .collect();
+    if filters.len() > 1 && !args.list {
+        // libtest-mimic saw only the matching trials, so its "filtered out" counts just `--skip`.
+        eprintln!(
+            "netconform: the filters {} select {} of {total} trials",
+            filters.join(", "),
+            trials.len()
+        );
+    }
     if args.list || selected.is_empty() {
         // Listing and empty selections never touch a cluster (no kind cluster for `cargo test some_unit_test`).
         libtest_mimic::run(&args, trials.iter().map(placeholder).collect()).exit();
@@ -64,10 +63,15 @@ pub fn main(all: Vec<TrialDef>) -> ! {
         .build()
         .unwrap_or_else(|e| die(&format!("cannot start the async runtime: {e}"), 1));
     let code = runtime.block_on(prepare(&settings, &selected));
-    let prepared = match code {
+    let mut prepared = match code {
         Ok(p) => p,
         Err((line, code)) => die(&line, code),
     };
+    match &mut prepared {
+        Prepared::NoTarget { info, .. } | Prepared::Ready { info, .. } => {
+            info.filter = selection;
+        }
+    }
     match prepared {
         Prepared::NoTarget { reason, info } => {
             eprintln!("netconform: no target, every conformance trial is ignored: {reason}");
@@ -83,7 +87,7 @@ pub fn main(all: Vec<TrialDef>) -> ! {
                 })
                 .collect();
             let conclusion = libtest_mimic::run(&args, libtest);
-            reporter.finish();
+            reporter.finish(RunStatus::Finished);
             conclusion.exit();
         }
         Prepared::Ready {
@@ -114,7 +118,7 @@ pub fn main(all: Vec<TrialDef>) -> ! {
                 })
                 .collect();
             let conclusion = libtest_mimic::run(&args, libtest);
-            reporter.finish();
+            reporter.finish(RunStatus::Finished);
             runtime.block_on(async {
                 for problem in state.cleanup.delete_all().await {
                     eprintln!("netconform: cleanup: {problem}");
@@ -133,23 +137,120 @@ pub async fn run_all(
     trials: &[TrialDef],
     concurrency: usize,
 ) -> Result<Vec<TrialRecord>, (String, i32)> {
+    let run = run_interruptible(settings, trials, concurrency, std::future::pending()).await?;
+    Ok(run.records)
+}
+
+/// What [`run_interruptible`] ran.
+#[derive(Debug)]
+pub struct InterruptibleRun {
+    /// The trials that ended (all of them unless interrupted).
+    pub records: Vec<TrialRecord>,
+    /// `Some` when `interrupt` came first: what the interrupt's cleanup left on the cluster (one line each).
+    pub left_after_interrupt: Option<Vec<String>>,
+}
+
+/// As [`run_all`], but `interrupt` ending first is a Ctrl-C: the run's cleanup on interrupt runs while the
+/// trials still run (as they do in the `conformance` binary), then they are dropped.
+pub async fn run_interruptible(
+    settings: &Settings,
+    trials: &[TrialDef],
+    concurrency: usize,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> Result<InterruptibleRun, (String, i32)> {
     use futures::StreamExt;
     match prepare(settings, trials).await? {
-        Prepared::NoTarget { reason, .. } => {
-            Ok(trials.iter().map(|d| skipped(d, &reason)).collect())
-        }
+        Prepared::NoTarget { reason, .. } => Ok(InterruptibleRun {
+            records: trials.iter().map(|d| skipped(d, &reason)).collect(),
+            left_after_interrupt: None,
+        }),
         Prepared::Ready { state, target, .. } => {
             let schedule = Schedule::new(&state.capabilities);
-            let records = futures::stream::iter(start_order(trials))
-                .map(|def| run_trial(state.clone(), schedule.clone(), def))
-                .buffer_unordered(concurrency.max(1))
-                .collect::<Vec<_>>()
-                .await;
+            let order = start_order(trials);
+            let (run_state, run_schedule) = (state.clone(), schedule.clone());
+            let mut run = tokio::spawn(async move {
+                futures::stream::iter(order)
+                    .map(|def| run_trial(run_state.clone(), run_schedule.clone(), def))
+                    .buffer_unordered(concurrency.max(1))
+                    .collect::<Vec<_>>()
+                    .await
+            });
+            let outcome = tokio::select! {
+                records = &mut run => InterruptibleRun {
+                    records: records.unwrap_or_default(),
+                    left_after_interrupt: None,
+                },
+                () = interrupt => {
+                    let left = state.cleanup.shutdown(&state.run_id, state.settings.timeout_scale).await;
+                    run.abort();
+                    InterruptibleRun { records: Vec::new(), left_after_interrupt: Some(left) }
+                }
+            };
             state.cleanup.delete_all().await;
             target.teardown().await;
-            Ok(records)
+            Ok(outcome)
         }
     }
+}
+
+/// The trials to hand libtest-mimic for the name `filters`. One filter becomes libtest-mimic's own, so its
+/// summary counts the trials it filtered out; several are applied here. A filter that matches no trial is
+/// an error (a typo in a CI job must not pass as a green run of nothing), except for `--list`.
+fn select(
+    all: Vec<TrialDef>,
+    filters: &[String],
+    args: &mut Arguments,
+) -> Result<Vec<TrialDef>, String> {
+    let exact = args.exact;
+    if !args.list
+        && !filters.is_empty()
+        && !all
+            .iter()
+            .any(|t| filters.iter().any(|f| matches(t, f, exact)))
+    {
+        let names: Vec<String> = filters.iter().map(|f| format!("{f:?}")).collect();
+        return Err(format!(
+            "no trial matches the filter {}{} ({} trials; `-- --list` lists them)",
+            names.join(", "),
+            if exact { " (--exact)" } else { "" },
+            all.len()
+        ));
+    }
+    Ok(match filters {
+        [one] => {
+            args.filter = Some(one.clone());
+            all
+        }
+        _ => all
+            .into_iter()
+            .filter(|t| filters.is_empty() || filters.iter().any(|f| matches(t, f, exact)))
+            .collect(),
+    })
+}
+
+/// Whether trial `def` matches the libtest name filter `filter`.
+fn matches(def: &TrialDef, filter: &str, exact: bool) -> bool {
+    if exact {
+        def.name == filter
+    } else {
+        def.name.contains(filter)
+    }
+}
+
+/// The selection as the reports record it (`--exact a b --skip c`), `None` for the whole suite.
+fn describe_selection(filters: &[String], args: &Arguments) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    if args.exact && !filters.is_empty() {
+        parts.push("--exact".into());
+    }
+    parts.extend(filters.iter().cloned());
+    for skip in &args.skip {
+        parts.push(format!("--skip {skip}"));
+    }
+    if args.ignored {
+        parts.push("--ignored".into());
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
 }
 
 /// libtest's options that take a value (`--skip X`), so that value is not taken for a filter.
@@ -200,7 +301,8 @@ enum Prepared {
     },
     Ready {
         state: Arc<RunState>,
-        target: Target,
+        // Boxed: a target is far larger than the other variant.
+        target: Box<Target>,
         info: RunInfo,
     },
 }
@@ -208,15 +310,7 @@ enum Prepared {
 /// Resolves the target and runs preflight. Errors are (one line, exit status).
 async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared, (String, i32)> {
     let run_id = settings.run_id.clone().unwrap_or_else(new_run_id);
-    let mut info = RunInfo {
-        run_id: run_id.clone(),
-        target: None,
-        target_description: "no target".into(),
-        server_version: None,
-        node_image: None,
-        ip_families: Vec::new(),
-        started_at: SystemTime::now(),
-    };
+    let mut info = RunInfo::starting(run_id.clone());
     let target = match cluster::resolve(settings)
         .await
         .map_err(|e| (e.to_string(), e.exit_code()))?
@@ -238,6 +332,17 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
         .await
         .map_err(|e| (e.to_string(), e.exit_code()))?;
     info.target = Some(target.kind);
+    if capabilities
+        .server_version
+        .contains(netconform_double::VERSION_MARK)
+    {
+        // An `existing` context that points at a served double: its results say nothing about a cluster.
+        info.target = Some(TargetKind::Simulated);
+    }
+    if info.target == Some(TargetKind::Simulated) {
+        info.deviations = settings.sim_deviations.clone();
+        info.faults = settings.sim_faults.describe();
+    }
     info.target_description = target.description.clone();
     info.server_version = Some(capabilities.server_version.clone());
     info.node_image = target.node_image.clone();
@@ -283,7 +388,12 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
             ));
         }
     }
-    match crate::sweep::sweep(&client, Some(crate::sweep::LEFTOVER_AGE), Some(&run_id)).await {
+    let leftovers = crate::sweep::SweepOptions {
+        older_than: Some(crate::sweep::LEFTOVER_AGE),
+        exclude_run: Some(run_id.clone()),
+        ..Default::default()
+    };
+    match crate::sweep::sweep(&client, &leftovers).await {
         Ok(swept) if !swept.deleted.is_empty() => eprintln!(
             "netconform: swept leftovers of earlier runs: {}",
             swept.deleted.join(", ")
@@ -302,7 +412,7 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
     });
     Ok(Prepared::Ready {
         state,
-        target,
+        target: Box::new(target),
         info,
     })
 }
@@ -423,7 +533,7 @@ async fn attempt(state: &Arc<RunState>, def: TrialDef, lease: &Arc<Lease>) -> Tr
     }
 }
 
-async fn create_namespace(state: &RunState, def: &TrialDef) -> Result<String, kube::Error> {
+async fn create_namespace(state: &RunState, def: &TrialDef) -> Result<String, String> {
     let api: Api<Namespace> = Api::all(state.client.clone());
     let suite = def.suite().replace('_', "-");
     let name = format!("nc-{suite}-{}", &new_run_id()[..5]);
@@ -449,14 +559,18 @@ async fn create_namespace(state: &RunState, def: &TrialDef) -> Result<String, ku
         ..Namespace::default()
     };
     // Registered before the create so an interrupt between the two still deletes it.
-    state.cleanup.register(Owned::Namespace(name.clone()));
+    let _creating = state
+        .cleanup
+        .creating(Owned::Namespace(name.clone()))
+        .map_err(|e| e.to_string())?;
     let params = PostParams::default();
     retrying(|| api.create(&params, &ns))
         .await
         .or_else(|e| match e {
             kube::Error::Api(s) if s.code == 409 => Ok(ns.clone()),
             e => Err(e),
-        })?;
+        })
+        .map_err(|e| e.to_string())?;
     Ok(name)
 }
 
@@ -545,6 +659,7 @@ fn libtest_verdict(record: &TrialRecord) -> Result<Completion, Failed> {
 /// Collects records and rewrites the reports after each one, so an interrupted run still leaves them.
 struct Reporter {
     info: RunInfo,
+    started: Instant,
     junit: std::path::PathBuf,
     summary: std::path::PathBuf,
     records: Mutex<Vec<TrialRecord>>,
@@ -554,6 +669,7 @@ impl Reporter {
     fn new(settings: &Settings, info: RunInfo) -> Reporter {
         Reporter {
             info,
+            started: Instant::now(),
             junit: settings.junit_path(),
             summary: settings.summary_path(),
             records: Mutex::new(Vec::new()),
@@ -565,24 +681,29 @@ impl Reporter {
             return;
         };
         records.push(record);
-        self.write(&records);
+        self.write(&records, RunStatus::Running);
     }
 
-    fn write(&self, records: &[TrialRecord]) {
-        if let Err(e) = report::write_junit(&self.junit, &self.info, records) {
+    fn write(&self, records: &[TrialRecord], status: RunStatus) {
+        let info = RunInfo {
+            wall_time: self.started.elapsed(),
+            status,
+            ..self.info.clone()
+        };
+        if let Err(e) = report::write_junit(&self.junit, &info, records) {
             eprintln!("netconform: {e}");
         }
-        if let Err(e) = report::write_summary_json(&self.summary, &self.info, records) {
+        if let Err(e) = report::write_summary_json(&self.summary, &info, records) {
             eprintln!("netconform: {e}");
         }
     }
 
     /// Final write, and the doc findings printed once at the end of the run.
-    fn finish(&self) {
+    fn finish(&self, status: RunStatus) {
         let Ok(records) = self.records.lock() else {
             return;
         };
-        self.write(&records);
+        self.write(&records, status);
         // The same finding seen by several trials is printed once, with the trials that saw it.
         let mut findings: std::collections::BTreeMap<(&str, &str, &str), Vec<&str>> =
             Default::default();
@@ -601,9 +722,10 @@ impl Reporter {
                     .push(&r.name);
             }
         }
+        let shown_by = self.info.shown_by();
         for ((url, doc_says, cluster_shows), trials) in findings {
             eprintln!(
-                "netconform: doc finding in {}: the doc says {doc_says}; the cluster shows {cluster_shows} ({url})",
+                "netconform: doc finding in {}: the doc says {doc_says}; {shown_by} shows {cluster_shows} ({url})",
                 trials.join(", ")
             );
         }
@@ -624,13 +746,23 @@ fn install_interrupt_handler(
     runtime.spawn(async move {
         wait_for_interrupt().await;
         eprintln!(
-            "netconform: interrupted; deleting {} object(s) this run owns",
-            state.cleanup.live().len()
+            "netconform: interrupted; deleting what run {} created and waiting until it is gone",
+            state.run_id
         );
-        for problem in state.cleanup.delete_all().await {
+        let left = state
+            .cleanup
+            .shutdown(&state.run_id, state.settings.timeout_scale)
+            .await;
+        for problem in &left {
             eprintln!("netconform: cleanup: {problem}");
         }
-        reporter.finish();
+        if left.is_empty() {
+            eprintln!(
+                "netconform: interrupted; everything run {} created is gone",
+                state.run_id
+            );
+        }
+        reporter.finish(RunStatus::Interrupted);
         std::process::exit(EXIT_INTERRUPTED);
     });
 }
@@ -677,6 +809,68 @@ mod tests {
 
     fn split(line: &str) -> (Arguments, Vec<String>) {
         arguments(line.split(' ').map(String::from))
+    }
+
+    fn def(name: &'static str) -> TrialDef {
+        TrialDef {
+            name,
+            claim: "c",
+            doc_url: "https://kubernetes.io/docs/",
+            needs: &[],
+            run: |_| Box::pin(async { Ok(()) }),
+        }
+    }
+
+    #[test]
+    fn a_filter_that_matches_nothing_is_an_error_naming_it() {
+        let all = vec![def("dns::a::b"), def("dns::a::c"), def("hostaliases::x::y")];
+        let (mut args, filters) = split("conformance dsn");
+        let err = select(all.clone(), &filters, &mut args).unwrap_err();
+        assert_eq!(
+            err,
+            "no trial matches the filter \"dsn\" (3 trials; `-- --list` lists them)"
+        );
+        let (mut args, filters) = split("conformance --exact dns::a");
+        let err = select(all.clone(), &filters, &mut args).unwrap_err();
+        assert!(err.contains("\"dns::a\" (--exact)"), "{err}");
+        // One typo among good filters still runs the good ones, as libtest does.
+        let (mut args, filters) = split("conformance hostaliases dsn");
+        let picked = select(all.clone(), &filters, &mut args).unwrap();
+        assert_eq!(picked.len(), 1);
+        // `--list` lists nothing for it, as libtest does.
+        let (mut args, filters) = split("conformance dsn --list");
+        assert!(select(all.clone(), &filters, &mut args).is_ok());
+    }
+
+    /// libtest-mimic said `0 filtered out` for `-- dns`: the filter was applied before it saw the trials.
+    #[test]
+    fn one_filter_is_libtest_mimics_own_so_it_counts_what_it_filtered_out() {
+        let all = vec![def("dns::a::b"), def("dns::a::c"), def("hostaliases::x::y")];
+        let (mut args, filters) = split("conformance dns");
+        let picked = select(all.clone(), &filters, &mut args).unwrap();
+        assert_eq!(picked.len(), 3, "libtest-mimic gets every trial");
+        assert_eq!(args.filter.as_deref(), Some("dns"));
+        let run: Vec<Trial> = picked.iter().map(placeholder).collect();
+        let conclusion = libtest_mimic::run(
+            &Arguments {
+                quiet: true,
+                ..args
+            },
+            run,
+        );
+        assert_eq!(conclusion.num_filtered_out, 1);
+        assert_eq!(conclusion.num_passed, 2);
+    }
+
+    #[test]
+    fn the_selection_is_described_for_the_reports() {
+        let (args, filters) = split("conformance --exact a::b::c d::e::f --skip dns");
+        assert_eq!(
+            describe_selection(&filters, &args).as_deref(),
+            Some("--exact a::b::c d::e::f --skip dns")
+        );
+        let (args, filters) = split("conformance");
+        assert_eq!(describe_selection(&filters, &args), None);
     }
 
     #[test]
