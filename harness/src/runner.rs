@@ -482,7 +482,7 @@ async fn attempt(state: &Arc<RunState>, def: TrialDef, lease: &Arc<Lease>) -> Tr
             return failed(
                 &def,
                 started,
-                format!("could not create the trial namespace: {e}"),
+                &TrialError::Harness(format!("could not create the trial namespace: {e}")),
                 String::new(),
                 String::new(),
                 Vec::new(),
@@ -522,14 +522,7 @@ async fn attempt(state: &Arc<RunState>, def: TrialDef, lease: &Arc<Lease>) -> Tr
             log,
             ctx.take_findings(),
         ),
-        Err(e) => failed(
-            &def,
-            started,
-            e.to_string(),
-            diagnostics,
-            log,
-            ctx.take_findings(),
-        ),
+        Err(e) => failed(&def, started, &e, diagnostics, log, ctx.take_findings()),
     }
 }
 
@@ -599,6 +592,7 @@ fn record(
         log,
         findings,
         failed_attempts: Vec::new(),
+        failure: None,
     }
 }
 
@@ -617,22 +611,25 @@ fn skipped(def: &TrialDef, reason: &str) -> TrialRecord {
 fn failed(
     def: &TrialDef,
     started: Instant,
-    error: String,
+    error: &TrialError,
     diagnostics: String,
     log: String,
     findings: Vec<report::DocFinding>,
 ) -> TrialRecord {
     let message = format!("claim: {}\ndoc: {}\n{error}", def.claim, def.doc_url);
-    record(
-        def,
-        TrialOutcome::Failed {
-            message,
-            diagnostics,
-        },
-        started.elapsed(),
-        log,
-        findings,
-    )
+    TrialRecord {
+        failure: Some(error.failure()),
+        ..record(
+            def,
+            TrialOutcome::Failed {
+                message,
+                diagnostics,
+            },
+            started.elapsed(),
+            log,
+            findings,
+        )
+    }
 }
 
 /// What libtest prints: the failure message, then the trial's buffered log and the diagnostics.

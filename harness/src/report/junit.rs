@@ -110,8 +110,16 @@ fn test_case(run: &RunInfo, trial: &TrialRecord) -> TestCase {
             diagnostics,
         } => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            // Dashboards often show only the message: it says what was checked, expected and observed.
+            let headline = match &trial.failure {
+                Some(failure) => {
+                    status.set_type(failure.kind.label());
+                    failure.one_line()
+                }
+                None => first_line(message).to_string(),
+            };
             status
-                .set_message(visible_tabs(first_line(message)))
+                .set_message(visible_tabs(&headline))
                 .set_description(full_failure(message, diagnostics));
             status
                 .set_rerun_kind(FlakyOrRerun::Rerun)

@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::cluster::TargetKind;
 use crate::error::HarnessError;
+pub use crate::failure::Failure;
 
 pub use junit::write_junit;
 pub use summary::write_summary_json;
@@ -125,6 +126,8 @@ pub struct TrialRecord {
     pub findings: Vec<DocFinding>,
     /// Attempts that failed before the final one (`NETCONFORM_RETRIES`).
     pub failed_attempts: Vec<FailedAttempt>,
+    /// The final attempt's failure in fields, when it failed.
+    pub failure: Option<Failure>,
 }
 
 impl TrialRecord {
@@ -267,6 +270,7 @@ pub(crate) mod fixtures {
             log: "applied hostaliases-pod\n".into(),
             findings: vec![],
             failed_attempts: vec![],
+            failure: None,
         };
         let mut with_finding = base(
             "hostaliases::default_hosts::kubelet_header",

@@ -382,6 +382,7 @@ pub(crate) mod tests {
             log: String::new(),
             findings: vec![],
             failed_attempts: vec![],
+            failure: None,
         }
     }
 

@@ -59,11 +59,14 @@ pub struct TrialJson<'a> {
     pub doc_url: &'a str,
     /// `passed`, `failed`, `skipped` or `flaky` (passed after a failed attempt).
     pub outcome: &'static str,
-    /// First line of the failure, or the skip reason.
+    /// A failure's `check: expected …; observed …` on one line, or the skip reason.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<&'a str>,
+    pub message: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<&'a str>,
+    /// A failure's `type`, `check`, `expected` and `observed`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<&'a super::Failure>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diagnostics: Option<&'a str>,
     pub duration_seconds: f64,
@@ -129,11 +132,14 @@ fn trial_json(trial: &TrialRecord) -> TrialJson<'_> {
             diagnostics,
         } => (
             "failed",
-            Some(first_line(message)),
+            Some(match &trial.failure {
+                Some(failure) => failure.one_line(),
+                None => first_line(message).to_string(),
+            }),
             Some(message.as_str()),
             Some(diagnostics.as_str()),
         ),
-        TrialOutcome::Skipped { reason } => ("skipped", Some(reason.as_str()), None, None),
+        TrialOutcome::Skipped { reason } => ("skipped", Some(reason.clone()), None, None),
     };
     TrialJson {
         name: &trial.name,
@@ -143,6 +149,7 @@ fn trial_json(trial: &TrialRecord) -> TrialJson<'_> {
         outcome,
         message,
         details,
+        failure: trial.failure.as_ref(),
         diagnostics,
         duration_seconds: trial.duration.as_secs_f64(),
         failed_attempts: trial
@@ -177,6 +184,37 @@ pub fn write_summary_json(
 mod tests {
     use super::super::fixtures;
     use super::*;
+
+    /// The JSON had only the failure's first line (the claim); now its fields.
+    #[test]
+    fn a_failure_has_its_check_expected_observed_and_type() {
+        let mut trials = fixtures::trials();
+        trials[1].failure = Some(
+            crate::failure::ensure(false, "the hosts file", "127.0.0.1\tfoo.local", "nothing")
+                .unwrap_err()
+                .failure(),
+        );
+        let run = fixtures::run_info(Some(TargetKind::Kind));
+        let value = serde_json::to_value(build_summary(&run, &trials)).unwrap();
+        let failed = &value["trials"][1];
+        assert_eq!(failed["type"], "assertion");
+        assert_eq!(failed["check"], "the hosts file");
+        assert_eq!(failed["expected"], "127.0.0.1\tfoo.local");
+        assert_eq!(failed["observed"], "nothing");
+        assert_eq!(
+            failed["message"],
+            "the hosts file: expected 127.0.0.1\tfoo.local; observed nothing"
+        );
+        assert!(value["trials"][0].get("check").is_none());
+
+        let xml = super::super::junit::build_report(&run, &trials)
+            .to_string()
+            .unwrap();
+        assert!(
+            xml.contains(r#"message="the hosts file: expected 127.0.0.1␉foo.local; observed nothing" type="assertion""#),
+            "{xml}"
+        );
+    }
 
     #[test]
     fn an_interrupted_run_says_so() {
