@@ -87,7 +87,9 @@ async fn sweep(args: &[String]) -> CommandResult {
     }
     let target = match cluster::resolve(&settings).await.map_err(fail)? {
         Resolution::Ready(target) => target,
-        Resolution::NoTarget { reason } => return Err((format!("nothing to sweep: {reason}"), 5)),
+        Resolution::NoTarget { reason, .. } => {
+            return Err((format!("nothing to sweep: {reason}"), 5));
+        }
     };
     let report = netconform::sweep::sweep(&target.client, &args.options)
         .await

@@ -73,7 +73,7 @@ pub fn main(all: Vec<TrialDef>) -> ! {
         }
     }
     match prepared {
-        Prepared::NoTarget { reason, info } => {
+        Prepared::NoTarget { reason, hint, info } => {
             eprintln!("netconform: no target, every conformance trial is ignored: {reason}");
             let reporter = Arc::new(Reporter::new(&settings, info));
             let libtest = trials
@@ -88,6 +88,8 @@ pub fn main(all: Vec<TrialDef>) -> ! {
                 .collect();
             let conclusion = libtest_mimic::run(&args, libtest);
             reporter.finish(RunStatus::Finished);
+            // The last lines: libtest's summary says "ok", which must not read as "tested".
+            eprintln!("{}", nothing_tested(&reason, &hint));
             conclusion.exit();
         }
         Prepared::Ready {
@@ -228,6 +230,13 @@ fn select(
     })
 }
 
+/// The closing lines of a run without a target: that nothing was tested and why, then how to get a cluster.
+fn nothing_tested(reason: &str, hint: &str) -> String {
+    format!(
+        "netconform: nothing was tested: every trial was ignored because there is no cluster ({reason}).\nnetconform: {hint}"
+    )
+}
+
 /// Whether trial `def` matches the libtest name filter `filter`.
 fn matches(def: &TrialDef, filter: &str, exact: bool) -> bool {
     if exact {
@@ -297,6 +306,7 @@ fn die(line: &str, code: i32) -> ! {
 enum Prepared {
     NoTarget {
         reason: String,
+        hint: String,
         info: RunInfo,
     },
     Ready {
@@ -315,7 +325,7 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
         .await
         .map_err(|e| (e.to_string(), e.exit_code()))?
     {
-        Resolution::NoTarget { reason } => {
+        Resolution::NoTarget { reason, hint } => {
             if settings.require_cluster {
                 return Err((
                     format!("no target and NETCONFORM_REQUIRE_CLUSTER=1: {reason}"),
@@ -323,7 +333,7 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
                 ));
             }
             info.target_description = format!("no target: {reason}");
-            return Ok(Prepared::NoTarget { reason, info });
+            return Ok(Prepared::NoTarget { reason, hint, info });
         }
         Resolution::Ready(target) => target,
     };
@@ -857,6 +867,22 @@ mod tests {
         );
         assert_eq!(conclusion.num_filtered_out, 1);
         assert_eq!(conclusion.num_passed, 2);
+    }
+
+    #[test]
+    fn a_run_without_a_cluster_ends_saying_nothing_was_tested_and_how_to_get_one() {
+        let text = nothing_tested(
+            "tried: no kubeconfig",
+            &crate::cluster::how_to_get_a_cluster(false),
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(
+            lines[0],
+            "netconform: nothing was tested: every trial was ignored because there is no cluster (tried: no kubeconfig)."
+        );
+        assert!(lines[1].contains("eval \"$(testbed/build)\""), "{text}");
+        assert!(lines[1].contains("NETCONFORM_TARGET=sim"), "{text}");
     }
 
     #[test]
