@@ -35,6 +35,8 @@ pub struct RunState {
     pub capabilities: Capabilities,
     pub settings: Settings,
     pub cleanup: Cleanup,
+    /// The lease that tells sweeps this run is live; `None` where Leases are not served.
+    pub lease: Option<crate::liveness::RunLease>,
 }
 
 /// Cheap to clone; all clones share the log and findings.

@@ -11,6 +11,7 @@ pub mod exec;
 pub mod failure;
 pub mod ipfamily;
 pub mod labels;
+pub mod liveness;
 pub mod manifest;
 pub mod parse;
 pub mod preflight;

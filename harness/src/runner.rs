@@ -23,6 +23,7 @@ use crate::report::{self, RunInfo, RunStatus, TrialOutcome, TrialRecord};
 use crate::retry::retrying;
 use crate::schedule::{Lease, Schedule, start_order};
 use crate::trial::TrialDef;
+use crate::wait;
 
 /// Trials at once unless `--test-threads` says otherwise. Trials wait on the cluster, not on a core; the
 /// scarce resource (the /28 IPv4 service range) is shared by declaration (`Need::ServiceAddresses`).
@@ -101,6 +102,7 @@ pub fn main(all: Vec<TrialDef>) -> ! {
             let schedule = Schedule::new(&state.capabilities);
             let handle = runtime.handle().clone();
             install_interrupt_handler(&runtime, state.clone(), reporter.clone());
+            runtime.spawn(heartbeat());
             let libtest = start_order(&trials)
                 .iter()
                 .map(|def| {
@@ -112,7 +114,8 @@ pub fn main(all: Vec<TrialDef>) -> ! {
                         handle.clone(),
                     );
                     Trial::ignorable_test(def.name, move || {
-                        let record = handle.block_on(run_trial(state, schedule, def));
+                        let record = handle
+                            .block_on(wait::TRIAL.scope(def.name, run_trial(state, schedule, def)));
                         let verdict = libtest_verdict(&record);
                         reporter.record(record);
                         verdict
@@ -125,6 +128,7 @@ pub fn main(all: Vec<TrialDef>) -> ! {
                 for problem in state.cleanup.delete_all().await {
                     eprintln!("netconform: cleanup: {problem}");
                 }
+                release_lease(&state).await;
                 target.teardown().await;
             });
             conclusion.exit();
@@ -172,7 +176,12 @@ pub async fn run_interruptible(
             let (run_state, run_schedule) = (state.clone(), schedule.clone());
             let mut run = tokio::spawn(async move {
                 futures::stream::iter(order)
-                    .map(|def| run_trial(run_state.clone(), run_schedule.clone(), def))
+                    .map(|def| {
+                        wait::TRIAL.scope(
+                            def.name,
+                            run_trial(run_state.clone(), run_schedule.clone(), def),
+                        )
+                    })
                     .buffer_unordered(concurrency.max(1))
                     .collect::<Vec<_>>()
                     .await
@@ -183,12 +192,13 @@ pub async fn run_interruptible(
                     left_after_interrupt: None,
                 },
                 () = interrupt => {
-                    let left = state.cleanup.shutdown(&state.run_id, state.settings.timeout_scale).await;
+                    let left = interrupted(&state).await;
                     run.abort();
                     InterruptibleRun { records: Vec::new(), left_after_interrupt: Some(left) }
                 }
             };
             state.cleanup.delete_all().await;
+            release_lease(&state).await;
             target.teardown().await;
             Ok(outcome)
         }
@@ -398,6 +408,10 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
             ));
         }
     }
+    // Taken before the opening sweep, so that runs starting together see each other as live.
+    let lease = crate::liveness::RunLease::acquire(&client, &run_id)
+        .await
+        .map_err(|e| (e.to_string(), e.exit_code()))?;
     let leftovers = crate::sweep::SweepOptions {
         older_than: Some(crate::sweep::LEFTOVER_AGE),
         exclude_run: Some(run_id.clone()),
@@ -419,6 +433,7 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
         capabilities,
         settings: settings.clone(),
         cleanup: Cleanup::new(client),
+        lease,
     });
     Ok(Prepared::Ready {
         state,
@@ -736,6 +751,9 @@ impl Reporter {
                 trials.join(", ")
             );
         }
+        if !records.is_empty() {
+            eprintln!("{}", suite_table(&records));
+        }
         eprintln!(
             "netconform: reports: {} and {}",
             self.junit.display(),
@@ -756,10 +774,7 @@ fn install_interrupt_handler(
             "netconform: interrupted; deleting what run {} created and waiting until it is gone",
             state.run_id
         );
-        let left = state
-            .cleanup
-            .shutdown(&state.run_id, state.settings.timeout_scale)
-            .await;
+        let left = interrupted(&state).await;
         for problem in &left {
             eprintln!("netconform: cleanup: {problem}");
         }
@@ -772,6 +787,97 @@ fn install_interrupt_handler(
         reporter.finish(RunStatus::Interrupted);
         std::process::exit(EXIT_INTERRUPTED);
     });
+}
+
+/// How often a run that waits says what it waits for.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Waits named in one heartbeat; the rest are counted.
+const HEARTBEAT_LINES: usize = 8;
+
+/// Every [`HEARTBEAT`], what the trials wait for: a run on a real cluster can wait minutes in silence.
+async fn heartbeat() {
+    let mut every = tokio::time::interval(HEARTBEAT);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if let Some(text) = heartbeat_text(&wait::waiting(), Instant::now()) {
+            eprintln!("{text}");
+        }
+    }
+}
+
+/// `netconform: waiting: 3 trial wait(s)` and one line per wait: trial, what, budget, how long.
+fn heartbeat_text(waits: &[wait::Waiting], now: Instant) -> Option<String> {
+    if waits.is_empty() {
+        return None;
+    }
+    let mut text = format!("netconform: waiting: {} trial wait(s)", waits.len());
+    for w in waits.iter().take(HEARTBEAT_LINES) {
+        text.push_str(&format!(
+            "\n  {}: {} ({} budget, {}s of {}s)",
+            w.trial,
+            w.awaited,
+            w.budget,
+            now.saturating_duration_since(w.since).as_secs(),
+            w.limit.as_secs()
+        ));
+    }
+    if waits.len() > HEARTBEAT_LINES {
+        text.push_str(&format!("\n  … and {} more", waits.len() - HEARTBEAT_LINES));
+    }
+    Some(text)
+}
+
+/// The run's closing table: per suite, passed, failed, skipped, flaky and the trials' time.
+fn suite_table(records: &[TrialRecord]) -> String {
+    let mut suites: Vec<(&str, Vec<&TrialRecord>)> = Vec::new();
+    for r in records {
+        match suites.iter_mut().find(|(s, _)| *s == r.suite) {
+            Some((_, rs)) => rs.push(r),
+            None => suites.push((&r.suite, vec![r])),
+        }
+    }
+    suites.sort_by_key(|(s, _)| *s);
+    let mut text = format!(
+        "{:<14} {:>6} {:>6} {:>7} {:>5} {:>9}",
+        "suite", "passed", "failed", "skipped", "flaky", "time"
+    );
+    let all: Vec<&TrialRecord> = records.iter().collect();
+    for (name, rs) in suites
+        .iter()
+        .map(|(n, rs)| (*n, rs))
+        .chain([("total", &all)])
+    {
+        let owned: Vec<TrialRecord> = rs.iter().map(|r| (*r).clone()).collect();
+        let t = report::totals(&owned);
+        let time: std::time::Duration = rs.iter().map(|r| r.duration).sum();
+        text.push_str(&format!(
+            "\n{name:<14} {:>6} {:>6} {:>7} {:>5} {:>8.1}s",
+            t.passed,
+            t.failed,
+            t.skipped,
+            t.flaky,
+            time.as_secs_f64()
+        ));
+    }
+    text
+}
+
+/// The run is over: its lease goes, so sweeps no longer take it for live.
+async fn release_lease(state: &RunState) {
+    if let Some(lease) = &state.lease {
+        lease.release().await;
+    }
+}
+
+/// Ctrl-C/SIGTERM: the run gives up its lease (its own cleanup sweeps by its run id, and a sweep leaves a
+/// live run's objects alone), then deletes what it created; returns what is left.
+async fn interrupted(state: &RunState) -> Vec<String> {
+    release_lease(state).await;
+    state
+        .cleanup
+        .shutdown(&state.run_id, state.settings.timeout_scale)
+        .await
 }
 
 async fn wait_for_interrupt() {
@@ -883,6 +989,76 @@ mod tests {
         );
         assert!(lines[1].contains("eval \"$(testbed/build)\""), "{text}");
         assert!(lines[1].contains("NETCONFORM_TARGET=sim"), "{text}");
+    }
+
+    #[test]
+    fn the_heartbeat_names_each_wait_its_budget_and_how_long() {
+        let now = Instant::now();
+        assert_eq!(
+            heartbeat_text(&[], now),
+            None,
+            "nothing waits: nothing to say"
+        );
+        let waits: Vec<wait::Waiting> = (0..10)
+            .map(|i| wait::Waiting {
+                trial: "dns::busybox::runs",
+                awaited: format!("pod busybox{i} to be Running and Ready"),
+                budget: "pod-start",
+                limit: std::time::Duration::from_secs(180),
+                since: now - std::time::Duration::from_secs(42),
+            })
+            .collect();
+        let text = heartbeat_text(&waits, now).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "netconform: waiting: 10 trial wait(s)");
+        assert_eq!(
+            lines[1],
+            "  dns::busybox::runs: pod busybox0 to be Running and Ready (pod-start budget, 42s of 180s)"
+        );
+        assert_eq!(lines.last(), Some(&"  … and 2 more"));
+    }
+
+    #[test]
+    fn the_run_ends_with_a_table_per_suite() {
+        let rec = |name: &str, outcome: TrialOutcome| TrialRecord {
+            duration: std::time::Duration::from_millis(1500),
+            ..record(
+                &def(Box::leak(name.to_string().into_boxed_str())),
+                outcome,
+                std::time::Duration::ZERO,
+                String::new(),
+                Vec::new(),
+            )
+        };
+        let records = vec![
+            rec("dns::a::b", TrialOutcome::Passed),
+            rec(
+                "hostaliases::a::b",
+                TrialOutcome::Skipped { reason: "r".into() },
+            ),
+            rec(
+                "dns::a::c",
+                TrialOutcome::Failed {
+                    message: "m".into(),
+                    diagnostics: String::new(),
+                },
+            ),
+        ];
+        let table = suite_table(&records);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4, "{table}");
+        assert!(
+            lines[0].starts_with("suite") && lines[0].contains("flaky"),
+            "{table}"
+        );
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            ["dns", "1", "1", "0", "0", "3.0s"]
+        );
+        assert_eq!(
+            lines[3].split_whitespace().collect::<Vec<_>>(),
+            ["total", "1", "1", "1", "0", "4.5s"]
+        );
     }
 
     #[test]

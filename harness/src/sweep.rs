@@ -9,8 +9,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams};
 use kube::{Client, ResourceExt};
 
+use std::collections::BTreeSet;
+
 use crate::error::HarnessError;
 use crate::labels::{MANAGED_BY_KEY, MANAGED_BY_VALUE, RUN_ID_KEY, managed_selector};
+use crate::liveness;
 
 /// Cluster-scoped kinds the suites create. Namespaced objects go with their namespace.
 /// (group, version, kind, plural)
@@ -72,6 +75,8 @@ pub async fn sweep(client: &Client, options: &SweepOptions) -> Result<SweepRepor
     let mut report = SweepReport::default();
     let now = SystemTime::now();
     let selector = selector(options.only_run.as_deref());
+    // A run whose lease is current is still going: its objects are not leftovers.
+    let leases = liveness::leases(client).await?;
     for (group, version, kind, plural) in SWEPT_KINDS {
         let resource = swept_resource(group, version, kind, plural);
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
@@ -92,7 +97,7 @@ pub async fn sweep(client: &Client, options: &SweepOptions) -> Result<SweepRepor
         };
         for object in listed {
             let name = object.name_any();
-            match verdict(&object, now, options) {
+            match verdict(&object, now, options, &leases.live) {
                 Verdict::NotOurs => continue,
                 Verdict::Keep(why) => report.kept.push(format!("{kind} {name} ({why})")),
                 Verdict::Delete if options.dry_run => report.deleted.push(format!("{kind} {name}")),
@@ -104,6 +109,20 @@ pub async fn sweep(client: &Client, options: &SweepOptions) -> Result<SweepRepor
                 },
             }
         }
+    }
+    // The lease of a run that stopped renewing it goes too.
+    for (run, name) in &leases.expired {
+        if options.only_run.as_ref().is_some_and(|only| only != run)
+            || options.exclude_run.as_ref() == Some(run)
+        {
+            continue;
+        }
+        if !options.dry_run {
+            liveness::delete(client, name).await?;
+        }
+        report
+            .deleted
+            .push(format!("Lease {}/{name}", liveness::NAMESPACE));
     }
     Ok(report)
 }
@@ -164,7 +183,12 @@ enum Verdict {
     Delete,
 }
 
-fn verdict(object: &DynamicObject, now: SystemTime, options: &SweepOptions) -> Verdict {
+fn verdict(
+    object: &DynamicObject,
+    now: SystemTime,
+    options: &SweepOptions,
+    live: &BTreeSet<String>,
+) -> Verdict {
     let labels = object.labels();
     if labels.get(MANAGED_BY_KEY).map(String::as_str) != Some(MANAGED_BY_VALUE) {
         return Verdict::NotOurs;
@@ -179,6 +203,11 @@ fn verdict(object: &DynamicObject, now: SystemTime, options: &SweepOptions) -> V
         && run_of == Some(run)
     {
         return Verdict::Keep(format!("run {run} is in progress"));
+    }
+    if let Some(run) = run_of
+        && live.contains(run)
+    {
+        return Verdict::Keep(format!("run {run} is live: it renews its lease"));
     }
     if let Some(min_age) = options.older_than {
         let created = object
@@ -229,22 +258,37 @@ mod tests {
             ..SweepOptions::default()
         };
         let all = SweepOptions::default();
-        assert_eq!(verdict(&ours, now, &all), Verdict::Delete);
-        assert_eq!(verdict(&ours, now, &excluding("other")), Verdict::Delete);
+        assert_eq!(verdict(&ours, now, &all, &BTreeSet::new()), Verdict::Delete);
+        assert_eq!(
+            verdict(&ours, now, &excluding("other"), &BTreeSet::new()),
+            Verdict::Delete
+        );
         assert!(matches!(
-            verdict(&ours, now, &excluding("old")),
+            verdict(&ours, now, &excluding("old"), &BTreeSet::new()),
             Verdict::Keep(_)
         ));
-        assert_eq!(verdict(&ours, now, &only("old")), Verdict::Delete);
-        assert_eq!(verdict(&ours, now, &only("other")), Verdict::NotOurs);
+        assert_eq!(
+            verdict(&ours, now, &only("old"), &BTreeSet::new()),
+            Verdict::Delete
+        );
+        assert_eq!(
+            verdict(&ours, now, &only("other"), &BTreeSet::new()),
+            Verdict::NotOurs
+        );
 
         let theirs = object(
             serde_json::json!({MANAGED_BY_KEY: "helm"}),
             "2026-01-01T00:00:00Z",
         );
-        assert_eq!(verdict(&theirs, now, &all), Verdict::NotOurs);
+        assert_eq!(
+            verdict(&theirs, now, &all, &BTreeSet::new()),
+            Verdict::NotOurs
+        );
         let unlabelled = object(serde_json::json!({}), "2026-01-01T00:00:00Z");
-        assert_eq!(verdict(&unlabelled, now, &all), Verdict::NotOurs);
+        assert_eq!(
+            verdict(&unlabelled, now, &all, &BTreeSet::new()),
+            Verdict::NotOurs
+        );
     }
 
     #[tokio::test]
@@ -372,6 +416,20 @@ mod tests {
     }
 
     #[test]
+    fn a_live_runs_objects_are_kept() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let ours = object(
+            serde_json::json!({MANAGED_BY_KEY: MANAGED_BY_VALUE, RUN_ID_KEY: "going"}),
+            "2026-01-01T00:00:00Z",
+        );
+        let live: BTreeSet<String> = ["going".to_string()].into();
+        assert_eq!(
+            verdict(&ours, now, &SweepOptions::default(), &live),
+            Verdict::Keep("run going is live: it renews its lease".into())
+        );
+    }
+
+    #[test]
     fn young_objects_are_kept() {
         // 1_800_000_000 is 2027-01-15T08:00:00Z.
         let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
@@ -384,9 +442,12 @@ mod tests {
             ..SweepOptions::default()
         };
         assert!(matches!(
-            verdict(&young, now, &older_than(3600)),
+            verdict(&young, now, &older_than(3600), &BTreeSet::new()),
             Verdict::Keep(_)
         ));
-        assert_eq!(verdict(&young, now, &older_than(30)), Verdict::Delete);
+        assert_eq!(
+            verdict(&young, now, &older_than(30), &BTreeSet::new()),
+            Verdict::Delete
+        );
     }
 }

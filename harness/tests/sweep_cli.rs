@@ -1,10 +1,13 @@
 //! `netconform sweep` against the netconform-double TEST DOUBLE served on 127.0.0.1: `--dry-run` deletes
-//! nothing, a bad argument deletes nothing (exit 2), `--run-id` and `--older-than` narrow what is deleted.
+//! nothing, a bad argument deletes nothing (exit 2), `--run-id` and `--older-than` narrow what is deleted, a
+//! live run's objects are kept, and a run whose lease expired (`kill -9`) is swept with its lease.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ObjectMeta, PostParams};
 use netconform::labels::{MANAGED_BY_KEY, MANAGED_BY_VALUE, RUN_ID_KEY};
 use netconform_double::{Double, DoubleConfig};
@@ -23,6 +26,25 @@ fn sweep(kubeconfig: &Path, args: &[&str]) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Creates a namespace labelled as run `run`'s.
+async fn create(api: &Api<Namespace>, name: &str, run: &str) {
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(
+                [
+                    (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
+                    (RUN_ID_KEY.to_string(), run.to_string()),
+                ]
+                .into(),
+            ),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    api.create(&PostParams::default(), &ns).await.unwrap();
 }
 
 /// Whether the namespace exists and is not being deleted.
@@ -46,21 +68,7 @@ async fn sweep_deletes_only_when_told_and_only_what_it_selects() {
         .client;
     let api: Api<Namespace> = Api::all(client);
     for (name, run) in [("nc-a", "runa"), ("nc-b", "runb")] {
-        let ns = Namespace {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                labels: Some(
-                    [
-                        (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
-                        (RUN_ID_KEY.to_string(), run.to_string()),
-                    ]
-                    .into(),
-                ),
-                ..ObjectMeta::default()
-            },
-            ..Namespace::default()
-        };
-        api.create(&PostParams::default(), &ns).await.unwrap();
+        create(&api, name, run).await;
     }
 
     // A dry run says what it would delete and deletes nothing.
@@ -104,10 +112,72 @@ async fn sweep_deletes_only_when_told_and_only_what_it_selects() {
         "another run's namespace was deleted"
     );
 
+    // A live run (its lease renewed now) keeps its objects; a run whose lease expired (`kill -9`) loses them.
+    let leases: Api<Lease> =
+        Api::namespaced(api.clone().into_client(), netconform::liveness::NAMESPACE);
+    let live = netconform::liveness::RunLease::acquire(&api.clone().into_client(), "runb")
+        .await
+        .unwrap()
+        .expect("the double serves Leases");
+    let dead = Lease {
+        metadata: ObjectMeta {
+            name: Some(netconform::liveness::lease_name("rund")),
+            labels: Some(
+                [
+                    (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
+                    (RUN_ID_KEY.to_string(), "rund".to_string()),
+                ]
+                .into(),
+            ),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            lease_duration_seconds: Some(60),
+            renew_time: Some(MicroTime(
+                k8s_openapi::jiff::Timestamp::now()
+                    .checked_sub(k8s_openapi::jiff::SignedDuration::from_secs(3600))
+                    .unwrap(),
+            )),
+            ..LeaseSpec::default()
+        }),
+    };
+    leases.create(&PostParams::default(), &dead).await.unwrap();
+    create(&api, "nc-d", "rund").await;
+    let out = sweep(&kubeconfig, &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("kept Namespace nc-b (run runb is live: it renews its lease)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("deleted Namespace nc-d"), "{stdout}");
+    assert!(
+        stdout.contains("deleted Lease default/netconform-run-rund"),
+        "{stdout}"
+    );
+    assert!(
+        alive(&api, "nc-b").await,
+        "a live run's namespace was deleted"
+    );
+    assert!(!alive(&api, "nc-d").await);
+    assert!(
+        leases
+            .get_opt("netconform-run-rund")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Once the run is over its objects are fair game.
+    live.release().await;
+    let out = sweep(&kubeconfig, &[]);
+    assert!(
+        text(&out.stdout).contains("deleted Namespace nc-b"),
+        "{out:?}"
+    );
+
     // A context the kubeconfig lacks: exit 3, nothing deleted.
     let out = sweep(&kubeconfig, &["--context", "no-such-context"]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
-    assert!(alive(&api, "nc-b").await);
 
     double.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
