@@ -84,6 +84,14 @@ impl RunLease {
     }
 }
 
+/// A run dropped without `release` (its process killed, or its future dropped) renews no more: the lease
+/// expires and a later sweep takes the run's objects.
+impl Drop for RunLease {
+    fn drop(&mut self) {
+        self.renewing.abort();
+    }
+}
+
 /// A heartbeat, not a synchronisation: the renewal is due every `DURATION / RENEWALS`.
 async fn renew(api: Api<Lease>, name: String) {
     let mut every = tokio::time::interval(DURATION / RENEWALS);

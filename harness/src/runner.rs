@@ -174,7 +174,8 @@ pub async fn run_interruptible(
             let schedule = Schedule::new(&state.capabilities);
             let order = start_order(trials);
             let (run_state, run_schedule) = (state.clone(), schedule.clone());
-            let mut run = tokio::spawn(async move {
+            // Aborted if this future is dropped, as a killed process stops its trials.
+            let mut run = AbortOnDrop(tokio::spawn(async move {
                 futures::stream::iter(order)
                     .map(|def| {
                         wait::TRIAL.scope(
@@ -185,15 +186,15 @@ pub async fn run_interruptible(
                     .buffer_unordered(concurrency.max(1))
                     .collect::<Vec<_>>()
                     .await
-            });
+            }));
             let outcome = tokio::select! {
-                records = &mut run => InterruptibleRun {
+                records = &mut run.0 => InterruptibleRun {
                     records: records.unwrap_or_default(),
                     left_after_interrupt: None,
                 },
                 () = interrupt => {
                     let left = interrupted(&state).await;
-                    run.abort();
+                    run.0.abort();
                     InterruptibleRun { records: Vec::new(), left_after_interrupt: Some(left) }
                 }
             };
@@ -245,6 +246,15 @@ fn nothing_tested(reason: &str, hint: &str) -> String {
     format!(
         "netconform: nothing was tested: every trial was ignored because there is no cluster ({reason}).\nnetconform: {hint}"
     )
+}
+
+/// A task that ends when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Whether trial `def` matches the libtest name filter `filter`.
@@ -351,14 +361,7 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
     let capabilities = preflight::detect(&client, &target.kind)
         .await
         .map_err(|e| (e.to_string(), e.exit_code()))?;
-    info.target = Some(target.kind);
-    if capabilities
-        .server_version
-        .contains(netconform_double::VERSION_MARK)
-    {
-        // An `existing` context that points at a served double: its results say nothing about a cluster.
-        info.target = Some(TargetKind::Simulated);
-    }
+    info.target = Some(reported_target(target.kind, &capabilities.server_version));
     if info.target == Some(TargetKind::Simulated) {
         info.deviations = settings.sim_deviations.clone();
         info.faults = settings.sim_faults.describe();
@@ -440,6 +443,16 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
         target: Box::new(target),
         info,
     })
+}
+
+/// The target kind a report names: an `existing` context that points at a served double (its version carries
+/// `+netconform-double`) is simulated; its results say nothing about a cluster.
+fn reported_target(kind: TargetKind, server_version: &str) -> TargetKind {
+    if server_version.contains(netconform_double::VERSION_MARK) {
+        TargetKind::Simulated
+    } else {
+        kind
+    }
 }
 
 /// Whether the user declared the capability `need` absent (`NETCONFORM_LOAD_BALANCER=no`,
@@ -1058,6 +1071,22 @@ mod tests {
         assert_eq!(
             lines[3].split_whitespace().collect::<Vec<_>>(),
             ["total", "1", "1", "1", "0", "4.5s"]
+        );
+    }
+
+    #[test]
+    fn a_served_double_is_reported_simulated_whatever_the_target_setting() {
+        assert_eq!(
+            reported_target(TargetKind::Existing, "v1.33.1+netconform-double"),
+            TargetKind::Simulated
+        );
+        assert_eq!(
+            reported_target(TargetKind::Existing, "v1.33.1"),
+            TargetKind::Existing
+        );
+        assert_eq!(
+            reported_target(TargetKind::Kind, "v1.37.0"),
+            TargetKind::Kind
         );
     }
 
