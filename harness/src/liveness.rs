@@ -13,7 +13,7 @@ use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, P
 use kube::{Client, ResourceExt};
 
 use crate::error::HarnessError;
-use crate::labels::{MANAGED_BY_KEY, MANAGED_BY_VALUE, RUN_ID_KEY, managed_selector};
+use crate::labels::{RUN_ID_KEY, managed_selector, run_labels};
 
 /// Where run leases live: every cluster has it, and a run's own namespaces come and go.
 pub const NAMESPACE: &str = "default";
@@ -42,13 +42,7 @@ impl RunLease {
         let lease = Lease {
             metadata: ObjectMeta {
                 name: Some(name.clone()),
-                labels: Some(
-                    [
-                        (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
-                        (RUN_ID_KEY.to_string(), run_id.to_string()),
-                    ]
-                    .into(),
-                ),
+                labels: Some(run_labels(run_id)),
                 ..ObjectMeta::default()
             },
             spec: Some(LeaseSpec {

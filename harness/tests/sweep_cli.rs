@@ -9,7 +9,7 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ObjectMeta, PostParams};
-use netconform::labels::{MANAGED_BY_KEY, MANAGED_BY_VALUE, RUN_ID_KEY};
+use netconform::labels::run_labels;
 use netconform_double::{Double, DoubleConfig};
 
 const NETCONFORM: &str = env!("CARGO_BIN_EXE_netconform");
@@ -33,13 +33,7 @@ async fn create(api: &Api<Namespace>, name: &str, run: &str) {
     let ns = Namespace {
         metadata: ObjectMeta {
             name: Some(name.into()),
-            labels: Some(
-                [
-                    (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
-                    (RUN_ID_KEY.to_string(), run.to_string()),
-                ]
-                .into(),
-            ),
+            labels: Some(run_labels(run)),
             ..ObjectMeta::default()
         },
         ..Namespace::default()
@@ -122,13 +116,7 @@ async fn sweep_deletes_only_when_told_and_only_what_it_selects() {
     let dead = Lease {
         metadata: ObjectMeta {
             name: Some(netconform::liveness::lease_name("rund")),
-            labels: Some(
-                [
-                    (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
-                    (RUN_ID_KEY.to_string(), "rund".to_string()),
-                ]
-                .into(),
-            ),
+            labels: Some(run_labels("rund")),
             ..ObjectMeta::default()
         },
         spec: Some(LeaseSpec {

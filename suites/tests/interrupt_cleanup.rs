@@ -21,6 +21,20 @@ use netconform_suites::all_trials;
 /// Interrupt once the run has created this many namespaces (in all, not at once); 0: at once.
 const POINTS: &[usize] = &[0, 1, 3, 8, 15, 30, 60];
 
+/// The names of the objects `params` selects.
+async fn names<K>(api: &Api<K>, params: &ListParams) -> Vec<String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.list(params)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|o| o.meta().name.clone())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_interrupt_at_any_point_leaves_nothing_the_run_created() {
     let real_context = std::env::var("NETCONFORM_INTERRUPT_CONTEXT").ok();
@@ -101,22 +115,8 @@ async fn an_interrupt_at_any_point_leaves_nothing_the_run_created() {
         }
         // Gone, not merely terminating: the cleanup waits until the objects are deleted.
         let params = ListParams::default().labels(&selector);
-        let ns_left: Vec<String> = namespaces
-            .list(&params)
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter_map(|n| n.metadata.name)
-            .collect();
-        let cidrs_left: Vec<String> = cidrs
-            .list(&params)
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter_map(|c| c.metadata.name)
-            .collect();
+        let ns_left = names(&namespaces, &params).await;
+        let cidrs_left = names(&cidrs, &params).await;
         if !ns_left.is_empty() || !cidrs_left.is_empty() {
             problems.push(format!(
                 "point {point} (run {run_id}): left namespaces {ns_left:?}, ServiceCIDRs {cidrs_left:?}"
