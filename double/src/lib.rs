@@ -32,6 +32,8 @@ pub type Object = serde_json::Value;
 
 /// The simulated server version reported by `/version` by default. The build metadata marks it as the double.
 pub const DEFAULT_SERVER_VERSION: &str = "v1.33.1+netconform-double";
+/// What every version the double serves carries, so a client can tell it from a cluster.
+pub const VERSION_MARK: &str = "+netconform-double";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DoubleError {

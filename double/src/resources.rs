@@ -171,6 +171,8 @@ pub static RESOURCES: &[ResourceDef] = &[
         &[],
         true,
     ),
+    // upstream: pkg/registry/coordination/lease (what netconform's runs hold while they are live)
+    def("coordination.k8s.io", "Lease", "leases", "lease", &[], true),
     ResourceDef {
         has_status: true,
         tracks_generation: true,
@@ -259,6 +261,7 @@ mod tests {
             vec![
                 ("apps", "v1"),
                 ("discovery.k8s.io", "v1"),
+                ("coordination.k8s.io", "v1"),
                 ("networking.k8s.io", "v1")
             ]
         );

@@ -9,7 +9,8 @@ use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
 use crate::retry::retrying;
-use crate::wait::{Verdict, budgets, wait_list};
+use crate::sweep::{self, SweepOptions};
+use crate::wait::{Budget, Verdict, budgets, wait_list};
 
 /// Something this run created and must delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,33 +28,75 @@ impl std::fmt::Display for Owned {
     }
 }
 
+/// A creation refused because the run is being interrupted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the run is being interrupted, so {0} is not created")]
+pub struct Closed(pub String);
+
 /// The live set of owned objects. Deleting is idempotent: NotFound counts as done.
 pub struct Cleanup {
     client: Client,
-    live: Mutex<Vec<Owned>>,
+    live: Mutex<Live>,
+    /// Creations of owned objects whose answer has not come yet; an interrupt waits for them, since the
+    /// server may create the object after a delete sent meanwhile found nothing.
+    in_flight: tokio::sync::watch::Sender<usize>,
 }
+
+#[derive(Default)]
+struct Live {
+    owned: Vec<Owned>,
+    /// Set by an interrupt: nothing new is created.
+    closed: bool,
+}
+
+/// Held while an owned object is being created (see [`Cleanup::creating`]).
+#[must_use = "the creation counts as in flight only while this is held"]
+pub struct Creating<'a> {
+    cleanup: &'a Cleanup,
+}
+
+impl Drop for Creating<'_> {
+    fn drop(&mut self) {
+        self.cleanup
+            .in_flight
+            .send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// How long an interrupted run waits for its objects to be gone, unscaled.
+pub const SHUTDOWN: Budget = Budget::new("interrupt-cleanup", 120);
 
 impl Cleanup {
     pub fn new(client: Client) -> Cleanup {
         Cleanup {
             client,
-            live: Mutex::new(Vec::new()),
+            live: Mutex::new(Live::default()),
+            in_flight: tokio::sync::watch::Sender::new(0),
         }
     }
 
-    pub fn register(&self, owned: Owned) {
-        if let Ok(mut live) = self.live.lock() {
-            live.push(owned);
+    /// Registers `owned` before it is created, and counts its creation in flight until the guard drops.
+    /// Refused once the run is interrupted.
+    pub fn creating(&self, owned: Owned) -> Result<Creating<'_>, Closed> {
+        let Ok(mut live) = self.live.lock() else {
+            return Err(Closed(owned.to_string()));
+        };
+        if live.closed {
+            return Err(Closed(owned.to_string()));
         }
+        live.owned.push(owned);
+        // Counted under the lock, so once `close` returns the count only goes down.
+        self.in_flight.send_modify(|n| *n += 1);
+        Ok(Creating { cleanup: self })
     }
 
     /// Deletes one owned object and forgets it.
     pub async fn delete(&self, owned: &Owned) -> Result<(), String> {
         let result = delete_owned(&self.client, owned).await;
-        if result.is_ok() {
-            if let Ok(mut live) = self.live.lock() {
-                live.retain(|o| o != owned);
-            }
+        if result.is_ok()
+            && let Ok(mut live) = self.live.lock()
+        {
+            live.owned.retain(|o| o != owned);
         }
         result
     }
@@ -61,7 +104,7 @@ impl Cleanup {
     /// Deletes everything still live (cluster-scoped objects first: they may hold addresses of namespaced ones).
     /// Returns one line per object that could not be deleted.
     pub async fn delete_all(&self) -> Vec<String> {
-        let mut owned = self.live.lock().map(|l| l.clone()).unwrap_or_default();
+        let mut owned = self.live();
         owned.sort_by_key(|o| matches!(o, Owned::Namespace(_)));
         let mut problems = Vec::new();
         for o in &owned {
@@ -73,8 +116,94 @@ impl Cleanup {
     }
 
     pub fn live(&self) -> Vec<Owned> {
-        self.live.lock().map(|l| l.clone()).unwrap_or_default()
+        self.live
+            .lock()
+            .map(|l| l.owned.clone())
+            .unwrap_or_default()
     }
+
+    /// Ctrl-C or SIGTERM: refuses new creations, lets those in flight answer, deletes what the run owns and
+    /// whatever else carries its run id, and waits (watch-driven, within [`SHUTDOWN`] scaled) until it is
+    /// gone. Returns one line per object still there, or that could not be deleted.
+    pub async fn shutdown(&self, run_id: &str, scale: f64) -> Vec<String> {
+        if let Ok(mut live) = self.live.lock() {
+            live.closed = true;
+        }
+        let bound = SHUTDOWN.scaled(scale);
+        let mut in_flight = self.in_flight.subscribe();
+        if tokio::time::timeout(bound, in_flight.wait_for(|n| *n == 0))
+            .await
+            .is_err()
+        {
+            // Not fatal: the label sweep below still finds what they created if they created it by now.
+            eprintln!(
+                "netconform: cleanup: {} creation(s) still unanswered after {}s",
+                *in_flight.borrow(),
+                bound.as_secs()
+            );
+        }
+        let mut problems = self.delete_all().await;
+        problems.extend(remove_run(&self.client, run_id, scale).await);
+        problems
+    }
+}
+
+/// Deletes every object labelled with `run_id` (the run's own, by label, whatever was registered) and waits
+/// until none is left; returns one line per object left or error.
+pub async fn remove_run(client: &Client, run_id: &str, scale: f64) -> Vec<String> {
+    let only = SweepOptions {
+        only_run: Some(run_id.to_string()),
+        ..SweepOptions::default()
+    };
+    let swept = match sweep::sweep(client, &only).await {
+        Ok(report) => report,
+        Err(e) => return vec![e.to_string()],
+    };
+    let mut left = Vec::new();
+    let config = watcher::Config::default().labels(&sweep::selector(Some(run_id)));
+    let served = sweep::swept_resources().into_iter().filter(|r| {
+        !swept
+            .not_served
+            .iter()
+            .any(|n| n.starts_with(&format!("{} (", r.kind)))
+    });
+    for resource in served {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+        let describe = |o: &DynamicObject| {
+            format!(
+                "{} {}",
+                resource.kind,
+                o.metadata.name.as_deref().unwrap_or("?")
+            )
+        };
+        let gone = wait_list(
+            &api,
+            config.clone(),
+            &format!("no {} of run {run_id}", resource.plural),
+            SHUTDOWN,
+            scale,
+            &describe,
+            |objects| {
+                if objects.is_empty() {
+                    Verdict::Done
+                } else {
+                    Verdict::Pending
+                }
+            },
+        )
+        .await;
+        match gone {
+            Ok(_) => {}
+            Err(crate::failure::TrialError::Timeout { last_state, .. }) => left.extend(
+                last_state
+                    .lines()
+                    .filter(|l| !l.starts_with("no matching object"))
+                    .map(|l| format!("still there: {l}")),
+            ),
+            Err(e) => left.push(e.to_string()),
+        }
+    }
+    left
 }
 
 /// Waits, watch-driven within [`budgets::NAMESPACE_CLEANUP`], until namespace `namespace` holds no

@@ -199,6 +199,29 @@ pub struct SimFaults {
     pub seed: Option<u64>,
 }
 
+impl SimFaults {
+    /// The faults in `NETCONFORM_SIM_FAULTS` syntax, for the reports; `None` when there are none.
+    pub fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.error_rate > 0.0 {
+            parts.push(format!("errors={}", self.error_rate));
+        }
+        if let Some(d) = self.watch_drop {
+            parts.push(format!("watch-drop={}ms", d.as_millis()));
+        }
+        if let Some(d) = self.latency {
+            parts.push(format!("latency={}ms", d.as_millis()));
+        }
+        if parts.is_empty() {
+            return None;
+        }
+        if let Some(seed) = self.seed {
+            parts.push(format!("seed={seed}"));
+        }
+        Some(parts.join(","))
+    }
+}
+
 /// Everything a run is configured with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -379,14 +402,27 @@ impl Settings {
                 }
                 "NETCONFORM_LOAD_BALANCER" => s.load_balancer = toggle(&name, value)?,
                 "NETCONFORM_NETWORK_POLICY" => s.network_policy = toggle(&name, value)?,
-                "NETCONFORM_SIM_DEVIATIONS" => s.sim_deviations = names(value),
+                "NETCONFORM_SIM_DEVIATIONS" => {
+                    s.sim_deviations = names(value);
+                    // An unknown name is a bad setting (exit 2), not a double that failed to start.
+                    netconform_double::deviation::Deviations::from_names(&s.sim_deviations)
+                        .map_err(|e| {
+                            invalid(
+                                &name,
+                                value,
+                                &format!(
+                                    "comma-separated deviation names ({e}; `netconform sim --list-deviations` describes them)"
+                                ),
+                            )
+                        })?;
+                }
                 "NETCONFORM_SIM_PROFILES" => s.sim_profiles = names(value),
                 "NETCONFORM_SIM_FAULTS" => s.sim_faults = parse_faults(&name, value)?,
                 "NETCONFORM_SIM_POD_START" => s.sim_pod_start = Some(parse_range(&name, value)?),
                 "NETCONFORM_IMAGES" => s.images_path = Some(PathBuf::from(value)),
                 "NETCONFORM_TESTBED" => s.testbed_path = Some(PathBuf::from(value)),
                 "NETCONFORM_RUN_ID" => {
-                    if !is_dns_label(value) || value.len() > 20 {
+                    if !is_run_id(value) {
                         return Err(invalid(
                             &name,
                             value,
@@ -589,6 +625,11 @@ fn is_dns_label(value: &str) -> bool {
         && bytes.last() != Some(&b'-')
 }
 
+/// A run id as `NETCONFORM_RUN_ID` takes it: a DNS label of at most 20 characters (it goes into names).
+pub fn is_run_id(value: &str) -> bool {
+    is_dns_label(value) && value.len() <= 20
+}
+
 fn invalid(name: &str, value: &str, accepted: &str) -> ConfigError {
     ConfigError::Invalid {
         variable: name.to_string(),
@@ -712,7 +753,10 @@ pub(crate) mod tests {
     fn parses_sim_settings() {
         let s = parse(&[
             ("NETCONFORM_TARGET", "sim"),
-            ("NETCONFORM_SIM_DEVIATIONS", "hosts-no-header, ,dns-ndots-1"),
+            (
+                "NETCONFORM_SIM_DEVIATIONS",
+                "hosts-missing-header, ,hosts-no-fqdn",
+            ),
             (
                 "NETCONFORM_SIM_FAULTS",
                 "errors=0.1,watch-drop=2s,latency=5ms,seed=1",
@@ -724,7 +768,17 @@ pub(crate) mod tests {
             ),
         ])
         .unwrap();
-        assert_eq!(s.sim_deviations, vec!["hosts-no-header", "dns-ndots-1"]);
+        assert_eq!(
+            s.sim_deviations,
+            vec!["hosts-missing-header", "hosts-no-fqdn"]
+        );
+        let err = parse(&[("NETCONFORM_SIM_DEVIATIONS", "nonexistent")]).unwrap_err();
+        assert_eq!(err.exit_code(), 2, "an unknown deviation is a bad setting");
+        assert!(
+            err.to_string()
+                .starts_with("invalid NETCONFORM_SIM_DEVIATIONS=\"nonexistent\": expected comma-separated deviation names (unknown deviation \"nonexistent\""),
+            "{err}"
+        );
         assert_eq!(
             s.sim_profiles,
             vec!["ipv6-primary", "node-resolv-search-dot"]
@@ -947,7 +1001,7 @@ pub(crate) mod tests {
             ("NETCONFORM_RETRIES", "1"),
             ("NETCONFORM_LOAD_BALANCER", "auto"),
             ("NETCONFORM_NETWORK_POLICY", "auto"),
-            ("NETCONFORM_SIM_DEVIATIONS", "a"),
+            ("NETCONFORM_SIM_DEVIATIONS", "hosts-no-fqdn"),
             ("NETCONFORM_SIM_PROFILES", "ipv6-primary"),
             ("NETCONFORM_SIM_FAULTS", "seed=3"),
             ("NETCONFORM_SIM_POD_START", "1s"),

@@ -11,7 +11,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::cleanup::{Cleanup, Owned};
+use crate::cleanup::{Cleanup, Creating, Owned};
 use crate::cluster::TargetKind;
 use crate::config::Settings;
 use crate::diagnostics::pod_status;
@@ -63,6 +63,8 @@ pub struct RunState {
     pub capabilities: Capabilities,
     pub settings: Settings,
     pub cleanup: Cleanup,
+    /// The lease that tells sweeps this run is live; `None` where Leases are not served.
+    pub lease: Option<crate::liveness::RunLease>,
 }
 
 /// Cheap to clone; all clones share the log and findings.
@@ -166,8 +168,12 @@ impl Ctx {
             doc_says: doc_says.into(),
             cluster_shows: cluster_shows.into(),
         };
+        let shown_by = match self.inner.run.target {
+            TargetKind::Simulated => "the double",
+            _ => "the cluster",
+        };
         self.log(format!(
-            "doc finding: the doc says {}; the cluster shows {}",
+            "doc finding: the doc says {}; {shown_by} shows {}",
             finding.doc_says, finding.cluster_shows
         ));
         if let Ok(mut findings) = self.inner.findings.lock() {
@@ -195,17 +201,30 @@ impl Ctx {
         format!("{base}-{}", self.inner.run.run_id)
     }
 
-    /// Registers a cluster-scoped object for deletion when the trial ends (or the run is interrupted).
-    pub fn own_cluster_scoped(&self, resource: ApiResource, name: &str) -> Owned {
-        let owned = Owned::ClusterScoped {
+    /// Registers a cluster-scoped object for deletion when the trial ends (or the run is interrupted). Hold
+    /// the guard until its create has answered: an interrupt waits for it. Fails once the run is interrupted.
+    pub fn own_cluster_scoped(
+        &self,
+        resource: ApiResource,
+        name: &str,
+    ) -> Result<Creating<'_>, TrialError> {
+        self.own(Owned::ClusterScoped {
             resource,
             name: name.to_string(),
-        };
-        self.inner.run.cleanup.register(owned.clone());
+        })
+    }
+
+    fn own(&self, owned: Owned) -> Result<Creating<'_>, TrialError> {
+        let creating = self
+            .inner
+            .run
+            .cleanup
+            .creating(owned.clone())
+            .map_err(|e| TrialError::Harness(e.to_string()))?;
         if let Ok(mut mine) = self.inner.owned.lock() {
-            mine.push(owned.clone());
+            mine.push(owned);
         }
-        owned
+        Ok(creating)
     }
     pub fn take_owned(&self) -> Vec<Owned> {
         self.inner
@@ -322,11 +341,7 @@ impl Ctx {
             ..Namespace::default()
         };
         // Registered before the create so an interrupt between the two still deletes it.
-        let owned = Owned::Namespace(name.clone());
-        self.inner.run.cleanup.register(owned.clone());
-        if let Ok(mut mine) = self.inner.owned.lock() {
-            mine.push(owned);
-        }
+        let _creating = self.own(Owned::Namespace(name.clone()))?;
         let api: Api<Namespace> = Api::all(self.client());
         let mut attempts = 0;
         retrying(|| {

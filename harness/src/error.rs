@@ -20,7 +20,8 @@ pub const EXIT_CAPABILITY: i32 = 8;
 pub const EXIT_REPORT: i32 = 9;
 pub const EXIT_API: i32 = 10;
 pub const EXIT_DOUBLE: i32 = 11;
-pub const EXIT_NOT_READY: i32 = 12;
+pub const EXIT_NO_MATCH: i32 = 12;
+pub const EXIT_NOT_READY: i32 = 13;
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Debug, thiserror::Error)]
@@ -117,11 +118,15 @@ pub const EXIT_CODES: &[ExitCodeDoc] = &[
     },
     ExitCodeDoc {
         code: 12,
+        meaning: "a trial name filter (`cargo test --test conformance -- FILTER`) matches no trial",
+    },
+    ExitCodeDoc {
+        code: 13,
         meaning: "a kind cluster netconform created did not become ready (every node Ready without its not-ready taint, CoreDNS available) within its budget",
     },
     ExitCodeDoc {
         code: 130,
-        meaning: "interrupted (Ctrl-C); objects created so far were cleaned up",
+        meaning: "interrupted (Ctrl-C or SIGTERM): what the run created is deleted and awaited (anything left is named on stderr); the reports say `interrupted`",
     },
 ];
 
@@ -230,7 +235,7 @@ mod tests {
     fn exit_codes_are_distinct_documented_and_not_libtests() {
         let documented: BTreeSet<i32> = EXIT_CODES.iter().map(|d| d.code).collect();
         let kinds = [
-            2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 130, // one per category
+            2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 130, // one per category
         ];
         for err in every_variant() {
             let code = err.exit_code();

@@ -59,6 +59,132 @@ impl TrialError {
     }
 }
 
+/// What kind of failure a trial had, for dashboards that group failures (the JUnit `type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// The cluster showed something other than the doc says.
+    Assertion,
+    /// A wait ran out of its budget.
+    Timeout,
+    /// An API call failed.
+    ApiError,
+    /// The harness could not set the trial up (namespace, exec, manifest).
+    Setup,
+}
+
+impl FailureKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            FailureKind::Assertion => "assertion",
+            FailureKind::Timeout => "timeout",
+            FailureKind::ApiError => "api-error",
+            FailureKind::Setup => "setup",
+        }
+    }
+}
+
+/// A failure in fields: what was checked, what was expected, what was observed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Failure {
+    #[serde(rename = "type")]
+    pub kind: FailureKind,
+    pub check: String,
+    pub expected: String,
+    pub observed: String,
+}
+
+/// Characters of each value in a one-line failure message; the report's body has them whole.
+const ONE_LINE_VALUE: usize = 200;
+
+impl Failure {
+    /// `check: expected …; observed …` on one line, for dashboards that show only the message.
+    pub fn one_line(&self) -> String {
+        format!(
+            "{}: expected {}; observed {}",
+            flat(&self.check),
+            flat(&self.expected),
+            flat(&self.observed)
+        )
+    }
+}
+
+/// One line of at most [`ONE_LINE_VALUE`] characters: lines joined with ` ⏎ `.
+fn flat(text: &str) -> String {
+    let joined = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ⏎ ");
+    let joined = if joined.is_empty() {
+        "(nothing)".to_string()
+    } else {
+        joined
+    };
+    match joined.char_indices().nth(ONE_LINE_VALUE) {
+        Some((cut, _)) => format!("{}…", &joined[..cut]),
+        None => joined,
+    }
+}
+
+impl TrialError {
+    /// The failure in fields (see [`Failure`]).
+    pub fn failure(&self) -> Failure {
+        let (kind, check, expected, observed) = match self {
+            TrialError::Mismatch {
+                what,
+                expected,
+                observed,
+            } => (
+                FailureKind::Assertion,
+                what.clone(),
+                expected.clone(),
+                observed.clone(),
+            ),
+            TrialError::Timeout {
+                awaited,
+                budget,
+                elapsed,
+                last_state,
+            } => (
+                FailureKind::Timeout,
+                format!("waiting for {awaited}"),
+                format!("within the {budget} budget"),
+                format!("after {}s still: {last_state}", elapsed.as_secs()),
+            ),
+            TrialError::GaveUp {
+                awaited,
+                why,
+                last_state,
+            } => (
+                FailureKind::Assertion,
+                format!("waiting for {awaited}"),
+                awaited.clone(),
+                format!("{why}; last state: {last_state}"),
+            ),
+            TrialError::Api { context, source } => (
+                FailureKind::ApiError,
+                context.clone(),
+                "the API request to succeed".to_string(),
+                source.to_string(),
+            ),
+            TrialError::Harness(text) => (
+                FailureKind::Setup,
+                "the trial's own steps".to_string(),
+                "them to run".to_string(),
+                text.clone(),
+            ),
+        };
+        Failure {
+            kind,
+            check,
+            expected,
+            observed,
+        }
+    }
+}
+
 fn indent(text: &str) -> String {
     if text.is_empty() {
         return "  (empty)".to_string();
@@ -113,6 +239,42 @@ mod tests {
         assert!(text.contains("expected:\n  2"), "{text}");
         assert!(text.contains("observed:\n  1"), "{text}");
         assert!(err.is_mismatch());
+    }
+
+    #[test]
+    fn every_failure_has_a_one_line_message_with_check_expected_observed_and_a_type() {
+        let mismatch = ensure(false, "the hosts file", "a\tb\nc", "d").unwrap_err();
+        let f = mismatch.failure();
+        assert_eq!(f.kind, FailureKind::Assertion);
+        assert_eq!(
+            f.one_line(),
+            "the hosts file: expected a\tb ⏎ c; observed d"
+        );
+        let timeout = TrialError::Timeout {
+            awaited: "pod p to be Running".into(),
+            budget: "pod-start",
+            elapsed: Duration::from_secs(180),
+            last_state: "pod p: Pending\nImagePullBackOff".into(),
+        };
+        let f = timeout.failure();
+        assert_eq!(f.kind.label(), "timeout");
+        assert_eq!(
+            f.one_line(),
+            "waiting for pod p to be Running: expected within the pod-start budget; observed after 180s still: pod p: Pending ⏎ ImagePullBackOff"
+        );
+        assert_eq!(
+            TrialError::Harness("exec failed".into())
+                .failure()
+                .kind
+                .label(),
+            "setup"
+        );
+        let long = ensure(false, "x", "y".repeat(500), "")
+            .unwrap_err()
+            .failure();
+        let line = long.one_line();
+        assert!(!line.contains('\n') && line.chars().count() < 260, "{line}");
+        assert!(line.ends_with("…; observed (nothing)"), "{line}");
     }
 
     #[test]

@@ -15,16 +15,22 @@ pub fn managed_selector() -> String {
     format!("{MANAGED_BY_KEY}={MANAGED_BY_VALUE}")
 }
 
+/// The labels of everything run `run_id` creates (namespaces add [`SUITE_KEY`]).
+pub fn run_labels(run_id: &str) -> std::collections::BTreeMap<String, String> {
+    [
+        (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
+        (RUN_ID_KEY.to_string(), run_id.to_string()),
+    ]
+    .into()
+}
+
 /// The labels of a namespace a trial owns (its own, or an extra one it creates), so cleanup and
 /// `netconform sweep` find it by label.
 pub fn owned_namespace_labels(
     run_id: &str,
     suite: &str,
 ) -> std::collections::BTreeMap<String, String> {
-    [
-        (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
-        (RUN_ID_KEY.to_string(), run_id.to_string()),
-        (SUITE_KEY.to_string(), suite.to_string()),
-    ]
-    .into()
+    let mut labels = run_labels(run_id);
+    labels.insert(SUITE_KEY.to_string(), suite.to_string());
+    labels
 }

@@ -12,6 +12,7 @@ pub mod failure;
 pub mod images;
 pub mod ipfamily;
 pub mod labels;
+pub mod liveness;
 pub mod manifest;
 pub mod parse;
 pub mod preflight;

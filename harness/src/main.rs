@@ -1,8 +1,10 @@
 //! `netconform`: the commands around the suite (the suite itself runs under `cargo test --test conformance`).
 //!
-//!   netconform sweep                         delete leftovers of earlier runs (by label only)
+//!   netconform sweep [--dry-run] [--run-id ID] [--older-than DURATION] [--context NAME]
+//!                                            delete leftovers of earlier runs (by label only)
 //!   netconform sim --kubeconfig PATH [--deviate NAME]...   serve the offline test double until Ctrl-C
-//!   netconform sim --list-deviations         name<TAB>trials it makes fail
+//!   netconform sim --list-deviations         name<TAB>trials it makes fail<TAB>description
+//!   netconform COMMAND --help                the command's usage; nothing else is done
 //!   netconform sim --list-profiles           name<TAB>the conforming variant it models
 //!   netconform gate BASELINE.xml CANDIDATE.xml [--force] [--markdown OUT.md]
 //!                                            compare two runs' JUnit reports: exit 0 no regression, 1 regressed,
@@ -17,24 +19,44 @@ use netconform::config::{Settings, TargetChoice};
 use netconform::report::{claims, gate};
 use netconform_double::{Double, deviation, profile};
 
-const USAGE: &str = "usage: netconform sweep | netconform sim --kubeconfig PATH [--deviate NAME]... | netconform sim --list-deviations | netconform sim --list-profiles | netconform gate BASELINE.xml CANDIDATE.xml [--force] [--markdown OUT.md] | netconform claims REPORT.xml... [--markdown OUT.md] | netconform fidelity REAL.json DOUBLE.json";
+const SIM_USAGE: &str = "netconform sim --kubeconfig PATH [--deviate NAME]... | netconform sim --list-deviations | netconform sim --list-profiles";
+
+const FIDELITY_USAGE: &str = "netconform fidelity REAL.json DOUBLE.json";
+
+/// The usage of each command, for `COMMAND --help` and errors.
+const COMMANDS: &[(&str, &str)] = &[
+    ("sweep", netconform::sweep::USAGE),
+    ("sim", SIM_USAGE),
+    ("gate", gate::USAGE),
+    ("claims", claims::USAGE),
+    ("fidelity", FIDELITY_USAGE),
+];
 /// Exit status for a command line that does not parse.
 const EXIT_USAGE: u8 = 2;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("sweep") => sweep().await,
+    let usage = usage();
+    let command = args.first().map(String::as_str);
+    // `COMMAND --help` only prints: it must never run the command (a sweep deletes).
+    if let Some((_, command_usage)) = COMMANDS.iter().find(|(c, _)| Some(*c) == command)
+        && args[1..].iter().any(|a| a == "--help" || a == "-h")
+    {
+        println!("usage: {command_usage}");
+        return ExitCode::SUCCESS;
+    }
+    let result = match command {
+        Some("sweep") => sweep(&args[1..]).await,
         Some("sim") => sim(&args[1..]).await,
         Some("gate") => gate(&args[1..]),
         Some("claims") => claims(&args[1..]),
         Some("fidelity") => fidelity(&args[1..]),
         Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
+            println!("{usage}");
             Ok(())
         }
-        _ => Err((USAGE.to_string(), EXIT_USAGE)),
+        _ => Err((usage, EXIT_USAGE)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -47,28 +69,48 @@ async fn main() -> ExitCode {
 
 type CommandResult = Result<(), (String, u8)>;
 
+fn usage() -> String {
+    let lines: Vec<&str> = COMMANDS.iter().map(|(_, u)| *u).collect();
+    format!("usage: {}", lines.join(" | "))
+}
+
 fn fail(e: netconform::error::HarnessError) -> (String, u8) {
     (e.to_string(), u8::try_from(e.exit_code()).unwrap_or(1))
 }
 
 /// Deletes what earlier runs left on the current kubeconfig context, by the netconform label only.
-async fn sweep() -> CommandResult {
+async fn sweep(args: &[String]) -> CommandResult {
+    // Parsed before anything touches a cluster: a bad argument deletes nothing.
+    let args = netconform::sweep::SweepArgs::parse(args).map_err(|line| (line, EXIT_USAGE))?;
     let mut settings = Settings::from_env()
         .map_err(|e| (e.to_string(), u8::try_from(e.exit_code()).unwrap_or(1)))?;
     // Sweeping never creates a cluster: only the configured context.
     settings.target = TargetChoice::Existing;
+    if args.context.is_some() {
+        settings.context = args.context.clone();
+    }
     let target = match cluster::resolve(&settings).await.map_err(fail)? {
         Resolution::Ready(target) => target,
-        Resolution::NoTarget { reason } => return Err((format!("nothing to sweep: {reason}"), 5)),
+        Resolution::NoTarget { reason, .. } => {
+            return Err((format!("nothing to sweep: {reason}"), 5));
+        }
     };
-    let report = netconform::sweep::sweep(&target.client, None, None)
+    let report = netconform::sweep::sweep(&target.client, &args.options)
         .await
         .map_err(fail)?;
     if report.deleted.is_empty() {
         println!("nothing to sweep on {}", target.description);
     }
+    let verb = if args.options.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
     for line in &report.deleted {
-        println!("deleted {line}");
+        println!("{verb} {line}");
+    }
+    for line in &report.kept {
+        println!("kept {line}");
     }
     target.teardown().await;
     Ok(())
@@ -145,19 +187,23 @@ async fn sim(args: &[String]) -> CommandResult {
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--kubeconfig" => kubeconfig = rest.next().map(PathBuf::from),
-            "--deviate" => deviations.push(
-                rest.next()
-                    .cloned()
-                    .ok_or((USAGE.to_string(), EXIT_USAGE))?,
-            ),
+            "--deviate" => deviations.push(rest.next().cloned().ok_or((
+                format!("--deviate needs a name; usage: {SIM_USAGE}"),
+                EXIT_USAGE,
+            ))?),
             "--list-deviations" => list = true,
             "--list-profiles" => list_profiles = true,
-            other => return Err((format!("unknown argument {other:?}; {USAGE}"), EXIT_USAGE)),
+            other => {
+                return Err((
+                    format!("unknown argument {other:?}; usage: {SIM_USAGE}"),
+                    EXIT_USAGE,
+                ));
+            }
         }
     }
     if list {
         for d in deviation::DEVIATIONS {
-            println!("{}\t{}", d.name, d.fails.join(" "));
+            println!("{}\t{}\t{}", d.name, d.fails.join(" "), d.description);
         }
         return Ok(());
     }
@@ -167,7 +213,10 @@ async fn sim(args: &[String]) -> CommandResult {
         }
         return Ok(());
     }
-    let path = kubeconfig.ok_or((format!("sim needs --kubeconfig PATH; {USAGE}"), EXIT_USAGE))?;
+    let path = kubeconfig.ok_or((
+        format!("sim needs --kubeconfig PATH; usage: {SIM_USAGE}"),
+        EXIT_USAGE,
+    ))?;
     let mut settings = Settings::from_env()
         .map_err(|e| (e.to_string(), u8::try_from(e.exit_code()).unwrap_or(1)))?;
     settings.sim_deviations.extend(deviations);

@@ -3,7 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use futures::FutureExt;
 use k8s_openapi::api::core::v1::Namespace;
@@ -12,17 +12,18 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use rand::Rng;
 
 use crate::cleanup::{Cleanup, Owned};
-use crate::cluster::{self, Resolution, Target};
+use crate::cluster::{self, Resolution, Target, TargetKind};
 use crate::config::{Settings, Toggle};
 use crate::ctx::{Ctx, RunState};
 use crate::diagnostics;
 use crate::failure::TrialError;
 use crate::labels;
 use crate::preflight::{self, Need, TargetFacts};
-use crate::report::{self, RunInfo, TrialOutcome, TrialRecord};
+use crate::report::{self, RunInfo, RunStatus, TrialOutcome, TrialRecord};
 use crate::retry::retrying;
 use crate::schedule::{Lease, Schedule, start_order};
 use crate::trial::TrialDef;
+use crate::wait;
 
 /// Trials at once unless `--test-threads` says otherwise. Trials wait on the cluster, not on a core; the
 /// scarce resource (the /28 IPv4 service range) is shared by declaration (`Need::ServiceAddresses`).
@@ -36,24 +37,23 @@ pub fn main(all: Vec<TrialDef>) -> ! {
     let (mut args, filters) = arguments(std::env::args());
     // Trials spend their time waiting on the cluster, not on a core: run more of them than there are cores.
     args.test_threads = args.test_threads.or(Some(DEFAULT_TEST_THREADS));
-    let trials: Vec<TrialDef> = all
-        .into_iter()
-        .filter(|t| {
-            filters.is_empty()
-                || filters.iter().any(|f| {
-                    if args.exact {
-                        t.name == f
-                    } else {
-                        t.name.contains(f.as_str())
-                    }
-                })
-        })
-        .collect();
+    let selection = describe_selection(&filters, &args);
+    let total = all.len();
+    let trials = select(all, &filters, &mut args)
+        .unwrap_or_else(|line| die(&line, crate::error::EXIT_NO_MATCH));
     let selected: Vec<TrialDef> = trials
         .iter()
         .copied()
         .filter(|t| !args.is_filtered_out(&placeholder(t)))
         .collect();
+    if filters.len() > 1 && !args.list {
+        // libtest-mimic saw only the matching trials, so its "filtered out" counts just `--skip`.
+        eprintln!(
+            "netconform: the filters {} select {} of {total} trials",
+            filters.join(", "),
+            trials.len()
+        );
+    }
     if args.list || selected.is_empty() {
         // Listing and empty selections never touch a cluster (no kind cluster for `cargo test some_unit_test`).
         libtest_mimic::run(&args, trials.iter().map(placeholder).collect()).exit();
@@ -64,12 +64,17 @@ pub fn main(all: Vec<TrialDef>) -> ! {
         .build()
         .unwrap_or_else(|e| die(&format!("cannot start the async runtime: {e}"), 1));
     let code = runtime.block_on(prepare(&settings, &selected));
-    let prepared = match code {
+    let mut prepared = match code {
         Ok(p) => p,
         Err((line, code)) => die(&line, code),
     };
+    match &mut prepared {
+        Prepared::NoTarget { info, .. } | Prepared::Ready { info, .. } => {
+            info.filter = selection;
+        }
+    }
     match prepared {
-        Prepared::NoTarget { reason, info } => {
+        Prepared::NoTarget { reason, hint, info } => {
             eprintln!("netconform: no target, every conformance trial is ignored: {reason}");
             let reporter = Arc::new(Reporter::new(&settings, info));
             let libtest = trials
@@ -83,7 +88,9 @@ pub fn main(all: Vec<TrialDef>) -> ! {
                 })
                 .collect();
             let conclusion = libtest_mimic::run(&args, libtest);
-            reporter.finish();
+            reporter.finish(RunStatus::Finished);
+            // The last lines: libtest's summary says "ok", which must not read as "tested".
+            eprintln!("{}", nothing_tested(&reason, &hint));
             conclusion.exit();
         }
         Prepared::Ready {
@@ -95,6 +102,7 @@ pub fn main(all: Vec<TrialDef>) -> ! {
             let schedule = Schedule::new(&state.capabilities);
             let handle = runtime.handle().clone();
             install_interrupt_handler(&runtime, state.clone(), reporter.clone());
+            runtime.spawn(heartbeat());
             let libtest = start_order(&trials)
                 .iter()
                 .map(|def| {
@@ -106,7 +114,8 @@ pub fn main(all: Vec<TrialDef>) -> ! {
                         handle.clone(),
                     );
                     Trial::ignorable_test(def.name, move || {
-                        let record = handle.block_on(run_trial(state, schedule, def));
+                        let record = handle
+                            .block_on(wait::TRIAL.scope(def.name, run_trial(state, schedule, def)));
                         let verdict = libtest_verdict(&record);
                         reporter.record(record);
                         verdict
@@ -114,11 +123,12 @@ pub fn main(all: Vec<TrialDef>) -> ! {
                 })
                 .collect();
             let conclusion = libtest_mimic::run(&args, libtest);
-            reporter.finish();
+            reporter.finish(RunStatus::Finished);
             runtime.block_on(async {
                 for problem in state.cleanup.delete_all().await {
                     eprintln!("netconform: cleanup: {problem}");
                 }
+                release_lease(&state).await;
                 target.teardown().await;
             });
             conclusion.exit();
@@ -133,23 +143,143 @@ pub async fn run_all(
     trials: &[TrialDef],
     concurrency: usize,
 ) -> Result<Vec<TrialRecord>, (String, i32)> {
+    let run = run_interruptible(settings, trials, concurrency, std::future::pending()).await?;
+    Ok(run.records)
+}
+
+/// What [`run_interruptible`] ran.
+#[derive(Debug)]
+pub struct InterruptibleRun {
+    /// The trials that ended (all of them unless interrupted).
+    pub records: Vec<TrialRecord>,
+    /// `Some` when `interrupt` came first: what the interrupt's cleanup left on the cluster (one line each).
+    pub left_after_interrupt: Option<Vec<String>>,
+}
+
+/// As [`run_all`], but `interrupt` ending first is a Ctrl-C: the run's cleanup on interrupt runs while the
+/// trials still run (as they do in the `conformance` binary), then they are dropped.
+pub async fn run_interruptible(
+    settings: &Settings,
+    trials: &[TrialDef],
+    concurrency: usize,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> Result<InterruptibleRun, (String, i32)> {
     use futures::StreamExt;
     match prepare(settings, trials).await? {
-        Prepared::NoTarget { reason, .. } => {
-            Ok(trials.iter().map(|d| skipped(d, &reason)).collect())
-        }
+        Prepared::NoTarget { reason, .. } => Ok(InterruptibleRun {
+            records: trials.iter().map(|d| skipped(d, &reason)).collect(),
+            left_after_interrupt: None,
+        }),
         Prepared::Ready { state, target, .. } => {
             let schedule = Schedule::new(&state.capabilities);
-            let records = futures::stream::iter(start_order(trials))
-                .map(|def| run_trial(state.clone(), schedule.clone(), def))
-                .buffer_unordered(concurrency.max(1))
-                .collect::<Vec<_>>()
-                .await;
+            let order = start_order(trials);
+            let (run_state, run_schedule) = (state.clone(), schedule.clone());
+            // Aborted if this future is dropped, as a killed process stops its trials.
+            let mut run = AbortOnDrop(tokio::spawn(async move {
+                futures::stream::iter(order)
+                    .map(|def| {
+                        wait::TRIAL.scope(
+                            def.name,
+                            run_trial(run_state.clone(), run_schedule.clone(), def),
+                        )
+                    })
+                    .buffer_unordered(concurrency.max(1))
+                    .collect::<Vec<_>>()
+                    .await
+            }));
+            let outcome = tokio::select! {
+                records = &mut run.0 => InterruptibleRun {
+                    records: records.unwrap_or_default(),
+                    left_after_interrupt: None,
+                },
+                () = interrupt => {
+                    let left = interrupted(&state).await;
+                    run.0.abort();
+                    InterruptibleRun { records: Vec::new(), left_after_interrupt: Some(left) }
+                }
+            };
             state.cleanup.delete_all().await;
+            release_lease(&state).await;
             target.teardown().await;
-            Ok(records)
+            Ok(outcome)
         }
     }
+}
+
+/// The trials to hand libtest-mimic for the name `filters`. One filter becomes libtest-mimic's own, so its
+/// summary counts the trials it filtered out; several are applied here. A filter that matches no trial is
+/// an error (a typo in a CI job must not pass as a green run of nothing), except for `--list`.
+fn select(
+    all: Vec<TrialDef>,
+    filters: &[String],
+    args: &mut Arguments,
+) -> Result<Vec<TrialDef>, String> {
+    let exact = args.exact;
+    if !args.list
+        && !filters.is_empty()
+        && !all
+            .iter()
+            .any(|t| filters.iter().any(|f| matches(t, f, exact)))
+    {
+        let names: Vec<String> = filters.iter().map(|f| format!("{f:?}")).collect();
+        return Err(format!(
+            "no trial matches the filter {}{} ({} trials; `-- --list` lists them)",
+            names.join(", "),
+            if exact { " (--exact)" } else { "" },
+            all.len()
+        ));
+    }
+    Ok(match filters {
+        [one] => {
+            args.filter = Some(one.clone());
+            all
+        }
+        _ => all
+            .into_iter()
+            .filter(|t| filters.is_empty() || filters.iter().any(|f| matches(t, f, exact)))
+            .collect(),
+    })
+}
+
+/// The closing lines of a run without a target: that nothing was tested and why, then how to get a cluster.
+fn nothing_tested(reason: &str, hint: &str) -> String {
+    format!(
+        "netconform: nothing was tested: every trial was ignored because there is no cluster ({reason}).\nnetconform: {hint}"
+    )
+}
+
+/// A task that ends when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Whether trial `def` matches the libtest name filter `filter`.
+fn matches(def: &TrialDef, filter: &str, exact: bool) -> bool {
+    if exact {
+        def.name == filter
+    } else {
+        def.name.contains(filter)
+    }
+}
+
+/// The selection as the reports record it (`--exact a b --skip c`), `None` for the whole suite.
+fn describe_selection(filters: &[String], args: &Arguments) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    if args.exact && !filters.is_empty() {
+        parts.push("--exact".into());
+    }
+    parts.extend(filters.iter().cloned());
+    for skip in &args.skip {
+        parts.push(format!("--skip {skip}"));
+    }
+    if args.ignored {
+        parts.push("--ignored".into());
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
 }
 
 /// libtest's options that take a value (`--skip X`), so that value is not taken for a filter.
@@ -196,11 +326,13 @@ fn die(line: &str, code: i32) -> ! {
 enum Prepared {
     NoTarget {
         reason: String,
+        hint: String,
         info: RunInfo,
     },
     Ready {
         state: Arc<RunState>,
-        target: Target,
+        // Boxed: a target is far larger than the other variant.
+        target: Box<Target>,
         info: RunInfo,
     },
 }
@@ -208,21 +340,13 @@ enum Prepared {
 /// Resolves the target and runs preflight. Errors are (one line, exit status).
 async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared, (String, i32)> {
     let run_id = settings.run_id.clone().unwrap_or_else(new_run_id);
-    let mut info = RunInfo {
-        run_id: run_id.clone(),
-        target: None,
-        target_description: "no target".into(),
-        server_version: None,
-        node_image: None,
-        ip_families: Vec::new(),
-        started_at: SystemTime::now(),
-        properties: run_properties(settings),
-    };
+    let mut info = RunInfo::starting(run_id.clone());
+    info.properties = run_properties(settings);
     let target = match cluster::resolve(settings)
         .await
         .map_err(|e| (e.to_string(), e.exit_code()))?
     {
-        Resolution::NoTarget { reason } => {
+        Resolution::NoTarget { reason, hint } => {
             if settings.require_cluster {
                 return Err((
                     format!("no target and NETCONFORM_REQUIRE_CLUSTER=1: {reason}"),
@@ -230,7 +354,7 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
                 ));
             }
             info.target_description = format!("no target: {reason}");
-            return Ok(Prepared::NoTarget { reason, info });
+            return Ok(Prepared::NoTarget { reason, hint, info });
         }
         Resolution::Ready(target) => target,
     };
@@ -246,7 +370,11 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
             evidence,
         };
     }
-    info.target = Some(target.kind);
+    info.target = Some(reported_target(target.kind, &capabilities.server_version));
+    if info.target == Some(TargetKind::Simulated) {
+        info.deviations = settings.sim_deviations.clone();
+        info.faults = settings.sim_faults.describe();
+    }
     info.target_description = target.description.clone();
     info.server_version = Some(capabilities.server_version.clone());
     info.node_image = target.node_image.clone();
@@ -292,7 +420,16 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
             ));
         }
     }
-    match crate::sweep::sweep(&client, Some(crate::sweep::LEFTOVER_AGE), Some(&run_id)).await {
+    // Taken before the opening sweep, so that runs starting together see each other as live.
+    let lease = crate::liveness::RunLease::acquire(&client, &run_id)
+        .await
+        .map_err(|e| (e.to_string(), e.exit_code()))?;
+    let leftovers = crate::sweep::SweepOptions {
+        older_than: Some(crate::sweep::LEFTOVER_AGE),
+        exclude_run: Some(run_id.clone()),
+        ..Default::default()
+    };
+    match crate::sweep::sweep(&client, &leftovers).await {
         Ok(swept) if !swept.deleted.is_empty() => eprintln!(
             "netconform: swept leftovers of earlier runs: {}",
             swept.deleted.join(", ")
@@ -308,10 +445,11 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
         capabilities,
         settings: settings.clone(),
         cleanup: Cleanup::new(client),
+        lease,
     });
     Ok(Prepared::Ready {
         state,
-        target,
+        target: Box::new(target),
         info,
     })
 }
@@ -330,6 +468,16 @@ fn run_properties(settings: &Settings) -> Vec<(String, String)> {
         .iter()
         .map(|(k, v)| (format!("netconform.testbed.{k}"), v.clone()));
     images.chain(testbed).collect()
+}
+
+/// The target kind a report names: an `existing` context that points at a served double (its version carries
+/// `+netconform-double`) is simulated; its results say nothing about a cluster.
+fn reported_target(kind: TargetKind, server_version: &str) -> TargetKind {
+    if server_version.contains(netconform_double::VERSION_MARK) {
+        TargetKind::Simulated
+    } else {
+        kind
+    }
 }
 
 /// Whether the user declared the capability `need` absent (`NETCONFORM_LOAD_BALANCER=no`,
@@ -399,7 +547,7 @@ async fn attempt(state: &Arc<RunState>, def: TrialDef, lease: &Arc<Lease>) -> Tr
             return failed(
                 &def,
                 started,
-                format!("could not create the trial namespace: {e}"),
+                &TrialError::Harness(format!("could not create the trial namespace: {e}")),
                 String::new(),
                 String::new(),
                 Vec::new(),
@@ -413,14 +561,7 @@ async fn attempt(state: &Arc<RunState>, def: TrialDef, lease: &Arc<Lease>) -> Tr
     )
     .await
     {
-        return failed(
-            &def,
-            started,
-            format!("the trial namespace is not ready: {e}"),
-            String::new(),
-            String::new(),
-            Vec::new(),
-        );
+        return failed(&def, started, &e, String::new(), String::new(), Vec::new());
     }
     let ctx = Ctx::new(state.clone(), def, namespace.clone(), lease.clone());
     let result = match AssertUnwindSafe((def.run)(ctx.clone()))
@@ -472,18 +613,11 @@ async fn attempt(state: &Arc<RunState>, def: TrialDef, lease: &Arc<Lease>) -> Tr
             log,
             ctx.take_findings(),
         ),
-        Err(e) => failed(
-            &def,
-            started,
-            e.to_string(),
-            diagnostics,
-            log,
-            ctx.take_findings(),
-        ),
+        Err(e) => failed(&def, started, &e, diagnostics, log, ctx.take_findings()),
     }
 }
 
-async fn create_namespace(state: &RunState, def: &TrialDef) -> Result<String, kube::Error> {
+async fn create_namespace(state: &RunState, def: &TrialDef) -> Result<String, String> {
     let api: Api<Namespace> = Api::all(state.client.clone());
     let suite = def.suite().replace('_', "-");
     let name = format!("nc-{suite}-{}", &new_run_id()[..5]);
@@ -509,14 +643,18 @@ async fn create_namespace(state: &RunState, def: &TrialDef) -> Result<String, ku
         ..Namespace::default()
     };
     // Registered before the create so an interrupt between the two still deletes it.
-    state.cleanup.register(Owned::Namespace(name.clone()));
+    let _creating = state
+        .cleanup
+        .creating(Owned::Namespace(name.clone()))
+        .map_err(|e| e.to_string())?;
     let params = PostParams::default();
     retrying(|| api.create(&params, &ns))
         .await
         .or_else(|e| match e {
             kube::Error::Api(s) if s.code == 409 => Ok(ns.clone()),
             e => Err(e),
-        })?;
+        })
+        .map_err(|e| e.to_string())?;
     Ok(name)
 }
 
@@ -545,6 +683,7 @@ fn record(
         log,
         findings,
         failed_attempts: Vec::new(),
+        failure: None,
     }
 }
 
@@ -563,22 +702,25 @@ fn skipped(def: &TrialDef, reason: &str) -> TrialRecord {
 fn failed(
     def: &TrialDef,
     started: Instant,
-    error: String,
+    error: &TrialError,
     diagnostics: String,
     log: String,
     findings: Vec<report::DocFinding>,
 ) -> TrialRecord {
     let message = format!("claim: {}\ndoc: {}\n{error}", def.claim, def.doc_url);
-    record(
-        def,
-        TrialOutcome::Failed {
-            message,
-            diagnostics,
-        },
-        started.elapsed(),
-        log,
-        findings,
-    )
+    TrialRecord {
+        failure: Some(error.failure()),
+        ..record(
+            def,
+            TrialOutcome::Failed {
+                message,
+                diagnostics,
+            },
+            started.elapsed(),
+            log,
+            findings,
+        )
+    }
 }
 
 /// What libtest prints: the failure message, then the trial's buffered log and the diagnostics.
@@ -605,6 +747,7 @@ fn libtest_verdict(record: &TrialRecord) -> Result<Completion, Failed> {
 /// Collects records and rewrites the reports after each one, so an interrupted run still leaves them.
 struct Reporter {
     info: RunInfo,
+    started: Instant,
     junit: std::path::PathBuf,
     summary: std::path::PathBuf,
     records: Mutex<Vec<TrialRecord>>,
@@ -614,6 +757,7 @@ impl Reporter {
     fn new(settings: &Settings, info: RunInfo) -> Reporter {
         Reporter {
             info,
+            started: Instant::now(),
             junit: settings.junit_path(),
             summary: settings.summary_path(),
             records: Mutex::new(Vec::new()),
@@ -625,24 +769,29 @@ impl Reporter {
             return;
         };
         records.push(record);
-        self.write(&records);
+        self.write(&records, RunStatus::Running);
     }
 
-    fn write(&self, records: &[TrialRecord]) {
-        if let Err(e) = report::write_junit(&self.junit, &self.info, records) {
+    fn write(&self, records: &[TrialRecord], status: RunStatus) {
+        let info = RunInfo {
+            wall_time: self.started.elapsed(),
+            status,
+            ..self.info.clone()
+        };
+        if let Err(e) = report::write_junit(&self.junit, &info, records) {
             eprintln!("netconform: {e}");
         }
-        if let Err(e) = report::write_summary_json(&self.summary, &self.info, records) {
+        if let Err(e) = report::write_summary_json(&self.summary, &info, records) {
             eprintln!("netconform: {e}");
         }
     }
 
     /// Final write, and the doc findings printed once at the end of the run.
-    fn finish(&self) {
+    fn finish(&self, status: RunStatus) {
         let Ok(records) = self.records.lock() else {
             return;
         };
-        self.write(&records);
+        self.write(&records, status);
         // The same finding seen by several trials is printed once, with the trials that saw it.
         let mut findings: std::collections::BTreeMap<(&str, &str, &str), Vec<&str>> =
             Default::default();
@@ -661,11 +810,15 @@ impl Reporter {
                     .push(&r.name);
             }
         }
+        let shown_by = self.info.shown_by();
         for ((url, doc_says, cluster_shows), trials) in findings {
             eprintln!(
-                "netconform: doc finding in {}: the doc says {doc_says}; the cluster shows {cluster_shows} ({url})",
+                "netconform: doc finding in {}: the doc says {doc_says}; {shown_by} shows {cluster_shows} ({url})",
                 trials.join(", ")
             );
+        }
+        if !records.is_empty() {
+            eprintln!("{}", suite_table(&records));
         }
         eprintln!(
             "netconform: reports: {} and {}",
@@ -684,15 +837,113 @@ fn install_interrupt_handler(
     runtime.spawn(async move {
         wait_for_interrupt().await;
         eprintln!(
-            "netconform: interrupted; deleting {} object(s) this run owns",
-            state.cleanup.live().len()
+            "netconform: interrupted; deleting what run {} created and waiting until it is gone",
+            state.run_id
         );
-        for problem in state.cleanup.delete_all().await {
+        let left = interrupted(&state).await;
+        for problem in &left {
             eprintln!("netconform: cleanup: {problem}");
         }
-        reporter.finish();
+        if left.is_empty() {
+            eprintln!(
+                "netconform: interrupted; everything run {} created is gone",
+                state.run_id
+            );
+        }
+        reporter.finish(RunStatus::Interrupted);
         std::process::exit(EXIT_INTERRUPTED);
     });
+}
+
+/// How often a run that waits says what it waits for.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Waits named in one heartbeat; the rest are counted.
+const HEARTBEAT_LINES: usize = 8;
+
+/// Every [`HEARTBEAT`], what the trials wait for: a run on a real cluster can wait minutes in silence.
+async fn heartbeat() {
+    let mut every = tokio::time::interval(HEARTBEAT);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if let Some(text) = heartbeat_text(&wait::waiting(), Instant::now()) {
+            eprintln!("{text}");
+        }
+    }
+}
+
+/// `netconform: waiting: 3 trial wait(s)` and one line per wait: trial, what, budget, how long.
+fn heartbeat_text(waits: &[wait::Waiting], now: Instant) -> Option<String> {
+    if waits.is_empty() {
+        return None;
+    }
+    let mut text = format!("netconform: waiting: {} trial wait(s)", waits.len());
+    for w in waits.iter().take(HEARTBEAT_LINES) {
+        text.push_str(&format!(
+            "\n  {}: {} ({} budget, {}s of {}s)",
+            w.trial,
+            w.awaited,
+            w.budget,
+            now.saturating_duration_since(w.since).as_secs(),
+            w.limit.as_secs()
+        ));
+    }
+    if waits.len() > HEARTBEAT_LINES {
+        text.push_str(&format!("\n  … and {} more", waits.len() - HEARTBEAT_LINES));
+    }
+    Some(text)
+}
+
+/// The run's closing table: per suite, passed, failed, skipped, flaky and the trials' time.
+fn suite_table(records: &[TrialRecord]) -> String {
+    let mut suites: Vec<(&str, Vec<&TrialRecord>)> = Vec::new();
+    for r in records {
+        match suites.iter_mut().find(|(s, _)| *s == r.suite) {
+            Some((_, rs)) => rs.push(r),
+            None => suites.push((&r.suite, vec![r])),
+        }
+    }
+    suites.sort_by_key(|(s, _)| *s);
+    let mut text = format!(
+        "{:<14} {:>6} {:>6} {:>7} {:>5} {:>9}",
+        "suite", "passed", "failed", "skipped", "flaky", "time"
+    );
+    let all: Vec<&TrialRecord> = records.iter().collect();
+    for (name, rs) in suites
+        .iter()
+        .map(|(n, rs)| (*n, rs))
+        .chain([("total", &all)])
+    {
+        let owned: Vec<TrialRecord> = rs.iter().map(|r| (*r).clone()).collect();
+        let t = report::totals(&owned);
+        let time: std::time::Duration = rs.iter().map(|r| r.duration).sum();
+        text.push_str(&format!(
+            "\n{name:<14} {:>6} {:>6} {:>7} {:>5} {:>8.1}s",
+            t.passed,
+            t.failed,
+            t.skipped,
+            t.flaky,
+            time.as_secs_f64()
+        ));
+    }
+    text
+}
+
+/// The run is over: its lease goes, so sweeps no longer take it for live.
+async fn release_lease(state: &RunState) {
+    if let Some(lease) = &state.lease {
+        lease.release().await;
+    }
+}
+
+/// Ctrl-C/SIGTERM: the run gives up its lease (its own cleanup sweeps by its run id, and a sweep leaves a
+/// live run's objects alone), then deletes what it created; returns what is left.
+async fn interrupted(state: &RunState) -> Vec<String> {
+    release_lease(state).await;
+    state
+        .cleanup
+        .shutdown(&state.run_id, state.settings.timeout_scale)
+        .await
 }
 
 async fn wait_for_interrupt() {
@@ -737,6 +988,170 @@ mod tests {
 
     fn split(line: &str) -> (Arguments, Vec<String>) {
         arguments(line.split(' ').map(String::from))
+    }
+
+    fn def(name: &'static str) -> TrialDef {
+        TrialDef {
+            name,
+            claim: "c",
+            doc_url: "https://kubernetes.io/docs/",
+            needs: &[],
+            run: |_| Box::pin(async { Ok(()) }),
+        }
+    }
+
+    #[test]
+    fn a_filter_that_matches_nothing_is_an_error_naming_it() {
+        let all = vec![def("dns::a::b"), def("dns::a::c"), def("hostaliases::x::y")];
+        let (mut args, filters) = split("conformance dsn");
+        let err = select(all.clone(), &filters, &mut args).unwrap_err();
+        assert_eq!(
+            err,
+            "no trial matches the filter \"dsn\" (3 trials; `-- --list` lists them)"
+        );
+        let (mut args, filters) = split("conformance --exact dns::a");
+        let err = select(all.clone(), &filters, &mut args).unwrap_err();
+        assert!(err.contains("\"dns::a\" (--exact)"), "{err}");
+        // One typo among good filters still runs the good ones, as libtest does.
+        let (mut args, filters) = split("conformance hostaliases dsn");
+        let picked = select(all.clone(), &filters, &mut args).unwrap();
+        assert_eq!(picked.len(), 1);
+        // `--list` lists nothing for it, as libtest does.
+        let (mut args, filters) = split("conformance dsn --list");
+        assert!(select(all.clone(), &filters, &mut args).is_ok());
+    }
+
+    /// libtest-mimic said `0 filtered out` for `-- dns`: the filter was applied before it saw the trials.
+    #[test]
+    fn one_filter_is_libtest_mimics_own_so_it_counts_what_it_filtered_out() {
+        let all = vec![def("dns::a::b"), def("dns::a::c"), def("hostaliases::x::y")];
+        let (mut args, filters) = split("conformance dns");
+        let picked = select(all.clone(), &filters, &mut args).unwrap();
+        assert_eq!(picked.len(), 3, "libtest-mimic gets every trial");
+        assert_eq!(args.filter.as_deref(), Some("dns"));
+        let run: Vec<Trial> = picked.iter().map(placeholder).collect();
+        let conclusion = libtest_mimic::run(
+            &Arguments {
+                quiet: true,
+                ..args
+            },
+            run,
+        );
+        assert_eq!(conclusion.num_filtered_out, 1);
+        assert_eq!(conclusion.num_passed, 2);
+    }
+
+    #[test]
+    fn a_run_without_a_cluster_ends_saying_nothing_was_tested_and_how_to_get_one() {
+        let text = nothing_tested(
+            "tried: no kubeconfig",
+            &crate::cluster::how_to_get_a_cluster(false),
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(
+            lines[0],
+            "netconform: nothing was tested: every trial was ignored because there is no cluster (tried: no kubeconfig)."
+        );
+        assert!(lines[1].contains("eval \"$(testbed/build)\""), "{text}");
+        assert!(lines[1].contains("NETCONFORM_TARGET=sim"), "{text}");
+    }
+
+    #[test]
+    fn the_heartbeat_names_each_wait_its_budget_and_how_long() {
+        let now = Instant::now();
+        assert_eq!(
+            heartbeat_text(&[], now),
+            None,
+            "nothing waits: nothing to say"
+        );
+        let waits: Vec<wait::Waiting> = (0..10)
+            .map(|i| wait::Waiting {
+                trial: "dns::busybox::runs",
+                awaited: format!("pod busybox{i} to be Running and Ready"),
+                budget: "pod-start",
+                limit: std::time::Duration::from_secs(180),
+                since: now - std::time::Duration::from_secs(42),
+            })
+            .collect();
+        let text = heartbeat_text(&waits, now).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "netconform: waiting: 10 trial wait(s)");
+        assert_eq!(
+            lines[1],
+            "  dns::busybox::runs: pod busybox0 to be Running and Ready (pod-start budget, 42s of 180s)"
+        );
+        assert_eq!(lines.last(), Some(&"  … and 2 more"));
+    }
+
+    #[test]
+    fn the_run_ends_with_a_table_per_suite() {
+        let rec = |name: &str, outcome: TrialOutcome| TrialRecord {
+            duration: std::time::Duration::from_millis(1500),
+            ..record(
+                &def(Box::leak(name.to_string().into_boxed_str())),
+                outcome,
+                std::time::Duration::ZERO,
+                String::new(),
+                Vec::new(),
+            )
+        };
+        let records = vec![
+            rec("dns::a::b", TrialOutcome::Passed),
+            rec(
+                "hostaliases::a::b",
+                TrialOutcome::Skipped { reason: "r".into() },
+            ),
+            rec(
+                "dns::a::c",
+                TrialOutcome::Failed {
+                    message: "m".into(),
+                    diagnostics: String::new(),
+                },
+            ),
+        ];
+        let table = suite_table(&records);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4, "{table}");
+        assert!(
+            lines[0].starts_with("suite") && lines[0].contains("flaky"),
+            "{table}"
+        );
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            ["dns", "1", "1", "0", "0", "3.0s"]
+        );
+        assert_eq!(
+            lines[3].split_whitespace().collect::<Vec<_>>(),
+            ["total", "1", "1", "1", "0", "4.5s"]
+        );
+    }
+
+    #[test]
+    fn a_served_double_is_reported_simulated_whatever_the_target_setting() {
+        assert_eq!(
+            reported_target(TargetKind::Existing, "v1.33.1+netconform-double"),
+            TargetKind::Simulated
+        );
+        assert_eq!(
+            reported_target(TargetKind::Existing, "v1.33.1"),
+            TargetKind::Existing
+        );
+        assert_eq!(
+            reported_target(TargetKind::Kind, "v1.37.0"),
+            TargetKind::Kind
+        );
+    }
+
+    #[test]
+    fn the_selection_is_described_for_the_reports() {
+        let (args, filters) = split("conformance --exact a::b::c d::e::f --skip dns");
+        assert_eq!(
+            describe_selection(&filters, &args).as_deref(),
+            Some("--exact a::b::c d::e::f --skip dns")
+        );
+        let (args, filters) = split("conformance");
+        assert_eq!(describe_selection(&filters, &args), None);
     }
 
     #[test]

@@ -9,8 +9,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams};
 use kube::{Client, ResourceExt};
 
+use std::collections::BTreeSet;
+
 use crate::error::HarnessError;
 use crate::labels::{MANAGED_BY_KEY, MANAGED_BY_VALUE, RUN_ID_KEY, managed_selector};
+use crate::liveness;
 
 /// Cluster-scoped kinds the suites create. Namespaced objects go with their namespace.
 /// (group, version, kind, plural)
@@ -23,10 +26,23 @@ pub const SWEPT_KINDS: &[(&str, &str, &str, &str)] = &[
 /// a run never deletes what a concurrent run against the same cluster is still using.
 pub const LEFTOVER_AGE: Duration = Duration::from_secs(60 * 60);
 
+/// Which labelled objects a sweep deletes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepOptions {
+    /// Leave objects younger than this.
+    pub older_than: Option<Duration>,
+    /// Leave this run's objects (the run in progress).
+    pub exclude_run: Option<String>,
+    /// Only this run's objects.
+    pub only_run: Option<String>,
+    /// Say what would be deleted; delete nothing.
+    pub dry_run: bool,
+}
+
 /// What a sweep deleted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SweepReport {
-    /// `Namespace nc-hosts-r1a2b3` ...
+    /// `Namespace nc-hosts-r1a2b3` ... (with `dry_run`: what would be deleted).
     pub deleted: Vec<String>,
     /// Labelled objects left alone (too young, or the excluded run), with why.
     pub kept: Vec<String>,
@@ -34,23 +50,37 @@ pub struct SweepReport {
     pub not_served: Vec<String>,
 }
 
-/// Deletes every labelled namespace and cluster-scoped object, except those younger than `older_than` or
-/// belonging to `exclude_run` (the run in progress).
-pub async fn sweep(
-    client: &Client,
-    older_than: Option<Duration>,
-    exclude_run: Option<&str>,
-) -> Result<SweepReport, HarnessError> {
+/// The label selector of a sweep: everything netconform created, or one run's objects.
+pub fn selector(only_run: Option<&str>) -> String {
+    match only_run {
+        Some(run) => format!("{},{RUN_ID_KEY}={run}", managed_selector()),
+        None => managed_selector(),
+    }
+}
+
+fn swept_resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+/// The kinds a sweep deletes ([`SWEPT_KINDS`]).
+pub fn swept_resources() -> Vec<ApiResource> {
+    SWEPT_KINDS
+        .iter()
+        .map(|(group, version, kind, plural)| swept_resource(group, version, kind, plural))
+        .collect()
+}
+
+/// Deletes every labelled namespace and cluster-scoped object `options` selects (see [`SweepOptions`]).
+pub async fn sweep(client: &Client, options: &SweepOptions) -> Result<SweepReport, HarnessError> {
     let mut report = SweepReport::default();
     let now = SystemTime::now();
+    let selector = selector(options.only_run.as_deref());
+    // A run whose lease is current is still going: its objects are not leftovers.
+    let leases = liveness::leases(client).await?;
     for (group, version, kind, plural) in SWEPT_KINDS {
-        let resource =
-            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+        let resource = swept_resource(group, version, kind, plural);
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-        let listed = match api
-            .list(&ListParams::default().labels(&managed_selector()))
-            .await
-        {
+        let listed = match api.list(&ListParams::default().labels(&selector)).await {
             Ok(list) => list.items,
             Err(kube::Error::Api(status)) if status.code == 404 => {
                 report
@@ -60,16 +90,17 @@ pub async fn sweep(
             }
             Err(e) => {
                 return Err(HarnessError::api(
-                    format!("listing {plural} labelled {}", managed_selector()),
+                    format!("listing {plural} labelled {selector}"),
                     &e,
                 ));
             }
         };
         for object in listed {
             let name = object.name_any();
-            match verdict(&object, now, older_than, exclude_run) {
+            match verdict(&object, now, options, &leases.live) {
                 Verdict::NotOurs => continue,
                 Verdict::Keep(why) => report.kept.push(format!("{kind} {name} ({why})")),
+                Verdict::Delete if options.dry_run => report.deleted.push(format!("{kind} {name}")),
                 Verdict::Delete => match api.delete(&name, &DeleteParams::background()).await {
                     Ok(_) => report.deleted.push(format!("{kind} {name}")),
                     // Already gone (another sweep, or the run's own cleanup): nothing to do.
@@ -79,7 +110,70 @@ pub async fn sweep(
             }
         }
     }
+    // The lease of a run that stopped renewing it goes too.
+    for (run, name) in &leases.expired {
+        if options.only_run.as_ref().is_some_and(|only| only != run)
+            || options.exclude_run.as_ref() == Some(run)
+        {
+            continue;
+        }
+        if !options.dry_run {
+            liveness::delete(client, name).await?;
+        }
+        report
+            .deleted
+            .push(format!("Lease {}/{name}", liveness::NAMESPACE));
+    }
     Ok(report)
+}
+
+/// `netconform sweep`'s usage.
+pub const USAGE: &str =
+    "netconform sweep [--dry-run] [--run-id ID] [--older-than DURATION] [--context NAME]";
+
+/// `netconform sweep`'s command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepArgs {
+    pub options: SweepOptions,
+    /// `--context NAME`: the kubeconfig context to sweep (default: `NETCONFORM_CONTEXT`, else the current one).
+    pub context: Option<String>,
+}
+
+impl SweepArgs {
+    /// Parses the arguments after `sweep`; an error is one line ending with the usage, and nothing is deleted.
+    pub fn parse(args: &[String]) -> Result<SweepArgs, String> {
+        let mut parsed = SweepArgs::default();
+        let mut rest = args.iter();
+        while let Some(arg) = rest.next() {
+            let mut value = |what: &str| {
+                rest.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{arg} needs {what}; usage: {USAGE}"))
+            };
+            match arg.as_str() {
+                "--dry-run" => parsed.options.dry_run = true,
+                "--run-id" => {
+                    let id = value("a run id")?;
+                    if !crate::config::is_run_id(&id) {
+                        return Err(format!(
+                            "--run-id {id:?}: a run id is lowercase letters, digits and '-' (at most 20); usage: {USAGE}"
+                        ));
+                    }
+                    parsed.options.only_run = Some(id);
+                }
+                "--older-than" => {
+                    let text = value("a duration")?;
+                    let age = crate::config::parse_duration(&text).ok_or_else(|| {
+                        format!("--older-than {text:?}: expected a duration such as 90s, 30m or 2h; usage: {USAGE}")
+                    })?;
+                    parsed.options.older_than = Some(age);
+                }
+                "--context" => parsed.context = Some(value("a context name")?),
+                other => return Err(format!("unknown argument {other:?}; usage: {USAGE}")),
+            }
+        }
+        Ok(parsed)
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -92,19 +186,30 @@ enum Verdict {
 fn verdict(
     object: &DynamicObject,
     now: SystemTime,
-    older_than: Option<Duration>,
-    exclude_run: Option<&str>,
+    options: &SweepOptions,
+    live: &BTreeSet<String>,
 ) -> Verdict {
     let labels = object.labels();
     if labels.get(MANAGED_BY_KEY).map(String::as_str) != Some(MANAGED_BY_VALUE) {
         return Verdict::NotOurs;
     }
-    if let Some(run) = exclude_run
-        && labels.get(RUN_ID_KEY).map(String::as_str) == Some(run)
+    let run_of = labels.get(RUN_ID_KEY).map(String::as_str);
+    if let Some(only) = options.only_run.as_deref()
+        && run_of != Some(only)
+    {
+        return Verdict::NotOurs;
+    }
+    if let Some(run) = options.exclude_run.as_deref()
+        && run_of == Some(run)
     {
         return Verdict::Keep(format!("run {run} is in progress"));
     }
-    if let Some(min_age) = older_than {
+    if let Some(run) = run_of
+        && live.contains(run)
+    {
+        return Verdict::Keep(format!("run {run} is live: it renews its lease"));
+    }
+    if let Some(min_age) = options.older_than {
         let created = object
             .metadata
             .creation_timestamp
@@ -144,20 +249,46 @@ mod tests {
             serde_json::json!({MANAGED_BY_KEY: MANAGED_BY_VALUE, RUN_ID_KEY: "old"}),
             "2026-01-01T00:00:00Z",
         );
-        assert_eq!(verdict(&ours, now, None, None), Verdict::Delete);
-        assert_eq!(verdict(&ours, now, None, Some("other")), Verdict::Delete);
+        let excluding = |run: &str| SweepOptions {
+            exclude_run: Some(run.into()),
+            ..SweepOptions::default()
+        };
+        let only = |run: &str| SweepOptions {
+            only_run: Some(run.into()),
+            ..SweepOptions::default()
+        };
+        let all = SweepOptions::default();
+        assert_eq!(verdict(&ours, now, &all, &BTreeSet::new()), Verdict::Delete);
+        assert_eq!(
+            verdict(&ours, now, &excluding("other"), &BTreeSet::new()),
+            Verdict::Delete
+        );
         assert!(matches!(
-            verdict(&ours, now, None, Some("old")),
+            verdict(&ours, now, &excluding("old"), &BTreeSet::new()),
             Verdict::Keep(_)
         ));
+        assert_eq!(
+            verdict(&ours, now, &only("old"), &BTreeSet::new()),
+            Verdict::Delete
+        );
+        assert_eq!(
+            verdict(&ours, now, &only("other"), &BTreeSet::new()),
+            Verdict::NotOurs
+        );
 
         let theirs = object(
             serde_json::json!({MANAGED_BY_KEY: "helm"}),
             "2026-01-01T00:00:00Z",
         );
-        assert_eq!(verdict(&theirs, now, None, None), Verdict::NotOurs);
+        assert_eq!(
+            verdict(&theirs, now, &all, &BTreeSet::new()),
+            Verdict::NotOurs
+        );
         let unlabelled = object(serde_json::json!({}), "2026-01-01T00:00:00Z");
-        assert_eq!(verdict(&unlabelled, now, None, None), Verdict::NotOurs);
+        assert_eq!(
+            verdict(&unlabelled, now, &all, &BTreeSet::new()),
+            Verdict::NotOurs
+        );
     }
 
     #[tokio::test]
@@ -212,7 +343,27 @@ mod tests {
             .await
             .unwrap();
 
-        let report = sweep(&client, None, Some("now")).await.unwrap();
+        let dry = SweepOptions {
+            exclude_run: Some("now".into()),
+            dry_run: true,
+            ..SweepOptions::default()
+        };
+        let report = sweep(&client, &dry).await.unwrap();
+        assert_eq!(report.deleted, vec!["Namespace nc-old"]);
+        let old = ns_api.get("nc-old").await.unwrap();
+        assert!(
+            old.metadata.deletion_timestamp.is_none(),
+            "--dry-run deleted nc-old"
+        );
+        let report = sweep(
+            &client,
+            &SweepOptions {
+                dry_run: false,
+                ..dry
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(report.deleted, vec!["Namespace nc-old"]);
         assert_eq!(
             report.kept,
@@ -229,6 +380,56 @@ mod tests {
     }
 
     #[test]
+    fn sweep_arguments() {
+        let args = |s: &str| -> Vec<String> { s.split_whitespace().map(String::from).collect() };
+        assert_eq!(SweepArgs::parse(&[]), Ok(SweepArgs::default()));
+        let parsed = SweepArgs::parse(&args(
+            "--dry-run --run-id ab12 --older-than 30m --context kind-x",
+        ))
+        .unwrap();
+        assert_eq!(
+            parsed,
+            SweepArgs {
+                options: SweepOptions {
+                    older_than: Some(Duration::from_secs(1800)),
+                    exclude_run: None,
+                    only_run: Some("ab12".into()),
+                    dry_run: true,
+                },
+                context: Some("kind-x".into()),
+            }
+        );
+        for (bad, starts) in [
+            ("--dryrun", "unknown argument \"--dryrun\""),
+            ("now", "unknown argument \"now\""),
+            ("--run-id", "--run-id needs a run id"),
+            ("--run-id Bad_Id", "--run-id \"Bad_Id\": "),
+            ("--older-than soon", "--older-than \"soon\": "),
+            ("--context", "--context needs a context name"),
+        ] {
+            let err = SweepArgs::parse(&args(bad)).unwrap_err();
+            assert!(
+                err.starts_with(starts) && err.ends_with(USAGE) && !err.contains('\n'),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_live_runs_objects_are_kept() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let ours = object(
+            serde_json::json!({MANAGED_BY_KEY: MANAGED_BY_VALUE, RUN_ID_KEY: "going"}),
+            "2026-01-01T00:00:00Z",
+        );
+        let live: BTreeSet<String> = ["going".to_string()].into();
+        assert_eq!(
+            verdict(&ours, now, &SweepOptions::default(), &live),
+            Verdict::Keep("run going is live: it renews its lease".into())
+        );
+    }
+
+    #[test]
     fn young_objects_are_kept() {
         // 1_800_000_000 is 2027-01-15T08:00:00Z.
         let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
@@ -236,12 +437,16 @@ mod tests {
             serde_json::json!({MANAGED_BY_KEY: MANAGED_BY_VALUE}),
             "2027-01-15T07:59:00Z",
         );
+        let older_than = |secs| SweepOptions {
+            older_than: Some(Duration::from_secs(secs)),
+            ..SweepOptions::default()
+        };
         assert!(matches!(
-            verdict(&young, now, Some(Duration::from_secs(3600)), None),
+            verdict(&young, now, &older_than(3600), &BTreeSet::new()),
             Verdict::Keep(_)
         ));
         assert_eq!(
-            verdict(&young, now, Some(Duration::from_secs(30)), None),
+            verdict(&young, now, &older_than(30), &BTreeSet::new()),
             Verdict::Delete
         );
     }

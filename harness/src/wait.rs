@@ -56,6 +56,62 @@ pub mod budgets {
     pub const NAMESPACE_CLEANUP: Budget = Budget::new("namespace-cleanup", 120);
 }
 
+tokio::task_local! {
+    /// The trial a wait belongs to, for the heartbeat (set by the runner around each trial).
+    pub static TRIAL: &'static str;
+}
+
+/// One wait in progress, as the heartbeat reports it.
+#[derive(Debug, Clone)]
+pub struct Waiting {
+    pub trial: &'static str,
+    pub awaited: String,
+    pub budget: &'static str,
+    pub limit: Duration,
+    pub since: Instant,
+}
+
+static WAITING: std::sync::Mutex<BTreeMap<u64, Waiting>> = std::sync::Mutex::new(BTreeMap::new());
+static NEXT_WAIT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The waits in progress, oldest first.
+pub fn waiting() -> Vec<Waiting> {
+    let mut all: Vec<Waiting> = WAITING
+        .lock()
+        .map(|w| w.values().cloned().collect())
+        .unwrap_or_default();
+    all.sort_by_key(|w| w.since);
+    all
+}
+
+/// Listed in [`waiting`] while held.
+struct Registered(u64);
+
+impl Registered {
+    fn new(awaited: &str, budget: Budget, limit: Duration) -> Registered {
+        let id = NEXT_WAIT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let entry = Waiting {
+            trial: TRIAL.try_with(|t| *t).unwrap_or("(harness)"),
+            awaited: awaited.to_string(),
+            budget: budget.name,
+            limit,
+            since: Instant::now(),
+        };
+        if let Ok(mut w) = WAITING.lock() {
+            w.insert(id, entry);
+        }
+        Registered(id)
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Ok(mut w) = WAITING.lock() {
+            w.remove(&self.0);
+        }
+    }
+}
+
 /// The verdict of a wait condition on the current state.
 pub enum Verdict {
     Done,
@@ -113,6 +169,7 @@ where
     let mut listed_once = false;
     let mut stream = watcher(api.clone(), config).default_backoff().boxed();
     let deadline = tokio::time::Instant::now() + budget.scaled(scale);
+    let _listed = Registered::new(awaited, budget, budget.scaled(scale));
     let last_state = |seen: &BTreeMap<String, K>, last_error: &Option<String>| {
         let mut state: Vec<String> = seen.values().map(describe).collect();
         if state.is_empty() {

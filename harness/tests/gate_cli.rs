@@ -50,7 +50,9 @@ fn a_regression_exits_1_with_the_summary_on_stdout() {
     assert_eq!(out.status.code(), Some(1));
     let md = stdout(&out);
     assert!(
-        md.starts_with("## netconform gate: ❌ FAILED — 1 regressed, 1 passed → skipped\n"),
+        md.starts_with(
+            "## netconform gate: ❌ FAILED — 1 regressed, 1 passed → skipped, 1 removed\n"
+        ),
         "{md}"
     );
     for needle in [
@@ -60,7 +62,8 @@ fn a_regression_exits_1_with_the_summary_on_stdout() {
         "| `dual_stack::prefer_ipv6_lb_svc::external_ip_first_family` |",
         "NETCONFORM_LOAD_BALANCER=no",
         "### New (1)",
-        "### Removed (1)",
+        "### ❌ Removed (1): in the baseline, not run by the candidate (fails the gate)",
+        "| `hostaliases::subdomain::fqdn_entries` |",
         "> **Simulated**",
     ] {
         assert!(md.contains(needle), "{needle:?} not in\n{md}");
@@ -68,7 +71,7 @@ fn a_regression_exits_1_with_the_summary_on_stdout() {
     assert_eq!(
         stderr_line(&out),
         format!(
-            "netconform: gate failed: 2 trial(s) regressed or no longer run in {}",
+            "netconform: gate failed: 3 trial(s) regressed or no longer run in {}",
             candidate.display()
         )
     );
@@ -84,6 +87,9 @@ fn no_regression_exits_0_and_markdown_writes_the_same_summary() {
         &fixture("baseline.xml"),
         Path::new("--markdown"),
         &out_md,
+        // Only the candidate fixture runs it: as a baseline it is missing from the other, and allowed here.
+        Path::new("--allow-removed"),
+        Path::new("hostaliases::own_mount::not_managed"),
     ]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let md = stdout(&out);
@@ -104,7 +110,8 @@ fn no_regression_exits_0_and_markdown_writes_the_same_summary() {
 #[test]
 fn bad_inputs_exit_2_with_one_line() {
     let baseline = fixture("baseline.xml");
-    let cases: [(&[&Path], &str); 5] = [
+    let candidate = fixture("candidate.xml");
+    let cases: [(&[&Path], &str); 6] = [
         (
             &[
                 Path::new("gate"),
@@ -123,7 +130,17 @@ fn bad_inputs_exit_2_with_one_line() {
         ),
         (
             &[Path::new("gate"), &baseline],
-            "netconform: gate takes two reports, got 1; usage: netconform gate BASELINE.xml CANDIDATE.xml [--force] [--markdown OUT.md]",
+            "netconform: gate takes two reports, got 1; usage: netconform gate BASELINE.xml CANDIDATE.xml [--force] [--allow-removed TRIAL]... [--markdown OUT.md]",
+        ),
+        (
+            &[
+                Path::new("gate"),
+                &baseline,
+                &candidate,
+                Path::new("--allow-removed"),
+                Path::new("hostaliases::subdomain::fqdn_entrie"),
+            ],
+            "netconform: --allow-removed hostaliases::subdomain::fqdn_entrie: the baseline ",
         ),
         (
             &[
@@ -145,6 +162,54 @@ fn bad_inputs_exit_2_with_one_line() {
         let line = stderr_line(&out);
         assert!(line.contains(expected), "{line}");
     }
+}
+
+#[test]
+fn every_command_takes_help_and_does_nothing_else() {
+    for command in ["sweep", "sim", "gate", "claims"] {
+        for help in ["--help", "-h"] {
+            // An unreachable kubeconfig: a sweep that ran would fail with exit 3 or 4.
+            let out = Command::new(NETCONFORM)
+                .args([command, "--dry-run", help])
+                .env("KUBECONFIG", "/nonexistent/kubeconfig")
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0), "{command} {help}: {out:?}");
+            let text = stdout(&out);
+            assert!(
+                text.starts_with(&format!("usage: netconform {command}")),
+                "{command}: {text}"
+            );
+            assert!(out.stderr.is_empty(), "{command}: {out:?}");
+        }
+    }
+}
+
+#[test]
+fn a_report_of_an_interrupted_run_is_refused_as_either_side() {
+    let dir = temp_dir("gate-cli-interrupted");
+    let interrupted = dir.join("interrupted.xml");
+    let xml = std::fs::read_to_string(fixture("candidate.xml")).unwrap();
+    let relabelled = xml.replace(
+        r#"name="netconform.run.status" value="finished""#,
+        r#"name="netconform.run.status" value="interrupted""#,
+    );
+    assert_ne!(relabelled, xml);
+    std::fs::write(&interrupted, relabelled).unwrap();
+    let baseline = fixture("baseline.xml");
+    for pair in [[&baseline, &interrupted], [&interrupted, &baseline]] {
+        let out = netconform(&[Path::new("gate"), pair[0], pair[1], Path::new("--force")]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(out.stdout.is_empty());
+        let line = stderr_line(&out);
+        assert!(
+            line.ends_with(
+                "interrupted.xml: the run was interrupted, so the trials that had not ended are missing"
+            ),
+            "{line}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -21,7 +21,7 @@ fn workspace_file(path: &str) -> PathBuf {
 }
 
 #[test]
-fn list_deviations_prints_name_tab_trials() {
+fn list_deviations_prints_name_trials_and_description() {
     let out = Command::new(NETCONFORM)
         .args(["sim", "--list-deviations"])
         .output()
@@ -30,9 +30,10 @@ fn list_deviations_prints_name_tab_trials() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.lines().count() > 10, "{text}");
     for line in text.lines() {
-        let (name, trials) = line
-            .split_once('\t')
-            .unwrap_or_else(|| panic!("no tab in {line:?}"));
+        let [name, trials, description] = line.split('\t').collect::<Vec<_>>()[..] else {
+            panic!("not name<TAB>trials<TAB>description: {line:?}");
+        };
+        assert!(description.len() > 20, "{line:?}");
         assert!(!name.is_empty() && !name.contains(' '), "{line:?}");
         assert!(
             trials.split(' ').all(|t| t.split("::").count() == 3),

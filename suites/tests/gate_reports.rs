@@ -18,7 +18,7 @@ use netconform::failure::TrialError;
 use netconform::report::claims::{self, ClaimsArgs};
 use netconform::report::gate::{self, Class, Comparison, GateArgs, GateError};
 use netconform::report::read::read_report;
-use netconform::report::{RunInfo, write_junit};
+use netconform::report::{RunInfo, RunStatus, write_junit};
 use netconform::runner::run_all;
 use netconform::trial::{TrialDef, TrialFuture};
 use netconform_double::{Double, DoubleConfig};
@@ -135,7 +135,6 @@ async fn produce(run: &Run, dir: &Path) -> PathBuf {
     double.shutdown().await;
     // What the runner's `prepare` fills in; the target is the test double, so the report says simulated.
     let info = RunInfo {
-        run_id: settings.run_id.clone().unwrap(),
         target: Some(TargetKind::Simulated),
         target_description:
             "netconform-double (a test double on 127.0.0.1 — simulated, not a real cluster)".into(),
@@ -143,7 +142,8 @@ async fn produce(run: &Run, dir: &Path) -> PathBuf {
         node_image: None,
         ip_families: vec!["IPv4".into(), "IPv6".into()],
         started_at,
-        properties: Vec::new(),
+        status: RunStatus::Finished,
+        ..RunInfo::starting(settings.run_id.clone().unwrap())
     };
     let path = dir.join(run.file);
     write_junit(&path, &info, &records).unwrap();
@@ -180,6 +180,7 @@ fn args(baseline: &Path, candidate: &Path) -> GateArgs {
         baseline: baseline.to_path_buf(),
         candidate: candidate.to_path_buf(),
         force: false,
+        allow_removed: Vec::new(),
         markdown: None,
     }
 }
@@ -212,7 +213,7 @@ async fn gate_and_claims_on_reports_the_suite_wrote() {
     assert_eq!(forward.exit_code(), gate::EXIT_REGRESSED);
     assert!(
         markdown.starts_with(
-            "## netconform gate: ❌ FAILED — 1 regressed, 1 passed → skipped (1 flaky)\n"
+            "## netconform gate: ❌ FAILED — 1 regressed, 1 passed → skipped, 1 removed (1 flaky)\n"
         ),
         "{markdown}"
     );
@@ -240,8 +241,19 @@ async fn gate_and_claims_on_reports_the_suite_wrote() {
     );
     assert!(forward.new_findings.is_empty(), "{markdown}");
 
-    // Candidate -> baseline: the mirror classes, and the LoadBalancer trial's doc finding is new.
-    let reverse = compare(&candidate, &baseline);
+    // Candidate -> baseline: the mirror classes, and the LoadBalancer trial's doc finding is new. The trial only
+    // the candidate ran fails the gate as removed, unless allowed by name.
+    assert_eq!(
+        compare(&candidate, &baseline).exit_code(),
+        gate::EXIT_REGRESSED
+    );
+    let reverse = Comparison::allowing_removed(
+        read_report(&candidate).unwrap(),
+        read_report(&baseline).unwrap(),
+        false,
+        &[ONLY_CANDIDATE.to_string()],
+    )
+    .unwrap();
     assert_eq!(
         classes(&reverse),
         BTreeMap::from([
@@ -250,7 +262,7 @@ async fn gate_and_claims_on_reports_the_suite_wrote() {
             (RERUN, Class::StillPassing),
             (HOST_NETWORK, Class::StillFailing),
             (ONLY_BASELINE, Class::New),
-            (ONLY_CANDIDATE, Class::Removed),
+            (ONLY_CANDIDATE, Class::RemovedAllowed),
             (EXHAUSTION, Class::StillSkipped),
             (DEFAULT_ENTRIES, Class::StillPassing),
         ])
@@ -282,8 +294,31 @@ async fn gate_and_claims_on_reports_the_suite_wrote() {
     assert_eq!(std::fs::read_to_string(&out).unwrap(), run.markdown);
     assert_eq!(
         gate::run(&args(&candidate, &baseline)).unwrap().exit_code,
+        1
+    );
+    assert_eq!(
+        gate::run(&GateArgs {
+            allow_removed: vec![ONLY_CANDIDATE.to_string()],
+            ..args(&candidate, &baseline)
+        })
+        .unwrap()
+        .exit_code,
         0
     );
+    // A report of an interrupted run is refused as either side.
+    let interrupted = dir.join("interrupted.xml");
+    let xml = std::fs::read_to_string(&candidate).unwrap();
+    let relabelled = xml.replace(
+        r#"name="netconform.run.status" value="finished""#,
+        r#"name="netconform.run.status" value="interrupted""#,
+    );
+    assert_ne!(relabelled, xml);
+    std::fs::write(&interrupted, relabelled).unwrap();
+    for (b, c) in [(&baseline, &interrupted), (&interrupted, &baseline)] {
+        let err = gate::run(&args(b, c)).unwrap_err();
+        assert!(matches!(err, GateError::Incomplete { .. }), "{err}");
+        assert_eq!(err.exit_code(), 2);
+    }
     assert_eq!(gate::run(&args(&baseline, &baseline)).unwrap().exit_code, 0);
     let missing = gate::run(&args(&baseline, &dir.join("absent.xml"))).unwrap_err();
     assert_eq!(missing.exit_code(), 2);

@@ -1,11 +1,14 @@
 //! A run killed in the middle (no cleanup at all: the worst case, e.g. SIGKILL or a lost CI runner) leaves
-//! labelled namespaces, Services and ServiceCIDRs behind; `netconform sweep` removes them all, and nothing
-//! it did not create. Against the netconform-double TEST DOUBLE served on 127.0.0.1 as an `existing` target.
+//! labelled namespaces, Services and ServiceCIDRs behind, and a lease nobody renews; `netconform sweep` keeps
+//! them while the lease is current and removes them all once it has expired, and nothing it did not create. Against the netconform-double TEST DOUBLE served on 127.0.0.1 as an `existing` target.
 //! (Its own test binary: it sets KUBECONFIG for the process.)
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::ServiceCIDR;
-use kube::api::{Api, ListParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use netconform::config::{Settings, TargetChoice};
 use netconform::labels::managed_selector;
 use netconform::runner::run_all;
@@ -71,8 +74,45 @@ async fn a_killed_run_leaves_nothing_after_sweep() {
         "the killed run left nothing to sweep: the test proves nothing"
     );
 
-    let report = sweep(&client, None, None).await.unwrap();
-    assert!(!report.deleted.is_empty());
+    // Its lease is still current, so a sweep takes it for a live run and keeps everything.
+    let report = sweep(&client, &Default::default()).await.unwrap();
+    assert!(report.deleted.is_empty(), "{:?}", report.deleted);
+    assert!(
+        report
+            .kept
+            .iter()
+            .any(|k| k.ends_with("is live: it renews its lease)")),
+        "{:?}",
+        report.kept
+    );
+    // Nobody renews it any more; once it has expired (moved back past its duration here, rather than waited
+    // for) the next sweep removes the run's objects and the lease.
+    let leases: Api<Lease> = Api::namespaced(client.clone(), netconform::liveness::NAMESPACE);
+    let held = leases
+        .list(&ListParams::default().labels(&managed_selector()))
+        .await
+        .unwrap();
+    assert_eq!(held.items.len(), 1, "the run's lease");
+    let expired = k8s_openapi::jiff::Timestamp::now()
+        .checked_sub(k8s_openapi::jiff::SignedDuration::from_secs(
+            2 * netconform::liveness::DURATION.as_secs() as i64,
+        ))
+        .unwrap();
+    leases
+        .patch(
+            &held.items[0].name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"renewTime": MicroTime(expired)}})),
+        )
+        .await
+        .unwrap();
+    let report = sweep(&client, &Default::default()).await.unwrap();
+    assert!(
+        report.deleted.iter().any(|d| d.starts_with("Namespace "))
+            && report.deleted.iter().any(|d| d.starts_with("Lease ")),
+        "{:?}",
+        report.deleted
+    );
     let describe_ns = |o: &Namespace| format!("{:?}", o.metadata.name);
     for (what, done) in [
         (

@@ -258,7 +258,9 @@ async fn an_interrupted_run_leaves_nothing_after_sweep() {
         .await
         .unwrap();
 
-    let report = netconform::sweep::sweep(&client, None, None).await.unwrap();
+    let report = netconform::sweep::sweep(&client, &Default::default())
+        .await
+        .unwrap();
     for leftover in [
         exhaustion_ns,
         variant_ns,

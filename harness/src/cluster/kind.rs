@@ -247,11 +247,11 @@ pub fn require_tools(runner: &dyn CommandRunner) -> Result<(), HarnessError> {
     for (tool, hint) in [
         (
             "kind",
-            "install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation) or set NETCONFORM_TARGET=existing",
+            "install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)",
         ),
         (
             "docker",
-            "kind runs its nodes as docker containers; install docker or set NETCONFORM_TARGET=existing",
+            "kind runs its nodes as docker containers; install docker",
         ),
     ] {
         if runner.which(tool).is_none() {

@@ -119,7 +119,29 @@ pub enum Resolution {
     /// Nothing to run against; `reason` says what was tried, on one line.
     NoTarget {
         reason: String,
+        /// How to get a cluster, in one sentence ([`how_to_get_a_cluster`]).
+        hint: String,
     },
+}
+
+/// How to get something to test, in one sentence. `NETCONFORM_TARGET=existing` is offered only when there is
+/// a kubeconfig: without one it would fail at once.
+pub fn how_to_get_a_cluster(kubeconfig_found: bool) -> String {
+    let mut ways = vec![
+        "install kind and docker (the run then creates a kind cluster)".to_string(),
+        "run `eval \"$(testbed/build)\"` for the offline testbed's kind cluster".to_string(),
+    ];
+    if kubeconfig_found {
+        ways.push(
+            "point the kubeconfig's context at a cluster that answers (NETCONFORM_CONTEXT picks another)"
+                .to_string(),
+        );
+    }
+    ways.push(
+        "set NETCONFORM_TARGET=sim to run against the netconform-double test double (not a cluster)".to_string(),
+    );
+    let last = ways.pop().unwrap_or_default();
+    format!("to get a cluster, {}, or {last}.", ways.join(", "))
 }
 
 /// Finds or makes the target `settings` ask for.
@@ -158,7 +180,7 @@ pub async fn resolve_with(
         TargetChoice::Auto => auto(settings, runner, budget, user_kubeconfig).await?,
     };
     match resolution {
-        Resolution::NoTarget { reason } if settings.require_cluster => {
+        Resolution::NoTarget { reason, .. } if settings.require_cluster => {
             Err(HarnessError::NoTarget { reason })
         }
         other => Ok(other),
@@ -172,9 +194,11 @@ async fn auto(
     user_kubeconfig: UserKubeconfig,
 ) -> Result<Resolution, HarnessError> {
     let mut tried = Vec::new();
+    let mut kubeconfig_found = true;
     match existing(settings, runner.clone(), budget, user_kubeconfig).await {
         Ok(Some(target)) => return Ok(Resolution::Ready(target)),
         Ok(None) => {
+            kubeconfig_found = false;
             tried.push("no kubeconfig (KUBECONFIG unset or missing, no ~/.kube/config)".to_string())
         }
         // The kubeconfig's cluster is down: fall through to kind, but say so.
@@ -190,6 +214,7 @@ async fn auto(
             tried.push(e.to_string());
             Ok(Resolution::NoTarget {
                 reason: format!("tried: {}", tried.join("; ")),
+                hint: how_to_get_a_cluster(kubeconfig_found),
             })
         }
     }
@@ -298,13 +323,18 @@ mod tests {
     async fn auto_says_what_it_tried_when_nothing_is_there() {
         let settings = Settings::default();
         let runner = ScriptedRunner::new(&["docker"]).into_arc();
-        let Resolution::NoTarget { reason } =
+        let Resolution::NoTarget { reason, hint } =
             resolve_with(&settings, runner.clone(), unreachable_kubeconfig())
                 .await
                 .unwrap()
         else {
             panic!("expected no target")
         };
+        // The context exists but does not answer: fixing it is one of the ways.
+        assert!(hint.contains("point the kubeconfig's context"), "{hint}");
+        for way in ["kind", "testbed/build", "NETCONFORM_TARGET=sim"] {
+            assert!(hint.contains(way), "{way} not in {hint}");
+        }
         assert!(
             reason.starts_with("tried: the kubernetes api at http://127.0.0.1:1/ is unreachable: "),
             "{reason}"
@@ -313,12 +343,25 @@ mod tests {
         assert!(!reason.contains('\n'));
         assert!(runner.calls().is_empty(), "nothing was run");
 
-        let Resolution::NoTarget { reason } =
+        let Resolution::NoTarget { reason, hint } =
             resolve_with(&settings, runner, Ok(None)).await.unwrap()
         else {
             panic!()
         };
         assert!(reason.starts_with("tried: no kubeconfig"), "{reason}");
+        // Without a kubeconfig, NETCONFORM_TARGET=existing fails at once: not offered.
+        assert!(
+            !reason.contains("NETCONFORM_TARGET=existing") && !hint.contains("existing"),
+            "{reason} / {hint}"
+        );
+        assert!(
+            hint.starts_with("to get a cluster, install kind and docker"),
+            "{hint}"
+        );
+        assert!(
+            hint.ends_with("(not a cluster).") && !hint.contains('\n'),
+            "{hint}"
+        );
     }
 
     #[tokio::test]

@@ -13,6 +13,8 @@ pub(crate) struct ReportArgs {
     pub markdown: Option<PathBuf>,
     /// The switches given, of those the command takes.
     pub switches: Vec<&'static str>,
+    /// Options with a value (`--allow-removed NAME`), in order, each as often as given.
+    pub values: Vec<(&'static str, String)>,
 }
 
 impl ReportArgs {
@@ -20,21 +22,40 @@ impl ReportArgs {
     pub fn has(&self, switch: &str) -> bool {
         self.switches.contains(&switch)
     }
+
+    /// The values given to `option`, in order.
+    pub fn values_of(&self, option: &str) -> Vec<String> {
+        self.values
+            .iter()
+            .filter(|(o, _)| *o == option)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
 }
 
-/// Parses `args`; `switches` are the command's flags without a value (e.g. `--force`).
+/// Parses `args`; `switches` are the command's flags without a value (e.g. `--force`), `valued` its
+/// options that take one (e.g. `--allow-removed`).
 pub(crate) fn parse(
     args: &[String],
     switches: &[&'static str],
+    valued: &[&'static str],
     usage: &str,
 ) -> Result<ReportArgs, String> {
     let mut parsed = ReportArgs {
         paths: Vec::new(),
         markdown: None,
         switches: Vec::new(),
+        values: Vec::new(),
     };
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
+        if let Some(option) = valued.iter().find(|o| **o == arg.as_str()) {
+            match rest.next() {
+                Some(value) => parsed.values.push((option, value.clone())),
+                None => return Err(format!("{option} needs a value; usage: {usage}")),
+            }
+            continue;
+        }
         match arg.as_str() {
             "--markdown" => match rest.next() {
                 Some(path) => parsed.markdown = Some(PathBuf::from(path)),
@@ -63,6 +84,7 @@ mod tests {
         let parsed = parse(
             &args("a.xml --force b.xml --markdown out.md"),
             &["--force"],
+            &[],
             "U",
         )
         .unwrap();
@@ -70,13 +92,18 @@ mod tests {
         assert_eq!(parsed.markdown, Some("out.md".into()));
         assert!(parsed.has("--force"));
         assert!(
-            !parse(&args("a.xml"), &["--force"], "U")
+            !parse(&args("a.xml"), &["--force"], &[], "U")
                 .unwrap()
                 .has("--force")
         );
         for bad in ["a.xml --markdown", "a.xml --force"] {
-            let err = parse(&args(bad), &[], "U").unwrap_err();
+            let err = parse(&args(bad), &[], &[], "U").unwrap_err();
             assert!(err.ends_with("usage: U"), "{err}");
         }
+        let parsed = parse(&args("a --allow x b --allow y"), &[], &["--allow"], "U").unwrap();
+        assert_eq!(parsed.values_of("--allow"), vec!["x", "y"]);
+        assert_eq!(parsed.paths.len(), 2);
+        let err = parse(&args("a --allow"), &[], &["--allow"], "U").unwrap_err();
+        assert_eq!(err, "--allow needs a value; usage: U");
     }
 }

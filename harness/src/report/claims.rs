@@ -321,7 +321,7 @@ pub struct ClaimsArgs {
 
 impl ClaimsArgs {
     pub fn parse(args: &[String]) -> Result<ClaimsArgs, String> {
-        let parsed = super::args::parse(args, &[], USAGE)?;
+        let parsed = super::args::parse(args, &[], &[], USAGE)?;
         if parsed.paths.is_empty() {
             return Err(format!("claims takes one or more reports; usage: {USAGE}"));
         }

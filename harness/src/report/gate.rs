@@ -2,8 +2,9 @@
 //! (e.g. the current node image and the candidate one), matches trials by name, classifies each, and renders a
 //! Markdown summary for `$GITHUB_STEP_SUMMARY` or a PR comment: regressions first, with their failure.
 //!
-//! Exit status: 0 no regression, 1 one or more (see [`Class::fails_gate`]), 2 an input is missing, unreadable
-//! or not a netconform report, or the two reports come from different kinds of target (without `--force`).
+//! Exit status: 0 no regression, 1 one or more (see [`Class::fails_gate`]), 2 an input is missing, unreadable,
+//! not a netconform report or from a run that did not finish, or the two reports come from different kinds of
+//! target (without `--force`).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -15,7 +16,7 @@ pub const EXIT_PASSED: u8 = 0;
 pub const EXIT_REGRESSED: u8 = 1;
 pub const EXIT_INPUT: u8 = 2;
 
-pub const USAGE: &str = "netconform gate BASELINE.xml CANDIDATE.xml [--force] [--markdown OUT.md]";
+pub const USAGE: &str = "netconform gate BASELINE.xml CANDIDATE.xml [--force] [--allow-removed TRIAL]... [--markdown OUT.md]";
 
 /// Lines of a regression's failure shown in the summary (the JUnit report has it all).
 const FAILURE_LINES: usize = 40;
@@ -39,12 +40,42 @@ pub enum GateError {
         candidate: String,
         candidate_path: PathBuf,
     },
+    #[error(
+        "refusing to gate on {}: {}",
+        path.display(),
+        incomplete_reason(status)
+    )]
+    Incomplete { path: PathBuf, status: String },
+    #[error(
+        "--allow-removed {name}: the baseline {} has no such trial",
+        baseline_path.display()
+    )]
+    AllowedUnknown {
+        name: String,
+        baseline_path: PathBuf,
+    },
     #[error("cannot write {}: {source}", path.display())]
     WriteMarkdown {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Why a report of a run that did not finish cannot speak for it.
+fn incomplete_reason(status: &str) -> String {
+    match status {
+        "interrupted" => {
+            "the run was interrupted, so the trials that had not ended are missing".into()
+        }
+        "running" => {
+            "the run had not finished when the report was written (still going, or killed)".into()
+        }
+        "unknown" => {
+            "the report does not say whether its run finished (no `netconform.run.status`)".into()
+        }
+        other => format!("the run ended as {other:?}, not finished"),
+    }
 }
 
 impl GateError {
@@ -64,12 +95,17 @@ impl GateError {
 /// it on purpose, say so in both runs: deselect the trial (`-- --skip NAME`) or turn the capability off
 /// (e.g. `NETCONFORM_LOAD_BALANCER=no`).
 /// A trial that was already failing and is now skipped does not fail the gate (nothing that worked stopped).
+///
+/// A trial in the baseline and missing from the candidate ([`Class::Removed`]) fails the gate too: a candidate
+/// that ran 1 trial of 88 must not pass. `--allow-removed NAME` accepts one by name ([`Class::RemovedAllowed`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Class {
     /// Passed in the baseline (possibly on a rerun), fails in the candidate.
     Regressed,
     /// Passed in the baseline, skipped in the candidate.
     LostCoverage,
+    /// Only in the baseline: the candidate did not run it.
+    Removed,
     /// Passed in the candidate only on a rerun, whatever the baseline did.
     Flaky,
     /// Failed in the baseline, passes in the candidate at the first attempt.
@@ -79,29 +115,33 @@ pub enum Class {
     SkippedInOne,
     /// Only in the candidate.
     New,
-    /// Only in the baseline.
-    Removed,
+    /// Only in the baseline, and named by `--allow-removed`.
+    RemovedAllowed,
     StillSkipped,
     StillPassing,
 }
 
 impl Class {
-    pub const ALL: [Class; 10] = [
+    pub const ALL: [Class; 11] = [
         Class::Regressed,
         Class::LostCoverage,
+        Class::Removed,
         Class::Flaky,
         Class::Fixed,
         Class::StillFailing,
         Class::SkippedInOne,
         Class::New,
-        Class::Removed,
+        Class::RemovedAllowed,
         Class::StillSkipped,
         Class::StillPassing,
     ];
 
     /// Whether one trial of this class makes the gate exit 1.
     pub fn fails_gate(self) -> bool {
-        matches!(self, Class::Regressed | Class::LostCoverage)
+        matches!(
+            self,
+            Class::Regressed | Class::LostCoverage | Class::Removed
+        )
     }
 
     pub fn title(self) -> &'static str {
@@ -114,6 +154,7 @@ impl Class {
             Class::SkippedInOne => "skipped in one",
             Class::New => "new",
             Class::Removed => "removed",
+            Class::RemovedAllowed => "removed (allowed)",
             Class::StillSkipped => "still skipped",
             Class::StillPassing => "still passing",
         }
@@ -189,6 +230,31 @@ impl Comparison {
         candidate: RunReport,
         force: bool,
     ) -> Result<Comparison, GateError> {
+        Comparison::allowing_removed(baseline, candidate, force, &[])
+    }
+
+    /// As [`Comparison::new`], with the trials `allow_removed` names allowed to be missing from the candidate.
+    /// A report of a run that did not finish is refused on either side.
+    pub fn allowing_removed(
+        baseline: RunReport,
+        candidate: RunReport,
+        force: bool,
+        allow_removed: &[String],
+    ) -> Result<Comparison, GateError> {
+        for report in [&baseline, &candidate] {
+            if !report.finished() {
+                return Err(GateError::Incomplete {
+                    path: report.path.clone(),
+                    status: report.status.clone(),
+                });
+            }
+        }
+        if let Some(name) = allow_removed.iter().find(|n| baseline.trial(n).is_none()) {
+            return Err(GateError::AllowedUnknown {
+                name: name.clone(),
+                baseline_path: baseline.path.clone(),
+            });
+        }
         let mixed = baseline.target_class() != candidate.target_class();
         if mixed && !force {
             return Err(GateError::MixedTargets {
@@ -208,7 +274,10 @@ impl Comparison {
         );
         for name in names {
             let (b, c) = (baseline.trial(name), candidate.trial(name));
-            if let Some(class) = classify(b.map(|b| &b.state), c.map(|c| &c.state)) {
+            if let Some(mut class) = classify(b.map(|b| &b.state), c.map(|c| &c.state)) {
+                if class == Class::Removed && allow_removed.contains(name) {
+                    class = Class::RemovedAllowed;
+                }
                 entries.push(Entry {
                     name: name.clone(),
                     class,
@@ -259,6 +328,7 @@ impl Comparison {
         let mut budget = DETAIL_BUDGET;
         out.push_str(&self.regressions(&mut budget));
         out.push_str(&self.lost_coverage());
+        out.push_str(&self.removed());
         out.push_str(&self.counts_table());
         out.push_str(&self.flaky());
         out.push_str(&table_section(
@@ -290,9 +360,9 @@ impl Comparison {
             |e| vec![state_of(&e.candidate)],
         ));
         out.push_str(&table_section(
-            "Removed",
-            "only in the baseline",
-            &self.of(Class::Removed).collect::<Vec<_>>(),
+            "Removed (allowed)",
+            "only in the baseline, allowed by `--allow-removed`",
+            &self.of(Class::RemovedAllowed).collect::<Vec<_>>(),
             &["baseline"],
             |e| vec![state_of(&e.baseline)],
         ));
@@ -341,6 +411,7 @@ impl Comparison {
         row("node image", &b.node_image, &c.node_image);
         row("IP families", &b.ip_families, &c.ip_families);
         row("run id", &b.run_id, &c.run_id);
+        row("selection", &b.filter, &c.filter);
         row("trials", &b.totals_line(), &c.totals_line());
         out.push_str(&format!(
             "| report | {} | {} |\n\n",
@@ -450,6 +521,29 @@ impl Comparison {
                 md::code(&e.name),
                 claim_cell(e),
                 md::cell(reason)
+            ));
+        }
+        out.push('\n');
+        out
+    }
+
+    fn removed(&self) -> String {
+        let entries: Vec<&Entry> = self.of(Class::Removed).collect();
+        if entries.is_empty() {
+            return String::new();
+        }
+        let mut out = format!(
+            "### ❌ Removed ({}): in the baseline, not run by the candidate (fails the gate)\n\n\
+             A candidate that runs fewer trials checks less; `--allow-removed TRIAL` accepts one on purpose.\n\n\
+             | trial | claim | baseline |\n|---|---|---|\n",
+            entries.len()
+        );
+        for e in entries {
+            out.push_str(&format!(
+                "| {} | {} | {} |\n",
+                md::code(&e.name),
+                claim_cell(e),
+                md::cell(&state_of(&e.baseline))
             ));
         }
         out.push('\n');
@@ -626,6 +720,8 @@ pub struct GateArgs {
     pub baseline: PathBuf,
     pub candidate: PathBuf,
     pub force: bool,
+    /// `--allow-removed NAME`: trials the candidate may lack.
+    pub allow_removed: Vec<String>,
     /// Also write the summary here (it is always printed on stdout).
     pub markdown: Option<PathBuf>,
 }
@@ -633,13 +729,15 @@ pub struct GateArgs {
 impl GateArgs {
     /// Parses the arguments after `gate`; the error is one line with the usage.
     pub fn parse(args: &[String]) -> Result<GateArgs, String> {
-        let parsed = super::args::parse(args, &["--force"], USAGE)?;
+        let parsed = super::args::parse(args, &["--force"], &["--allow-removed"], USAGE)?;
         let force = parsed.has("--force");
+        let allow_removed = parsed.values_of("--allow-removed");
         match <[PathBuf; 2]>::try_from(parsed.paths) {
             Ok([baseline, candidate]) => Ok(GateArgs {
                 baseline,
                 candidate,
                 force,
+                allow_removed,
                 markdown: parsed.markdown,
             }),
             Err(paths) => Err(format!(
@@ -662,7 +760,8 @@ pub struct GateRun {
 pub fn run(args: &GateArgs) -> Result<GateRun, GateError> {
     let baseline = read::read_report(&args.baseline)?;
     let candidate = read::read_report(&args.candidate)?;
-    let comparison = Comparison::new(baseline, candidate, args.force)?;
+    let comparison =
+        Comparison::allowing_removed(baseline, candidate, args.force, &args.allow_removed)?;
     let markdown = comparison.markdown();
     if let Some(path) = &args.markdown {
         std::fs::write(path, &markdown).map_err(|source| GateError::WriteMarkdown {
@@ -680,7 +779,7 @@ pub fn run(args: &GateArgs) -> Result<GateRun, GateError> {
 #[cfg(test)]
 mod tests {
     use super::super::read::tests::{failed, flaky, parse, record, with_finding};
-    use super::super::{RunInfo, TrialOutcome, TrialRecord, fixtures};
+    use super::super::{RunInfo, RunStatus, TrialOutcome, TrialRecord, fixtures};
     use super::*;
     use crate::cluster::TargetKind;
 
@@ -753,12 +852,12 @@ mod tests {
             vec![
                 ("a::regressed::x", Class::Regressed),
                 ("a::lost::x", Class::LostCoverage),
+                ("a::removed::x", Class::Removed),
                 ("a::flaky::x", Class::Flaky),
                 ("a::fixed::x", Class::Fixed),
                 ("a::still_failing::x", Class::StillFailing),
                 ("a::skipped_in_one::x", Class::SkippedInOne),
                 ("a::new::x", Class::New),
-                ("a::removed::x", Class::Removed),
                 ("a::still_skipped::x", Class::StillSkipped),
                 ("a::passing::x", Class::StillPassing),
             ]
@@ -874,7 +973,7 @@ mod tests {
         let md = compare(&b, &c).markdown();
         assert!(
             md.starts_with(
-                "## netconform gate: ❌ FAILED — 1 regressed, 1 passed → skipped (1 flaky)\n"
+                "## netconform gate: ❌ FAILED — 1 regressed, 1 passed → skipped, 1 removed (1 flaky)\n"
             ),
             "{md}"
         );
@@ -899,6 +998,8 @@ mod tests {
             "<details><summary>diagnostics</summary>",
             "### ⚠️ Passed → skipped (1)",
             "| `a::lost::x` | claim of a::lost::x ([doc](https://kubernetes.io/docs/tasks/network/validate-dual-stack/)) | the cluster is IPv4-only |",
+            "### ❌ Removed (1): in the baseline, not run by the candidate (fails the gate)",
+            "| `a::removed::x` | claim of a::removed::x ([doc](https://kubernetes.io/docs/tasks/network/validate-dual-stack/)) | passed |",
             "### Counts",
             "| **regressed** | 1 |",
             "### Flaky (1)",
@@ -909,7 +1010,6 @@ mod tests {
             "### Skipped in one (1)",
             "| skipped: no load balancer | passed |",
             "### New (1)",
-            "### Removed (1)",
             "### Doc findings new in the candidate (1)",
             "- `a::passing::x` ([tasks/network/validate-dual-stack](https://kubernetes.io/docs/tasks/network/validate-dual-stack/)): the doc says new &lt;TAB&gt; finding; the cluster shows something else\n",
             "<details><summary>still skipped (1)</summary>",
@@ -922,6 +1022,84 @@ mod tests {
             "{order:?}\n{positions:?}\n{md}"
         );
         assert!(!md.contains("old finding"), "{md}");
+    }
+
+    /// A candidate that ran 1 of 3 trials (`-- --exact`) used to pass with "Removed (2)".
+    #[test]
+    fn a_trial_missing_from_the_candidate_fails_unless_allowed_by_name() {
+        let b = vec![
+            record("a::b::one", TrialOutcome::Passed),
+            record("a::b::two", TrialOutcome::Passed),
+            record("a::b::three", failed("c", "check: x")),
+        ];
+        let c = vec![record("a::b::one", TrialOutcome::Passed)];
+        let cmp = compare(&b, &c);
+        assert_eq!(cmp.exit_code(), EXIT_REGRESSED);
+        assert_eq!(cmp.count(Class::Removed), 2);
+        let md = cmp.markdown();
+        assert!(
+            md.starts_with("## netconform gate: ❌ FAILED — 2 removed\n"),
+            "{md}"
+        );
+        assert!(md.contains("### ❌ Removed (2)"), "{md}");
+
+        let allow = |names: &[&str]| {
+            Comparison::allowing_removed(
+                parse(&info(TargetKind::Kind, "v1.33.1"), &b),
+                parse(&info(TargetKind::Kind, "v1.34.0"), &c),
+                false,
+                &names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+            )
+        };
+        let partly = allow(&["a::b::two"]).unwrap();
+        assert_eq!(
+            partly.exit_code(),
+            EXIT_REGRESSED,
+            "a::b::three is not allowed"
+        );
+        let all = allow(&["a::b::two", "a::b::three"]).unwrap();
+        assert_eq!(all.exit_code(), EXIT_PASSED);
+        assert_eq!(all.count(Class::RemovedAllowed), 2);
+        assert!(all.markdown().contains("### Removed (allowed) (2)"));
+        // A name the baseline does not have is a typo, not a permission.
+        let err = allow(&["a::b::tow"]).unwrap_err();
+        assert_eq!(err.exit_code(), EXIT_INPUT);
+        assert!(
+            err.to_string().starts_with("--allow-removed a::b::tow: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_report_of_a_run_that_did_not_finish_is_refused_on_either_side() {
+        let (b, c) = pair();
+        for status in [RunStatus::Interrupted, RunStatus::Running] {
+            let unfinished = RunInfo {
+                status,
+                ..info(TargetKind::Kind, "v1.34.0")
+            };
+            let done = || parse(&info(TargetKind::Kind, "v1.33.1"), &b);
+            for (baseline, candidate) in [
+                (done(), parse(&unfinished, &c)),
+                (parse(&unfinished, &b), done()),
+            ] {
+                let err = Comparison::new(baseline, candidate, true).unwrap_err();
+                assert_eq!(err.exit_code(), EXIT_INPUT);
+                assert!(
+                    err.to_string()
+                        .starts_with("refusing to gate on r.xml: the run "),
+                    "{err}"
+                );
+            }
+        }
+        // A report that does not say how its run ended is refused too: the gate fails closed.
+        let mut silent = parse(&info(TargetKind::Kind, "v1.33.1"), &b);
+        silent.status = "unknown".into();
+        let done = parse(&info(TargetKind::Kind, "v1.33.1"), &b);
+        assert!(matches!(
+            Comparison::new(done, silent, false),
+            Err(GateError::Incomplete { .. })
+        ));
     }
 
     #[test]
@@ -959,14 +1137,23 @@ mod tests {
                 baseline: "a.xml".into(),
                 candidate: "b.xml".into(),
                 force: true,
+                allow_removed: vec![],
                 markdown: Some("out.md".into()),
             })
+        );
+        assert_eq!(
+            GateArgs::parse(&args(
+                "a.xml b.xml --allow-removed x::y::z --allow-removed p::q::r"
+            ))
+            .map(|a| a.allow_removed),
+            Ok(vec!["x::y::z".to_string(), "p::q::r".to_string()])
         );
         for bad in [
             "a.xml",
             "a.xml b.xml c.xml",
             "a.xml b.xml --markdown",
             "a.xml b.xml --bogus",
+            "a.xml b.xml --allow-removed",
         ] {
             let err = GateArgs::parse(&args(bad)).unwrap_err();
             assert!(err.ends_with(USAGE) && !err.contains('\n'), "{err}");
@@ -989,6 +1176,7 @@ mod tests {
             baseline: base.clone(),
             candidate: cand.clone(),
             force: false,
+            allow_removed: vec![],
             markdown: Some(dir.join("out.md")),
         };
         let out = run(&args).unwrap();

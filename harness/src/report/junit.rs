@@ -15,7 +15,8 @@ pub fn build_report(run: &RunInfo, trials: &[TrialRecord]) -> Report {
     let mut report = Report::new(run.title());
     let started: DateTime<FixedOffset> = DateTime::<Utc>::from(run.started_at).into();
     report.set_timestamp(started);
-    report.set_time(trials.iter().map(|t| t.duration).sum());
+    // The run's wall time: trials run side by side, so their sum (a property) is far longer.
+    report.set_time(run.wall_time);
 
     // Suites in the order their first trial appears.
     let mut suites: Vec<TestSuite> = Vec::new();
@@ -25,12 +26,12 @@ pub fn build_report(run: &RunInfo, trials: &[TrialRecord]) -> Report {
             None => {
                 let mut suite = TestSuite::new(trial.suite.as_str());
                 suite.set_timestamp(started);
-                suite.add_properties(run_properties(run));
+                suite.add_properties(run_properties(run, trials));
                 suites.push(suite);
                 suites.len() - 1
             }
         };
-        suites[index].add_test_case(test_case(trial));
+        suites[index].add_test_case(test_case(run, trial));
     }
     for suite in &mut suites {
         let time = suite.test_cases.iter().filter_map(|c| c.time).sum();
@@ -51,9 +52,10 @@ pub fn write_junit(path: &Path, run: &RunInfo, trials: &[TrialRecord]) -> Result
     write_atomically(path, xml.as_bytes())
 }
 
-fn run_properties(run: &RunInfo) -> Vec<Property> {
+fn run_properties(run: &RunInfo, trials: &[TrialRecord]) -> Vec<Property> {
     let or = |v: &Option<String>, none: &str| v.clone().unwrap_or_else(|| none.to_string());
-    vec![
+    let trial_time: std::time::Duration = trials.iter().map(|t| t.duration).sum();
+    let mut properties = vec![
         Property::new("netconform.target", run.target_label()),
         Property::new(
             "netconform.target.description",
@@ -66,17 +68,41 @@ fn run_properties(run: &RunInfo) -> Vec<Property> {
         Property::new("netconform.node-image", or(&run.node_image, "n/a")),
         Property::new("netconform.ip-families", run.ip_families.join(",")),
         Property::new("netconform.run-id", run.run_id.as_str()),
-    ]
-    .into_iter()
-    .chain(
+        Property::new(names::STATUS, run.status.label()),
+        Property::new(names::FILTER, or(&run.filter, names::NO_FILTER)),
+        Property::new(
+            names::TRIAL_TIME,
+            format!("{:.3}", trial_time.as_secs_f64()),
+        ),
+    ];
+    if !run.deviations.is_empty() {
+        properties.push(Property::new(names::DEVIATIONS, run.deviations.join(",")));
+    }
+    if let Some(faults) = &run.faults {
+        properties.push(Property::new(names::FAULTS, faults.as_str()));
+    }
+    properties.extend(
         run.properties
             .iter()
             .map(|(k, v)| Property::new(k.as_str(), v.as_str())),
-    )
-    .collect()
+    );
+    properties
 }
 
-fn test_case(trial: &TrialRecord) -> TestCase {
+/// Property names the gate reads back ([`super::read`]).
+pub(crate) mod names {
+    /// `running`, `finished` or `interrupted` ([`super::super::RunStatus`]).
+    pub const STATUS: &str = "netconform.run.status";
+    /// The libtest selection, or [`NO_FILTER`].
+    pub const FILTER: &str = "netconform.run.filter";
+    pub const NO_FILTER: &str = "none";
+    /// The trials' durations summed, in seconds (`testsuites time` is the wall time).
+    pub const TRIAL_TIME: &str = "netconform.run.trial-time-seconds";
+    pub const DEVIATIONS: &str = "netconform.sim.deviations";
+    pub const FAULTS: &str = "netconform.sim.faults";
+}
+
+fn test_case(run: &RunInfo, trial: &TrialRecord) -> TestCase {
     let status = match &trial.outcome {
         TrialOutcome::Passed => {
             let mut status = TestCaseStatus::success();
@@ -89,8 +115,16 @@ fn test_case(trial: &TrialRecord) -> TestCase {
             diagnostics,
         } => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            // Dashboards often show only the message: it says what was checked, expected and observed.
+            let headline = match &trial.failure {
+                Some(failure) => {
+                    status.set_type(failure.kind.label());
+                    failure.one_line()
+                }
+                None => first_line(message).to_string(),
+            };
             status
-                .set_message(visible_tabs(first_line(message)))
+                .set_message(visible_tabs(&headline))
                 .set_description(full_failure(message, diagnostics));
             status
                 .set_rerun_kind(FlakyOrRerun::Rerun)
@@ -122,7 +156,7 @@ fn test_case(trial: &TrialRecord) -> TestCase {
             visible_tabs(&finding.cluster_shows),
         ));
     }
-    let out = system_out(trial);
+    let out = system_out(run, trial);
     if !out.is_empty() {
         case.set_system_out(visible_tabs(&out));
     }
@@ -159,15 +193,18 @@ fn full_failure(message: &str, diagnostics: &str) -> String {
 }
 
 /// The trial's log, then its doc findings in words (CI UIs show system-out, rarely properties).
-fn system_out(trial: &TrialRecord) -> String {
+fn system_out(run: &RunInfo, trial: &TrialRecord) -> String {
     let mut out = trial.log.clone();
     for finding in &trial.findings {
         if !out.is_empty() && !out.ends_with('\n') {
             out.push('\n');
         }
         out.push_str(&format!(
-            "doc finding ({}): the doc says {}; the cluster shows {}\n",
-            finding.doc_url, finding.doc_says, finding.cluster_shows
+            "doc finding ({}): the doc says {}; {} shows {}\n",
+            finding.doc_url,
+            finding.doc_says,
+            run.shown_by(),
+            finding.cluster_shows
         ));
     }
     out
@@ -307,6 +344,47 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// `testsuites time` used to be the trials' sum (334 s for a 62 s run).
+    #[test]
+    fn run_time_is_wall_time_and_the_run_says_how_it_ended_and_what_it_selected() {
+        let run = RunInfo {
+            status: super::super::RunStatus::Interrupted,
+            filter: Some("--exact hostaliases::a::b".into()),
+            deviations: vec!["hosts-no-fqdn".into()],
+            faults: Some("errors=0.1".into()),
+            ..fixtures::run_info(Some(TargetKind::Simulated))
+        };
+        let xml = build_report(&run, &fixtures::trials()).to_string().unwrap();
+        let report = Report::deserialize_from_str(&xml).unwrap();
+        assert_eq!(report.time, Some(std::time::Duration::from_secs(2)));
+        let props = &report.test_suites[0].properties;
+        assert_eq!(prop(props, names::TRIAL_TIME), Some("6.000"));
+        assert_eq!(prop(props, names::STATUS), Some("interrupted"));
+        assert_eq!(
+            prop(props, names::FILTER),
+            Some("--exact hostaliases::a::b")
+        );
+        assert_eq!(prop(props, names::DEVIATIONS), Some("hosts-no-fqdn"));
+        assert_eq!(prop(props, names::FAULTS), Some("errors=0.1"));
+        // Doc findings on the double are the double's.
+        let out = report.test_suites[0].test_cases[0]
+            .system_out
+            .as_ref()
+            .unwrap()
+            .as_str()
+            .to_string();
+        assert!(out.contains("; the double shows "), "{out}");
+
+        let whole = build_report(
+            &fixtures::run_info(Some(TargetKind::Kind)),
+            &fixtures::trials(),
+        );
+        let props = &whole.test_suites[0].properties;
+        assert_eq!(prop(props, names::STATUS), Some("finished"));
+        assert_eq!(prop(props, names::FILTER), Some("none"));
+        assert_eq!(prop(props, names::DEVIATIONS), None);
     }
 
     #[test]

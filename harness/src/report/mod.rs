@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::cluster::TargetKind;
 use crate::error::HarnessError;
+pub use crate::failure::Failure;
 
 pub use junit::write_junit;
 pub use summary::write_summary_json;
@@ -36,14 +37,71 @@ pub struct RunInfo {
     /// More run properties, by name: the image map's substitutions (`netconform.image.<docs' image>`) and what
     /// the offline testbed built (`netconform.testbed.<key>`).
     pub properties: Vec<(String, String)>,
+    /// Time since the run started when the report was written (the run's wall time once it finished).
+    pub wall_time: Duration,
+    /// Whether the run got to its end; the gate compares only finished runs.
+    pub status: RunStatus,
+    /// The libtest selection the run was given (`--exact a b`, `--skip c`), `None` for the whole suite.
+    pub filter: Option<String>,
+    /// `NETCONFORM_SIM_DEVIATIONS` of a simulated run: its failures are injected on purpose.
+    pub deviations: Vec<String>,
+    /// `NETCONFORM_SIM_FAULTS` of a simulated run, as set; `None` without faults.
+    pub faults: Option<String>,
+}
+
+/// How far a run got. A report is rewritten after every trial, so one read mid-run (or after `kill -9`)
+/// says `running`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Running,
+    Finished,
+    /// Ctrl-C or SIGTERM: the trials that had not ended are missing.
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Finished => "finished",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
 }
 
 impl RunInfo {
+    /// A run that has just started, before its target is known.
+    pub fn starting(run_id: String) -> RunInfo {
+        RunInfo {
+            run_id,
+            target: None,
+            target_description: "no target".into(),
+            server_version: None,
+            node_image: None,
+            ip_families: Vec::new(),
+            started_at: SystemTime::now(),
+            wall_time: Duration::ZERO,
+            status: RunStatus::Running,
+            filter: None,
+            deviations: Vec::new(),
+            faults: None,
+            properties: Vec::new(),
+        }
+    }
+
     /// `kind`, `existing`, `simulated` or `none`.
     pub fn target_label(&self) -> String {
         self.target
             .map(|t| t.to_string())
             .unwrap_or_else(|| "none".to_string())
+    }
+
+    /// Who showed a doc finding: `the double` on the test double, else `the cluster`.
+    pub fn shown_by(&self) -> &'static str {
+        match self.target {
+            Some(TargetKind::Simulated) => "the double",
+            _ => "the cluster",
+        }
     }
 
     /// The report's title; a simulated run says so, so nobody mistakes it for a cluster's result.
@@ -73,6 +131,8 @@ pub struct TrialRecord {
     pub findings: Vec<DocFinding>,
     /// Attempts that failed before the final one (`NETCONFORM_RETRIES`).
     pub failed_attempts: Vec<FailedAttempt>,
+    /// The final attempt's failure in fields, when it failed.
+    pub failure: Option<Failure>,
 }
 
 impl TrialRecord {
@@ -196,6 +256,11 @@ pub(crate) mod fixtures {
             ip_families: vec!["IPv4".into(), "IPv6".into()],
             started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000),
             properties: Vec::new(),
+            wall_time: Duration::from_secs(2),
+            status: RunStatus::Finished,
+            filter: None,
+            deviations: Vec::new(),
+            faults: None,
         }
     }
 
@@ -211,6 +276,7 @@ pub(crate) mod fixtures {
             log: "applied hostaliases-pod\n".into(),
             findings: vec![],
             failed_attempts: vec![],
+            failure: None,
         };
         let mut with_finding = base(
             "hostaliases::default_hosts::kubelet_header",

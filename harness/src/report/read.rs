@@ -17,6 +17,7 @@ const RUN_ID: &str = "netconform.run-id";
 const CLAIM: &str = "netconform.claim";
 const DOC_URL: &str = "netconform.doc-url";
 const FINDING_PREFIX: &str = "netconform.finding.";
+use super::junit::names;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -48,6 +49,10 @@ pub struct RunReport {
     /// `IPv4,IPv6`
     pub ip_families: String,
     pub run_id: String,
+    /// `finished`, `interrupted`, `running`, or `unknown` (a report that does not say).
+    pub status: String,
+    /// The libtest selection the run was given, `none` for the whole suite.
+    pub filter: String,
     /// In report order.
     pub trials: Vec<TrialResult>,
 }
@@ -73,6 +78,11 @@ impl RunReport {
             "none" => TargetClass::NoTarget,
             other => TargetClass::Other(other.to_string()),
         }
+    }
+
+    /// Whether the run got to its end (an interrupted or killed run lists only the trials that ended).
+    pub fn finished(&self) -> bool {
+        self.status == super::RunStatus::Finished.label()
     }
 
     pub fn trial(&self, name: &str) -> Option<&TrialResult> {
@@ -219,6 +229,8 @@ pub fn parse_report(path: &Path, xml: &str) -> Result<RunReport, ReadError> {
         node_image: get(NODE_IMAGE, "n/a"),
         ip_families: get(IP_FAMILIES, ""),
         run_id: get(RUN_ID, ""),
+        status: get(names::STATUS, "unknown"),
+        filter: get(names::FILTER, names::NO_FILTER),
         trials,
     })
 }
@@ -370,6 +382,7 @@ pub(crate) mod tests {
             log: String::new(),
             findings: vec![],
             failed_attempts: vec![],
+            failure: None,
         }
     }
 

@@ -7,7 +7,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::{
-    DocFinding, RunInfo, Totals, TrialOutcome, TrialRecord, first_line, totals, write_atomically,
+    DocFinding, RunInfo, RunStatus, Totals, TrialOutcome, TrialRecord, first_line, totals,
+    write_atomically,
 };
 use crate::cluster::TargetKind;
 use crate::error::HarnessError;
@@ -37,6 +38,19 @@ pub struct RunJson<'a> {
     pub started_at: String,
     /// The image map's substitutions and the testbed's record ([`RunInfo::properties`]).
     pub properties: std::collections::BTreeMap<&'a str, &'a str>,
+    /// `running` (the run had not ended when this was written), `finished` or `interrupted`.
+    pub status: &'static str,
+    pub interrupted: bool,
+    /// The libtest selection (`--exact a b`, `--skip c`); `null` for the whole suite.
+    pub filter: Option<&'a str>,
+    /// Since the run started; trials run side by side, so it is much less than `trial_time_seconds`.
+    pub wall_time_seconds: f64,
+    /// The trials' durations summed.
+    pub trial_time_seconds: f64,
+    /// `NETCONFORM_SIM_DEVIATIONS`: failures injected on purpose.
+    pub deviations: &'a [String],
+    /// `NETCONFORM_SIM_FAULTS`.
+    pub faults: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -47,11 +61,14 @@ pub struct TrialJson<'a> {
     pub doc_url: &'a str,
     /// `passed`, `failed`, `skipped` or `flaky` (passed after a failed attempt).
     pub outcome: &'static str,
-    /// First line of the failure, or the skip reason.
+    /// A failure's `check: expected …; observed …` on one line, or the skip reason.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<&'a str>,
+    pub message: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<&'a str>,
+    /// A failure's `type`, `check`, `expected` and `observed`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<&'a super::Failure>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diagnostics: Option<&'a str>,
     pub duration_seconds: f64,
@@ -91,6 +108,13 @@ pub fn build_summary<'a>(run: &'a RunInfo, trials: &'a [TrialRecord]) -> Summary
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect(),
+            status: run.status.label(),
+            interrupted: run.status == RunStatus::Interrupted,
+            filter: run.filter.as_deref(),
+            wall_time_seconds: run.wall_time.as_secs_f64(),
+            trial_time_seconds: trials.iter().map(|t| t.duration.as_secs_f64()).sum(),
+            deviations: &run.deviations,
+            faults: run.faults.as_deref(),
         },
         totals: totals(trials),
         trials: trials.iter().map(trial_json).collect(),
@@ -115,11 +139,14 @@ fn trial_json(trial: &TrialRecord) -> TrialJson<'_> {
             diagnostics,
         } => (
             "failed",
-            Some(first_line(message)),
+            Some(match &trial.failure {
+                Some(failure) => failure.one_line(),
+                None => first_line(message).to_string(),
+            }),
             Some(message.as_str()),
             Some(diagnostics.as_str()),
         ),
-        TrialOutcome::Skipped { reason } => ("skipped", Some(reason.as_str()), None, None),
+        TrialOutcome::Skipped { reason } => ("skipped", Some(reason.clone()), None, None),
     };
     TrialJson {
         name: &trial.name,
@@ -129,6 +156,7 @@ fn trial_json(trial: &TrialRecord) -> TrialJson<'_> {
         outcome,
         message,
         details,
+        failure: trial.failure.as_ref(),
         diagnostics,
         duration_seconds: trial.duration.as_secs_f64(),
         failed_attempts: trial
@@ -164,6 +192,52 @@ mod tests {
     use super::super::fixtures;
     use super::*;
 
+    /// The JSON had only the failure's first line (the claim); now its fields.
+    #[test]
+    fn a_failure_has_its_check_expected_observed_and_type() {
+        let mut trials = fixtures::trials();
+        trials[1].failure = Some(
+            crate::failure::ensure(false, "the hosts file", "127.0.0.1\tfoo.local", "nothing")
+                .unwrap_err()
+                .failure(),
+        );
+        let run = fixtures::run_info(Some(TargetKind::Kind));
+        let value = serde_json::to_value(build_summary(&run, &trials)).unwrap();
+        let failed = &value["trials"][1];
+        assert_eq!(failed["type"], "assertion");
+        assert_eq!(failed["check"], "the hosts file");
+        assert_eq!(failed["expected"], "127.0.0.1\tfoo.local");
+        assert_eq!(failed["observed"], "nothing");
+        assert_eq!(
+            failed["message"],
+            "the hosts file: expected 127.0.0.1\tfoo.local; observed nothing"
+        );
+        assert!(value["trials"][0].get("check").is_none());
+
+        let xml = super::super::junit::build_report(&run, &trials)
+            .to_string()
+            .unwrap();
+        assert!(
+            xml.contains(r#"message="the hosts file: expected 127.0.0.1␉foo.local; observed nothing" type="assertion""#),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn an_interrupted_run_says_so() {
+        let run = RunInfo {
+            status: RunStatus::Interrupted,
+            filter: Some("dns".into()),
+            deviations: vec!["hosts-no-fqdn".into()],
+            ..fixtures::run_info(Some(TargetKind::Simulated))
+        };
+        let value = serde_json::to_value(build_summary(&run, &fixtures::trials())).unwrap();
+        assert_eq!(value["run"]["status"], "interrupted");
+        assert_eq!(value["run"]["interrupted"], true);
+        assert_eq!(value["run"]["filter"], "dns");
+        assert_eq!(value["run"]["deviations"][0], "hosts-no-fqdn");
+    }
+
     #[test]
     fn summary_json_round_trip() {
         let dir = std::env::temp_dir().join(format!("netconform-summary-{}", std::process::id()));
@@ -179,6 +253,11 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
 
         assert_eq!(value["run"]["target"], "simulated");
+        assert_eq!(value["run"]["status"], "finished");
+        assert_eq!(value["run"]["interrupted"], false);
+        assert_eq!(value["run"]["filter"], serde_json::Value::Null);
+        assert_eq!(value["run"]["wall_time_seconds"], 2.0);
+        assert_eq!(value["run"]["trial_time_seconds"], 6.0);
         assert_eq!(value["run"]["simulated"], true);
         assert_eq!(value["run"]["started_at"], "2026-09-21T14:13:20Z");
         assert!(value["title"].as_str().unwrap().contains("simulated"));

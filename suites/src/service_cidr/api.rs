@@ -110,7 +110,7 @@ pub async fn apply_newcidr1(ctx: &Ctx, cidr: Ipv4Net) -> Result<String, TrialErr
         ));
     }
     // Registered before the create, so an interrupt between the two still deletes it.
-    ctx.own_cluster_scoped(resource.clone(), &name);
+    let _creating = ctx.own_cluster_scoped(resource.clone(), &name)?;
     let api: Api<DynamicObject> = Api::all_with(client, &resource);
     let mut attempts = 0;
     retrying(|| {
