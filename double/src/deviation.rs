@@ -381,10 +381,22 @@ pub const DEVIATIONS: &[Deviation] = &[
     Deviation {
         name: "resolv-link-local-cluster-dns",
         description: "the kubelet's --cluster-dns is NodeLocal DNSCache's 169.254.20.10 but no node-local-dns DaemonSet runs: pods query an address nothing serves",
+        // Every lookup through the cluster DNS goes to that address and gets no answer, and every
+        // ClusterFirst resolv.conf names it.
         fails: &[
             "dns::busybox::nameserver_is_kube_dns",
             "dns::busybox::nslookup_kubernetes_default",
             "dns::busybox::current_busybox_needs_fqdn",
+            "dns::pods::hostname_subdomain",
+            "dns::pods::pod_ip_record",
+            "dns::resolv::cluster_first",
+            "dns::resolv::cluster_first_with_host_net",
+            "dns::services::bare_name_other_namespace",
+            "dns::services::cross_namespace_name",
+            "dns::services::dual_stack_a_aaaa",
+            "dns::services::headless_ready_pods",
+            "dns::services::same_namespace_name",
+            "dns::services::srv_named_port",
         ],
     },
     Deviation {

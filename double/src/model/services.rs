@@ -557,10 +557,12 @@ fn alloc_ips(
         if ip.is_empty() {
             match alloc.allocate_next(*family) {
                 Ok(ip) => out.push((*family, ip)),
-                // upstream allocIPs: NewInternalError(fmt.Errorf("failed to allocate a serviceIP: %v", err))
+                // upstream allocIPs (pkg/registry/core/service/storage/alloc.go, v1.36 and later):
+                // NewInternalError(fmt.Errorf("failed to allocate a serviceIP for Service %q: %w", ...)),
+                // as the real kind v1.37.2 cluster answers; the docs show the older form without the name.
                 Err(e) => {
                     return Err(ApiError::internal(&format!(
-                        "failed to allocate a serviceIP: {e}"
+                        "failed to allocate a serviceIP for Service \"{name}\": {e}"
                     )));
                 }
             }
@@ -910,12 +912,14 @@ mod tests {
         let mut a = alloc();
         a.full = true;
         let err = alloc_cluster_ips(&mut s, &mut a).unwrap_err();
-        assert_eq!(
-            (err.code, err.message.as_str()),
-            (
-                500,
-                "Internal error occurred: failed to allocate a serviceIP: range is full"
-            )
+        assert_eq!(err.code, 500);
+        // v1.36+ names the Service (pkg/registry/core/service/storage/alloc.go allocIPs).
+        assert!(
+            err.message.starts_with(
+                "Internal error occurred: failed to allocate a serviceIP for Service \""
+            ) && err.message.ends_with("\": range is full"),
+            "{}",
+            err.message
         );
     }
 }

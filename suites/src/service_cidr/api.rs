@@ -449,7 +449,11 @@ pub fn ipv4_cluster_ip(svc: &Service) -> Option<IpAddr> {
 pub const RANGE_FULL: &str = "failed to allocate a serviceIP: range is full";
 
 pub fn is_range_full(err: &TrialError) -> bool {
-    matches!(err, TrialError::Api { source: kube::Error::Api(s), .. } if s.code == 500 && s.message.contains(RANGE_FULL))
+    // The doc's `failed to allocate a serviceIP: range is full`, or since v1.36 `failed to allocate a serviceIP
+    // for Service "<name>": range is full` (pkg/registry/core/service/storage/alloc.go allocIPs), seen on
+    // the real kind v1.37.2 cluster.
+    matches!(err, TrialError::Api { source: kube::Error::Api(s), .. }
+        if s.code == 500 && s.message.contains("failed to allocate a serviceIP") && s.message.contains("range is full"))
 }
 
 /// What the trials must not collide with when they add a range: every ServiceCIDR's IPv4 CIDRs (being

@@ -28,9 +28,10 @@ use netconform::report::DocFinding;
 use netconform::wait::budgets;
 
 use super::api::{
-    FINALIZER, apply_newcidr1, cluster_ip_service, delete_service_cidr, delete_services,
-    has_finalizer, ipv4_cluster_ip, is_range_full, ready_condition, restore, taken_ranges,
-    wait_deletion_blocked, wait_gone, wait_marked_for_deletion, wait_ready, wait_released,
+    FINALIZER, RANGE_FULL, apply_newcidr1, cluster_ip_service, delete_service_cidr,
+    delete_services, has_finalizer, ipv4_cluster_ip, is_range_full, ready_condition, restore,
+    taken_ranges, wait_deletion_blocked, wait_gone, wait_marked_for_deletion, wait_ready,
+    wait_released,
 };
 use super::exhaustion::{Exhausted, exhaust};
 use super::ranges::{expansion_range, hands_out};
@@ -253,6 +254,15 @@ async fn walk_steps(ctx: &Ctx, rec: &mut Recorder<'_>) {
                 done.range,
                 done.full_message
             ));
+            if !done.full_message.contains(RANGE_FULL) {
+                ctx.finding(
+                    format!("creating a Service in the full range fails with `{RANGE_FULL}`"),
+                    format!(
+                        "the apiserver names the Service: {} (pkg/registry/core/service/storage/alloc.go allocIPs, v1.36 and later)",
+                        done.full_message
+                    ),
+                );
+            }
             rec.record(Step::RangeFull, Ok(()));
             done
         }
