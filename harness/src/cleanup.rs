@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::networking::v1::IPAddress;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
@@ -239,6 +240,35 @@ pub async fn wait_services_gone(
                 Verdict::Done
             } else {
                 Verdict::Pending
+            }
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    // A Service's ClusterIPs are released after it is gone from storage (pkg/registry/core/service/storage
+    // afterDelete -> releaseAllocatedResources deletes its IPAddress objects), and the allocator sees free
+    // addresses through its IPAddress informer (pkg/registry/core/service/ipallocator/ipallocator.go). Seen
+    // on the real kind cluster: handing the budget back when the Services were gone still let another trial
+    // meet `range is full`. So the addresses count as free once their IPAddress objects are gone too.
+    let addresses: Api<IPAddress> = Api::all(client.clone());
+    let parent_in = |a: &IPAddress| {
+        a.spec
+            .as_ref()
+            .and_then(|s| s.parent_ref.namespace.as_deref())
+            == Some(namespace)
+    };
+    wait_list(
+        &addresses,
+        watcher::Config::default(),
+        &format!("the IPAddresses of namespace {namespace}'s Services to be released"),
+        budgets::SERVICE_IP_RELEASE,
+        scale,
+        &|a: &IPAddress| format!("IPAddress {}", a.name_any()),
+        |all: &[IPAddress]| {
+            if all.iter().any(parent_in) {
+                Verdict::Pending
+            } else {
+                Verdict::Done
             }
         },
     )

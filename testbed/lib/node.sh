@@ -47,6 +47,13 @@ build_base_image() {
     install -m 0755 "$RUNTIME_BIN/runc" "$dir/usr/local/sbin/runc"
   fi
   install -m 0755 "$RUNTIME_BIN"/cni/* "$dir/opt/cni/bin/"
+  if [ ! -e /sys/fs/cgroup/cgroup.controllers ]; then
+    # A cgroup v1 host: runc's systemd cgroup driver freezes a container's cgroup to update its devices
+    # (libcontainer/cgroups/systemd/v1.go), and under load that fails pod starts with "error setting cgroup
+    # config for procHooks process: unable to freeze" (seen here on the real kind cluster). The cgroupfs
+    # driver does not freeze; the kubelet follows the runtime's driver (KubeletCgroupDriverFromCRI, GA 1.34).
+    sed -i 's/SystemdCgroup = true/SystemdCgroup = false/' "$dir/etc/containerd/config.toml"
+  fi
   "$RUNTIME_BIN/ctr" oci spec \
     | jq '.hooks.createContainer[.hooks.createContainer| length] |= . + {"path": "/kind/bin/mount-product-files.sh"}' \
     | jq 'del(.process.rlimits)' > "$dir/etc/containerd/cri-base.json"
