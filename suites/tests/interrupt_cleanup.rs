@@ -64,6 +64,7 @@ async fn an_interrupt_at_any_point_leaves_nothing_the_run_created() {
 
     let mut problems = Vec::new();
     for (i, &point) in POINTS.iter().enumerate() {
+        let started = std::time::Instant::now();
         let run_id = format!("intr-{i}-{}", std::process::id() % 10_000);
         let settings = Settings {
             target: TargetChoice::Existing,
@@ -104,6 +105,13 @@ async fn an_interrupt_at_any_point_leaves_nothing_the_run_created() {
         let run = run_interruptible(&settings, &all_trials(), 16, interrupt)
             .await
             .unwrap_or_else(|(line, code)| panic!("the run did not start (exit {code}): {line}"));
+        // On a real cluster a point takes minutes (namespaces end only once their pods' grace periods have):
+        // say where the test is.
+        eprintln!(
+            "interrupt_cleanup: point {point} (run {run_id}): interrupted and cleaned up in {} s; left {:?}",
+            started.elapsed().as_secs(),
+            run.left_after_interrupt
+        );
         match run.left_after_interrupt {
             None => problems.push(format!(
                 "point {point}: the run ended before the interrupt came"
