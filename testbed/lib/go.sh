@@ -80,6 +80,7 @@ build_kubernetes() {
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-proxy "$ETCD_MODULE")
   # go names a /v3 module's binary after the element before the major version: server.
   mv -f "$KUBE_BIN/server" "$KUBE_BIN/etcd"
+  KUBE_DIR=$(module_dir "k8s.io/kubernetes@$v")
   record kubernetes "k8s.io/kubernetes@$v"
   record etcd "$ETCD_MODULE@$(cd "$module" && go list -m -f '{{.Version}}' "$ETCD_MODULE")"
 }
