@@ -351,7 +351,7 @@ pub async fn delete_service_cidr(ctx: &Ctx, name: &str) -> Result<(), TrialError
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(TrialError::Api {
             context: format!("deleting servicecidr {name}"),
-            source: e,
+            source: e.into(),
         }),
     }
 }
@@ -425,8 +425,9 @@ pub async fn create_with_explicit_ip(ctx: &Ctx, svc: &Service) -> Result<Service
         .with_max_delay(Duration::from_secs(1))
         .with_max_times(5);
     let not_yet_known = |e: &TrialError| {
-        matches!(e, TrialError::Api { source: kube::Error::Api(s), .. }
-            if s.code == 422 && s.message.contains("does not match the current range"))
+        e.refusal().is_some_and(|s| {
+            s.code == 422 && s.message.contains("does not match the current range")
+        })
     };
     (|| ctx.create(svc)).retry(policy).when(not_yet_known).await
 }
@@ -452,8 +453,11 @@ pub fn is_range_full(err: &TrialError) -> bool {
     // The doc's `failed to allocate a serviceIP: range is full`, or since v1.36 `failed to allocate a serviceIP
     // for Service "<name>": range is full` (pkg/registry/core/service/storage/alloc.go allocIPs), seen on
     // the real kind v1.37.2 cluster.
-    matches!(err, TrialError::Api { source: kube::Error::Api(s), .. }
-        if s.code == 500 && s.message.contains("failed to allocate a serviceIP") && s.message.contains("range is full"))
+    err.refusal().is_some_and(|s| {
+        s.code == 500
+            && s.message.contains("failed to allocate a serviceIP")
+            && s.message.contains("range is full")
+    })
 }
 
 /// What the trials must not collide with when they add a range: every ServiceCIDR's IPv4 CIDRs (being
@@ -546,7 +550,7 @@ pub async fn delete_services(ctx: &Ctx, names: &[String]) -> Result<(), TrialErr
             Err(e) => {
                 return Err(TrialError::Api {
                     context: format!("deleting service {name}"),
-                    source: e,
+                    source: e.into(),
                 });
             }
         }
