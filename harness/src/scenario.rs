@@ -167,6 +167,13 @@ impl<T: Send + Sync + 'static> Scenario<T> {
     }
 }
 
+impl<T> Computed<Result<T, TrialError>> {
+    /// The scenario's value, or (a copy of) the failure that stopped it, for each reader to report.
+    pub fn outcome(&self) -> Result<&T, TrialError> {
+        self.value.as_ref().map_err(Clone::clone)
+    }
+}
+
 impl<T> Computed<T> {
     /// Hands `parts` of the log and findings, and the diagnostics, to the reader `ctx`.
     fn show(&self, name: &str, ctx: &Ctx, parts: impl RangeBounds<usize>) {

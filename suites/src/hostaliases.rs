@@ -102,7 +102,7 @@ static NGINX: Scenario<NginxHosts> = Scenario {
 
 /// This run's nginx pod (see [`NGINX`]): its IPs and its /etc/hosts.
 async fn nginx_hosts(ctx: &Ctx) -> NginxHosts {
-    NGINX.read(ctx, ..).await?.value.clone()
+    NGINX.read(ctx, ..).await?.outcome().cloned()
 }
 
 /// `kubectl run nginx --image nginx`, then `kubectl exec nginx -- cat /etc/hosts`.
@@ -207,8 +207,7 @@ async fn run_hostaliases_pod(ctx: &Ctx) -> Result<Completed, TrialError> {
 }
 
 async fn hostaliases_pod_completes(ctx: Ctx) -> Result<(), TrialError> {
-    let shared = HOSTALIASES.read(&ctx, ..).await?;
-    shared.value.as_ref().map(|_| ()).map_err(Clone::clone)
+    HOSTALIASES.read(&ctx, ..).await?.outcome().map(|_| ())
 }
 
 fn aliases_of(pod: &Pod) -> Vec<HostAlias> {
@@ -228,7 +227,7 @@ async fn hostaliases_pod_alias_section(ctx: Ctx) -> Result<(), TrialError> {
         manifest,
         done,
         log,
-    } = shared.value.as_ref().map_err(Clone::clone)?;
+    } = shared.outcome()?;
     let log = log.clone()?;
     let ips = pod_ips(done);
     ensure(
