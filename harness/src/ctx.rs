@@ -20,7 +20,7 @@ use crate::failure::TrialError;
 use crate::labels;
 use crate::preflight::Capabilities;
 use crate::report::DocFinding;
-use crate::retry::retrying;
+use crate::retry::{create_retrying, retrying};
 use crate::scenario::Scenarios;
 use crate::schedule::Lease;
 use crate::trial::TrialDef;
@@ -74,21 +74,9 @@ async fn create_namespace(run: &RunState, def: &TrialDef, name: &str) -> Result<
         .cleanup
         .creating(Owned::Namespace(name.to_string()))
         .map_err(|e| TrialError::Harness(e.to_string()))?;
-    let api: Api<Namespace> = Api::all(run.client.clone());
-    let mut attempts = 0;
-    retrying(|| {
-        attempts += 1;
-        let (api, ns, first) = (api.clone(), ns.clone(), attempts == 1);
-        async move {
-            match api.create(&PostParams::default(), &ns).await {
-                // A retry may find its own earlier attempt.
-                Err(kube::Error::Api(s)) if s.code == 409 && !first => Ok(ns),
-                other => other,
-            }
-        }
-    })
-    .await
-    .map_err(TrialError::api(format!("creating namespace {name}")))?;
+    create_retrying(&Api::all(run.client.clone()), &ns)
+        .await
+        .map_err(TrialError::api(format!("creating namespace {name}")))?;
     wait_default_service_account(&run.client, name, run.settings.timeout_scale).await
 }
 

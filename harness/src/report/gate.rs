@@ -1003,6 +1003,18 @@ mod tests {
         fixtures::run_info(None)
     }
 
+    /// Every needle is in `md`, each after the one before.
+    fn assert_in_order(md: &str, order: &[&str]) {
+        let positions: Vec<usize> = order
+            .iter()
+            .map(|n| md.find(n).unwrap_or_else(|| panic!("{n:?} not in\n{md}")))
+            .collect();
+        assert!(
+            positions.windows(2).all(|w| w[0] < w[1]),
+            "{order:?}\n{positions:?}\n{md}"
+        );
+    }
+
     #[test]
     fn markdown_lists_regressions_first_with_their_failure() {
         let (b, c) = pair();
@@ -1052,11 +1064,7 @@ mod tests {
             "- `a::still_skipped::x`: not disruptive",
             "<details><summary>still passing (1)</summary>",
         ];
-        let positions: Vec<usize> = order.iter().map(|n| at(n)).collect();
-        assert!(
-            positions.windows(2).all(|w| w[0] < w[1]),
-            "{order:?}\n{positions:?}\n{md}"
-        );
+        assert_in_order(&md, &order);
         assert!(!md.contains("old finding"), "{md}");
     }
 
@@ -1214,10 +1222,6 @@ mod tests {
             record(names[2], failed("c", "check: from an old runner")),
         ];
         let md = compare(&b, &c).markdown();
-        let at = |needle: &str| {
-            md.find(needle)
-                .unwrap_or_else(|| panic!("{needle:?} not in\n{md}"))
-        };
         let order = [
             "### ❌ Regressed (3)",
             "**assertion** (1): the cluster contradicts the doc\n",
@@ -1228,11 +1232,7 @@ mod tests {
             "#### `a::old::x`",
             "### Counts",
         ];
-        let positions: Vec<usize> = order.iter().map(|n| at(n)).collect();
-        assert!(
-            positions.windows(2).all(|w| w[0] < w[1]),
-            "{order:?}\n{positions:?}\n{md}"
-        );
+        assert_in_order(&md, &order);
         assert!(
             !md.contains("**api-error**") && !md.contains("**setup**"),
             "{md}"

@@ -11,9 +11,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::{IPAddress, ServiceCIDR};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
-use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams,
-};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams};
 use kube::runtime::watcher;
 use serde_json::json;
 
@@ -21,7 +19,7 @@ use netconform::ctx::Ctx;
 use netconform::failure::TrialError;
 use netconform::labels::{MANAGED_BY_KEY, MANAGED_BY_VALUE, RUN_ID_KEY, SUITE_KEY};
 use netconform::manifest::group_serving;
-use netconform::retry::retrying;
+use netconform::retry::{create_retrying, retrying};
 use netconform::wait::{Budget, Verdict, budgets, wait_for, wait_list};
 
 use super::NEWCIDR1;
@@ -111,23 +109,11 @@ pub async fn apply_newcidr1(ctx: &Ctx, cidr: Ipv4Net) -> Result<String, TrialErr
     }
     // Registered before the create, so an interrupt between the two still deletes it.
     let _creating = ctx.own_cluster_scoped(resource.clone(), &name)?;
-    let api: Api<DynamicObject> = Api::all_with(client, &resource);
-    let mut attempts = 0;
-    retrying(|| {
-        attempts += 1;
-        let (api, object, first) = (api.clone(), object.clone(), attempts == 1);
-        async move {
-            match api.create(&PostParams::default(), &object).await {
-                // A retried create may find its own first attempt.
-                Err(kube::Error::Api(s)) if s.code == 409 && !first => Ok(object),
-                other => other,
-            }
-        }
-    })
-    .await
-    .map_err(TrialError::api(format!(
-        "creating ServiceCIDR {name} ({cidr})"
-    )))?;
+    create_retrying(&Api::all_with(client, &resource), &object)
+        .await
+        .map_err(TrialError::api(format!(
+            "creating ServiceCIDR {name} ({cidr})"
+        )))?;
     ctx.log(format!(
         "created ServiceCIDR {name} with cidrs [{cidr}] as {}",
         resource.api_version
