@@ -147,7 +147,11 @@ impl Ctx {
                 TrialError::Api { source, .. } => {
                     TrialError::Harness(format!("could not create the trial namespace: {source}"))
                 }
-                other => other,
+                TrialError::Harness(why) => {
+                    TrialError::Harness(format!("could not create the trial namespace: {why}"))
+                }
+                // Its default ServiceAccount never came.
+                waited => waited,
             })?;
         Ok(Ctx::new(run, def, namespace, lease))
     }
