@@ -219,6 +219,15 @@ impl Ctx {
         }
     }
 
+    #[cfg(test)]
+    pub(crate) fn inner_shared_diagnostics(&self) -> String {
+        self.inner
+            .shared_diagnostics
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default()
+    }
+
     /// The run and the trial's lease, for a shared scenario computed on the trial's behalf.
     pub(crate) fn run_state(&self) -> Arc<RunState> {
         self.inner.run.clone()

@@ -5,7 +5,8 @@
 //! for it (handing their service addresses back meanwhile: waiting creates nothing). The computation logs
 //! into parts ([`Scene::end_part`]); each reader takes in the parts it reports on (their log and doc
 //! findings, as its own) and the diagnostics of the scenario's namespace, then judges its own claim on
-//! the scenario's value.
+//! the scenario's value. It is computed on the first reader's lease (its service addresses), so the readers
+//! of one scenario declare the same needs.
 //!
 //! A rerun recomputes: a trial that reads a scenario it has read before (a rerun after
 //! `NETCONFORM_RETRIES`) computes it afresh, and the trials that read it later get the new computation.
@@ -192,5 +193,91 @@ impl<T> Computed<T> {
             findings.extend(part.findings.iter().cloned());
         }
         ctx.adopt(&log, &findings, &self.diagnostics);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cleanup::Cleanup;
+    use crate::cluster::TargetKind;
+    use crate::ctx::RunState;
+    use crate::preflight::Capabilities;
+    use crate::schedule::Schedule;
+    use crate::trial::TrialDef;
+
+    /// A reader's context on a client that is never called.
+    async fn reader(name: &'static str) -> Ctx {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let client = kube::Client::try_from(config).unwrap();
+        let capabilities = Capabilities::none();
+        let def = TrialDef {
+            name,
+            claim: "the reader's claim",
+            doc_url: "https://kubernetes.io/reader",
+            needs: &[],
+            run: |_| Box::pin(async { Ok(()) }),
+        };
+        let lease = Arc::new(Schedule::new(&capabilities).enter(&def).await);
+        let run = Arc::new(RunState {
+            run_id: "r1".into(),
+            client: client.clone(),
+            target: TargetKind::Simulated,
+            created_by_us: true,
+            capabilities,
+            settings: Default::default(),
+            cleanup: Cleanup::new(client),
+            lease: None,
+            scenarios: Scenarios::default(),
+        });
+        Ctx::new(run, def, "nc-reader".into(), lease)
+    }
+
+    fn part(log: &str, doc_says: &str) -> Part {
+        Part {
+            log: format!("{log}\n"),
+            findings: vec![DocFinding {
+                claim: "the computing trial's claim".into(),
+                doc_url: "https://kubernetes.io/computer".into(),
+                doc_says: doc_says.into(),
+                cluster_shows: "x".into(),
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reader_takes_in_the_parts_it_reports_on_as_its_own() {
+        let computed = Computed {
+            value: (),
+            by: "a::b::first",
+            namespace: "nc-a-xyz12".into(),
+            parts: vec![
+                part("step 0", "zero"),
+                part("step 1", "one"),
+                part("step 2", "two"),
+            ],
+            diagnostics: "=== events in namespace nc-a-xyz12 (0) ===\n".into(),
+        };
+        let ctx = reader("a::b::second").await;
+        computed.show("a::walk", &ctx, ..=1);
+        let log = ctx.take_log();
+        assert_eq!(
+            log,
+            "scenario a::walk: computed once for this run, in trial a::b::first (namespace nc-a-xyz12); its log:\nstep 0\nstep 1\n"
+        );
+        let findings = ctx.take_findings();
+        let says: Vec<&str> = findings.iter().map(|f| f.doc_says.as_str()).collect();
+        assert_eq!(says, ["zero", "one"]);
+        assert!(
+            findings
+                .iter()
+                .all(|f| f.claim == "the reader's claim"
+                    && f.doc_url == "https://kubernetes.io/reader"),
+            "{findings:?}"
+        );
+        assert!(
+            ctx.inner_shared_diagnostics().contains("nc-a-xyz12"),
+            "the scenario's diagnostics go with the reader's failure"
+        );
     }
 }
