@@ -28,18 +28,12 @@ impl Deviations {
 mod tests {
     use super::*;
 
+    /// Parsing and its errors are netconform-deviation's (tested there); this is the set the model asks.
     #[test]
-    fn names_are_validated() {
+    fn has_only_the_named_deviations() {
         let d = Deviations::from_names(&["pods-single-stack".into()]).unwrap();
         assert!(d.has(Deviation::PodsSingleStack));
         assert!(!d.has(Deviation::HostsSingleIp));
-        let err = Deviations::from_names(&["nope".into()])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("unknown deviation \"nope\"; known deviations: "),
-            "{err}"
-        );
-        assert!(err.contains("hosts-no-alias-section"), "{err}");
+        assert!(Deviations::from_names(&["nope".into()]).is_err());
     }
 }

@@ -76,20 +76,20 @@ pub const TRIALS: &[TrialDef] = &[
     },
 ];
 
+/// Every trial above: a deviation that breaks every lookup through the cluster DNS breaks them all.
+const EVERY_TRIAL: &[&str] = &[
+    "dns::services::bare_name_other_namespace",
+    "dns::services::cross_namespace_name",
+    "dns::services::dual_stack_a_aaaa",
+    "dns::services::headless_ready_pods",
+    "dns::services::same_namespace_name",
+    "dns::services::srv_named_port",
+];
+
 /// The test double's deviations that must fail these trials: exactly these, no fewer and no more, each
 /// over the whole suite (`tests/against_double.rs`).
 pub const BREAKS: &[Breaks] = &[
-    (
-        Deviation::PodsImagePullBackoff,
-        &[
-            "dns::services::bare_name_other_namespace",
-            "dns::services::cross_namespace_name",
-            "dns::services::dual_stack_a_aaaa",
-            "dns::services::headless_ready_pods",
-            "dns::services::same_namespace_name",
-            "dns::services::srv_named_port",
-        ],
-    ),
+    (Deviation::PodsImagePullBackoff, EVERY_TRIAL),
     (
         Deviation::DnsNoCrossNamespace,
         &[
@@ -97,50 +97,10 @@ pub const BREAKS: &[Breaks] = &[
             "dns::services::bare_name_other_namespace",
         ],
     ),
-    (
-        Deviation::ResolvMissingSearch,
-        &[
-            "dns::services::same_namespace_name",
-            "dns::services::bare_name_other_namespace",
-            "dns::services::cross_namespace_name",
-            "dns::services::dual_stack_a_aaaa",
-            "dns::services::headless_ready_pods",
-            "dns::services::srv_named_port",
-        ],
-    ),
-    (
-        Deviation::DnsServerUnreachable,
-        &[
-            "dns::services::same_namespace_name",
-            "dns::services::srv_named_port",
-            "dns::services::bare_name_other_namespace",
-            "dns::services::cross_namespace_name",
-            "dns::services::dual_stack_a_aaaa",
-            "dns::services::headless_ready_pods",
-        ],
-    ),
-    (
-        Deviation::ResolvWrongClusterDns,
-        &[
-            "dns::services::bare_name_other_namespace",
-            "dns::services::cross_namespace_name",
-            "dns::services::dual_stack_a_aaaa",
-            "dns::services::headless_ready_pods",
-            "dns::services::same_namespace_name",
-            "dns::services::srv_named_port",
-        ],
-    ),
-    (
-        Deviation::ResolvLinkLocalClusterDns,
-        &[
-            "dns::services::bare_name_other_namespace",
-            "dns::services::cross_namespace_name",
-            "dns::services::dual_stack_a_aaaa",
-            "dns::services::headless_ready_pods",
-            "dns::services::same_namespace_name",
-            "dns::services::srv_named_port",
-        ],
-    ),
+    (Deviation::ResolvMissingSearch, EVERY_TRIAL),
+    (Deviation::DnsServerUnreachable, EVERY_TRIAL),
+    (Deviation::ResolvWrongClusterDns, EVERY_TRIAL),
+    (Deviation::ResolvLinkLocalClusterDns, EVERY_TRIAL),
     (
         Deviation::DnsUpstreamWildcard,
         &["dns::services::bare_name_other_namespace"],
