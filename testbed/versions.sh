@@ -9,6 +9,10 @@ KIND_VERSION=v0.33.0
 # The Kubernetes version of the node image, unless testbed/build is given another one.
 KUBERNETES_DEFAULT=v1.37.2
 
+# The Kubernetes module agnhost (the suites' test image) is built from, whatever the node's version: both
+# sides of an upgrade gate (testbed/upgrade-gate) run the same agnhost.
+AGNHOST_KUBERNETES=v1.37.2
+
 # Debian release of the node's userspace: kind's base image is debian:trixie-slim (images/base/Dockerfile).
 DEBIAN_SUITE=trixie
 

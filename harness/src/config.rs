@@ -151,6 +151,13 @@ pub const VARIABLES: &[VarDoc] = &[
         default: "none",
         meaning: "path of the `key=value` file `testbed/build` writes (what it built: versions, sources, image IDs), recorded in the report's properties as `netconform.testbed.<key>`",
     },
+    // testbed/build's own setting: known here so that exporting it for the build does not make the suite
+    // refuse the environment as holding an unknown NETCONFORM_* variable.
+    VarDoc {
+        name: "NETCONFORM_TESTBED_CACHE",
+        default: "`~/.cache/netconform-testbed`",
+        meaning: "read by `testbed/build` only (where it builds and caches); the suite accepts it and ignores it",
+    },
     VarDoc {
         name: "NETCONFORM_RUN_ID",
         default: "random",
@@ -421,6 +428,7 @@ impl Settings {
                 "NETCONFORM_SIM_POD_START" => s.sim_pod_start = Some(parse_range(&name, value)?),
                 "NETCONFORM_IMAGES" => s.images_path = Some(PathBuf::from(value)),
                 "NETCONFORM_TESTBED" => s.testbed_path = Some(PathBuf::from(value)),
+                "NETCONFORM_TESTBED_CACHE" => {}
                 "NETCONFORM_RUN_ID" => {
                     if !is_run_id(value) {
                         return Err(invalid(
@@ -1008,6 +1016,7 @@ pub(crate) mod tests {
             ("NETCONFORM_RUN_ID", "r1"),
             ("NETCONFORM_IMAGES", "images.yaml"),
             ("NETCONFORM_TESTBED", "testbed.properties"),
+            ("NETCONFORM_TESTBED_CACHE", "/tmp/testbed"),
         ];
         assert_eq!(samples.len(), VARIABLES.len());
         for var in VARIABLES {

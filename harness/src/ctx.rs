@@ -20,7 +20,8 @@ use crate::failure::TrialError;
 use crate::labels;
 use crate::preflight::Capabilities;
 use crate::report::DocFinding;
-use crate::retry::retrying;
+use crate::retry::{create_retrying, retrying};
+use crate::scenario::Scenarios;
 use crate::schedule::Lease;
 use crate::trial::TrialDef;
 use crate::wait::{Budget, Verdict, budgets, wait_for};
@@ -53,6 +54,32 @@ pub async fn wait_default_service_account(
     .map(|_| ())
 }
 
+/// Creates namespace `name` for trial `def`, labelled as the run's and annotated with the trial, registered
+/// for cleanup before the create (an interrupt between the two still deletes it), and waits for its
+/// default ServiceAccount.
+async fn create_namespace(run: &RunState, def: &TrialDef, name: &str) -> Result<(), TrialError> {
+    let suite = def.suite().replace('_', "-");
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            labels: Some(labels::owned_namespace_labels(&run.run_id, &suite)),
+            annotations: Some(
+                [(labels::TRIAL_ANNOTATION.to_string(), def.name.to_string())].into(),
+            ),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    let _creating = run
+        .cleanup
+        .creating(Owned::Namespace(name.to_string()))
+        .map_err(|e| TrialError::Harness(e.to_string()))?;
+    create_retrying(&Api::all(run.client.clone()), &ns)
+        .await
+        .map_err(TrialError::api(format!("creating namespace {name}")))?;
+    wait_default_service_account(&run.client, name, run.settings.timeout_scale).await
+}
+
 /// What every trial of one run shares.
 pub struct RunState {
     pub run_id: String,
@@ -65,6 +92,8 @@ pub struct RunState {
     pub cleanup: Cleanup,
     /// The lease that tells sweeps this run is live; `None` where Leases are not served.
     pub lease: Option<crate::liveness::RunLease>,
+    /// The shared scenarios computed so far ([`crate::scenario`]).
+    pub scenarios: Scenarios,
 }
 
 /// Cheap to clone; all clones share the log and findings.
@@ -83,6 +112,8 @@ struct Inner {
     owned: Mutex<Vec<Owned>>,
     /// The trial's place in the schedule (its service addresses).
     lease: Arc<Lease>,
+    /// Diagnostics of the shared scenarios the trial read (their namespaces are gone when it fails).
+    shared_diagnostics: Mutex<String>,
 }
 
 impl Ctx {
@@ -96,8 +127,113 @@ impl Ctx {
                 findings: Mutex::new(Vec::new()),
                 owned: Mutex::new(Vec::new()),
                 lease,
+                shared_diagnostics: Mutex::new(String::new()),
             }),
         }
+    }
+
+    /// A context in a fresh namespace of its own for `def` (see [`create_namespace`]): a trial's attempt, or
+    /// a shared scenario's computation.
+    pub async fn open(
+        run: Arc<RunState>,
+        def: TrialDef,
+        lease: Arc<Lease>,
+    ) -> Result<Ctx, TrialError> {
+        let suite = def.suite().replace('_', "-");
+        let namespace = format!("nc-{suite}-{}", &crate::runner::new_run_id()[..5]);
+        create_namespace(&run, &def, &namespace)
+            .await
+            .map_err(|e| match e {
+                TrialError::Api { source, .. } => {
+                    TrialError::Harness(format!("could not create the trial namespace: {source}"))
+                }
+                TrialError::Harness(why) => {
+                    TrialError::Harness(format!("could not create the trial namespace: {why}"))
+                }
+                // Its default ServiceAccount never came.
+                waited => waited,
+            })?;
+        Ok(Ctx::new(run, def, namespace, lease))
+    }
+
+    /// Deletes what the context owns, its namespace last, and, while it holds service addresses, waits
+    /// until the Services of its namespaces are gone: the addresses go back to the budget only then (a
+    /// terminating namespace may keep them a while). Returns one `cleanup: …` log line per problem.
+    pub async fn close(&self) -> String {
+        let run = &self.inner.run;
+        let owned: Vec<Owned> = self
+            .take_owned()
+            .into_iter()
+            .chain([Owned::Namespace(self.namespace().to_string())])
+            .collect();
+        let mut problems = String::new();
+        for owned in &owned {
+            if let Err(problem) = run.cleanup.delete(owned).await {
+                problems.push_str(&format!("cleanup: {problem}\n"));
+            }
+        }
+        if self.inner.lease.holds_service_addresses() {
+            for owned in &owned {
+                if let Owned::Namespace(ns) = owned
+                    && let Err(problem) = crate::cleanup::wait_services_gone(
+                        &run.client,
+                        ns,
+                        run.settings.timeout_scale,
+                    )
+                    .await
+                {
+                    problems.push_str(&format!("cleanup: {problem}\n"));
+                }
+            }
+        }
+        problems
+    }
+
+    /// What a failed trial's report carries: the diagnostics of the shared scenarios it read, then those
+    /// of its own namespace.
+    pub async fn diagnostics(&self) -> String {
+        let shared = self
+            .inner
+            .shared_diagnostics
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default();
+        shared + &crate::diagnostics::collect(&self.client(), self.namespace()).await
+    }
+
+    /// Takes in what a shared scenario logged, found and left as diagnostics, as this trial's own: its
+    /// findings are attributed to this trial's claim.
+    pub(crate) fn adopt(&self, log: &str, findings: &[DocFinding], diagnostics: &str) {
+        if let Ok(mut mine) = self.inner.log.lock() {
+            mine.push_str(log);
+        }
+        if let Ok(mut mine) = self.inner.findings.lock() {
+            mine.extend(findings.iter().map(|f| DocFinding {
+                claim: self.inner.trial.claim.to_string(),
+                doc_url: self.inner.trial.doc_url.to_string(),
+                ..f.clone()
+            }));
+        }
+        if let Ok(mut mine) = self.inner.shared_diagnostics.lock() {
+            mine.push_str(diagnostics);
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn inner_shared_diagnostics(&self) -> String {
+        self.inner
+            .shared_diagnostics
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default()
+    }
+
+    /// The run and the trial's lease, for a shared scenario computed on the trial's behalf.
+    pub(crate) fn run_state(&self) -> Arc<RunState> {
+        self.inner.run.clone()
+    }
+    pub(crate) fn lease(&self) -> Arc<Lease> {
+        self.inner.lease.clone()
     }
 
     pub fn client(&self) -> Client {
@@ -147,10 +283,6 @@ impl Ctx {
             log.push('\n');
         }
     }
-    /// The log so far (left in place).
-    pub fn log_text(&self) -> String {
-        self.inner.log.lock().map(|l| l.clone()).unwrap_or_default()
-    }
     pub fn take_log(&self) -> String {
         self.inner
             .log
@@ -179,14 +311,6 @@ impl Ctx {
         if let Ok(mut findings) = self.inner.findings.lock() {
             findings.push(finding);
         }
-    }
-    /// The findings so far (left in place).
-    pub fn findings(&self) -> Vec<DocFinding> {
-        self.inner
-            .findings
-            .lock()
-            .map(|f| f.clone())
-            .unwrap_or_default()
     }
     pub fn take_findings(&self) -> Vec<DocFinding> {
         self.inner
@@ -321,43 +445,11 @@ impl Ctx {
     /// (or the run is interrupted).
     pub async fn extra_namespace(&self, suffix: &str) -> Result<String, TrialError> {
         let name = format!("{}-{suffix}", self.namespace());
-        let suite = self.inner.trial.suite().replace('_', "-");
-        let ns = Namespace {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                labels: Some(labels::owned_namespace_labels(
-                    &self.inner.run.run_id,
-                    &suite,
-                )),
-                annotations: Some(
-                    [(
-                        labels::TRIAL_ANNOTATION.to_string(),
-                        self.inner.trial.name.to_string(),
-                    )]
-                    .into(),
-                ),
-                ..ObjectMeta::default()
-            },
-            ..Namespace::default()
-        };
-        // Registered before the create so an interrupt between the two still deletes it.
-        let _creating = self.own(Owned::Namespace(name.clone()))?;
-        let api: Api<Namespace> = Api::all(self.client());
-        let mut attempts = 0;
-        retrying(|| {
-            attempts += 1;
-            let (api, ns, first) = (api.clone(), ns.clone(), attempts == 1);
-            async move {
-                match api.create(&PostParams::default(), &ns).await {
-                    Err(kube::Error::Api(s)) if s.code == 409 && !first => Ok(ns),
-                    other => other,
-                }
-            }
-        })
-        .await
-        .map_err(TrialError::api(format!("creating namespace {name}")))?;
+        if let Ok(mut mine) = self.inner.owned.lock() {
+            mine.push(Owned::Namespace(name.clone()));
+        }
+        create_namespace(&self.inner.run, &self.inner.trial, &name).await?;
         self.log(format!("created Namespace {name}"));
-        wait_default_service_account(&self.client(), &name, self.scale()).await?;
         Ok(name)
     }
 

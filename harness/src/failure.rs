@@ -1,10 +1,12 @@
 //! How a trial fails: a doc claim not held (expected vs observed), a wait that ran out, or the harness itself.
 
 use std::fmt::Display;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a trial did not pass. The runner prefixes the trial's claim and doc URL and appends diagnostics.
-#[derive(Debug, thiserror::Error)]
+/// Cloned when several trials report one shared scenario's step ([`crate::scenario`]).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TrialError {
     /// The cluster did not show what the doc says it shows.
     #[error(
@@ -40,7 +42,7 @@ pub enum TrialError {
     Api {
         context: String,
         #[source]
-        source: kube::Error,
+        source: Arc<kube::Error>,
     },
     /// Anything else the harness could not do (exec, manifest, report).
     #[error("{0}")]
@@ -50,7 +52,21 @@ pub enum TrialError {
 impl TrialError {
     pub fn api(context: impl Into<String>) -> impl FnOnce(kube::Error) -> TrialError {
         let context = context.into();
-        move |source| TrialError::Api { context, source }
+        move |source| TrialError::Api {
+            context,
+            source: Arc::new(source),
+        }
+    }
+
+    /// The server's answer when it refused an API call (its code, reason and message).
+    pub fn refusal(&self) -> Option<&kube::core::Status> {
+        match self {
+            TrialError::Api { source, .. } => match source.as_ref() {
+                kube::Error::Api(status) => Some(status),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     /// True when the cluster was observed to disagree with the claim (as opposed to a harness problem).
@@ -59,27 +75,60 @@ impl TrialError {
     }
 }
 
-/// What kind of failure a trial had, for dashboards that group failures (the JUnit `type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// What kind of failure a trial had: whether the cluster contradicts the doc or the harness could not tell.
+/// Written as the JUnit `type` and the JSON `type`, read back by the gate and the claims matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailureKind {
-    /// The cluster showed something other than the doc says.
+    /// A mismatch: the cluster showed something other than the doc says (or a wait saw it never would).
     Assertion,
     /// A wait ran out of its budget.
     Timeout,
     /// An API call failed.
     ApiError,
-    /// The harness could not set the trial up (namespace, exec, manifest).
+    /// The harness could not set the trial up or run its steps (namespace, exec, manifest).
     Setup,
+    /// Read back from a report that does not say (written before kinds were recorded).
+    Unknown,
 }
 
 impl FailureKind {
+    pub const ALL: [FailureKind; 5] = [
+        FailureKind::Assertion,
+        FailureKind::Timeout,
+        FailureKind::ApiError,
+        FailureKind::Setup,
+        FailureKind::Unknown,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             FailureKind::Assertion => "assertion",
             FailureKind::Timeout => "timeout",
             FailureKind::ApiError => "api-error",
             FailureKind::Setup => "setup",
+            FailureKind::Unknown => "unknown",
+        }
+    }
+
+    /// The kind a report's `type` names; [`FailureKind::Unknown`] for none or one this version does not know.
+    pub fn from_label(label: Option<&str>) -> FailureKind {
+        FailureKind::ALL
+            .into_iter()
+            .find(|k| Some(k.label()) == label)
+            .unwrap_or(FailureKind::Unknown)
+    }
+
+    /// What a failure of this kind says about the claim, for readers of the gate and the claims matrix.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            FailureKind::Assertion => "the cluster contradicts the doc",
+            FailureKind::Timeout => {
+                "a wait ran out of its budget: the cluster was slow or never got there"
+            }
+            FailureKind::ApiError => "an API call failed: the claim was not checked",
+            FailureKind::Setup => "the harness could not run the trial: the claim was not checked",
+            FailureKind::Unknown => "the report does not say why (written before failure kinds)",
         }
     }
 }

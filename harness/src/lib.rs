@@ -19,6 +19,7 @@ pub mod preflight;
 pub mod report;
 pub mod retry;
 pub mod runner;
+pub mod scenario;
 pub mod schedule;
 pub mod sweep;
 pub mod trial;

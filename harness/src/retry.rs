@@ -45,6 +45,28 @@ where
     call.retry(policy()).when(is_transient).await
 }
 
+/// Creates `obj` through `api`, retrying transient errors. A retry answered 409 found its own earlier
+/// attempt (whose answer was lost): that counts as created, and `obj` is returned as sent.
+pub async fn create_retrying<K>(api: &kube::Api<K>, obj: &K) -> Result<K, kube::Error>
+where
+    K: Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let params = kube::api::PostParams::default();
+    let mut attempts = 0;
+    retrying(|| {
+        attempts += 1;
+        let first = attempts == 1;
+        let params = &params;
+        async move {
+            match api.create(params, obj).await {
+                Err(kube::Error::Api(s)) if s.code == 409 && !first => Ok(obj.clone()),
+                other => other,
+            }
+        }
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

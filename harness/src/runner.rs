@@ -6,21 +6,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures::FutureExt;
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, ObjectMeta, PostParams};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use rand::Rng;
 
-use crate::cleanup::{Cleanup, Owned};
+use crate::cleanup::Cleanup;
 use crate::cluster::{self, Resolution, Target, TargetKind};
 use crate::config::{Settings, Toggle};
 use crate::ctx::{Ctx, RunState};
-use crate::diagnostics;
 use crate::failure::TrialError;
-use crate::labels;
 use crate::preflight::{self, Need, TargetFacts};
 use crate::report::{self, RunInfo, RunStatus, TrialOutcome, TrialRecord};
-use crate::retry::retrying;
 use crate::schedule::{Lease, Schedule, start_order};
 use crate::trial::TrialDef;
 use crate::wait;
@@ -446,6 +441,7 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
         settings: settings.clone(),
         cleanup: Cleanup::new(client),
         lease,
+        scenarios: Default::default(),
     });
     Ok(Prepared::Ready {
         state,
@@ -496,7 +492,7 @@ fn declared_absent(need: Need, settings: &Settings) -> bool {
     }
 }
 
-fn new_run_id() -> String {
+pub(crate) fn new_run_id() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
     (0..8)
@@ -528,6 +524,10 @@ async fn run_trial(state: Arc<RunState>, schedule: Arc<Schedule>, def: TrialDef)
                 diagnostics,
             } if failed_attempts.len() < state.settings.retries as usize => {
                 failed_attempts.push(report::FailedAttempt {
+                    kind: record
+                        .failure
+                        .as_ref()
+                        .map_or(report::FailureKind::Unknown, |f| f.kind),
                     message,
                     diagnostics,
                     duration: record.duration,
@@ -545,29 +545,10 @@ async fn run_trial(state: Arc<RunState>, schedule: Arc<Schedule>, def: TrialDef)
 /// One attempt in a fresh namespace; cleanup runs whatever the trial did.
 async fn attempt(state: &Arc<RunState>, def: TrialDef, lease: &Arc<Lease>) -> TrialRecord {
     let started = Instant::now();
-    let namespace = match create_namespace(state, &def).await {
-        Ok(ns) => ns,
-        Err(e) => {
-            return failed(
-                &def,
-                started,
-                &TrialError::Harness(format!("could not create the trial namespace: {e}")),
-                String::new(),
-                String::new(),
-                Vec::new(),
-            );
-        }
+    let ctx = match Ctx::open(state.clone(), def, lease.clone()).await {
+        Ok(ctx) => ctx,
+        Err(e) => return failed(&def, started, &e, String::new(), String::new(), Vec::new()),
     };
-    if let Err(e) = crate::ctx::wait_default_service_account(
-        &state.client,
-        &namespace,
-        state.settings.timeout_scale,
-    )
-    .await
-    {
-        return failed(&def, started, &e, String::new(), String::new(), Vec::new());
-    }
-    let ctx = Ctx::new(state.clone(), def, namespace.clone(), lease.clone());
     let result = match AssertUnwindSafe((def.run)(ctx.clone()))
         .catch_unwind()
         .await
@@ -580,35 +561,10 @@ async fn attempt(state: &Arc<RunState>, def: TrialDef, lease: &Arc<Lease>) -> Tr
     };
     let diagnostics = match &result {
         Ok(()) => String::new(),
-        Err(_) => diagnostics::collect(&state.client, &namespace).await,
+        Err(_) => ctx.diagnostics().await,
     };
     let mut log = ctx.take_log();
-    let owned: Vec<Owned> = ctx
-        .take_owned()
-        .into_iter()
-        .chain([Owned::Namespace(namespace)])
-        .collect();
-    for owned in &owned {
-        if let Err(problem) = state.cleanup.delete(owned).await {
-            log.push_str(&format!("cleanup: {problem}\n"));
-        }
-    }
-    // The trial's addresses go back to the budget only once the Services of its namespaces are gone (a
-    // terminating namespace may keep them a while).
-    if lease.holds_service_addresses() {
-        for owned in &owned {
-            if let Owned::Namespace(ns) = owned
-                && let Err(problem) = crate::cleanup::wait_services_gone(
-                    &state.client,
-                    ns,
-                    state.settings.timeout_scale,
-                )
-                .await
-            {
-                log.push_str(&format!("cleanup: {problem}\n"));
-            }
-        }
-    }
+    log.push_str(&ctx.close().await);
     match result {
         Ok(()) => record(
             &def,
@@ -619,47 +575,6 @@ async fn attempt(state: &Arc<RunState>, def: TrialDef, lease: &Arc<Lease>) -> Tr
         ),
         Err(e) => failed(&def, started, &e, diagnostics, log, ctx.take_findings()),
     }
-}
-
-async fn create_namespace(state: &RunState, def: &TrialDef) -> Result<String, String> {
-    let api: Api<Namespace> = Api::all(state.client.clone());
-    let suite = def.suite().replace('_', "-");
-    let name = format!("nc-{suite}-{}", &new_run_id()[..5]);
-    let ns = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            labels: Some(
-                [
-                    (
-                        labels::MANAGED_BY_KEY.to_string(),
-                        labels::MANAGED_BY_VALUE.to_string(),
-                    ),
-                    (labels::RUN_ID_KEY.to_string(), state.run_id.clone()),
-                    (labels::SUITE_KEY.to_string(), suite),
-                ]
-                .into(),
-            ),
-            annotations: Some(
-                [(labels::TRIAL_ANNOTATION.to_string(), def.name.to_string())].into(),
-            ),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    // Registered before the create so an interrupt between the two still deletes it.
-    let _creating = state
-        .cleanup
-        .creating(Owned::Namespace(name.clone()))
-        .map_err(|e| e.to_string())?;
-    let params = PostParams::default();
-    retrying(|| api.create(&params, &ns))
-        .await
-        .or_else(|e| match e {
-            kube::Error::Api(s) if s.code == 409 => Ok(ns.clone()),
-            e => Err(e),
-        })
-        .map_err(|e| e.to_string())?;
-    Ok(name)
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

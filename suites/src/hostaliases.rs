@@ -17,6 +17,7 @@ use netconform::parse::hosts::{
     host_network_hosts_content, managed_hosts_content, pod_ips_in_file_order,
 };
 use netconform::parse::resolv::ResolvConf;
+use netconform::scenario::Scenario;
 use netconform::trial::TrialDef;
 
 use crate::doc::DocFile;
@@ -172,8 +173,22 @@ pub const BREAKS: &[Breaks] = &[
     ),
 ];
 
+/// The nginx pod's IPs and its /etc/hosts, or why they could not be read.
+type NginxHosts = Result<(Vec<String>, String), TrialError>;
+
+/// One nginx pod for the three `hostaliases::nginx::*` checks: each judges its own claim on the same file.
+static NGINX: Scenario<NginxHosts> = Scenario {
+    name: "hostaliases::nginx",
+    compute: |scene| Box::pin(run_nginx(scene.ctx())),
+};
+
+/// This run's nginx pod (see [`NGINX`]): its IPs and its /etc/hosts.
+async fn nginx_hosts(ctx: &Ctx) -> NginxHosts {
+    NGINX.read(ctx, ..).await?.outcome().cloned()
+}
+
 /// `kubectl run nginx --image nginx`, then `kubectl exec nginx -- cat /etc/hosts`.
-async fn nginx_hosts(ctx: &Ctx) -> Result<(Vec<String>, String), TrialError> {
+async fn run_nginx(ctx: &Ctx) -> NginxHosts {
     ctx.create(&kubectl_run("nginx", "nginx")?).await?;
     let pod = ctx.wait_pod_running("nginx").await?;
     let out = ctx.exec("nginx", "nginx", &["cat", "/etc/hosts"]).await?;
@@ -247,16 +262,34 @@ async fn nginx_pod_ip_entries(ctx: Ctx) -> Result<(), TrialError> {
     ))
 }
 
-/// Applies the doc's hostaliases-pod verbatim and waits for it to complete.
-async fn run_hostaliases_pod(ctx: &Ctx) -> Result<(Pod, Pod), TrialError> {
+/// The doc's hostaliases-pod run to completion: the manifest as applied, the pod as it ended, its log.
+struct Completed {
+    manifest: Pod,
+    done: Pod,
+    log: Result<String, TrialError>,
+}
+
+/// One hostaliases-pod for the two `hostaliases::hostaliases_pod::*` checks.
+static HOSTALIASES: Scenario<Result<Completed, TrialError>> = Scenario {
+    name: "hostaliases::hostaliases_pod",
+    compute: |scene| Box::pin(run_hostaliases_pod(scene.ctx())),
+};
+
+/// Applies the doc's hostaliases-pod verbatim, waits for it to complete and reads its log.
+async fn run_hostaliases_pod(ctx: &Ctx) -> Result<Completed, TrialError> {
     let manifest: Pod = HOSTALIASES_POD.object()?;
     ctx.create(&manifest).await?;
     let done = ctx.wait_pod_succeeded("hostaliases-pod").await?;
-    Ok((manifest, done))
+    let log = ctx.logs("hostaliases-pod", "cat-hosts").await;
+    Ok(Completed {
+        manifest,
+        done,
+        log,
+    })
 }
 
 async fn hostaliases_pod_completes(ctx: Ctx) -> Result<(), TrialError> {
-    run_hostaliases_pod(&ctx).await.map(|_| ())
+    HOSTALIASES.read(&ctx, ..).await?.outcome().map(|_| ())
 }
 
 fn aliases_of(pod: &Pod) -> Vec<HostAlias> {
@@ -271,9 +304,14 @@ fn aliases_of(pod: &Pod) -> Vec<HostAlias> {
 }
 
 async fn hostaliases_pod_alias_section(ctx: Ctx) -> Result<(), TrialError> {
-    let (manifest, done) = run_hostaliases_pod(&ctx).await?;
-    let log = ctx.logs("hostaliases-pod", "cat-hosts").await?;
-    let ips = pod_ips(&done);
+    let shared = HOSTALIASES.read(&ctx, ..).await?;
+    let Completed {
+        manifest,
+        done,
+        log,
+    } = shared.outcome()?;
+    let log = log.clone()?;
+    let ips = pod_ips(done);
     ensure(
         !ips.is_empty(),
         "status.podIPs of the Completed hostaliases-pod",
@@ -296,7 +334,7 @@ async fn hostaliases_pod_alias_section(ctx: Ctx) -> Result<(), TrialError> {
         &pod_ips_in_file_order(&ip_refs, &log),
         "hostaliases-pod",
         None,
-        &aliases_of(&manifest),
+        &aliases_of(manifest),
     );
     if log != expected {
         return Err(hosts_mismatch(

@@ -225,3 +225,61 @@ async fn faults_cause_no_false_failures() {
     let failed = failures(&records);
     assert!(failed.is_empty(), "{}", failed.join("\n\n"));
 }
+
+/// The three `hostaliases::nginx::*` trials share one pod (netconform::scenario): their first attempts read
+/// one computation, and a rerun computes it again instead of re-reading the failure it saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shared_scenario_is_computed_once_and_a_rerun_computes_it_again() {
+    use netconform::report::FailureKind;
+    let nginx: Vec<TrialDef> = all_trials()
+        .into_iter()
+        .filter(|t| t.name.starts_with("hostaliases::nginx::"))
+        .collect();
+    assert_eq!(nginx.len(), 3);
+    // Under hosts-spaces-not-tabs the header still matches; the other two fail, then fail their rerun.
+    let settings = Settings {
+        retries: 1,
+        ..sim_settings(&[Deviation::HostsSpacesNotTabs])
+    };
+    let records = run(&settings, &nginx).await;
+    // Each computation creates the pod once, in the scenario's own namespace.
+    let pod_created = |log: &str| -> Vec<String> {
+        log.lines()
+            .filter(|l| l.starts_with("created Pod ") && l.ends_with("/nginx"))
+            .map(str::to_string)
+            .collect()
+    };
+    let mut first_reads = BTreeSet::new();
+    let mut reruns = Vec::new();
+    for r in &records {
+        let attempts: Vec<&str> = r.failed_attempts.iter().map(|a| a.log.as_str()).collect();
+        for log in attempts.iter().copied().chain([r.log.as_str()]) {
+            assert_eq!(pod_created(log).len(), 1, "{}:\n{log}", r.name);
+            assert!(!log.contains("cleanup: "), "{}:\n{log}", r.name);
+        }
+        if r.name.ends_with("::managed_header") {
+            assert_eq!(r.outcome, TrialOutcome::Passed, "{}", r.log);
+            assert!(r.failed_attempts.is_empty());
+            first_reads.extend(pod_created(&r.log));
+        } else {
+            assert!(matches!(r.outcome, TrialOutcome::Failed { .. }), "{r:?}");
+            assert_eq!(r.failed_attempts.len(), 1, "{}", r.name);
+            assert_eq!(r.failed_attempts[0].kind, FailureKind::Assertion);
+            assert_eq!(
+                r.failure.as_ref().map(|f| f.kind),
+                Some(FailureKind::Assertion)
+            );
+            first_reads.extend(pod_created(attempts[0]));
+            reruns.extend(pod_created(&r.log));
+        }
+    }
+    assert_eq!(
+        first_reads.len(),
+        1,
+        "one pod for the three: {first_reads:?}"
+    );
+    assert!(
+        reruns.iter().all(|pod| !first_reads.contains(pod)),
+        "each rerun read a new computation: {reruns:?} vs {first_reads:?}"
+    );
+}

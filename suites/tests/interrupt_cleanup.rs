@@ -5,13 +5,15 @@
 //! (Its own test binary: it sets KUBECONFIG for the process.)
 //!
 //! To run it on a real cluster instead: `NETCONFORM_INTERRUPT_CONTEXT=<context> cargo test -p
-//! netconform-suites --test interrupt_cleanup` (with KUBECONFIG pointing at it, and permission to disturb).
+//! netconform-suites --test interrupt_cleanup` (with KUBECONFIG pointing at it, and permission to disturb;
+//! `NETCONFORM_IMAGES` applies an image map there, as the suite does, so that the pods really start).
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::ServiceCIDR;
 use kube::api::{Api, ListParams};
 use kube::runtime::watcher;
 use netconform::config::{Settings, TargetChoice};
+use netconform::images::ImageMap;
 use netconform::labels::{RUN_ID_KEY, managed_selector};
 use netconform::runner::run_interruptible;
 use netconform::wait::{Budget, Verdict, wait_list};
@@ -59,16 +61,24 @@ async fn an_interrupt_at_any_point_leaves_nothing_the_run_created() {
         .unwrap(),
     )
     .unwrap();
+    // On a real cluster without the docs' images (the offline testbed), the run must start pods as the suite
+    // does, or the interrupt would only ever find pods that never started.
+    let images = match (&real_context, std::env::var_os("NETCONFORM_IMAGES")) {
+        (Some(_), Some(path)) => ImageMap::load(std::path::Path::new(&path)).unwrap(),
+        _ => ImageMap::default(),
+    };
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let cidrs: Api<ServiceCIDR> = Api::all(client.clone());
 
     let mut problems = Vec::new();
     for (i, &point) in POINTS.iter().enumerate() {
+        let started = std::time::Instant::now();
         let run_id = format!("intr-{i}-{}", std::process::id() % 10_000);
         let settings = Settings {
             target: TargetChoice::Existing,
             context: real_context.clone(),
             allow_disruptive: true,
+            images: images.clone(),
             run_id: Some(run_id.clone()),
             junit_path: dir.join(format!("{run_id}.xml")),
             ..Settings::default()
@@ -104,6 +114,13 @@ async fn an_interrupt_at_any_point_leaves_nothing_the_run_created() {
         let run = run_interruptible(&settings, &all_trials(), 16, interrupt)
             .await
             .unwrap_or_else(|(line, code)| panic!("the run did not start (exit {code}): {line}"));
+        // On a real cluster a point takes minutes (namespaces end only once their pods' grace periods have):
+        // say where the test is.
+        eprintln!(
+            "interrupt_cleanup: point {point} (run {run_id}): interrupted and cleaned up in {} s; left {:?}",
+            started.elapsed().as_secs(),
+            run.left_after_interrupt
+        );
         match run.left_after_interrupt {
             None => problems.push(format!(
                 "point {point}: the run ended before the interrupt came"

@@ -54,31 +54,50 @@ build_runtime() {
   record cni-plugins "$CNI_PLUGINS_MODULE@$CNI_PLUGINS_VERSION"
 }
 
-# Kubernetes $KUBERNETES_VERSION: the node binaries, the control-plane components, kube-proxy, agnhost and
-# etcd, from one generated module (testbed/kube-module.sh), version-stamped as hack/lib/version.sh does.
-build_kubernetes() {
-  local v=$KUBERNETES_VERSION minor
+# version_ldflags VERSION: the -X flags hack/lib/version.sh stamps a Kubernetes build with.
+version_ldflags() {
+  local v=$1 minor p ld=""
   minor=${v#v1.}; minor=${minor%%.*}
-  KUBE_BIN=$CACHE/bin/kubernetes-$v
-  local module=$CACHE/modules/kubernetes-$v
-  "$TESTBED/kube-module.sh" "$v" "$module"
-  local ld="" p
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld="$ld -X $p.gitVersion=$v -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
   done
-  log "go: kubernetes $v (kubeadm, kubelet, kubectl, control plane, kube-proxy, agnhost, etcd); the longest step"
+  echo "$ld"
+}
+
+# Kubernetes $KUBERNETES_VERSION: the node binaries, the control-plane components, kube-proxy and etcd, from
+# one generated module (testbed/kube-module.sh), version-stamped as hack/lib/version.sh does.
+build_kubernetes() {
+  local v=$KUBERNETES_VERSION
+  KUBE_BIN=$CACHE/bin/kubernetes-$v
+  local module=$CACHE/modules/kubernetes-$v
+  "$TESTBED/kube-module.sh" "$v" "$module"
+  log "go: kubernetes $v (kubeadm, kubelet, kubectl, control plane, kube-proxy, etcd); the longest step"
   mkdir -p "$KUBE_BIN"
-  (cd "$module" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "$GO_LDFLAGS $ld" -o "$KUBE_BIN/" \
+  (cd "$module" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "$GO_LDFLAGS $(version_ldflags "$v")" \
+    -o "$KUBE_BIN/" \
     k8s.io/kubernetes/cmd/kubeadm k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kubectl \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-proxy \
-    k8s.io/kubernetes/test/images/agnhost "$ETCD_MODULE")
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-proxy "$ETCD_MODULE")
   # go names a /v3 module's binary after the element before the major version: server.
   mv -f "$KUBE_BIN/server" "$KUBE_BIN/etcd"
   KUBE_DIR=$(module_dir "k8s.io/kubernetes@$v")
-  AGNHOST_VERSION=$(cat "$KUBE_DIR/test/images/agnhost/VERSION")
   record kubernetes "k8s.io/kubernetes@$v"
   record etcd "$ETCD_MODULE@$(cd "$module" && go list -m -f '{{.Version}}' "$ETCD_MODULE")"
+}
+
+# agnhost, the suites' client and server, from $AGNHOST_KUBERNETES whatever version the node runs: the two
+# sides of an upgrade gate must run the same test image, or a change in agnhost would read as a change in
+# the cluster. For that version the packages are already in go's build cache, so this only links.
+build_agnhost() {
+  local v=$AGNHOST_KUBERNETES
+  local module=$CACHE/modules/kubernetes-$v
+  AGNHOST_BIN=$CACHE/bin/agnhost-$v
+  "$TESTBED/kube-module.sh" "$v" "$module"
+  AGNHOST_VERSION=$(cat "$(module_dir "k8s.io/kubernetes@$v")/test/images/agnhost/VERSION")
+  log "go: agnhost $AGNHOST_VERSION from kubernetes $v"
+  mkdir -p "$AGNHOST_BIN"
+  (cd "$module" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "$GO_LDFLAGS $(version_ldflags "$v")" \
+    -o "$AGNHOST_BIN/" k8s.io/kubernetes/test/images/agnhost)
   record agnhost "k8s.io/kubernetes/test/images/agnhost@$v (agnhost $AGNHOST_VERSION)"
 }
 

@@ -92,8 +92,8 @@ build_suite_images() {
     rm -rf "$dir"
   fi
   # agnhost on the busybox filesystem: some of its commands run a shell.
-  with_binary "$AGNHOST_IMAGE" "$(key "$k" "$(sha256sum < "$KUBE_BIN/agnhost")")" "$BUSYBOX_IMAGE" \
-    "$KUBE_BIN/agnhost" /agnhost 'ENTRYPOINT ["/agnhost"]' 'CMD []'
+  with_binary "$AGNHOST_IMAGE" "$(key "$k" "$(sha256sum < "$AGNHOST_BIN/agnhost")")" "$BUSYBOX_IMAGE" \
+    "$AGNHOST_BIN/agnhost" /agnhost 'ENTRYPOINT ["/agnhost"]' 'CMD []'
   # Debian's nginx serves its default site on port 80 as the docs' nginx image does.
   k=$(key "$(cat "$CACHE/rootfs/tools.stamp")" nginx-1)
   image_fresh "$NGINX_IMAGE" "$k" || {
@@ -119,7 +119,7 @@ nginx:
   standIn: Debian nginx $nginx_version, not the nginx image
 registry.k8s.io/e2e-test-images/agnhost:2.52:
   image: $AGNHOST_IMAGE
-  standIn: agnhost $AGNHOST_VERSION built from k8s.io/kubernetes@$KUBERNETES_VERSION, not agnhost 2.52
+  standIn: agnhost $AGNHOST_VERSION built from k8s.io/kubernetes@$AGNHOST_KUBERNETES, not agnhost 2.52
 EOF
   record busybox "Debian busybox-static $busybox_version ($BUSYBOX_IMAGE $(image_id "$BUSYBOX_IMAGE"))"
   record nginx "Debian nginx $nginx_version ($NGINX_IMAGE $(image_id "$NGINX_IMAGE"))"

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use super::markdown as md;
 use super::read::{self, ReadError, RunReport, TargetClass, TrialResult, TrialState};
+use crate::failure::FailureKind;
 
 pub const USAGE: &str = "netconform claims REPORT.xml... [--markdown OUT.md]";
 
@@ -34,7 +35,8 @@ impl ClaimsError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cell {
     Pass,
-    Fail,
+    /// Failed, of this kind: the cluster contradicts the doc, or the harness could not tell.
+    Fail(FailureKind),
     /// Passed, and the doc and the cluster disagree (a doc finding).
     Finding,
     Skipped,
@@ -52,7 +54,7 @@ impl Cell {
                 TrialState::Passed if t.findings.is_empty() => Cell::Pass,
                 TrialState::Passed => Cell::Finding,
                 TrialState::Flaky { .. } => Cell::Flaky,
-                TrialState::Failed { .. } => Cell::Fail,
+                TrialState::Failed { kind, .. } => Cell::Fail(*kind),
                 TrialState::Skipped { .. } => Cell::Skipped,
             },
         }
@@ -61,7 +63,11 @@ impl Cell {
     pub fn markdown(self) -> &'static str {
         match self {
             Cell::Pass => "pass",
-            Cell::Fail => "**FAIL**",
+            // A report written before kinds reads as it did.
+            Cell::Fail(FailureKind::Assertion | FailureKind::Unknown) => "**FAIL**",
+            Cell::Fail(FailureKind::Timeout) => "**FAIL** (timeout)",
+            Cell::Fail(FailureKind::ApiError) => "**FAIL** (api-error)",
+            Cell::Fail(FailureKind::Setup) => "**FAIL** (setup)",
             Cell::Finding => "finding",
             Cell::Skipped => "skipped",
             Cell::Flaky => "flaky",
@@ -233,7 +239,7 @@ impl Matrix {
             .pages
             .iter()
             .flat_map(|p| &p.rows)
-            .filter(|r| r.cells.contains(&Cell::Fail))
+            .filter(|r| r.cells.iter().any(|c| matches!(c, Cell::Fail(_))))
             .count();
         let mut out = format!(
             "## netconform doc claims: {rows} claim(s) × {} report(s){}\n\n",
@@ -267,7 +273,7 @@ impl Matrix {
             out.push_str("\n> **Simulated** columns come from the netconform-double test double, not a cluster.\n");
         }
         out.push_str(
-            "\nCells: pass · **FAIL** · finding (passes; the doc and the cluster disagree, listed under the table) · flaky (passed on a rerun) · skipped · — (not in that report)\n\n",
+            "\nCells: pass · **FAIL** (the cluster contradicts the doc; in a report written before failure kinds, any failure) · **FAIL** (timeout, api-error or setup: a wait ran out, an API call failed, or the harness could not run the trial) · finding (passes; the doc and the cluster disagree, listed under the table) · flaky (passed on a rerun) · skipped · — (not in that report)\n\n",
         );
         for page in &self.pages {
             out.push_str(&format!(
@@ -415,7 +421,7 @@ mod tests {
             Row {
                 trial: "hostaliases::a::x".into(),
                 claim: "claim of hostaliases::a::x".into(),
-                cells: vec![Cell::Pass, Cell::Fail],
+                cells: vec![Cell::Pass, Cell::Fail(FailureKind::Unknown)],
             }
         );
         let cells: Vec<Vec<Cell>> = m.pages[1].rows.iter().map(|r| r.cells.clone()).collect();
@@ -447,6 +453,37 @@ mod tests {
             assert!(md.contains(needle), "{needle:?} not in\n{md}");
         }
         assert!(!md.contains("Simulated"), "{md}");
+    }
+
+    #[test]
+    fn a_failed_cell_says_when_the_claim_was_not_checked_to_the_end() {
+        use super::super::read::tests::{failed_with, timeout};
+        let m = matrix(vec![report(
+            "v1.34.0",
+            "n/a",
+            vec![
+                failed_with("a::b::slow", timeout()),
+                failed_with(
+                    "a::b::wrong",
+                    crate::failure::ensure(false, "x", "1", "2").unwrap_err(),
+                ),
+            ],
+        )]);
+        let cells: Vec<Cell> = m.pages[0]
+            .rows
+            .iter()
+            .flat_map(|r| r.cells.clone())
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                Cell::Fail(FailureKind::Timeout),
+                Cell::Fail(FailureKind::Assertion)
+            ]
+        );
+        let md = m.markdown();
+        assert!(md.contains("| `a::b::slow` | **FAIL** (timeout) |"), "{md}");
+        assert!(md.contains("| `a::b::wrong` | **FAIL** |"), "{md}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use super::markdown as md;
 use super::read::{self, Finding, ReadError, RunReport, TargetClass, TrialResult, TrialState};
+use crate::failure::FailureKind;
 
 pub const EXIT_PASSED: u8 = 0;
 pub const EXIT_REGRESSED: u8 = 1;
@@ -446,6 +447,8 @@ impl Comparison {
         out
     }
 
+    /// The regressions grouped by failure kind, the cluster contradicting the doc first: a timeout or an
+    /// API error says the claim was not checked to the end, not that the cluster broke it.
     fn regressions(&self, budget: &mut usize) -> String {
         let entries: Vec<&Entry> = self.of(Class::Regressed).collect();
         if entries.is_empty() {
@@ -455,47 +458,22 @@ impl Comparison {
             "### ❌ Regressed ({}): passed in the baseline, fail in the candidate\n\n",
             entries.len()
         );
-        for e in entries {
-            out.push_str(&format!("#### {}\n\n", md::code(&e.name)));
-            out.push_str(&claim_line(e));
+        for kind in FailureKind::ALL {
+            let of_kind: Vec<&Entry> = entries
+                .iter()
+                .copied()
+                .filter(|e| regression_kind(e) == kind)
+                .collect();
+            if of_kind.is_empty() {
+                continue;
+            }
             out.push_str(&format!(
-                "baseline: {} · candidate: ",
-                md::text(&state_of(&e.baseline))
+                "**{}** ({}): {}\n\n",
+                kind.label(),
+                of_kind.len(),
+                kind.meaning()
             ));
-            let Some(TrialState::Failed {
-                failure,
-                diagnostics,
-                attempts,
-            }) = e.candidate.as_ref().map(|c| &c.state)
-            else {
-                out.push_str("FAILED\n\n");
-                continue;
-            };
-            if *attempts > 1 {
-                out.push_str(&format!("FAILED all {attempts} attempts\n\n"));
-            } else {
-                out.push_str("FAILED\n\n");
-            }
-            let details = md::block(failure, FAILURE_LINES);
-            if details.len() > *budget {
-                out.push_str(&format!(
-                    "> {}\n\n(details omitted to keep the summary short: see the candidate's JUnit report)\n\n",
-                    md::text(read::headline(failure))
-                ));
-                continue;
-            }
-            *budget -= details.len();
-            out.push_str(&details);
-            out.push('\n');
-            if !diagnostics.trim().is_empty() {
-                let block = md::block(diagnostics, DIAGNOSTICS_LINES);
-                if block.len() <= *budget {
-                    *budget -= block.len();
-                    out.push_str(&format!(
-                        "<details><summary>diagnostics</summary>\n\n{block}\n</details>\n\n"
-                    ));
-                }
-            }
+            out.push_str(&regression_details(&of_kind, budget));
         }
         out
     }
@@ -632,6 +610,63 @@ impl Comparison {
         out.push_str("\n</details>\n\n");
         out
     }
+}
+
+/// The kind of a regression's candidate failure.
+fn regression_kind(e: &Entry) -> FailureKind {
+    match e.candidate.as_ref().map(|c| &c.state) {
+        Some(TrialState::Failed { kind, .. }) => *kind,
+        _ => FailureKind::Unknown,
+    }
+}
+
+/// Each regression with its claim, its failure and diagnostics while `budget` lasts.
+fn regression_details(entries: &[&Entry], budget: &mut usize) -> String {
+    let mut out = String::new();
+    for e in entries {
+        out.push_str(&format!("#### {}\n\n", md::code(&e.name)));
+        out.push_str(&claim_line(e));
+        out.push_str(&format!(
+            "baseline: {} · candidate: ",
+            md::text(&state_of(&e.baseline))
+        ));
+        let Some(TrialState::Failed {
+            failure,
+            diagnostics,
+            attempts,
+            ..
+        }) = e.candidate.as_ref().map(|c| &c.state)
+        else {
+            out.push_str("FAILED\n\n");
+            continue;
+        };
+        if *attempts > 1 {
+            out.push_str(&format!("FAILED all {attempts} attempts\n\n"));
+        } else {
+            out.push_str("FAILED\n\n");
+        }
+        let details = md::block(failure, FAILURE_LINES);
+        if details.len() > *budget {
+            out.push_str(&format!(
+                "> {}\n\n(details omitted to keep the summary short: see the candidate's JUnit report)\n\n",
+                md::text(read::headline(failure))
+            ));
+            continue;
+        }
+        *budget -= details.len();
+        out.push_str(&details);
+        out.push('\n');
+        if !diagnostics.trim().is_empty() {
+            let block = md::block(diagnostics, DIAGNOSTICS_LINES);
+            if block.len() <= *budget {
+                *budget -= block.len();
+                out.push_str(&format!(
+                    "<details><summary>diagnostics</summary>\n\n{block}\n</details>\n\n"
+                ));
+            }
+        }
+    }
+    out
 }
 
 fn new_findings(baseline: &RunReport, candidate: &RunReport) -> Vec<NewFinding> {
@@ -877,6 +912,7 @@ mod tests {
             first_failure: "x".into(),
         };
         let failed = Failed {
+            kind: FailureKind::Assertion,
             failure: "x".into(),
             diagnostics: String::new(),
             attempts: 1,
@@ -967,6 +1003,18 @@ mod tests {
         fixtures::run_info(None)
     }
 
+    /// Every needle is in `md`, each after the one before.
+    fn assert_in_order(md: &str, order: &[&str]) {
+        let positions: Vec<usize> = order
+            .iter()
+            .map(|n| md.find(n).unwrap_or_else(|| panic!("{n:?} not in\n{md}")))
+            .collect();
+        assert!(
+            positions.windows(2).all(|w| w[0] < w[1]),
+            "{order:?}\n{positions:?}\n{md}"
+        );
+    }
+
     #[test]
     fn markdown_lists_regressions_first_with_their_failure() {
         let (b, c) = pair();
@@ -1016,11 +1064,7 @@ mod tests {
             "- `a::still_skipped::x`: not disruptive",
             "<details><summary>still passing (1)</summary>",
         ];
-        let positions: Vec<usize> = order.iter().map(|n| at(n)).collect();
-        assert!(
-            positions.windows(2).all(|w| w[0] < w[1]),
-            "{order:?}\n{positions:?}\n{md}"
-        );
+        assert_in_order(&md, &order);
         assert!(!md.contains("old finding"), "{md}");
     }
 
@@ -1158,6 +1202,41 @@ mod tests {
             let err = GateArgs::parse(&args(bad)).unwrap_err();
             assert!(err.ends_with(USAGE) && !err.contains('\n'), "{err}");
         }
+    }
+
+    /// The gate told "the cluster contradicts the doc" from "a wait ran out" only in the failure text.
+    #[test]
+    fn regressions_are_grouped_by_failure_kind_mismatches_first() {
+        use super::super::read::tests::{failed_with, timeout};
+        let names = ["a::z_mismatch::x", "a::a_timeout::x", "a::old::x"];
+        let b: Vec<TrialRecord> = names
+            .iter()
+            .map(|n| record(n, TrialOutcome::Passed))
+            .collect();
+        let c = vec![
+            failed_with(
+                names[0],
+                crate::failure::ensure(false, "the hosts file", "a", "b").unwrap_err(),
+            ),
+            failed_with(names[1], timeout()),
+            record(names[2], failed("c", "check: from an old runner")),
+        ];
+        let md = compare(&b, &c).markdown();
+        let order = [
+            "### ❌ Regressed (3)",
+            "**assertion** (1): the cluster contradicts the doc\n",
+            "#### `a::z_mismatch::x`",
+            "**timeout** (1): a wait ran out of its budget",
+            "#### `a::a_timeout::x`",
+            "**unknown** (1): the report does not say why",
+            "#### `a::old::x`",
+            "### Counts",
+        ];
+        assert_in_order(&md, &order);
+        assert!(
+            !md.contains("**api-error**") && !md.contains("**setup**"),
+            "{md}"
+        );
     }
 
     #[test]

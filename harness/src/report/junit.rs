@@ -7,7 +7,9 @@ use quick_junit::{
     FlakyOrRerun, NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
 };
 
-use super::{FailedAttempt, RunInfo, TrialOutcome, TrialRecord, first_line, write_atomically};
+use super::{
+    FailedAttempt, FailureKind, RunInfo, TrialOutcome, TrialRecord, first_line, write_atomically,
+};
 use crate::error::HarnessError;
 
 /// Builds the report without writing it.
@@ -165,6 +167,9 @@ fn test_case(run: &RunInfo, trial: &TrialRecord) -> TestCase {
 
 fn rerun(attempt: &FailedAttempt) -> TestRerun {
     let mut rerun = TestRerun::new(NonSuccessKind::Failure);
+    if attempt.kind != FailureKind::Unknown {
+        rerun.set_type(attempt.kind.label());
+    }
     rerun
         .set_message(visible_tabs(first_line(&attempt.message)))
         .set_description(full_failure(&attempt.message, &attempt.diagnostics));
@@ -341,6 +346,10 @@ mod tests {
                     flaky_runs[0].message.as_ref().unwrap().as_str(),
                     "nslookup timed out"
                 );
+                assert_eq!(
+                    flaky_runs[0].ty.as_ref().map(|t| t.as_str()),
+                    Some("timeout")
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -391,6 +400,7 @@ mod tests {
     fn failed_after_reruns_lists_them() {
         let mut trials = fixtures::trials();
         trials[1].failed_attempts.push(FailedAttempt {
+            kind: FailureKind::Unknown,
             message: "first".into(),
             diagnostics: String::new(),
             duration: std::time::Duration::from_secs(1),

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::cluster::TargetKind;
 use crate::error::HarnessError;
-pub use crate::failure::Failure;
+pub use crate::failure::{Failure, FailureKind};
 
 pub use junit::write_junit;
 pub use summary::write_summary_json;
@@ -166,6 +166,7 @@ pub struct DocFinding {
 /// An attempt of a trial that failed before a rerun.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedAttempt {
+    pub kind: FailureKind,
     pub message: String,
     pub diagnostics: String,
     pub duration: Duration,
@@ -293,6 +294,7 @@ pub(crate) mod fixtures {
             TrialOutcome::Passed,
         );
         flaky.failed_attempts.push(FailedAttempt {
+            kind: FailureKind::Timeout,
             message: "nslookup timed out\nafter 30s".into(),
             diagnostics: "pod busybox: Running".into(),
             duration: Duration::from_secs(30),

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use quick_junit::{Property, Report, TestCase, TestCaseStatus};
 
+use crate::failure::FailureKind;
+
 const TARGET: &str = "netconform.target";
 const TARGET_DESCRIPTION: &str = "netconform.target.description";
 const SERVER_VERSION: &str = "netconform.server-version";
@@ -134,6 +136,9 @@ pub enum TrialState {
         first_failure: String,
     },
     Failed {
+        /// Whether the cluster contradicts the doc or the harness could not tell (the JUnit `type`;
+        /// [`FailureKind::Unknown`] in reports written before kinds were recorded).
+        kind: FailureKind,
         /// The check that failed, expected and observed (without the claim and doc lines the runner prefixes).
         failure: String,
         /// Events, pod status and logs the runner collected.
@@ -260,12 +265,14 @@ fn trial_result(case: &TestCase) -> TrialResult {
         // `error` (not written by the runner, but JUnit allows it) counts as a failure.
         TestCaseStatus::NonSuccess {
             message,
+            ty,
             description,
             reruns,
             ..
         } => {
             let (failure, diagnostics) = split_failure(&text(description), &text(message));
             TrialState::Failed {
+                kind: FailureKind::from_label(ty.as_ref().map(|t| t.as_str())),
                 failure,
                 diagnostics,
                 attempts: 1 + reruns.runs.len(),
@@ -397,6 +404,7 @@ pub(crate) mod tests {
     pub fn flaky(name: &str) -> TrialRecord {
         let mut r = record(name, TrialOutcome::Passed);
         r.failed_attempts.push(FailedAttempt {
+            kind: FailureKind::Timeout,
             message: "claim: c\ndoc: d\ncheck: nslookup\ntimed out".into(),
             diagnostics: "pod".into(),
             duration: Duration::from_secs(1),
@@ -446,6 +454,7 @@ pub(crate) mod tests {
                 failure,
                 diagnostics,
                 attempts,
+                ..
             } => {
                 assert!(failure.starts_with("/etc/hosts lacks"), "{failure}");
                 assert!(failure.contains("whole file:"), "{failure}");
@@ -473,6 +482,7 @@ pub(crate) mod tests {
         let run = fixtures::run_info(Some(TargetKind::Kind));
         let mut r = record("dns::a::b", failed("the claim", "check: x\nexpected: 1"));
         r.failed_attempts.push(FailedAttempt {
+            kind: FailureKind::Unknown,
             message: "claim: the claim\ndoc: d\nfirst".into(),
             diagnostics: String::new(),
             duration: Duration::ZERO,
@@ -482,6 +492,7 @@ pub(crate) mod tests {
         assert_eq!(
             report.trials[0].state,
             TrialState::Failed {
+                kind: FailureKind::Unknown,
                 failure: "check: x\nexpected: 1".into(),
                 diagnostics: "=== pod p ===\nphase Running".into(),
                 attempts: 2,
@@ -548,5 +559,80 @@ pub(crate) mod tests {
             report.target = label.into();
             assert_eq!(report.target_class(), class);
         }
+    }
+
+    /// A record that failed with `error`, as the runner's `failed` records it (its kind included).
+    pub fn failed_with(name: &str, error: crate::failure::TrialError) -> TrialRecord {
+        TrialRecord {
+            failure: Some(error.failure()),
+            ..record(
+                name,
+                failed(&format!("claim of {name}"), &error.to_string()),
+            )
+        }
+    }
+
+    pub fn timeout() -> crate::failure::TrialError {
+        crate::failure::TrialError::Timeout {
+            awaited: "pod nginx to be Running and Ready".into(),
+            budget: "pod-start",
+            elapsed: Duration::from_secs(180),
+            last_state: "pod nginx: Pending".into(),
+        }
+    }
+
+    /// A report the runner wrote before failure kinds were read back: its failure has no `type`.
+    #[test]
+    fn a_report_from_before_kinds_reads_back_as_unknown() {
+        let xml = include_str!("../../tests/fixtures/gate/candidate.xml");
+        let report = parse_report(Path::new("candidate.xml"), xml).unwrap();
+        let failed = report
+            .trial("hostaliases::hostaliases_pod::alias_section")
+            .map(|t| &t.state);
+        assert!(
+            matches!(failed, Some(TrialState::Failed { kind: FailureKind::Unknown, failure, .. }) if failure.contains("the end of the hostaliases-pod log")),
+            "{failed:?}"
+        );
+    }
+
+    #[test]
+    fn every_kind_the_runner_writes_reads_back() {
+        let run = fixtures::run_info(Some(TargetKind::Kind));
+        let errors = [
+            crate::failure::ensure(false, "the hosts file", "a", "b").unwrap_err(),
+            timeout(),
+            crate::failure::TrialError::Harness("exec failed".into()),
+        ];
+        let records: Vec<TrialRecord> = errors
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| failed_with(&format!("a::b::t{i}"), e))
+            .collect();
+        let kinds: Vec<FailureKind> = parse(&run, &records)
+            .trials
+            .iter()
+            .map(|t| match &t.state {
+                TrialState::Failed { kind, .. } => *kind,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                FailureKind::Assertion,
+                FailureKind::Timeout,
+                FailureKind::Setup
+            ]
+        );
+        // A `type` this version does not know is not taken for one it knows.
+        let xml = xml(&run, &records).replace(r#"type="timeout""#, r#"type="sideways""#);
+        let report = parse_report(Path::new("r.xml"), &xml).unwrap();
+        assert!(matches!(
+            report.trials[1].state,
+            TrialState::Failed {
+                kind: FailureKind::Unknown,
+                ..
+            }
+        ));
     }
 }

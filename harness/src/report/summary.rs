@@ -78,6 +78,9 @@ pub struct TrialJson<'a> {
 
 #[derive(Debug, Serialize)]
 pub struct AttemptJson<'a> {
+    /// The attempt's failure kind, as the trial's `type`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
     pub message: &'a str,
     pub diagnostics: &'a str,
     pub duration_seconds: f64,
@@ -163,6 +166,7 @@ fn trial_json(trial: &TrialRecord) -> TrialJson<'_> {
             .failed_attempts
             .iter()
             .map(|a| AttemptJson {
+                kind: a.kind.label(),
                 message: &a.message,
                 diagnostics: &a.diagnostics,
                 duration_seconds: a.duration.as_secs_f64(),
@@ -213,6 +217,8 @@ mod tests {
             "the hosts file: expected 127.0.0.1\tfoo.local; observed nothing"
         );
         assert!(value["trials"][0].get("check").is_none());
+        // Reruns keep their kind too.
+        assert_eq!(value["trials"][3]["failed_attempts"][0]["type"], "timeout");
 
         let xml = super::super::junit::build_report(&run, &trials)
             .to_string()

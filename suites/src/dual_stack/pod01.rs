@@ -7,11 +7,16 @@
 //! to `podIPs[0]` (pkg/apis/core/v1/conversion.go); test/e2e/network/dual_stack.go "should create pod,
 //! add ipv6 and ipv4 ip to pod ips".
 
+use std::ops::RangeBounds;
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::Pod;
 
 use netconform::ctx::Ctx;
+use netconform::exec::ExecOutput;
 use netconform::failure::{TrialError, ensure};
 use netconform::ipfamily::{check_dual_stack_pair, family_of_ip, split_ip_list};
+use netconform::scenario::{Computed, Scenario, Scene};
 
 use crate::doc::DocFile;
 use crate::doc_file;
@@ -22,10 +27,47 @@ const DOC_POD_IPS: DocFile = doc_file!("doc-outputs/validate-dual-stack/pod-ips.
 const DOC_MY_POD_IPS: DocFile = doc_file!("doc-outputs/validate-dual-stack/my-pod-ips.txt");
 const DOC_HOSTS: DocFile = doc_file!("doc-outputs/validate-dual-stack/etc-hosts-dual-stack.txt");
 
-/// Applies pod01 and waits for it to run.
-async fn run_pod01(ctx: &Ctx) -> Result<Pod, TrialError> {
+/// pod01 running, and what the page runs in it.
+struct Pod01 {
+    pod: Pod,
+    /// `cat /etc/hosts`.
+    hosts: Result<ExecOutput, TrialError>,
+    /// The page's `set` (a shell builtin, see [`my_pod_ips_downward`]), then `env`.
+    set: Result<ExecOutput, TrialError>,
+    env: Result<ExecOutput, TrialError>,
+}
+
+/// One pod01 for the five `dual_stack::pod01::*` checks. Its log's parts: 0 the pod, 1 `cat /etc/hosts`,
+/// 2 `set` and `env`.
+static POD01_RUN: Scenario<Result<Pod01, TrialError>> = Scenario {
+    name: "dual_stack::pod01",
+    compute: |scene| Box::pin(run_pod01(scene)),
+};
+
+/// Applies pod01, waits for it to run, and runs the page's commands in it.
+async fn run_pod01(scene: &mut Scene) -> Result<Pod01, TrialError> {
+    let ctx = scene.ctx().clone();
     ctx.create(&POD01.object::<Pod>()?).await?;
-    ctx.wait_pod_running("pod01").await
+    let pod = ctx.wait_pod_running("pod01").await?;
+    scene.end_part();
+    let hosts = ctx.exec("pod01", "pod01", &["cat", "/etc/hosts"]).await;
+    scene.end_part();
+    let set = ctx.exec("pod01", "pod01", &["set"]).await;
+    let env = ctx.exec("pod01", "pod01", &["env"]).await;
+    Ok(Pod01 {
+        pod,
+        hosts,
+        set,
+        env,
+    })
+}
+
+/// This run's pod01, with the log of `parts` (see [`POD01_RUN`]).
+async fn pod01(
+    ctx: &Ctx,
+    parts: impl RangeBounds<usize>,
+) -> Result<Arc<Computed<Result<Pod01, TrialError>>>, TrialError> {
+    POD01_RUN.read(ctx, parts).await
 }
 
 fn mismatch(
@@ -52,11 +94,12 @@ fn dual_stack_ips(pod: &Pod) -> Result<Vec<String>, TrialError> {
 }
 
 pub(crate) async fn pod_ip_is_first_pod_ip(ctx: Ctx) -> Result<(), TrialError> {
-    let pod = run_pod01(&ctx).await?;
-    let ips = pod_ips(&pod);
+    let shared = pod01(&ctx, ..1).await?;
+    let pod = &shared.outcome()?.pod;
+    let ips = pod_ips(pod);
     let first = ips.first().cloned();
     ensure(
-        first.is_some() && pod_ip(&pod) == first,
+        first.is_some() && pod_ip(pod) == first,
         "status.podIP of pod01 against status.podIPs",
         format!(
             "podIP = podIPs[0] = {}",
@@ -64,20 +107,21 @@ pub(crate) async fn pod_ip_is_first_pod_ip(ctx: Ctx) -> Result<(), TrialError> {
         ),
         format!(
             "podIP {}, podIPs [{}]",
-            pod_ip(&pod).unwrap_or_default(),
+            pod_ip(pod).unwrap_or_default(),
             ips.join(", ")
         ),
     )
 }
 
 pub(crate) async fn pod_ips_both_families(ctx: Ctx) -> Result<(), TrialError> {
-    let pod = run_pod01(&ctx).await?;
-    dual_stack_ips(&pod).map(|_| ())
+    let shared = pod01(&ctx, ..1).await?;
+    dual_stack_ips(&shared.outcome()?.pod).map(|_| ())
 }
 
 pub(crate) async fn primary_family_first(ctx: Ctx) -> Result<(), TrialError> {
-    let pod = run_pod01(&ctx).await?;
-    let ips = dual_stack_ips(&pod)?;
+    let shared = pod01(&ctx, ..1).await?;
+    let pod = &shared.outcome()?.pod;
+    let ips = dual_stack_ips(pod)?;
     let node = pod
         .spec
         .as_ref()
@@ -104,11 +148,12 @@ pub(crate) async fn primary_family_first(ctx: Ctx) -> Result<(), TrialError> {
 }
 
 pub(crate) async fn my_pod_ips_downward(ctx: Ctx) -> Result<(), TrialError> {
-    let pod = run_pod01(&ctx).await?;
+    let shared = pod01(&ctx, ..).await?;
+    let Pod01 { pod, set, env, .. } = shared.outcome()?;
     // The page runs `kubectl exec -it pod01 -- set | grep MY_POD_IPS`: `set` is a shell builtin, not a
     // program of the image, so the exec cannot start it. Try it as written, then read the environment
     // with `env`, whose `NAME=value` lines are what the page shows.
-    let set_output = match ctx.exec("pod01", "pod01", &["set"]).await {
+    let set_output = match set {
         Ok(out) if out.exit_code == 0 && out.stdout.contains("MY_POD_IPS=") => None,
         Ok(out) => Some(format!(
             "exit code {}: {}",
@@ -123,7 +168,7 @@ pub(crate) async fn my_pod_ips_downward(ctx: Ctx) -> Result<(), TrialError> {
             format!("`set` is a shell builtin, not an executable, so exec fails ({shown}); `kubectl exec pod01 -- env` (or `printenv MY_POD_IPS`) prints the line"),
         );
     }
-    let env = ctx.exec("pod01", "pod01", &["env"]).await?;
+    let env = env.clone()?;
     ensure(
         env.exit_code == 0,
         "`env` in pod01 exit code",
@@ -134,7 +179,7 @@ pub(crate) async fn my_pod_ips_downward(ctx: Ctx) -> Result<(), TrialError> {
     let value = line
         .and_then(|l| l.strip_prefix("MY_POD_IPS="))
         .unwrap_or_default();
-    let ips = pod_ips(&pod);
+    let ips = pod_ips(pod);
     let expected = format!("MY_POD_IPS={}", ips.join(","));
     if line != Some(expected.as_str()) {
         return Err(mismatch(
@@ -178,9 +223,10 @@ fn pod_lines(hosts: &str) -> Vec<(String, Vec<String>)> {
 }
 
 pub(crate) async fn etc_hosts_both_ips(ctx: Ctx) -> Result<(), TrialError> {
-    let pod = run_pod01(&ctx).await?;
-    let ips = dual_stack_ips(&pod)?;
-    let out = ctx.exec("pod01", "pod01", &["cat", "/etc/hosts"]).await?;
+    let shared = pod01(&ctx, ..2).await?;
+    let Pod01 { pod, hosts, .. } = shared.outcome()?;
+    let ips = dual_stack_ips(pod)?;
+    let out = hosts.clone()?;
     ensure(
         out.exit_code == 0,
         "`cat /etc/hosts` in pod01 exit code",

@@ -11,9 +11,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::{IPAddress, ServiceCIDR};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
-use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams,
-};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams};
 use kube::runtime::watcher;
 use serde_json::json;
 
@@ -21,7 +19,7 @@ use netconform::ctx::Ctx;
 use netconform::failure::TrialError;
 use netconform::labels::{MANAGED_BY_KEY, MANAGED_BY_VALUE, RUN_ID_KEY, SUITE_KEY};
 use netconform::manifest::group_serving;
-use netconform::retry::retrying;
+use netconform::retry::{create_retrying, retrying};
 use netconform::wait::{Budget, Verdict, budgets, wait_for, wait_list};
 
 use super::NEWCIDR1;
@@ -111,23 +109,11 @@ pub async fn apply_newcidr1(ctx: &Ctx, cidr: Ipv4Net) -> Result<String, TrialErr
     }
     // Registered before the create, so an interrupt between the two still deletes it.
     let _creating = ctx.own_cluster_scoped(resource.clone(), &name)?;
-    let api: Api<DynamicObject> = Api::all_with(client, &resource);
-    let mut attempts = 0;
-    retrying(|| {
-        attempts += 1;
-        let (api, object, first) = (api.clone(), object.clone(), attempts == 1);
-        async move {
-            match api.create(&PostParams::default(), &object).await {
-                // A retried create may find its own first attempt.
-                Err(kube::Error::Api(s)) if s.code == 409 && !first => Ok(object),
-                other => other,
-            }
-        }
-    })
-    .await
-    .map_err(TrialError::api(format!(
-        "creating ServiceCIDR {name} ({cidr})"
-    )))?;
+    create_retrying(&Api::all_with(client, &resource), &object)
+        .await
+        .map_err(TrialError::api(format!(
+            "creating ServiceCIDR {name} ({cidr})"
+        )))?;
     ctx.log(format!(
         "created ServiceCIDR {name} with cidrs [{cidr}] as {}",
         resource.api_version
@@ -351,7 +337,7 @@ pub async fn delete_service_cidr(ctx: &Ctx, name: &str) -> Result<(), TrialError
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(TrialError::Api {
             context: format!("deleting servicecidr {name}"),
-            source: e,
+            source: e.into(),
         }),
     }
 }
@@ -425,8 +411,9 @@ pub async fn create_with_explicit_ip(ctx: &Ctx, svc: &Service) -> Result<Service
         .with_max_delay(Duration::from_secs(1))
         .with_max_times(5);
     let not_yet_known = |e: &TrialError| {
-        matches!(e, TrialError::Api { source: kube::Error::Api(s), .. }
-            if s.code == 422 && s.message.contains("does not match the current range"))
+        e.refusal().is_some_and(|s| {
+            s.code == 422 && s.message.contains("does not match the current range")
+        })
     };
     (|| ctx.create(svc)).retry(policy).when(not_yet_known).await
 }
@@ -452,8 +439,11 @@ pub fn is_range_full(err: &TrialError) -> bool {
     // The doc's `failed to allocate a serviceIP: range is full`, or since v1.36 `failed to allocate a serviceIP
     // for Service "<name>": range is full` (pkg/registry/core/service/storage/alloc.go allocIPs), seen on
     // the real kind v1.37.2 cluster.
-    matches!(err, TrialError::Api { source: kube::Error::Api(s), .. }
-        if s.code == 500 && s.message.contains("failed to allocate a serviceIP") && s.message.contains("range is full"))
+    err.refusal().is_some_and(|s| {
+        s.code == 500
+            && s.message.contains("failed to allocate a serviceIP")
+            && s.message.contains("range is full")
+    })
 }
 
 /// What the trials must not collide with when they add a range: every ServiceCIDR's IPv4 CIDRs (being
@@ -546,7 +536,7 @@ pub async fn delete_services(ctx: &Ctx, names: &[String]) -> Result<(), TrialErr
             Err(e) => {
                 return Err(TrialError::Api {
                     context: format!("deleting service {name}"),
-                    source: e,
+                    source: e.into(),
                 });
             }
         }

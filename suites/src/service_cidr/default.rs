@@ -59,7 +59,7 @@ async fn apiserver_service_ranges(ctx: &Ctx) -> Result<Option<(String, Vec<IpNet
         Err(e) => {
             return Err(TrialError::Api {
                 context: "listing kube-apiserver pods in kube-system".into(),
-                source: e,
+                source: e.into(),
             });
         }
     };

@@ -1,10 +1,10 @@
 //! The docs' page is one walk: fill the default range (`test-1` ..), add `newcidr1`, create `test-13` ..
 //! `test-16` from it, delete newcidr1 while they hold its addresses, delete them, and see newcidr1 go.
-//! Six checks read that walk. It runs once per run, inside whichever of them starts first, and the others
-//! report their step from it: filling a range is slow and disruptive, and each check re-walking every
-//! step before its own multiplied both (about 50 s against 15 s on the double).
+//! Six checks read that walk, a shared scenario ([`netconform::scenario`]): it runs once per run, for
+//! whichever of them reads it first, and each reports its step from it with the log of the steps up to it.
+//! Filling a range is slow and disruptive, and each check re-walking every step before its own multiplied
+//! both (about 50 s against 15 s on the double). A rerun of a check walks again (see the scenario module).
 //!
-//! A check that already read a walk (a rerun after `NETCONFORM_RETRIES`) walks again from the start.
 //! The walk holds every service address of the run's budget until newcidr1 is being deleted and the
 //! default range is emptied again; its last steps only wait on the controller and hold none.
 //!
@@ -15,16 +15,13 @@
 //! pkg/registry/core/service/ipallocator/cidrallocator.go (a ServiceCIDR's allocator serves while it is
 //! ready and not being deleted).
 
-use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::sync::{Arc, LazyLock};
 
 use ipnet::Ipv4Net;
-use tokio::sync::Mutex;
 
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
-use netconform::report::DocFinding;
+use netconform::scenario::{Scenario, Scene};
 use netconform::wait::budgets;
 
 use super::api::{
@@ -40,7 +37,7 @@ use super::{
     newcidr1_name,
 };
 
-/// The walk's steps, in the docs' order; each is one check.
+/// The walk's steps, in the docs' order; each is one check, and part `step as usize` of the walk's log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Step {
     RangeFull,
@@ -54,194 +51,64 @@ pub enum Step {
 /// The docs create four Services (`test-13` .. `test-16`) once newcidr1 exists.
 const ADDED_SERVICES: usize = 4;
 
-/// What one step showed: its verdict, and the log lines and doc findings it produced.
-struct StepRecord {
-    step: Step,
-    result: Result<(), TrialError>,
-    log: String,
-    findings: Vec<DocFinding>,
-}
+/// The steps the walk reached, in order, with their verdicts: up to the first that failed.
+type Steps = Vec<(Step, Result<(), TrialError>)>;
 
-/// One walk: the trial that walked it, its steps up to the first failure, and who has read it.
-struct Walk {
-    walked_by: String,
-    steps: Vec<StepRecord>,
-    read_by: BTreeSet<String>,
-}
+static WALK: Scenario<Steps> = Scenario {
+    name: "service_cidr::walk",
+    compute: |scene| Box::pin(walk(scene)),
+};
 
-/// The latest walk of each run (run id -> walk), each behind its own lock: runs in one process (tests,
-/// the bench) neither share a walk nor wait for one another's.
-static WALKS: LazyLock<std::sync::Mutex<HashMap<String, Arc<Mutex<Option<Walk>>>>>> =
-    LazyLock::new(Default::default);
-
-fn walk_of(run_id: &str) -> Arc<Mutex<Option<Walk>>> {
-    let mut walks = WALKS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    walks.entry(run_id.to_string()).or_default().clone()
-}
-
-/// The check for `step`: from this run's walk, walking it first when there is none (or this trial read it).
+/// The check for `step`, from this run's walk; the check's log is the walk's up to `step`.
 pub async fn check(ctx: Ctx, step: Step) -> Result<(), TrialError> {
-    let trial = ctx.trial().name.to_string();
-    let shared = walk_of(&ctx.run().run_id);
-    let mut latest = match shared.try_lock() {
-        Ok(latest) => latest,
-        Err(_) => {
-            // Another check is walking: waiting to read its walk needs no service address.
-            ctx.release_service_addresses();
-            shared.lock().await
-        }
-    };
-    let fresh = latest
-        .as_ref()
-        .is_none_or(|walk| walk.read_by.contains(&trial));
-    if fresh {
-        ctx.take_service_addresses().await;
-        // The walk logs into this trial's context; the trial keeps only its own steps' part (below).
-        let (log, findings) = (ctx.take_log(), ctx.take_findings());
-        let steps = walk(&ctx).await;
-        (_, _) = (ctx.take_log(), ctx.take_findings());
-        ctx.log(log.trim_end());
-        for finding in findings {
-            ctx.finding(finding.doc_says, finding.cluster_shows);
-        }
-        *latest = Some(Walk {
-            walked_by: trial.clone(),
-            steps,
-            read_by: BTreeSet::new(),
-        });
-    }
-    let Some(walk) = latest.as_mut() else {
-        return Err(TrialError::Harness("the walk's record is missing".into()));
-    };
-    walk.read_by.insert(trial.clone());
-    replay(&ctx, walk, step);
-    verdict(walk, step)
-}
-
-/// Copies the walk's log and findings up to `step` into the check's context.
-fn replay(ctx: &Ctx, walk: &Walk, step: Step) {
-    ctx.log(format!(
-        "this run walked the docs' scenario once, in trial {}; its log up to this check:",
-        walk.walked_by
-    ));
-    for record in walk.steps.iter().filter(|r| r.step <= step) {
-        for line in record.log.lines() {
-            // ctx.finding logs its own line again below.
-            if !line.starts_with("doc finding:") {
-                ctx.log(line);
-            }
-        }
-        for finding in &record.findings {
-            ctx.finding(finding.doc_says.clone(), finding.cluster_shows.clone());
-        }
-    }
+    let walk = WALK.read(&ctx, ..=step as usize).await?;
+    verdict(&walk.value, step)
 }
 
 /// `step`'s verdict; a step the walk never reached fails with the failure that stopped it.
-fn verdict(walk: &Walk, step: Step) -> Result<(), TrialError> {
-    if let Some(record) = walk.steps.iter().find(|r| r.step == step) {
-        return record.result.as_ref().map(|_| ()).map_err(copy);
+fn verdict(steps: &[(Step, Result<(), TrialError>)], step: Step) -> Result<(), TrialError> {
+    if let Some((_, result)) = steps.iter().find(|(s, _)| *s == step) {
+        return result.clone();
     }
-    match walk.steps.iter().find(|r| r.result.is_err()) {
-        Some(StepRecord {
-            step: stopped,
-            result: Err(e),
-            ..
-        }) => Err(TrialError::Harness(format!(
+    match steps
+        .iter()
+        .find_map(|(s, r)| r.as_ref().err().map(|e| (s, e)))
+    {
+        Some((stopped, e)) => Err(TrialError::Harness(format!(
             "not reached: the docs' scenario stopped at its {stopped:?} step:\n{e}"
         ))),
-        _ => Err(TrialError::Harness(format!(
+        None => Err(TrialError::Harness(format!(
             "the walk has no record of its {step:?} step"
         ))),
     }
 }
 
-/// A copy of a recorded failure for another check (API errors keep their text).
-fn copy(e: &TrialError) -> TrialError {
-    match e {
-        TrialError::Mismatch {
-            what,
-            expected,
-            observed,
-        } => TrialError::Mismatch {
-            what: what.clone(),
-            expected: expected.clone(),
-            observed: observed.clone(),
-        },
-        TrialError::Timeout {
-            awaited,
-            budget,
-            elapsed,
-            last_state,
-        } => TrialError::Timeout {
-            awaited: awaited.clone(),
-            budget,
-            elapsed: *elapsed,
-            last_state: last_state.clone(),
-        },
-        TrialError::GaveUp {
-            awaited,
-            why,
-            last_state,
-        } => TrialError::GaveUp {
-            awaited: awaited.clone(),
-            why: why.clone(),
-            last_state: last_state.clone(),
-        },
-        other => TrialError::Harness(other.to_string()),
-    }
-}
-
-/// Splits the context's log and findings into steps as the walk goes.
+/// Records each step's verdict as the walk goes, and ends its part of the log there.
 struct Recorder<'a> {
-    ctx: &'a Ctx,
-    log_at: usize,
-    findings_at: usize,
-    steps: Vec<StepRecord>,
+    scene: &'a mut Scene,
+    steps: Steps,
 }
 
 impl Recorder<'_> {
     /// Records `step`'s verdict; true when the walk may go on.
     fn record(&mut self, step: Step, result: Result<(), TrialError>) -> bool {
-        let log = self.ctx.log_text();
-        let findings = self.ctx.findings();
         let ok = result.is_ok();
-        self.steps.push(StepRecord {
-            step,
-            result,
-            log: log.get(self.log_at..).unwrap_or_default().to_string(),
-            findings: findings
-                .get(self.findings_at..)
-                .unwrap_or_default()
-                .to_vec(),
-        });
-        (self.log_at, self.findings_at) = (log.len(), findings.len());
+        self.steps.push((step, result));
+        self.scene.end_part();
         ok
     }
 }
 
 /// Walks the docs' scenario up to its first failing step, then puts the cluster back (Services released,
-/// newcidr1 gone) on every path. Starts on an empty log.
-async fn walk(ctx: &Ctx) -> Vec<StepRecord> {
+/// newcidr1 gone) on every path; what that logs goes with the last step reached.
+async fn walk(scene: &mut Scene) -> Steps {
+    let ctx = scene.ctx().clone();
     let mut rec = Recorder {
-        ctx,
-        log_at: 0,
-        findings_at: 0,
+        scene,
         steps: Vec::new(),
     };
-    walk_steps(ctx, &mut rec).await;
-    restore(ctx, &[newcidr1_name(ctx)], true).await;
-    // What the clean-up logged belongs to the last step reached.
-    let rest = ctx
-        .log_text()
-        .get(rec.log_at..)
-        .unwrap_or_default()
-        .to_string();
-    if let Some(last) = rec.steps.last_mut() {
-        last.log.push_str(&rest);
-    }
+    walk_steps(&ctx, &mut rec).await;
+    restore(&ctx, &[newcidr1_name(&ctx)], true).await;
     rec.steps
 }
 

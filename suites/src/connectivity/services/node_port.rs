@@ -93,13 +93,8 @@ async fn create(ctx: &Ctx, svc: &Service) -> Result<Service, TrialError> {
 
 /// The API error of a create the server refused (code, reason, message), if that is how it ended.
 fn refusal(err: &TrialError) -> Option<(u16, String, String)> {
-    match err {
-        TrialError::Api {
-            source: kube::Error::Api(status),
-            ..
-        } => Some((status.code, status.reason.clone(), status.message.clone())),
-        _ => None,
-    }
+    err.refusal()
+        .map(|status| (status.code, status.reason.clone(), status.message.clone()))
 }
 
 pub(super) async fn allocated_in_range(ctx: Ctx) -> Result<(), TrialError> {
