@@ -66,9 +66,20 @@ impl Profiles {
     /// Validates the configured names; an unknown name is an error listing the known ones.
     pub fn from_names(names: &[String]) -> Result<Profiles, ProfileError> {
         let known: Vec<&'static str> = PROFILES.iter().map(|p| p.name).collect();
-        crate::deviation::select_names(names, &known)
+        names
+            .iter()
+            .map(|name| {
+                known
+                    .iter()
+                    .copied()
+                    .find(|k| k == name)
+                    .ok_or_else(|| ProfileError::Unknown {
+                        name: name.clone(),
+                        known: known.join(", "),
+                    })
+            })
+            .collect::<Result<_, _>>()
             .map(|active| Profiles { active })
-            .map_err(|(name, known)| ProfileError::Unknown { name, known })
     }
 
     pub fn has(&self, name: &str) -> bool {

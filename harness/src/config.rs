@@ -129,7 +129,7 @@ pub const VARIABLES: &[VarDoc] = &[
     VarDoc {
         name: "NETCONFORM_SIM_PROFILES",
         default: "none",
-        meaning: "`sim` only: comma-separated profiles, conforming variants of the test double's cluster on which every trial must pass or be skipped: `ipv6-primary`, `node-resolv-search-dot`, `node-resolv-options-lines`, `coredns-pods-disabled`, `servicecidr-allocator-lag`, `load-balancer-fresh`, `slow-namespace-teardown` (`cargo run -p netconform -- sim --list-profiles`)",
+        meaning: "`sim` only: comma-separated profiles, conforming variants of the test double's cluster on which every trial must pass or be skipped: `ipv6-primary`, `node-resolv-search-dot`, `node-resolv-options-lines`, `coredns-pods-disabled`, `servicecidr-allocator-lag`, `load-balancer-fresh`, `slow-namespace-teardown` (`cargo run -p netconform --features double -- sim --list-profiles`)",
     },
     VarDoc {
         name: "NETCONFORM_SIM_FAULTS",
@@ -412,7 +412,7 @@ impl Settings {
                 "NETCONFORM_SIM_DEVIATIONS" => {
                     s.sim_deviations = names(value);
                     // An unknown name is a bad setting (exit 2), not a double that failed to start.
-                    netconform_double::deviation::Deviations::from_names(&s.sim_deviations)
+                    netconform_deviation::parse_names(&s.sim_deviations)
                         .map_err(|e| {
                             invalid(
                                 &name,

@@ -22,6 +22,7 @@ pub const EXIT_API: i32 = 10;
 pub const EXIT_DOUBLE: i32 = 11;
 pub const EXIT_NO_MATCH: i32 = 12;
 pub const EXIT_NOT_READY: i32 = 13;
+pub const EXIT_NO_DOUBLE: i32 = 14;
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,11 @@ pub enum HarnessError {
     Api { context: String, reason: String },
     #[error("the test double failed to start: {0}")]
     Double(String),
+    /// `NETCONFORM_TARGET=sim` or `netconform sim` in a build without the `double` feature (the users' build).
+    #[error(
+        "the test double netconform-double, which {0} needs, is not in this build: add `--features netconform/double` (e.g. `NETCONFORM_TARGET=sim cargo test --test conformance --features netconform/double`), or run the project's tests, `NETCONFORM_TARGET=sim cargo test --workspace`"
+    )]
+    NoDouble(String),
     #[error("the kind cluster netconform created did not become ready: {0}")]
     NotReady(String),
     #[error("interrupted")]
@@ -125,6 +131,10 @@ pub const EXIT_CODES: &[ExitCodeDoc] = &[
         meaning: "a kind cluster netconform created did not become ready (every node Ready without its not-ready taint, CoreDNS available) within its budget",
     },
     ExitCodeDoc {
+        code: 14,
+        meaning: "`NETCONFORM_TARGET=sim` (or `netconform sim`) in a build without the test double: the users' `cargo test --test conformance` leaves it out; add `--features netconform/double`, or run `NETCONFORM_TARGET=sim cargo test --workspace`",
+    },
+    ExitCodeDoc {
         code: 130,
         meaning: "interrupted (Ctrl-C or SIGTERM): what the run created is deleted and awaited (anything left is named on stderr); the reports say `interrupted`",
     },
@@ -145,6 +155,7 @@ impl HarnessError {
             HarnessError::Report { .. } => EXIT_REPORT,
             HarnessError::Api { .. } => EXIT_API,
             HarnessError::Double(_) => EXIT_DOUBLE,
+            HarnessError::NoDouble(_) => EXIT_NO_DOUBLE,
             HarnessError::NotReady(_) => EXIT_NOT_READY,
             HarnessError::Interrupted => EXIT_INTERRUPTED,
         }
@@ -226,6 +237,7 @@ mod tests {
                 reason: "y".into(),
             },
             HarnessError::Double("x".into()),
+            HarnessError::NoDouble("x".into()),
             HarnessError::NotReady("x".into()),
             HarnessError::Interrupted,
         ]
@@ -235,7 +247,7 @@ mod tests {
     fn exit_codes_are_distinct_documented_and_not_libtests() {
         let documented: BTreeSet<i32> = EXIT_CODES.iter().map(|d| d.code).collect();
         let kinds = [
-            2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 130, // one per category
+            2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 130, // one per category
         ];
         for err in every_variant() {
             let code = err.exit_code();

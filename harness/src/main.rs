@@ -3,7 +3,7 @@
 //!   netconform sweep [--dry-run] [--run-id ID] [--older-than DURATION] [--context NAME]
 //!                                            delete leftovers of earlier runs (by label only)
 //!   netconform sim --kubeconfig PATH [--deviate NAME]...   serve the offline test double until Ctrl-C
-//!   netconform sim --list-deviations         name<TAB>trials it makes fail<TAB>description
+//!   netconform sim --list-deviations         name<TAB>description (which trials each breaks: suites/src, BREAKS)
 //!   netconform COMMAND --help                the command's usage; nothing else is done
 //!   netconform sim --list-profiles           name<TAB>the conforming variant it models
 //!   netconform gate BASELINE.xml CANDIDATE.xml [--force] [--markdown OUT.md]
@@ -11,13 +11,11 @@
 //!                                            2 bad input (see report/gate.rs)
 //!   netconform claims REPORT.xml... [--markdown OUT.md]   the doc-claims matrix of one or more runs
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use netconform::cluster::{self, Resolution};
 use netconform::config::{Settings, TargetChoice};
 use netconform::report::{claims, gate};
-use netconform_double::{Double, deviation, profile};
 
 const SIM_USAGE: &str = "netconform sim --kubeconfig PATH [--deviate NAME]... | netconform sim --list-deviations | netconform sim --list-profiles";
 
@@ -177,8 +175,22 @@ fn print_markdown(markdown: &str) {
         .and_then(|()| stdout.flush());
 }
 
+/// Serves the test double until interrupted, with a kubeconfig for kubectl and the suite. Only a build with
+/// the `double` feature has it; without, `sim` fails closed with how to get it.
+#[cfg(not(feature = "double"))]
+async fn sim(_args: &[String]) -> CommandResult {
+    Err(fail(netconform::error::HarnessError::NoDouble(
+        "netconform sim".into(),
+    )))
+}
+
 /// Serves the test double until interrupted, with a kubeconfig for kubectl and the suite.
+#[cfg(feature = "double")]
 async fn sim(args: &[String]) -> CommandResult {
+    use netconform_deviation::Deviation;
+    use netconform_double::{Double, profile};
+    use std::path::PathBuf;
+
     let mut kubeconfig: Option<PathBuf> = None;
     let mut deviations = Vec::new();
     let mut list = false;
@@ -202,8 +214,8 @@ async fn sim(args: &[String]) -> CommandResult {
         }
     }
     if list {
-        for d in deviation::DEVIATIONS {
-            println!("{}\t{}\t{}", d.name, d.fails.join(" "), d.description);
+        for d in Deviation::ALL {
+            println!("{}\t{}", d.name(), d.description());
         }
         return Ok(());
     }

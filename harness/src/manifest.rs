@@ -718,6 +718,7 @@ mod tests {
     }
 
     /// Against the offline test double (a real API server speaking HTTP on 127.0.0.1).
+    #[cfg(feature = "double")]
     #[tokio::test]
     async fn applies_with_server_side_apply_and_reports_unserved_versions() {
         use k8s_openapi::api::core::v1::Namespace;

@@ -998,6 +998,7 @@ mod tests {
         assert_eq!(c.unmet(Need::Disruptive, &s, THEIRS), None);
     }
 
+    #[cfg(feature = "double")]
     #[tokio::test]
     async fn detects_the_double() {
         let double = netconform_double::Double::start(netconform_double::DoubleConfig::default())

@@ -466,10 +466,14 @@ fn run_properties(settings: &Settings) -> Vec<(String, String)> {
     images.chain(testbed).collect()
 }
 
+/// What every version the double serves carries (`netconform_double::VERSION_MARK`; a test keeps them equal).
+/// Known without the double: a served double is recognised in the users' build too.
+const DOUBLE_VERSION_MARK: &str = "+netconform-double";
+
 /// The target kind a report names: an `existing` context that points at a served double (its version carries
 /// `+netconform-double`) is simulated; its results say nothing about a cluster.
 fn reported_target(kind: TargetKind, server_version: &str) -> TargetKind {
-    if server_version.contains(netconform_double::VERSION_MARK) {
+    if server_version.contains(DOUBLE_VERSION_MARK) {
         TargetKind::Simulated
     } else {
         kind
@@ -886,6 +890,12 @@ async fn wait_for_interrupt() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "double")]
+    #[test]
+    fn the_double_version_mark_is_the_doubles() {
+        assert_eq!(DOUBLE_VERSION_MARK, netconform_double::VERSION_MARK);
+    }
 
     #[test]
     fn only_capabilities_the_user_declared_absent_escape_require_cluster() {

@@ -291,6 +291,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "double")]
     #[tokio::test]
     async fn sweep_deletes_only_labelled_objects_on_the_double() {
         let double = netconform_double::Double::start(netconform_double::DoubleConfig::default())

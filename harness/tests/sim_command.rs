@@ -21,7 +21,7 @@ fn workspace_file(path: &str) -> PathBuf {
 }
 
 #[test]
-fn list_deviations_prints_name_trials_and_description() {
+fn list_deviations_prints_name_and_description() {
     let out = Command::new(NETCONFORM)
         .args(["sim", "--list-deviations"])
         .output()
@@ -30,15 +30,11 @@ fn list_deviations_prints_name_trials_and_description() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.lines().count() > 10, "{text}");
     for line in text.lines() {
-        let [name, trials, description] = line.split('\t').collect::<Vec<_>>()[..] else {
-            panic!("not name<TAB>trials<TAB>description: {line:?}");
+        let [name, description] = line.split('\t').collect::<Vec<_>>()[..] else {
+            panic!("not name<TAB>description: {line:?}");
         };
         assert!(description.len() > 20, "{line:?}");
         assert!(!name.is_empty() && !name.contains(' '), "{line:?}");
-        assert!(
-            trials.split(' ').all(|t| t.split("::").count() == 3),
-            "{line:?}"
-        );
     }
 }
 

@@ -9,6 +9,7 @@
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use serde_json::json;
 
+use crate::deviations::{Breaks, Deviation};
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
 use netconform::parse::hosts::{
@@ -89,6 +90,87 @@ pub const TRIALS: &[TrialDef] = &[
         needs: &[],
         run: |ctx| Box::pin(own_mount_not_managed(ctx)),
     },
+];
+
+/// The test double's deviations that must fail these trials: exactly these, no fewer and no more, each
+/// over the whole suite (`tests/against_double.rs`).
+pub const BREAKS: &[Breaks] = &[
+    (
+        Deviation::HostsSpacesNotTabs,
+        &[
+            "hostaliases::nginx::default_entries",
+            "hostaliases::nginx::pod_ip_entries",
+            "hostaliases::hostaliases_pod::alias_section",
+            "hostaliases::host_network::header_and_aliases",
+            "hostaliases::subdomain::fqdn_entries",
+        ],
+    ),
+    (
+        Deviation::HostsNoFqdn,
+        &["hostaliases::subdomain::fqdn_entries"],
+    ),
+    (
+        Deviation::HostsHostNetworkUnmanaged,
+        &["hostaliases::host_network::header_and_aliases"],
+    ),
+    (
+        Deviation::HostsHostNetworkStaleNodeFile,
+        &["hostaliases::host_network::header_and_aliases"],
+    ),
+    (
+        Deviation::HostsOverridesOwnMount,
+        &["hostaliases::own_mount::not_managed"],
+    ),
+    (
+        Deviation::PodsImagePullBackoff,
+        &[
+            "hostaliases::hostaliases_pod::completes",
+            "hostaliases::nginx::managed_header",
+            "hostaliases::host_network::header_and_aliases",
+            "hostaliases::hostaliases_pod::alias_section",
+            "hostaliases::nginx::default_entries",
+            "hostaliases::nginx::pod_ip_entries",
+            "hostaliases::own_mount::not_managed",
+            "hostaliases::subdomain::fqdn_entries",
+        ],
+    ),
+    (
+        Deviation::HostsNoAliasSection,
+        &[
+            "hostaliases::hostaliases_pod::alias_section",
+            "hostaliases::host_network::header_and_aliases",
+        ],
+    ),
+    (
+        Deviation::HostsMissingHeader,
+        &[
+            "hostaliases::nginx::managed_header",
+            "hostaliases::nginx::pod_ip_entries",
+            "hostaliases::hostaliases_pod::alias_section",
+            "hostaliases::host_network::header_and_aliases",
+            "hostaliases::nginx::default_entries",
+            "hostaliases::subdomain::fqdn_entries",
+        ],
+    ),
+    (
+        Deviation::HostsSingleIp,
+        &[
+            "hostaliases::nginx::pod_ip_entries",
+            "hostaliases::hostaliases_pod::alias_section",
+            "hostaliases::subdomain::fqdn_entries",
+        ],
+    ),
+    (
+        Deviation::PodsNeverReady,
+        &[
+            "hostaliases::nginx::default_entries",
+            "hostaliases::host_network::header_and_aliases",
+            "hostaliases::nginx::managed_header",
+            "hostaliases::nginx::pod_ip_entries",
+            "hostaliases::own_mount::not_managed",
+            "hostaliases::subdomain::fqdn_entries",
+        ],
+    ),
 ];
 
 /// The nginx pod's IPs and its /etc/hosts, or why they could not be read.

@@ -2,6 +2,7 @@
 //! named `suite::scenario::check` and traced to its claim and page.
 
 pub mod connectivity;
+pub mod deviations;
 pub mod dns;
 pub mod doc;
 pub mod dual_stack;
@@ -11,24 +12,51 @@ pub mod service_cidr;
 
 use netconform::trial::TrialDef;
 
+/// One suite module: its trials, and the test double's deviations that must break them.
+pub struct Suite {
+    pub trials: &'static [TrialDef],
+    pub breaks: &'static [deviations::Breaks],
+}
+
+/// Every suite module, in a stable order.
+pub const SUITES: &[Suite] = &[
+    suite(hostaliases::TRIALS, hostaliases::BREAKS),
+    suite(dns::busybox::TRIALS, dns::busybox::BREAKS),
+    suite(dns::services::TRIALS, dns::services::BREAKS),
+    suite(dns::pods::TRIALS, dns::pods::BREAKS),
+    suite(dns::resolv::TRIALS, dns::resolv::BREAKS),
+    suite(service_cidr::TRIALS, service_cidr::BREAKS),
+    suite(dual_stack::TRIALS, dual_stack::BREAKS),
+    suite(connectivity::pods::TRIALS, connectivity::pods::BREAKS),
+    suite(
+        connectivity::services::TRIALS,
+        connectivity::services::BREAKS,
+    ),
+    suite(connectivity::expose::TRIALS, connectivity::expose::BREAKS),
+    suite(
+        connectivity::endpoints::TRIALS,
+        connectivity::endpoints::BREAKS,
+    ),
+    suite(
+        connectivity::service_env::TRIALS,
+        connectivity::service_env::BREAKS,
+    ),
+    suite(
+        connectivity::network_policy::TRIALS,
+        connectivity::network_policy::BREAKS,
+    ),
+];
+
+const fn suite(trials: &'static [TrialDef], breaks: &'static [deviations::Breaks]) -> Suite {
+    Suite { trials, breaks }
+}
+
 /// Every trial of every suite, in a stable order.
 pub fn all_trials() -> Vec<TrialDef> {
-    let suites: &[&[TrialDef]] = &[
-        hostaliases::TRIALS,
-        dns::busybox::TRIALS,
-        dns::services::TRIALS,
-        dns::pods::TRIALS,
-        dns::resolv::TRIALS,
-        service_cidr::TRIALS,
-        dual_stack::TRIALS,
-        connectivity::pods::TRIALS,
-        connectivity::services::TRIALS,
-        connectivity::expose::TRIALS,
-        connectivity::endpoints::TRIALS,
-        connectivity::service_env::TRIALS,
-        connectivity::network_policy::TRIALS,
-    ];
-    suites.iter().flat_map(|s| s.iter().copied()).collect()
+    SUITES
+        .iter()
+        .flat_map(|s| s.trials.iter().copied())
+        .collect()
 }
 
 #[cfg(test)]

@@ -11,16 +11,16 @@ use netconform::config::{Settings, SimFaults, TargetChoice};
 use netconform::report::{TrialOutcome, TrialRecord};
 use netconform::runner::run_all;
 use netconform::trial::TrialDef;
-use netconform_double::deviation::DEVIATIONS;
 use netconform_suites::all_trials;
+use netconform_suites::deviations::{self, Deviation};
 
 /// As many trials at once as a CI machine runs threads by default.
 const CONCURRENCY: usize = 4;
 
-fn sim_settings(deviations: &[&str]) -> Settings {
+fn sim_settings(deviations: &[Deviation]) -> Settings {
     Settings {
         target: TargetChoice::Sim,
-        sim_deviations: deviations.iter().map(|d| d.to_string()).collect(),
+        sim_deviations: deviations.iter().map(|d| d.name().to_string()).collect(),
         ..Settings::default()
     }
 }
@@ -60,9 +60,9 @@ const DEVIATION_CONCURRENCY: usize = 16;
 /// The timeout scale of the recheck of a trial that disagreed with its deviation's list.
 const RECHECK_SCALE: f64 = 0.25;
 
-/// Each deviation fails exactly the trials it names, no fewer and no more: its named trials' whole suites run
-/// once under it (a test that ran only the named trials never saw a fourth failure). Every failure names its
-/// claim.
+/// Each deviation fails exactly the trials the suites' `BREAKS` name for it, no fewer and no more: its named
+/// trials' whole suites run once under it (a test that ran only the named trials never saw a fourth failure).
+/// Every failure names its claim.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_deviation_fails_exactly_the_trials_it_names_with_their_claim() {
     use futures::StreamExt;
@@ -70,31 +70,27 @@ async fn every_deviation_fails_exactly_the_trials_it_names_with_their_claim() {
     let names: BTreeSet<&str> = trials.iter().map(|t| t.name).collect();
     let mut problems = Vec::new();
     let mut runnable = Vec::new();
-    for deviation in DEVIATIONS {
-        let unknown: Vec<&str> = deviation
-            .fails
+    for &deviation in Deviation::ALL {
+        let fails = deviations::breaks(deviation);
+        let unknown: Vec<&str> = fails
             .iter()
             .copied()
             .filter(|n| !names.contains(n))
             .collect();
-        if deviation.fails.is_empty() || !unknown.is_empty() {
+        if fails.is_empty() || !unknown.is_empty() {
             problems.push(format!(
-                "deviation {} names trials that do not exist: {unknown:?}",
-                deviation.name
+                "deviation {deviation} names trials that do not exist: {unknown:?}"
             ));
         } else {
-            runnable.push(deviation);
+            runnable.push((deviation, fails));
         }
     }
     let checked: Vec<Vec<String>> = futures::stream::iter(runnable)
-        .map(|deviation| {
+        .map(|(deviation, fails)| {
             let trials = trials.clone();
             async move {
-                let suites: BTreeSet<&str> = deviation
-                    .fails
-                    .iter()
-                    .filter_map(|n| n.split("::").next())
-                    .collect();
+                let suites: BTreeSet<&str> =
+                    fails.iter().filter_map(|n| n.split("::").next()).collect();
                 let selected: Vec<TrialDef> = trials
                     .iter()
                     .copied()
@@ -103,18 +99,17 @@ async fn every_deviation_fails_exactly_the_trials_it_names_with_their_claim() {
                 // Waits that can never end (pods stuck Pending) give up after 2 % of their budget.
                 let settings = Settings {
                     timeout_scale: 0.02,
-                    ..sim_settings(&[deviation.name])
+                    ..sim_settings(&[deviation])
                 };
                 let records = match run_all(&settings, &selected, DEVIATION_CONCURRENCY).await {
                     Ok(records) => records,
                     Err((line, code)) => {
                         return vec![format!(
-                            "deviation {}: the run did not start (exit {code}): {line}",
-                            deviation.name
+                            "deviation {deviation}: the run did not start (exit {code}): {line}"
                         )];
                     }
                 };
-                let first = exactness(deviation.name, deviation.fails, &records);
+                let first = exactness(deviation, &fails, &records);
                 if first.is_empty() {
                     return first;
                 }
@@ -130,10 +125,9 @@ async fn every_deviation_fails_exactly_the_trials_it_names_with_their_claim() {
                     ..settings
                 };
                 match run_all(&settings, &disputed, DEVIATION_CONCURRENCY).await {
-                    Ok(again) => exactness(deviation.name, deviation.fails, &again),
+                    Ok(again) => exactness(deviation, &fails, &again),
                     Err((line, code)) => vec![format!(
-                        "deviation {}: the recheck did not start (exit {code}): {line}",
-                        deviation.name
+                        "deviation {deviation}: the recheck did not start (exit {code}): {line}"
                     )],
                 }
             }
@@ -147,8 +141,8 @@ async fn every_deviation_fails_exactly_the_trials_it_names_with_their_claim() {
 
 /// What is wrong with a deviation's run: a named trial that did not fail (or failed without its claim), or a
 /// trial it does not name that failed.
-fn exactness(deviation: &str, named: &[&str], records: &[TrialRecord]) -> Vec<String> {
-    let unsettled = netconform_double::deviation::unsettled(deviation);
+fn exactness(deviation: Deviation, named: &BTreeSet<&str>, records: &[TrialRecord]) -> Vec<String> {
+    let unsettled = deviations::unsettled(deviation);
     let mut problems = Vec::new();
     for record in records {
         if unsettled.contains(&record.name.as_str()) {
@@ -200,13 +194,20 @@ fn exactness_flags_an_unnamed_failure_and_a_named_pass() {
         record("a::b::extra", failed()),
         record("a::b::passes", TrialOutcome::Passed),
     ];
-    assert!(exactness("d", &["a::b::named"], &records[..1]).is_empty());
-    let problems = exactness("d", &["a::b::named", "a::b::passes"], &records);
+    let d = Deviation::HostsNoFqdn;
+    assert!(exactness(d, &BTreeSet::from(["a::b::named"]), &records[..1]).is_empty());
+    let problems = exactness(
+        d,
+        &BTreeSet::from(["a::b::named", "a::b::passes"]),
+        &records,
+    );
     assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(
-        problems[0].starts_with("a::b::extra failed under deviation d, which does not name it")
+        problems[0].starts_with(
+            "a::b::extra failed under deviation hosts-no-fqdn, which does not name it"
+        )
     );
-    assert!(problems[1].starts_with("a::b::passes did not fail under deviation d"));
+    assert!(problems[1].starts_with("a::b::passes did not fail under deviation hosts-no-fqdn"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -238,7 +239,7 @@ async fn a_shared_scenario_is_computed_once_and_a_rerun_computes_it_again() {
     // Under hosts-spaces-not-tabs the header still matches; the other two fail, then fail their rerun.
     let settings = Settings {
         retries: 1,
-        ..sim_settings(&["hosts-spaces-not-tabs"])
+        ..sim_settings(&[Deviation::HostsSpacesNotTabs])
     };
     let records = run(&settings, &nginx).await;
     // Each computation creates the pod once, in the scenario's own namespace.

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::allocator::{NodePortAllocator, StoreAllocator, release};
 use super::{Cluster, name_of};
 use crate::api_error::{ApiError, Cause};
+use crate::deviation::Deviation;
 use crate::model::family::IpFamily;
 use crate::model::pod_defaults;
 use crate::model::servicecidr;
@@ -47,16 +48,16 @@ impl ServiceAdmission {
         FamilyQuirks {
             headless_selectorless_single_stack: self
                 .cluster
-                .has("headless-no-selector-single-stack"),
-            default_prefer_dual: self.cluster.has("service-default-prefer-dual"),
-            no_single_stack_trim: self.cluster.has("service-downgrade-rejected"),
+                .has(Deviation::HeadlessNoSelectorSingleStack),
+            default_prefer_dual: self.cluster.has(Deviation::ServiceDefaultPreferDual),
+            no_single_stack_trim: self.cluster.has(Deviation::ServiceDowngradeRejected),
         }
     }
 
     /// Deviations that change the families the apiserver settles on.
     fn bend_families(&self, svc: &mut Value) {
         let mut fams = services::ip_families(svc);
-        if self.cluster.has("service-prefer-dual-single")
+        if self.cluster.has(Deviation::ServicePreferDualSingle)
             && services::policy(svc) == Some(services::PREFER_DUAL_STACK)
             && fams.len() == 2
         {
@@ -67,10 +68,10 @@ impl ServiceAdmission {
             }
         }
         let primary = self.families()[0].as_str();
-        if self.cluster.has("service-ignores-ipfamilies-order") && fams.len() == 2 {
+        if self.cluster.has(Deviation::ServiceIgnoresIpfamiliesOrder) && fams.len() == 2 {
             fams.sort_by_key(|f| f != primary);
         }
-        if self.cluster.has("service-single-stack-primary-only")
+        if self.cluster.has(Deviation::ServiceSingleStackPrimaryOnly)
             && services::policy(svc) == Some(services::SINGLE_STACK)
             && !services::is_headless(svc)
             && fams.len() == 1
@@ -128,7 +129,7 @@ impl ServiceAdmission {
             return Ok(()); // metadata or status change only
         }
         let name = name_of(svc).to_string();
-        let family_mutable = self.cluster.has("service-family-mutable");
+        let family_mutable = self.cluster.has(Deviation::ServiceFamilyMutable);
         let primary_changed = {
             let (o, n) = (services::ip_families(old), services::ip_families(svc));
             !o.is_empty() && !n.is_empty() && o[0] != n[0] && !services::is_headless(old)
@@ -155,7 +156,9 @@ impl ServiceAdmission {
         services::init_ip_family_fields(svc, Some(old), &self.families(), self.quirks())
             .map_err(|c| ApiError::invalid("Service", &name, c))?;
         // `service-prefer-dual-single` holds on upgrades too: the secondary family is never added.
-        if self.cluster.has("service-prefer-dual-single") && services::ip_families(old).len() == 1 {
+        if self.cluster.has(Deviation::ServicePreferDualSingle)
+            && services::ip_families(old).len() == 1
+        {
             self.bend_families(svc);
         }
         let mut causes = Self::basic_validation(svc);
@@ -374,7 +377,7 @@ impl Admission for ServiceCidrAdmission {
                 causes,
             ));
         }
-        if op == Op::Create && !self.cluster.has("servicecidr-no-finalizer") {
+        if op == Op::Create && !self.cluster.has(Deviation::ServicecidrNoFinalizer) {
             let finalizers = obj["metadata"]["finalizers"]
                 .as_array()
                 .cloned()

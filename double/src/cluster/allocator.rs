@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use serde_json::Value;
 
 use super::Cluster;
+use crate::deviation::Deviation;
 use crate::model::family::IpFamily;
 use crate::model::servicecidr::{self, AllocError, DEFAULT_SERVICE_CIDR_NAME, Range};
 use crate::model::services::IpAllocator;
@@ -51,7 +52,7 @@ impl<'a> StoreAllocator<'a> {
 
     fn ranges(&self, family: IpFamily) -> Vec<Range> {
         let mut cidrs = self.store.list("servicecidrs", None);
-        if self.cluster.has("servicecidr-ignored-by-allocator") {
+        if self.cluster.has(Deviation::ServicecidrIgnoredByAllocator) {
             cidrs.retain(|c| c["metadata"]["name"] == DEFAULT_SERVICE_CIDR_NAME);
         }
         // Profile `servicecidr-allocator-lag`: upstream's MetaAllocator learns of ServiceCIDRs from an
@@ -80,7 +81,7 @@ impl<'a> StoreAllocator<'a> {
 
     fn record(&mut self, ip: IpAddr) -> Result<(), AllocError> {
         let mut obj = servicecidr::ip_address_object(ip, &self.svc_namespace, &self.svc_name);
-        if self.cluster.has("ipaddress-wrong-parentref") {
+        if self.cluster.has(Deviation::IpaddressWrongParentref) {
             obj["spec"]["parentRef"]["resource"] = serde_json::json!("service");
         }
         match self.store.create("ipaddresses", None, obj) {
@@ -109,7 +110,7 @@ impl IpAllocator for StoreAllocator<'_> {
             let used = self.used();
             let next = match servicecidr::allocate_next(&ranges, &used, &mut rand::rng()) {
                 // `range-never-full`: a full range is searched again as if its prefix were 4 bits shorter.
-                Err(AllocError::Full) if self.cluster.has("range-never-full") => {
+                Err(AllocError::Full) if self.cluster.has(Deviation::RangeNeverFull) => {
                     let wider: Vec<Range> = ranges
                         .iter()
                         .map(|r| {
@@ -213,10 +214,10 @@ impl NodePortAllocator {
             }
         }
         let quirks = Quirks {
-            outside_range: cluster.has("nodeport-outside-range"),
-            requested_ignored: cluster.has("nodeport-requested-ignored"),
-            duplicates_allowed: cluster.has("nodeport-duplicate-allowed"),
-            range_unchecked: cluster.has("nodeport-range-unchecked"),
+            outside_range: cluster.has(Deviation::NodeportOutsideRange),
+            requested_ignored: cluster.has(Deviation::NodeportRequestedIgnored),
+            duplicates_allowed: cluster.has(Deviation::NodeportDuplicateAllowed),
+            range_unchecked: cluster.has(Deviation::NodeportRangeUnchecked),
         };
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         // A stored Service's ports are counted from the store (and released when it is deleted).

@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::Cluster;
 use super::allocator::release;
+use crate::deviation::Deviation;
 use crate::model::endpoints;
 use crate::model::endpointslices::{self, CONTROLLER_NAME, LABEL_MANAGED_BY, LABEL_SERVICE_NAME};
 use crate::model::family::IpFamily;
@@ -237,7 +238,7 @@ struct EndpointInputs {
 
 impl EndpointInputs {
     fn observe(&mut self, cluster: &Cluster, trigger: &Trigger) {
-        if !cluster.has("endpoints-keep-deleted-pods") {
+        if !cluster.has(Deviation::EndpointsKeepDeletedPods) {
             return;
         }
         if let Trigger::Events(evs) = trigger {
@@ -256,7 +257,7 @@ impl EndpointInputs {
     fn view(&mut self, store: &Store, cluster: &Cluster, ns: &str) -> (Vec<Value>, Vec<Value>) {
         let mut services = store.list("services", Some(ns));
         let mut pods = store.list("pods", Some(ns));
-        if cluster.has("endpoints-use-service-port") {
+        if cluster.has(Deviation::EndpointsUseServicePort) {
             // The controllers publish the Service port instead of resolving targetPort.
             for svc in &mut services {
                 for port in svc["spec"]["ports"].as_array_mut().into_iter().flatten() {
@@ -264,7 +265,7 @@ impl EndpointInputs {
                 }
             }
         }
-        if cluster.has("endpoints-keep-deleted-pods") {
+        if cluster.has(Deviation::EndpointsKeepDeletedPods) {
             pods.extend(
                 self.deleted
                     .values()
@@ -272,8 +273,8 @@ impl EndpointInputs {
                     .cloned(),
             );
         }
-        let stale = cluster.has("endpoints-stale-readiness");
-        let all_ready = cluster.has("endpoints-include-unready");
+        let stale = cluster.has(Deviation::EndpointsStaleReadiness);
+        let all_ready = cluster.has(Deviation::EndpointsIncludeUnready);
         for pod in &mut pods {
             let uid = pod["metadata"]["uid"]
                 .as_str()
@@ -317,7 +318,7 @@ fn reconcile_slices(store: &Store, cluster: &Cluster, ns: &str, inputs: &mut End
         .filter(|s| s["metadata"]["labels"][LABEL_MANAGED_BY] == CONTROLLER_NAME)
         .collect();
     let only_v4 = [IpFamily::IPv4];
-    let families_only: Option<&[IpFamily]> = if cluster.has("endpointslice-missing-ipv6") {
+    let families_only: Option<&[IpFamily]> = if cluster.has(Deviation::EndpointsliceMissingIpv6) {
         Some(&only_v4)
     } else {
         None
@@ -328,7 +329,7 @@ fn reconcile_slices(store: &Store, cluster: &Cluster, ns: &str, inputs: &mut End
         let svc_name = svc["metadata"]["name"].as_str().unwrap_or_default();
         // `endpointslice-all-families`: slices of both address types whatever the Service's ipFamilies.
         let mut all_families = svc.clone();
-        if cluster.has("endpointslice-all-families") {
+        if cluster.has(Deviation::EndpointsliceAllFamilies) {
             all_families["spec"]["ipFamilies"] = json!(["IPv4", "IPv6"]);
         }
         for desired in endpointslices::desired_slices(&all_families, &pods, families_only) {
@@ -432,7 +433,7 @@ fn reconcile_endpoints(store: &Store, cluster: &Cluster, ns: &str, inputs: &mut 
 }
 
 fn spawn_endpoints(store: &Store, cluster: &Arc<Cluster>) {
-    if cluster.has("endpoints-controller-disabled") {
+    if cluster.has(Deviation::EndpointsControllerDisabled) {
         return;
     }
     let cluster = cluster.clone();
@@ -467,7 +468,7 @@ fn reconcile_service_cidrs(store: &Store, cluster: &Cluster, requeue: &mpsc::Unb
             .unwrap_or_default();
         if servicecidr::is_deleting(sc) {
             if servicecidr::can_delete(sc, &all, &ips) {
-                if cluster.has("servicecidr-never-released") {
+                if cluster.has(Deviation::ServicecidrNeverReleased) {
                     continue;
                 }
                 let deleted_at = sc["metadata"]["deletionTimestamp"]
@@ -500,7 +501,7 @@ fn reconcile_service_cidrs(store: &Store, cluster: &Cluster, requeue: &mpsc::Unb
                         c["type"] == "Ready" && c["reason"] == servicecidr::REASON_TERMINATING
                     })
                 });
-                if !blocked && !cluster.has("servicecidr-terminating-stays-ready") {
+                if !blocked && !cluster.has(Deviation::ServicecidrTerminatingStaysReady) {
                     let mut updated = sc.clone();
                     set_condition(
                         &mut updated["status"],
@@ -512,7 +513,9 @@ fn reconcile_service_cidrs(store: &Store, cluster: &Cluster, requeue: &mpsc::Unb
             continue;
         }
         let mut current = sc.clone();
-        if !cluster.has("servicecidr-no-finalizer") && !finalizers.iter().any(|f| f == FINALIZER) {
+        if !cluster.has(Deviation::ServicecidrNoFinalizer)
+            && !finalizers.iter().any(|f| f == FINALIZER)
+        {
             let mut updated = sc.clone();
             let mut f = finalizers.clone();
             f.push(json!(FINALIZER));
@@ -522,7 +525,7 @@ fn reconcile_service_cidrs(store: &Store, cluster: &Cluster, requeue: &mpsc::Unb
                 Err(_) => continue,
             }
         }
-        if name != DEFAULT_SERVICE_CIDR_NAME && cluster.has("servicecidr-never-ready") {
+        if name != DEFAULT_SERVICE_CIDR_NAME && cluster.has(Deviation::ServicecidrNeverReady) {
             continue;
         }
         if !servicecidr::is_ready(&current) || current["status"]["conditions"].is_null() {

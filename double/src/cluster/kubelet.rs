@@ -20,6 +20,7 @@ use tokio::sync::broadcast;
 use super::commands::{self, Block, Outcome};
 use super::prober::{Check, Prober};
 use super::{Cluster, PodContainer, StartedContainer};
+use crate::deviation::Deviation;
 use crate::model::time;
 use crate::model::topology::NodeSpec;
 use crate::store::{EventType, Store};
@@ -118,14 +119,14 @@ fn pod_ips_for(
     let v4 = Ipv4Addr::from(u32::from(node.pod_cidr_v4.network()) + idx).to_string();
     let v6 = Ipv6Addr::from(u128::from(node.pod_cidr_v6.network()) + idx as u128).to_string();
     let single_stack =
-        cluster.has("pods-single-stack") || cluster.has("nodes-single-stack-podcidr");
+        cluster.has(Deviation::PodsSingleStack) || cluster.has(Deviation::NodesSingleStackPodcidr);
     if single_stack {
         return vec![v4];
     }
     // The runtime reports IPv4 first; status.podIPs is `sortPodIPs` of that (`pod-ip-order-reversed`:
     // the family of the node IP last).
     let mut sorted = sort_pod_ips(&[v4, v6], node.first_ip().is_ipv6());
-    if cluster.has("pod-ip-order-reversed") {
+    if cluster.has(Deviation::PodIpOrderReversed) {
         sorted.reverse();
     }
     sorted
@@ -368,7 +369,7 @@ fn post_status(
         return None;
     }
     let restart_policy = pod["spec"]["restartPolicy"].as_str().unwrap_or("Always");
-    let ready_allowed = !cluster.has("pods-never-ready");
+    let ready_allowed = !cluster.has(Deviation::PodsNeverReady);
     let now = time::now();
     let statuses: Vec<Value> = runs
         .iter()
@@ -504,7 +505,7 @@ async fn run_pod(
         "hostIP": node.first_ip().to_string(),
         "hostIPs": node.internal_ips().iter().map(|ip| json!({"ip": ip.to_string()})).collect::<Vec<_>>(),
         // `pod-ip-not-first`: podIP out of step with podIPs[0] (upstream keeps them equal).
-        "podIP": if cluster.has("pod-ip-not-first") { ips.last() } else { ips.first() }.cloned().unwrap_or_default(),
+        "podIP": if cluster.has(Deviation::PodIpNotFirst) { ips.last() } else { ips.first() }.cloned().unwrap_or_default(),
         "podIPs": ips.iter().map(|ip| json!({"ip": ip})).collect::<Vec<_>>(),
         "qosClass": "BestEffort",
         "startTime": now,
@@ -544,7 +545,7 @@ async fn run_pod(
     let Some(posted) = write_status(&store, &ns, &name, current, status) else {
         return;
     };
-    if cluster.has("pods-image-pull-backoff") {
+    if cluster.has(Deviation::PodsImagePullBackoff) {
         // The registry never answers: containers stay waiting and the pod stays Pending.
         let waiting: Vec<Value> = creating
             .iter()

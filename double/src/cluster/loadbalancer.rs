@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use super::Cluster;
 use super::controllers::spawn_controller;
 use crate::DoubleError;
+use crate::deviation::Deviation;
 use crate::store::Store;
 
 /// The already-served LoadBalancer Service the cluster starts with.
@@ -72,7 +73,7 @@ fn ingress(cluster: &Cluster, svc: &Value, index: u16) -> Value {
         .map(|p| json!({"port": p["port"], "protocol": p["protocol"].as_str().unwrap_or("TCP")}))
         .collect();
     let (v4, v6) = container_ips(cluster, index);
-    let ipv4_only = cluster.has("lb-ingress-ipv4-only");
+    let ipv4_only = cluster.has(Deviation::LbIngressIpv4Only);
     let mut entries = Vec::new();
     if families.contains(&"IPv4") || ipv4_only {
         entries.push(json!({"ip": v4.to_string(), "ipMode": "Proxy", "ports": ports}));

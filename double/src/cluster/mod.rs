@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::deviation::Deviations;
+use crate::deviation::{Deviation, Deviations};
 use crate::model::dns::{ClusterDns, DnsQuirks, QType, Reply, Resolver};
 use crate::model::hosts::{self, EtcHosts};
 use crate::model::resolv::{self, Configurer, ResolvQuirks};
@@ -104,7 +104,7 @@ impl Cluster {
         }
     }
 
-    pub fn has(&self, deviation: &str) -> bool {
+    pub fn has(&self, deviation: Deviation) -> bool {
         self.deviations.has(deviation)
     }
 
@@ -158,15 +158,15 @@ impl Cluster {
 
     /// The kubelet's DNS configurer of every node (they share cluster DNS and domain).
     pub fn dns_configurer(&self) -> Configurer {
-        let cluster_domain = if self.has("resolv-missing-search") {
+        let cluster_domain = if self.has(Deviation::ResolvMissingSearch) {
             String::new()
         } else {
             self.topology.cluster_domain.clone()
         };
         // `resolv-wrong-cluster-dns`: a kubelet whose --cluster-dns is not the kube-dns ClusterIP.
-        let cluster_dns = if self.has("resolv-wrong-cluster-dns") {
+        let cluster_dns = if self.has(Deviation::ResolvWrongClusterDns) {
             IpAddr::V4(topology::STALE_CLUSTER_DNS_IP)
-        } else if self.has("resolv-link-local-cluster-dns") {
+        } else if self.has(Deviation::ResolvLinkLocalClusterDns) {
             IpAddr::V4(topology::NODE_LOCAL_DNS_IP)
         } else {
             self.topology.dns_ip
@@ -176,13 +176,13 @@ impl Cluster {
             cluster_domain,
             host_resolv_conf: self.topology.node_resolv_conf.clone(),
             quirks: ResolvQuirks {
-                ndots: self.has("resolv-wrong-ndots").then_some(1),
-                ignore_dns_config: self.has("dnsconfig-ignored"),
-                no_dedup: self.has("dnsconfig-no-dedup"),
-                host_network_no_fallback: self.has("resolv-hostnet-no-fallback"),
+                ndots: self.has(Deviation::ResolvWrongNdots).then_some(1),
+                ignore_dns_config: self.has(Deviation::DnsconfigIgnored),
+                no_dedup: self.has(Deviation::DnsconfigNoDedup),
+                host_network_no_fallback: self.has(Deviation::ResolvHostnetNoFallback),
                 ignore_cluster_first_with_host_net: self
-                    .has("resolv-hostnet-ignores-cluster-first-with-host-net"),
-                default_is_cluster_first: self.has("resolv-default-uses-cluster-dns"),
+                    .has(Deviation::ResolvHostnetIgnoresClusterFirstWithHostNet),
+                default_is_cluster_first: self.has(Deviation::ResolvDefaultUsesClusterDns),
             },
         }
     }
@@ -216,23 +216,23 @@ impl Cluster {
     /// status.podIPs (`sortPodIPs`); the double's runtime reports IPv4 first.
     pub fn etc_hosts(&self, store: &Store, pod: &Value, container: &Value) -> FileView {
         let mut ips = kubelet::runtime_order(&env::pod_ips(pod));
-        if self.has("hosts-single-ip") {
+        if self.has(Deviation::HostsSingleIp) {
             ips.truncate(1);
         }
         let mut pod_view = pod.clone();
-        if self.has("hosts-no-alias-section")
+        if self.has(Deviation::HostsNoAliasSection)
             && let Some(spec) = pod_view["spec"].as_object_mut()
         {
             spec.remove("hostAliases");
         }
-        if self.has("hosts-no-fqdn")
+        if self.has(Deviation::HostsNoFqdn)
             && let Some(spec) = pod_view["spec"].as_object_mut()
         {
             spec.remove("subdomain");
         }
         let host_network = pod["spec"]["hostNetwork"].as_bool().unwrap_or(false);
         let mut container_view = container.clone();
-        if self.has("hosts-overrides-own-mount")
+        if self.has(Deviation::HostsOverridesOwnMount)
             && let Some(c) = container_view.as_object_mut()
         {
             c.remove("volumeMounts");
@@ -244,7 +244,7 @@ impl Cluster {
             .map(topology::node_hosts_file)
             .unwrap_or_default();
         // `hosts-host-network-stale-node-file`: the node's file as it was before docker added the node's lines.
-        let node_hosts_seen = if self.has("hosts-host-network-stale-node-file") {
+        let node_hosts_seen = if self.has(Deviation::HostsHostNetworkStaleNodeFile) {
             node_hosts
                 .lines()
                 .take(6)
@@ -261,17 +261,17 @@ impl Cluster {
             &self.topology.cluster_domain,
         ) {
             Ok(EtcHosts::Managed(_))
-                if host_network && self.has("hosts-host-network-unmanaged") =>
+                if host_network && self.has(Deviation::HostsHostNetworkUnmanaged) =>
             {
                 FileView::Content(node_hosts)
             }
             Ok(EtcHosts::Managed(content)) => {
-                let content = if self.has("hosts-spaces-not-tabs") {
+                let content = if self.has(Deviation::HostsSpacesNotTabs) {
                     content.replace('\t', "    ")
                 } else {
                     content
                 };
-                let content = if self.has("hosts-missing-header") {
+                let content = if self.has(Deviation::HostsMissingHeader) {
                     content
                         .split_once('\n')
                         .map(|(_, rest)| rest.to_string())
@@ -290,7 +290,7 @@ impl Cluster {
     pub fn pod_resolver(&self, store: &Store, pod: &Value) -> PodResolver {
         let namespace = pod["metadata"]["namespace"].as_str().unwrap_or("default");
         let mut services = store.list("services", None);
-        if self.has("dns-no-cross-namespace") {
+        if self.has(Deviation::DnsNoCrossNamespace) {
             // Reverse lookups of the DNS server itself still work.
             services.retain(|s| {
                 s["metadata"]["namespace"] == namespace || s["metadata"]["name"] == "kube-dns"
@@ -298,19 +298,20 @@ impl Cluster {
         }
         let slices = store.list("endpointslices", None);
         let quirks = DnsQuirks {
-            no_aaaa: self.has("dns-no-aaaa"),
-            headless_empty: self.has("dns-headless-empty"),
-            serve_unready: self.has("dns-headless-includes-unready"),
-            no_srv: self.has("dns-no-srv"),
-            no_endpoint_hostnames: self.has("dns-no-pod-hostname-records"),
-            pod_records_servfail: self.has("dns-pod-records-servfail"),
-            pods_disabled: !self.topology.pod_dns_records || self.has("dns-pod-records-nxdomain"),
+            no_aaaa: self.has(Deviation::DnsNoAaaa),
+            headless_empty: self.has(Deviation::DnsHeadlessEmpty),
+            serve_unready: self.has(Deviation::DnsHeadlessIncludesUnready),
+            no_srv: self.has(Deviation::DnsNoSrv),
+            no_endpoint_hostnames: self.has(Deviation::DnsNoPodHostnameRecords),
+            pod_records_servfail: self.has(Deviation::DnsPodRecordsServfail),
+            pods_disabled: !self.topology.pod_dns_records
+                || self.has(Deviation::DnsPodRecordsNxdomain),
             upstream_wildcard: self
-                .has("dns-upstream-wildcard")
+                .has(Deviation::DnsUpstreamWildcard)
                 .then_some(topology::UPSTREAM_WILDCARD_IP),
         };
         // `dns-server-unreachable`: nothing answers on the kube-dns ClusterIP (queries time out).
-        let server = (!self.has("dns-server-unreachable")).then_some(self.topology.dns_ip);
+        let server = (!self.has(Deviation::DnsServerUnreachable)).then_some(self.topology.dns_ip);
         PodResolver {
             dns: ClusterDns::from_objects_with(
                 &self.topology.cluster_domain,
@@ -411,10 +412,10 @@ impl<'a> PodContainer<'a> {
     ) -> PodContainer<'a> {
         let hostname = cluster.hostname(pod);
         let quirks = env::EnvQuirks {
-            first_pod_ip_only: cluster.has("downward-pod-ips-first-only"),
-            service_links_ignore_disable: cluster.has("service-links-ignore-disable"),
-            service_links_drop_kubernetes: cluster.has("service-links-drop-kubernetes"),
-            no_docker_links: cluster.has("service-env-no-docker-links"),
+            first_pod_ip_only: cluster.has(Deviation::DownwardPodIpsFirstOnly),
+            service_links_ignore_disable: cluster.has(Deviation::ServiceLinksIgnoreDisable),
+            service_links_drop_kubernetes: cluster.has(Deviation::ServiceLinksDropKubernetes),
+            no_docker_links: cluster.has(Deviation::ServiceEnvNoDockerLinks),
         };
         let env = env::container_env(store, pod, container, &hostname, quirks);
         PodContainer {
@@ -503,7 +504,7 @@ impl ContainerRuntime for ClusterRuntime {
         // The environment is fixed when the container starts (`service-env-follows-new-services`: as if
         // it were read again for every exec).
         if let Some(started) = self.cluster.started(uid, container)
-            && !self.cluster.has("service-env-follows-new-services")
+            && !self.cluster.has(Deviation::ServiceEnvFollowsNewServices)
         {
             view.env = started.env;
         }

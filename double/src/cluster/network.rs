@@ -36,6 +36,7 @@ use serde_json::Value;
 
 use super::Cluster;
 use super::commands::{self, HttpReply};
+use crate::deviation::Deviation;
 use crate::model::endpointslices::LABEL_SERVICE_NAME;
 use crate::model::family::IpFamily;
 use crate::model::network_policy;
@@ -107,7 +108,7 @@ fn ready_endpoints(
     port_name: &str,
     family: IpFamily,
 ) -> Vec<Endpoint> {
-    let with_unready = cluster.has("proxy-uses-unready-endpoints");
+    let with_unready = cluster.has(Deviation::ProxyUsesUnreadyEndpoints);
     let Some(ns) = svc["metadata"]["namespace"].as_str() else {
         return Vec::new();
     };
@@ -204,14 +205,16 @@ fn node_port(
 ) -> HttpReply {
     let family = IpFamily::of(&dest);
     let refused = || HttpReply::ConnectError("Connection refused".into());
-    if family == IpFamily::IPv6 && cluster.has("nodeport-ipv6-not-served") {
+    if family == IpFamily::IPv6 && cluster.has(Deviation::NodeportIpv6NotServed) {
         return refused();
     }
     let Some((svc, port_name)) = service_at_node_port(store, port, family) else {
         return refused();
     };
     let endpoints = ready_endpoints(cluster, store, &svc, &port_name, family);
-    if cluster.has("nodeport-only-on-endpoint-nodes") && !endpoints.iter().any(|e| e.node == node) {
+    if cluster.has(Deviation::NodeportOnlyOnEndpointNodes)
+        && !endpoints.iter().any(|e| e.node == node)
+    {
         return refused();
     }
     // No endpoints: the filter table REJECTs.
@@ -326,10 +329,10 @@ fn deliver(
         return HttpReply::TimedOut;
     };
     let cross_node = server["spec"]["nodeName"] != client["spec"]["nodeName"];
-    if cross_node && family == IpFamily::IPv6 && cluster.has("pod-to-pod-ipv6-dropped") {
+    if cross_node && family == IpFamily::IPv6 && cluster.has(Deviation::PodToPodIpv6Dropped) {
         return HttpReply::TimedOut;
     }
-    let source = match cross_node && cluster.has("pod-to-pod-masquerade") {
+    let source = match cross_node && cluster.has(Deviation::PodToPodMasquerade) {
         true => node_ip_of(cluster, client, family).unwrap_or(source),
         false => source,
     };
@@ -371,10 +374,10 @@ pub(crate) fn http_get(
     let Some((svc, port_name)) = service_at(store, dest, port) else {
         return deliver(cluster, store, client, source, dest, port, path);
     };
-    if family == IpFamily::IPv6 && cluster.has("service-ipv6-unreachable") {
+    if family == IpFamily::IPv6 && cluster.has(Deviation::ServiceIpv6Unreachable) {
         return HttpReply::TimedOut;
     }
-    let source = match cluster.has("service-masquerade") {
+    let source = match cluster.has(Deviation::ServiceMasquerade) {
         true => node_ip_of(cluster, client, family).unwrap_or(source),
         false => source,
     };
@@ -386,7 +389,7 @@ pub(crate) fn http_get(
     // upstream: pkg/proxy/topology.go `CategorizeEndpoints`, pkg/proxy/iptables/proxier.go
     // ("has no local endpoints" -> DROP).
     let local_only = svc["spec"]["internalTrafficPolicy"] == "Local"
-        && !cluster.has("internal-traffic-policy-ignored");
+        && !cluster.has(Deviation::InternalTrafficPolicyIgnored);
     let client_node = client["spec"]["nodeName"].as_str().unwrap_or_default();
     let usable: Vec<Endpoint> = endpoints
         .into_iter()

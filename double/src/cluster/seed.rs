@@ -8,6 +8,7 @@
 use serde_json::{Value, json};
 
 use super::Cluster;
+use crate::deviation::Deviation;
 use crate::model::servicecidr;
 use crate::model::time;
 use crate::model::topology;
@@ -43,11 +44,11 @@ pub(crate) fn seed(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> 
             )?;
         }
     }
-    let single_podcidr = cluster.has("nodes-single-stack-podcidr");
+    let single_podcidr = cluster.has(Deviation::NodesSingleStackPodcidr);
     for node in &cluster.topology.nodes {
         let mut obj = topology::node_object(node, &now, single_podcidr);
         // `nodes-single-internal-ip`: the kubelet's --node-ip names only the IPv4 address.
-        if cluster.has("nodes-single-internal-ip")
+        if cluster.has(Deviation::NodesSingleInternalIp)
             && let Some(addresses) = obj["status"]["addresses"].as_array_mut()
         {
             addresses.retain(|a| {
@@ -78,7 +79,7 @@ pub(crate) fn seed(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> 
     seed_kube_apiserver_pod(store, cluster, &cidrs.join(","))?;
     // `servicecidr-default-stale-range`: the default ServiceCIDR kept the /24 an earlier apiserver flag
     // gave it (upstream defaultservicecidr only reports such a mismatch, it does not fix it).
-    if cluster.has("servicecidr-default-stale-range")
+    if cluster.has(Deviation::ServicecidrDefaultStaleRange)
         && let Ok(stale) = ipnet::Ipv4Net::new(cluster.topology.service_subnet_v4.network(), 24)
         && let Some(primary) = cidrs.first_mut()
     {
@@ -100,7 +101,7 @@ pub(crate) fn seed(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> 
 
     // `kubernetes-service-not-first-address`: the second address of the range instead of the first.
     let first = cluster.topology.kubernetes_service_ip();
-    let kubernetes_ip = if cluster.has("kubernetes-service-not-first-address") {
+    let kubernetes_ip = if cluster.has(Deviation::KubernetesServiceNotFirstAddress) {
         match first {
             std::net::IpAddr::V4(v4) => std::net::IpAddr::V4((u32::from(v4) + 1).into()),
             std::net::IpAddr::V6(v6) => std::net::IpAddr::V6((u128::from(v6) + 1).into()),
@@ -118,7 +119,7 @@ pub(crate) fn seed(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> 
         store.create("services", Some("default"), kubernetes),
     )?;
     // `kube-dns-service-renamed`: the DNS Service under a distribution's own name (RKE2's chart).
-    let dns_service = if cluster.has("kube-dns-service-renamed") {
+    let dns_service = if cluster.has(Deviation::KubeDnsServiceRenamed) {
         "rke2-coredns-rke2-coredns"
     } else {
         "kube-dns"

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::controllers::spawn_controller;
 use super::{Cluster, name_of};
 use crate::api_error::ApiError;
+use crate::deviation::Deviation;
 use crate::model::deployments::{
     self, ANNOTATION_REVISION, LABEL_POD_TEMPLATE_HASH, deletion_order, is_active, is_controlled_by,
 };
@@ -26,7 +27,7 @@ pub(crate) fn register(store: &Store) {
 
 pub(crate) fn spawn(store: &Store, cluster: &Arc<Cluster>) {
     // `replicaset-single-pod`: the replicaset controller keeps one pod whatever spec.replicas says.
-    let single_pod = cluster.has("replicaset-single-pod");
+    let single_pod = cluster.has(Deviation::ReplicasetSinglePod);
     spawn_controller(
         store,
         |e| e.resource == "deployments" || e.resource == "replicasets",

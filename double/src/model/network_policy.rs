@@ -37,7 +37,7 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 use super::labels::label_selector_matches;
-use crate::deviation::Deviations;
+use crate::deviation::{Deviation, Deviations};
 use crate::store::Store;
 
 /// The client port a stateless filter sees on a reply (the first of Linux's ephemeral range).
@@ -67,12 +67,12 @@ impl Enforcement {
 
     pub fn of(deviations: &Deviations) -> Enforcement {
         Enforcement {
-            enforced: !deviations.has("network-policy-not-enforced"),
-            namespace_selectors: !deviations.has("network-policy-ignores-namespace-selector"),
-            egress: !deviations.has("network-policy-egress-ignored"),
-            ports: !deviations.has("network-policy-ports-ignored"),
-            tracks_replies: !deviations.has("network-policy-replies-not-tracked"),
-            ipv6: !deviations.has("network-policy-ipv4-only"),
+            enforced: !deviations.has(Deviation::NetworkPolicyNotEnforced),
+            namespace_selectors: !deviations.has(Deviation::NetworkPolicyIgnoresNamespaceSelector),
+            egress: !deviations.has(Deviation::NetworkPolicyEgressIgnored),
+            ports: !deviations.has(Deviation::NetworkPolicyPortsIgnored),
+            tracks_replies: !deviations.has(Deviation::NetworkPolicyRepliesNotTracked),
+            ipv6: !deviations.has(Deviation::NetworkPolicyIpv4Only),
         }
     }
 }

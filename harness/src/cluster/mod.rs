@@ -55,7 +55,7 @@ pub struct Target {
     pub cluster_name: Option<String>,
     keep_cluster: bool,
     runner: Arc<dyn CommandRunner>,
-    double: Option<netconform_double::RunningDouble>,
+    double: Option<sim::RunningDouble>,
 }
 
 impl Target {
@@ -420,6 +420,26 @@ mod tests {
         assert!(runner.calls().is_empty());
     }
 
+    /// The users' build has no double: asking for it fails closed, with how to get it and its own exit status.
+    #[cfg(not(feature = "double"))]
+    #[tokio::test]
+    async fn sim_target_without_the_double_fails_closed() {
+        let settings = Settings {
+            target: TargetChoice::Sim,
+            ..Settings::default()
+        };
+        let result = resolve_with(&settings, ScriptedRunner::new(&[]).into_arc(), Ok(None)).await;
+        let Err(err) = result else {
+            panic!("a build without the double resolved NETCONFORM_TARGET=sim")
+        };
+        assert_eq!(err.exit_code(), crate::error::EXIT_NO_DOUBLE);
+        assert!(
+            err.to_string().contains("--features netconform/double"),
+            "{err}"
+        );
+    }
+
+    #[cfg(feature = "double")]
     #[tokio::test]
     async fn sim_target_is_labelled_simulated_and_answers() {
         let settings = Settings {

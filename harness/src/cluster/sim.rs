@@ -1,17 +1,26 @@
 //! The offline test double as a target (`NETCONFORM_TARGET=sim`). It is never a cluster: its description
-//! and every report say "simulated".
+//! and every report say "simulated". The double is in the build only with the `double` feature, which the
+//! project's own tests turn on and the users' `cargo test --test conformance` leaves off; without it, asking
+//! for the double fails closed with how to get it ([`HarnessError::NoDouble`]).
 
 use std::sync::Arc;
 
+#[cfg(feature = "double")]
+pub use netconform_double::RunningDouble;
+#[cfg(feature = "double")]
 use netconform_double::{Double, DoubleConfig, Faults};
 
+use super::Target;
+#[cfg(feature = "double")]
 use super::kubeconfig::{connect_yaml, probe};
 use super::process::CommandRunner;
-use super::{PROBE_BUDGET, Target, TargetKind};
+#[cfg(feature = "double")]
+use super::{PROBE_BUDGET, TargetKind};
 use crate::config::Settings;
 use crate::error::HarnessError;
 
 /// The double's configuration from the `NETCONFORM_SIM_*` settings.
+#[cfg(feature = "double")]
 pub fn double_config(settings: &Settings) -> DoubleConfig {
     let defaults = DoubleConfig::default();
     let default_faults = Faults::default();
@@ -30,6 +39,7 @@ pub fn double_config(settings: &Settings) -> DoubleConfig {
     }
 }
 
+#[cfg(feature = "double")]
 pub async fn start(
     settings: &Settings,
     runner: Arc<dyn CommandRunner>,
@@ -55,7 +65,26 @@ pub async fn start(
     })
 }
 
-#[cfg(test)]
+/// No double runs in a build without it.
+#[cfg(not(feature = "double"))]
+pub enum RunningDouble {}
+
+#[cfg(not(feature = "double"))]
+impl RunningDouble {
+    pub async fn shutdown(self) {
+        match self {}
+    }
+}
+
+#[cfg(not(feature = "double"))]
+pub async fn start(
+    _settings: &Settings,
+    _runner: Arc<dyn CommandRunner>,
+) -> Result<Target, HarnessError> {
+    Err(HarnessError::NoDouble("NETCONFORM_TARGET=sim".into()))
+}
+
+#[cfg(all(test, feature = "double"))]
 mod tests {
     use super::*;
     use crate::config::SimFaults;

@@ -17,6 +17,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::DeleteParams;
 use serde_json::json;
 
+use crate::deviations::{Breaks, Deviation};
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
 use netconform::ipfamily::IpFamily;
@@ -70,6 +71,48 @@ pub const TRIALS: &[TrialDef] = &[
         needs: &[Need::ServiceAddresses(1)],
         run: |ctx| Box::pin(deleted_pod_leaves(ctx)),
     },
+];
+
+/// The test double's deviations that must fail these trials: exactly these, no fewer and no more, each
+/// over the whole suite (`tests/against_double.rs`).
+pub const BREAKS: &[Breaks] = &[
+    (
+        Deviation::EndpointsControllerDisabled,
+        &[
+            "connectivity::readiness::deleted_pod_leaves",
+            "connectivity::readiness::ready_moves_to_addresses",
+            "connectivity::readiness::unready_gets_no_traffic",
+            "connectivity::readiness::unready_listed_not_ready",
+        ],
+    ),
+    (
+        Deviation::EndpointsUseServicePort,
+        &[
+            "connectivity::readiness::deleted_pod_leaves",
+            "connectivity::readiness::ready_moves_to_addresses",
+            "connectivity::readiness::unready_gets_no_traffic",
+            "connectivity::readiness::unready_listed_not_ready",
+        ],
+    ),
+    (
+        Deviation::EndpointsIncludeUnready,
+        &[
+            "connectivity::readiness::unready_listed_not_ready",
+            "connectivity::readiness::unready_gets_no_traffic",
+        ],
+    ),
+    (
+        Deviation::ProxyUsesUnreadyEndpoints,
+        &["connectivity::readiness::unready_gets_no_traffic"],
+    ),
+    (
+        Deviation::EndpointsStaleReadiness,
+        &["connectivity::readiness::ready_moves_to_addresses"],
+    ),
+    (
+        Deviation::EndpointsKeepDeletedPods,
+        &["connectivity::readiness::deleted_pod_leaves"],
+    ),
 ];
 
 /// Service `web`: port 80 -> targetPort 8080, selecting `app=web`.

@@ -19,6 +19,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::ListParams;
 use serde_json::json;
 
+use crate::deviations::{Breaks, Deviation};
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
 use netconform::ipfamily::{IpFamily, family_of_ip};
@@ -66,6 +67,33 @@ pub const TRIALS: &[TrialDef] = &[
         needs: &[Need::ServiceAddresses(1)],
         run: |ctx| Box::pin(cluster_ip_port_reaches_pods(ctx)),
     },
+];
+
+/// The test double's deviations that must fail these trials: exactly these, no fewer and no more, each
+/// over the whole suite (`tests/against_double.rs`).
+pub const BREAKS: &[Breaks] = &[
+    (
+        Deviation::ReplicasetSinglePod,
+        &[
+            "connectivity::expose::deployment_replicas_ready",
+            "connectivity::expose::cluster_ip_port_reaches_pods",
+            "connectivity::expose::endpoints_list_the_pods",
+        ],
+    ),
+    (
+        Deviation::EndpointsControllerDisabled,
+        &[
+            "connectivity::expose::endpoints_list_the_pods",
+            "connectivity::expose::endpoints_carry_target_port",
+        ],
+    ),
+    (
+        Deviation::EndpointsUseServicePort,
+        &[
+            "connectivity::expose::endpoints_carry_target_port",
+            "connectivity::expose::cluster_ip_port_reaches_pods",
+        ],
+    ),
 ];
 
 /// `kubectl create deployment NAME --image=IMAGE [--port=PORT] --replicas=N [-- COMMAND ARGS...]`: labels

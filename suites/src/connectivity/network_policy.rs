@@ -33,6 +33,7 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
+use crate::deviations::{Breaks, Deviation};
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
 use netconform::ipfamily::IpFamily;
@@ -88,6 +89,51 @@ pub const TRIALS: &[TrialDef] = &[
         needs: &[Need::NetworkPolicy],
         run: |ctx| Box::pin(db_egress_limited(ctx)),
     },
+];
+
+/// The test double's deviations that must fail these trials: exactly these, no fewer and no more, each
+/// over the whole suite (`tests/against_double.rs`).
+pub const BREAKS: &[Breaks] = &[
+    (
+        Deviation::NetworkPolicyNotEnforced,
+        &[
+            "connectivity::network_policy::frontend_reaches_db",
+            "connectivity::network_policy::project_namespace_reaches_db",
+            "connectivity::network_policy::unlabelled_pod_dropped",
+            "connectivity::network_policy::other_port_dropped",
+            "connectivity::network_policy::db_egress_limited",
+        ],
+    ),
+    (
+        Deviation::NetworkPolicyIgnoresNamespaceSelector,
+        &["connectivity::network_policy::project_namespace_reaches_db"],
+    ),
+    (
+        Deviation::NetworkPolicyEgressIgnored,
+        &["connectivity::network_policy::db_egress_limited"],
+    ),
+    (
+        Deviation::NetworkPolicyPortsIgnored,
+        &["connectivity::network_policy::other_port_dropped"],
+    ),
+    (
+        Deviation::NetworkPolicyRepliesNotTracked,
+        &[
+            "connectivity::network_policy::frontend_reaches_db",
+            "connectivity::network_policy::project_namespace_reaches_db",
+            "connectivity::network_policy::other_port_dropped",
+        ],
+    ),
+    (
+        Deviation::NetworkPolicyIpv4Only,
+        &[
+            "connectivity::network_policy::frontend_reaches_db",
+            "connectivity::network_policy::project_namespace_reaches_db",
+            "connectivity::network_policy::unlabelled_pod_dropped",
+            "connectivity::network_policy::other_port_dropped",
+            "connectivity::network_policy::db_egress_limited",
+        ],
+    ),
 ];
 
 /// A pod with `labels` whose first container is a busybox client (the probes run there, from the pod's

@@ -7,6 +7,7 @@
 //! connection came from: the client's pod IP of that family when nothing translates the source.
 //! upstream: test/images/agnhost/netexec/netexec.go (`hostnameHandler`, `clientIPHandler`).
 
+use crate::deviations::{Breaks, Deviation};
 use netconform::ctx::Ctx;
 use netconform::failure::TrialError;
 use netconform::ipfamily::IpFamily;
@@ -33,6 +34,22 @@ pub const TRIALS: &[TrialDef] = &[
         needs: &[Need::Ipv6, Need::SchedulableNodes(2)],
         run: |ctx| Box::pin(pod_to_pod(ctx, IpFamily::IPv6)),
     },
+];
+
+/// The test double's deviations that must fail these trials: exactly these, no fewer and no more, each
+/// over the whole suite (`tests/against_double.rs`).
+pub const BREAKS: &[Breaks] = &[
+    (
+        Deviation::PodToPodIpv6Dropped,
+        &["connectivity::pod_to_pod::ipv6"],
+    ),
+    (
+        Deviation::PodToPodMasquerade,
+        &[
+            "connectivity::pod_to_pod::ipv4",
+            "connectivity::pod_to_pod::ipv6",
+        ],
+    ),
 ];
 
 async fn pod_to_pod(ctx: Ctx, family: IpFamily) -> Result<(), TrialError> {

@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::Api;
 use serde_json::json;
 
+use crate::deviations::{Breaks, Deviation};
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
 use netconform::ipfamily::{IpFamily, family_of_ip};
@@ -59,6 +60,31 @@ pub const TRIALS: &[TrialDef] = &[
         needs: &[Need::ServiceAddresses(1)],
         run: |ctx| Box::pin(enable_service_links_false(ctx)),
     },
+];
+
+/// The test double's deviations that must fail these trials: exactly these, no fewer and no more, each
+/// over the whole suite (`tests/against_double.rs`).
+pub const BREAKS: &[Breaks] = &[
+    (
+        Deviation::ServiceEnvNoDockerLinks,
+        &[
+            "connectivity::service_env::docker_link_variables",
+            "connectivity::service_env::enable_service_links_false",
+            "connectivity::service_env::only_earlier_services",
+        ],
+    ),
+    (
+        Deviation::ServiceEnvFollowsNewServices,
+        &["connectivity::service_env::only_earlier_services"],
+    ),
+    (
+        Deviation::ServiceLinksIgnoreDisable,
+        &["connectivity::service_env::enable_service_links_false"],
+    ),
+    (
+        Deviation::ServiceLinksDropKubernetes,
+        &["connectivity::service_env::enable_service_links_false"],
+    ),
 ];
 
 /// `makeEnvVariableName`.

@@ -13,6 +13,7 @@ mod traffic_policy;
 
 use k8s_openapi::api::core::v1::Service;
 
+use crate::deviations::{Breaks, Deviation};
 use netconform::ctx::Ctx;
 use netconform::failure::TrialError;
 use netconform::ipfamily::{IpFamily, family_of_ip};
@@ -107,6 +108,93 @@ pub const TRIALS: &[TrialDef] = &[
         needs: &[Need::ServiceAddresses(2), Need::SchedulableNodes(2)],
         run: |ctx| Box::pin(traffic_policy::no_local_endpoint_dropped(ctx)),
     },
+];
+
+/// The test double's deviations that must fail these trials: exactly these, no fewer and no more, each
+/// over the whole suite (`tests/against_double.rs`).
+pub const BREAKS: &[Breaks] = &[
+    (
+        Deviation::EndpointsliceMissingIpv6,
+        &[
+            "connectivity::cluster_ip::ipv6",
+            "connectivity::node_port::ipv6",
+        ],
+    ),
+    (
+        Deviation::ServiceIpv6Unreachable,
+        &["connectivity::cluster_ip::ipv6"],
+    ),
+    (
+        Deviation::ServiceMasquerade,
+        &[
+            "connectivity::cluster_ip::ipv4",
+            "connectivity::cluster_ip::ipv6",
+        ],
+    ),
+    (
+        Deviation::PodToPodIpv6Dropped,
+        &[
+            "connectivity::cluster_ip::ipv6",
+            "connectivity::node_port::ipv6",
+        ],
+    ),
+    (
+        Deviation::PodToPodMasquerade,
+        &[
+            "connectivity::cluster_ip::ipv4",
+            "connectivity::cluster_ip::ipv6",
+        ],
+    ),
+    (
+        Deviation::NodeportOutsideRange,
+        &[
+            "connectivity::node_port::allocated_in_range",
+            "connectivity::node_port::requested_port_allocated",
+        ],
+    ),
+    (
+        Deviation::NodeportRequestedIgnored,
+        &[
+            "connectivity::node_port::requested_port_allocated",
+            "connectivity::node_port::requested_port_in_use_rejected",
+            "connectivity::node_port::requested_port_out_of_range_rejected",
+        ],
+    ),
+    (
+        Deviation::NodeportDuplicateAllowed,
+        &["connectivity::node_port::requested_port_in_use_rejected"],
+    ),
+    (
+        Deviation::NodeportRangeUnchecked,
+        &["connectivity::node_port::requested_port_out_of_range_rejected"],
+    ),
+    (
+        Deviation::NodeportIpv6NotServed,
+        &["connectivity::node_port::ipv6"],
+    ),
+    (
+        Deviation::NodeportOnlyOnEndpointNodes,
+        &[
+            "connectivity::node_port::ipv4",
+            "connectivity::node_port::ipv6",
+        ],
+    ),
+    (
+        Deviation::InternalTrafficPolicyIgnored,
+        &[
+            "connectivity::internal_traffic_policy::local_endpoint_only",
+            "connectivity::internal_traffic_policy::no_local_endpoint_dropped",
+        ],
+    ),
+    (
+        Deviation::EndpointsUseServicePort,
+        &[
+            "connectivity::internal_traffic_policy::local_endpoint_only",
+            "connectivity::internal_traffic_policy::no_local_endpoint_dropped",
+            "connectivity::node_port::ipv4",
+            "connectivity::node_port::ipv6",
+        ],
+    ),
 ];
 
 /// The Service's cluster IP of `family`, or a mismatch showing its addresses.

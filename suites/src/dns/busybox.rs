@@ -9,6 +9,7 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 
+use crate::deviations::{Breaks, Deviation};
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
 use netconform::preflight::Need;
@@ -67,6 +68,66 @@ pub const TRIALS: &[TrialDef] = &[
         needs: &[Need::DocImage("busybox:1.36.1")],
         run: |ctx| Box::pin(current_busybox_needs_fqdn(ctx)),
     },
+];
+
+/// The test double's deviations that must fail these trials: exactly these, no fewer and no more, each
+/// over the whole suite (`tests/against_double.rs`).
+pub const BREAKS: &[Breaks] = &[
+    (
+        Deviation::PodsImagePullBackoff,
+        &[
+            "dns::busybox::runs",
+            "dns::busybox::current_busybox_needs_fqdn",
+            "dns::busybox::nameserver_is_kube_dns",
+            "dns::busybox::nslookup_kubernetes_default",
+        ],
+    ),
+    (
+        Deviation::DnsNoCrossNamespace,
+        &[
+            "dns::busybox::current_busybox_needs_fqdn",
+            "dns::busybox::nslookup_kubernetes_default",
+        ],
+    ),
+    (
+        Deviation::ResolvMissingSearch,
+        &[
+            "dns::busybox::nslookup_kubernetes_default",
+            "dns::busybox::current_busybox_needs_fqdn",
+        ],
+    ),
+    (
+        Deviation::DnsServerUnreachable,
+        &[
+            "dns::busybox::nslookup_kubernetes_default",
+            "dns::busybox::current_busybox_needs_fqdn",
+        ],
+    ),
+    (
+        Deviation::KubeDnsServiceRenamed,
+        &[
+            "dns::busybox::kube_dns_service",
+            "dns::busybox::nameserver_is_kube_dns",
+        ],
+    ),
+    (
+        Deviation::ResolvWrongClusterDns,
+        &[
+            "dns::busybox::nameserver_is_kube_dns",
+            "dns::busybox::nslookup_kubernetes_default",
+            "dns::busybox::current_busybox_needs_fqdn",
+        ],
+    ),
+    // Every lookup through the cluster DNS goes to that address and gets no answer, and every
+    // ClusterFirst resolv.conf names it.
+    (
+        Deviation::ResolvLinkLocalClusterDns,
+        &[
+            "dns::busybox::nameserver_is_kube_dns",
+            "dns::busybox::nslookup_kubernetes_default",
+            "dns::busybox::current_busybox_needs_fqdn",
+        ],
+    ),
 ];
 
 async fn runs(ctx: Ctx) -> Result<(), TrialError> {

@@ -14,6 +14,7 @@ use kube::ResourceExt;
 use kube::api::DynamicObject;
 use kube::runtime::watcher;
 
+use crate::deviations::{Breaks, Deviation};
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
 use netconform::preflight::Need;
@@ -44,6 +45,47 @@ pub const TRIALS: &[TrialDef] = &[
         needs: &[Need::Ipv4, Need::PodDnsRecords],
         run: |ctx| Box::pin(pod_ip_record(ctx)),
     },
+];
+
+/// The test double's deviations that must fail these trials: exactly these, no fewer and no more, each
+/// over the whole suite (`tests/against_double.rs`).
+pub const BREAKS: &[Breaks] = &[
+    (
+        Deviation::PodsImagePullBackoff,
+        &["dns::pods::hostname_subdomain", "dns::pods::pod_ip_record"],
+    ),
+    (
+        Deviation::ResolvMissingSearch,
+        &["dns::pods::hostname_subdomain", "dns::pods::pod_ip_record"],
+    ),
+    (
+        Deviation::DnsServerUnreachable,
+        &["dns::pods::pod_ip_record", "dns::pods::hostname_subdomain"],
+    ),
+    (
+        Deviation::ResolvWrongClusterDns,
+        &["dns::pods::hostname_subdomain", "dns::pods::pod_ip_record"],
+    ),
+    (
+        Deviation::ResolvLinkLocalClusterDns,
+        &["dns::pods::hostname_subdomain", "dns::pods::pod_ip_record"],
+    ),
+    (
+        Deviation::DnsHeadlessEmpty,
+        &["dns::pods::hostname_subdomain"],
+    ),
+    (
+        Deviation::DnsNoPodHostnameRecords,
+        &["dns::pods::hostname_subdomain"],
+    ),
+    (
+        Deviation::DnsPodRecordsServfail,
+        &["dns::pods::pod_ip_record"],
+    ),
+    (
+        Deviation::DnsPodRecordsNxdomain,
+        &["dns::pods::pod_ip_record"],
+    ),
 ];
 
 fn typed<K: serde::de::DeserializeOwned>(object: &DynamicObject) -> Result<K, TrialError> {

@@ -10,6 +10,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::json;
 
+use crate::deviations::{Breaks, Deviation};
 use netconform::ctx::Ctx;
 use netconform::failure::TrialError;
 use netconform::parse::resolv::{DnsConfigOption, PodDns, ResolvConf};
@@ -72,6 +73,81 @@ pub const TRIALS: &[TrialDef] = &[
         needs: &[],
         run: |ctx| Box::pin(dns_config_merge(ctx)),
     },
+];
+
+/// The test double's deviations that must fail these trials: exactly these, no fewer and no more, each
+/// over the whole suite (`tests/against_double.rs`).
+pub const BREAKS: &[Breaks] = &[
+    (
+        Deviation::PodsImagePullBackoff,
+        &[
+            "dns::resolv::cluster_first",
+            "dns::resolv::cluster_first_with_host_net",
+            "dns::resolv::default_policy",
+            "dns::resolv::dns_config_merge",
+            "dns::resolv::host_network_falls_back",
+            "dns::resolv::none_dns_config",
+        ],
+    ),
+    (
+        Deviation::ResolvMissingSearch,
+        &[
+            "dns::resolv::cluster_first",
+            "dns::resolv::cluster_first_with_host_net",
+            "dns::resolv::dns_config_merge",
+        ],
+    ),
+    (
+        Deviation::KubeDnsServiceRenamed,
+        &[
+            "dns::resolv::cluster_first",
+            "dns::resolv::cluster_first_with_host_net",
+        ],
+    ),
+    (
+        Deviation::ResolvWrongClusterDns,
+        &[
+            "dns::resolv::cluster_first",
+            "dns::resolv::cluster_first_with_host_net",
+        ],
+    ),
+    (
+        Deviation::ResolvLinkLocalClusterDns,
+        &[
+            "dns::resolv::cluster_first",
+            "dns::resolv::cluster_first_with_host_net",
+        ],
+    ),
+    (
+        Deviation::ResolvWrongNdots,
+        &[
+            "dns::resolv::cluster_first",
+            "dns::resolv::cluster_first_with_host_net",
+        ],
+    ),
+    (
+        Deviation::ResolvDefaultUsesClusterDns,
+        &["dns::resolv::default_policy"],
+    ),
+    (
+        Deviation::DnsconfigIgnored,
+        &[
+            "dns::resolv::none_dns_config",
+            "dns::resolv::dns_config_merge",
+        ],
+    ),
+    (
+        Deviation::DnsconfigNoDedup,
+        &["dns::resolv::dns_config_merge"],
+    ),
+    (
+        Deviation::ResolvHostnetNoFallback,
+        &["dns::resolv::host_network_falls_back"],
+    ),
+    (
+        Deviation::ResolvHostnetIgnoresClusterFirstWithHostNet,
+        &["dns::resolv::cluster_first_with_host_net"],
+    ),
 ];
 
 /// Compares a pod's resolv.conf with the kubelet's computation (nameservers and searches in order,

@@ -13,6 +13,7 @@ use kube::ResourceExt;
 use kube::runtime::watcher;
 use serde_json::json;
 
+use crate::deviations::{Breaks, Deviation};
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
 use netconform::preflight::Need;
@@ -73,6 +74,47 @@ pub const TRIALS: &[TrialDef] = &[
         needs: &[Need::ServiceAddresses(1)],
         run: |ctx| Box::pin(srv_named_port(ctx)),
     },
+];
+
+/// Every trial above: a deviation that breaks every lookup through the cluster DNS breaks them all.
+const EVERY_TRIAL: &[&str] = &[
+    "dns::services::bare_name_other_namespace",
+    "dns::services::cross_namespace_name",
+    "dns::services::dual_stack_a_aaaa",
+    "dns::services::headless_ready_pods",
+    "dns::services::same_namespace_name",
+    "dns::services::srv_named_port",
+];
+
+/// The test double's deviations that must fail these trials: exactly these, no fewer and no more, each
+/// over the whole suite (`tests/against_double.rs`).
+pub const BREAKS: &[Breaks] = &[
+    (Deviation::PodsImagePullBackoff, EVERY_TRIAL),
+    (
+        Deviation::DnsNoCrossNamespace,
+        &[
+            "dns::services::cross_namespace_name",
+            "dns::services::bare_name_other_namespace",
+        ],
+    ),
+    (Deviation::ResolvMissingSearch, EVERY_TRIAL),
+    (Deviation::DnsServerUnreachable, EVERY_TRIAL),
+    (Deviation::ResolvWrongClusterDns, EVERY_TRIAL),
+    (Deviation::ResolvLinkLocalClusterDns, EVERY_TRIAL),
+    (
+        Deviation::DnsUpstreamWildcard,
+        &["dns::services::bare_name_other_namespace"],
+    ),
+    (Deviation::DnsNoAaaa, &["dns::services::dual_stack_a_aaaa"]),
+    (
+        Deviation::DnsHeadlessEmpty,
+        &["dns::services::headless_ready_pods"],
+    ),
+    (
+        Deviation::DnsHeadlessIncludesUnready,
+        &["dns::services::headless_ready_pods"],
+    ),
+    (Deviation::DnsNoSrv, &["dns::services::srv_named_port"]),
 ];
 
 /// `kubectl create service clusterip data --tcp=80:80` (seed 004 creates Services this way):

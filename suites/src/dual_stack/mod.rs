@@ -18,6 +18,7 @@ mod switching;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::Api;
 
+use crate::deviations::{Breaks, Deviation};
 use netconform::ctx::Ctx;
 use netconform::failure::TrialError;
 use netconform::ipfamily::{IpFamily, family_of_ip};
@@ -204,6 +205,114 @@ pub const TRIALS: &[TrialDef] = &[
         ],
         run: |ctx| Box::pin(load_balancer::external_ip_first_family(ctx)),
     },
+];
+
+/// The test double's deviations that must fail these trials: exactly these, no fewer and no more, each
+/// over the whole suite (`tests/against_double.rs`).
+pub const BREAKS: &[Breaks] = &[
+    (
+        Deviation::HostsSingleIp,
+        &["dual_stack::pod01::etc_hosts_both_ips"],
+    ),
+    (
+        Deviation::PodsSingleStack,
+        &[
+            "dual_stack::pod01::pod_ips_both_families",
+            "dual_stack::pod01::my_pod_ips_downward",
+            "dual_stack::pod01::etc_hosts_both_ips",
+            "dual_stack::pod01::primary_family_first",
+        ],
+    ),
+    (
+        Deviation::PodIpOrderReversed,
+        &["dual_stack::pod01::primary_family_first"],
+    ),
+    (
+        Deviation::PodIpNotFirst,
+        &["dual_stack::pod01::pod_ip_is_first_pod_ip"],
+    ),
+    (
+        Deviation::DownwardPodIpsFirstOnly,
+        &["dual_stack::pod01::my_pod_ips_downward"],
+    ),
+    (
+        Deviation::ServiceIgnoresIpfamiliesOrder,
+        &[
+            "dual_stack::preferred_ipfamilies_svc::ipv6_first",
+            "dual_stack::require_dual_ipfamilies_svc::ipv6_first",
+            "dual_stack::prefer_ipv6_lb_svc::cluster_ips_ipv6_first",
+        ],
+    ),
+    (
+        Deviation::ServicePreferDualSingle,
+        &[
+            "dual_stack::preferred_svc::both_families_in_order",
+            "dual_stack::switch_stack::prefer_dual_adds_family",
+            "dual_stack::endpointslices::one_per_family",
+            "dual_stack::prefer_ipv6_lb_svc::cluster_ips_ipv6_first",
+            "dual_stack::preferred_ipfamilies_svc::ipv6_first",
+            "dual_stack::switch_stack::single_stack_keeps_first",
+        ],
+    ),
+    (
+        Deviation::ServiceDefaultPreferDual,
+        &[
+            "dual_stack::default_svc::single_stack_first_family",
+            "dual_stack::ipfamilies_ipv6_svc::single_stack_ipv6",
+            "dual_stack::headless::with_selector_single_stack",
+            "dual_stack::endpointslices::none_for_unrequested_family",
+            "dual_stack::switch_stack::prefer_dual_adds_family",
+            "dual_stack::switch_stack::primary_family_immutable",
+        ],
+    ),
+    (
+        Deviation::ServiceSingleStackPrimaryOnly,
+        &[
+            "dual_stack::ipfamilies_ipv6_svc::single_stack_ipv6",
+            "dual_stack::endpointslices::none_for_unrequested_family",
+        ],
+    ),
+    (
+        Deviation::ServiceDowngradeRejected,
+        &["dual_stack::switch_stack::single_stack_keeps_first"],
+    ),
+    (
+        Deviation::ServiceFamilyMutable,
+        &["dual_stack::switch_stack::primary_family_immutable"],
+    ),
+    (
+        Deviation::HeadlessNoSelectorSingleStack,
+        &["dual_stack::headless::without_selector_require_dual"],
+    ),
+    (
+        Deviation::EndpointsliceMissingIpv6,
+        &[
+            "dual_stack::endpointslices::one_per_family",
+            "dual_stack::endpointslices::none_for_unrequested_family",
+        ],
+    ),
+    (
+        Deviation::EndpointsliceAllFamilies,
+        &["dual_stack::endpointslices::none_for_unrequested_family"],
+    ),
+    (
+        Deviation::NodesSingleStackPodcidr,
+        &[
+            "dual_stack::nodes::pod_cidrs_both_families",
+            "dual_stack::pod01::etc_hosts_both_ips",
+            "dual_stack::pod01::my_pod_ips_downward",
+            "dual_stack::pod01::pod_ips_both_families",
+            "dual_stack::pod01::primary_family_first",
+        ],
+    ),
+    (
+        Deviation::NodesSingleInternalIp,
+        &["dual_stack::nodes::internal_ips_both_families"],
+    ),
+    (
+        Deviation::LbIngressIpv4Only,
+        &["dual_stack::prefer_ipv6_lb_svc::external_ip_first_family"],
+    ),
 ];
 
 /// `spec` fields of a Service as the docs name them.

@@ -21,6 +21,7 @@ pub use api::{FINALIZER, SUITE_LABEL, newcidr1_object, owned_labels, service_cid
 
 use k8s_openapi::api::networking::v1::ServiceCIDR;
 
+use crate::deviations::{Breaks, Deviation};
 use netconform::ctx::Ctx;
 use netconform::failure::TrialError;
 use netconform::preflight::Need;
@@ -144,6 +145,88 @@ pub const TRIALS: &[TrialDef] = &[
         needs: ALLOCATOR_ALONE,
         run: |ctx| Box::pin(explicit_ip::released(ctx)),
     },
+];
+
+/// The test double's deviations that must fail these trials: exactly these, no fewer and no more, each
+/// over the whole suite (`tests/against_double.rs`).
+pub const BREAKS: &[Breaks] = &[
+    (
+        Deviation::ServicecidrNoFinalizer,
+        &[
+            "service_cidr::deletion_in_use::terminating_with_finalizer",
+            "service_cidr::deletion_in_use::ready_false_ips_remain",
+            "service_cidr::explicit_ip::deletion_blocked",
+            "service_cidr::explicit_ip::released",
+            "service_cidr::release::deleted_after_services",
+        ],
+    ),
+    (
+        Deviation::ServicecidrIgnoredByAllocator,
+        &[
+            "service_cidr::expansion::allocates_from_new_range",
+            "service_cidr::explicit_ip::allocated_inside",
+            "service_cidr::deletion_in_use::ready_false_ips_remain",
+            "service_cidr::deletion_in_use::terminating_with_finalizer",
+            "service_cidr::explicit_ip::deletion_blocked",
+            "service_cidr::explicit_ip::released",
+            "service_cidr::release::deleted_after_services",
+        ],
+    ),
+    (
+        Deviation::IpaddressWrongParentref,
+        &[
+            "service_cidr::default::ipaddress_parent_ref",
+            "service_cidr::explicit_ip::allocated_inside",
+        ],
+    ),
+    (
+        Deviation::ServicecidrDefaultStaleRange,
+        &["service_cidr::default::cidrs_match_service_ranges"],
+    ),
+    (
+        Deviation::KubernetesServiceNotFirstAddress,
+        &["service_cidr::default::kubernetes_service_first_address"],
+    ),
+    (
+        Deviation::RangeNeverFull,
+        &[
+            "service_cidr::exhaustion::range_is_full",
+            "service_cidr::deletion_in_use::ready_false_ips_remain",
+            "service_cidr::deletion_in_use::terminating_with_finalizer",
+            "service_cidr::expansion::allocates_from_new_range",
+            "service_cidr::expansion::becomes_ready",
+            "service_cidr::release::deleted_after_services",
+        ],
+    ),
+    (
+        Deviation::ServicecidrNeverReady,
+        &[
+            "service_cidr::expansion::becomes_ready",
+            "service_cidr::deletion_in_use::ready_false_ips_remain",
+            "service_cidr::deletion_in_use::terminating_with_finalizer",
+            "service_cidr::expansion::allocates_from_new_range",
+            "service_cidr::explicit_ip::allocated_inside",
+            "service_cidr::explicit_ip::deletion_blocked",
+            "service_cidr::explicit_ip::released",
+            "service_cidr::release::deleted_after_services",
+        ],
+    ),
+    (
+        Deviation::ServicecidrTerminatingStaysReady,
+        &[
+            "service_cidr::deletion_in_use::ready_false_ips_remain",
+            "service_cidr::explicit_ip::deletion_blocked",
+            "service_cidr::explicit_ip::released",
+            "service_cidr::release::deleted_after_services",
+        ],
+    ),
+    (
+        Deviation::ServicecidrNeverReleased,
+        &[
+            "service_cidr::release::deleted_after_services",
+            "service_cidr::explicit_ip::released",
+        ],
+    ),
 ];
 
 /// This attempt's newcidr1: `newcidr1-<scenario>-<check>-<namespace suffix>-<run id>`. Trials (and reruns
