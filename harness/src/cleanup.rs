@@ -250,22 +250,53 @@ pub async fn wait_services_gone(
     // addresses through its IPAddress informer (pkg/registry/core/service/ipallocator/ipallocator.go). Seen
     // on the real kind cluster: handing the budget back when the Services were gone still let another trial
     // meet `range is full`. So the addresses count as free once their IPAddress objects are gone too.
-    let addresses: Api<IPAddress> = Api::all(client.clone());
     let parent_in = |a: &IPAddress| {
         a.spec
             .as_ref()
             .and_then(|s| s.parent_ref.namespace.as_deref())
             == Some(namespace)
     };
+    wait_addresses_released(
+        client,
+        &format!("the IPAddresses of namespace {namespace}'s Services to be released"),
+        scale,
+        parent_in,
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// Waits, watch-driven within [`budgets::SERVICE_IP_RELEASE`], until no IPAddress object is `held`: the
+/// allocator counts an address as free only once its IPAddress is gone (see [`wait_services_gone`]).
+pub async fn wait_addresses_released(
+    client: &Client,
+    awaited: &str,
+    scale: f64,
+    held: impl Fn(&IPAddress) -> bool,
+) -> Result<(), crate::failure::TrialError> {
+    let addresses: Api<IPAddress> = Api::all(client.clone());
+    let describe = |a: &IPAddress| {
+        let parent = a.spec.as_ref().map(|s| &s.parent_ref);
+        format!(
+            "IPAddress {} held by {}",
+            a.name_any(),
+            parent.map_or("nothing".to_string(), |p| format!(
+                "{} {}/{}",
+                p.resource,
+                p.namespace.as_deref().unwrap_or(""),
+                p.name
+            ))
+        )
+    };
     wait_list(
         &addresses,
         watcher::Config::default(),
-        &format!("the IPAddresses of namespace {namespace}'s Services to be released"),
+        awaited,
         budgets::SERVICE_IP_RELEASE,
         scale,
-        &|a: &IPAddress| format!("IPAddress {}", a.name_any()),
+        &describe,
         |all: &[IPAddress]| {
-            if all.iter().any(parent_in) {
+            if all.iter().any(&held) {
                 Verdict::Pending
             } else {
                 Verdict::Done
@@ -274,7 +305,6 @@ pub async fn wait_services_gone(
     )
     .await
     .map(|_| ())
-    .map_err(|e| e.to_string())
 }
 
 async fn delete_owned(client: &Client, owned: &Owned) -> Result<(), String> {

@@ -12,7 +12,6 @@ use k8s_openapi::api::networking::v1::{IPAddress, ServiceCIDR};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams};
-use kube::runtime::watcher;
 use serde_json::json;
 
 use netconform::ctx::Ctx;
@@ -20,7 +19,7 @@ use netconform::failure::TrialError;
 use netconform::labels::{MANAGED_BY_KEY, MANAGED_BY_VALUE, RUN_ID_KEY, SUITE_KEY};
 use netconform::manifest::group_serving;
 use netconform::retry::{create_retrying, retrying};
-use netconform::wait::{Budget, Verdict, budgets, wait_for, wait_list};
+use netconform::wait::{Budget, Verdict, budgets, wait_for};
 
 use super::NEWCIDR1;
 use crate::pods::from_json;
@@ -555,33 +554,15 @@ pub async fn wait_released(ctx: &Ctx, names: &[String]) -> Result<(), TrialError
                 && names.contains(&p.name)
         })
     };
-    let api: Api<IPAddress> = Api::all(ctx.client());
-    let describe = |ip: &IPAddress| {
-        format!(
-            "ipaddress {} held by {}",
-            ip.name_any(),
-            parent_ref_text(ip)
-        )
-    };
-    wait_list(
-        &api,
-        watcher::Config::default(),
+    netconform::cleanup::wait_addresses_released(
+        &ctx.client(),
         &format!(
             "the ClusterIPs of Services [{}] of {} to be released",
             names.iter().cloned().collect::<Vec<_>>().join(", "),
             ctx.namespace()
         ),
-        budgets::SERVICE_IP_RELEASE,
         ctx.scale(),
-        &describe,
-        |ips: &[IPAddress]| {
-            if ips.iter().any(held_by_ours) {
-                Verdict::Pending
-            } else {
-                Verdict::Done
-            }
-        },
+        held_by_ours,
     )
     .await
-    .map(|_| ())
 }
