@@ -85,8 +85,9 @@ pub struct RunState {
     pub run_id: String,
     pub client: Client,
     pub target: TargetKind,
-    /// Whether this run created the cluster (only then may disruptive trials run without being allowed).
-    pub created_by_us: bool,
+    /// Whether netconform created the cluster, in this run or an earlier one (only then may disruptive trials
+    /// run without being allowed).
+    pub made_by_netconform: bool,
     pub capabilities: Capabilities,
     pub settings: Settings,
     pub cleanup: Cleanup,

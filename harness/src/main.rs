@@ -87,7 +87,11 @@ async fn sweep(args: &[String]) -> CommandResult {
     if args.context.is_some() {
         settings.context = args.context.clone();
     }
-    let target = match cluster::resolve(&settings).await.map_err(fail)? {
+    // Sweeping never creates a cluster, so there is nothing to delete after it.
+    let target = match cluster::resolve(&settings, Default::default())
+        .await
+        .map_err(fail)?
+    {
         Resolution::Ready(target) => target,
         Resolution::NoTarget { reason, .. } => {
             return Err((format!("nothing to sweep: {reason}"), 5));

@@ -129,26 +129,27 @@ pub struct Capabilities {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TargetFacts {
     pub kind: Option<TargetKind>,
-    /// A kind cluster this run created (disposable, so disruptive trials may run).
-    pub created_by_us: bool,
+    /// A cluster netconform created, in this run or an earlier one ([`crate::cluster::provenance`]):
+    /// disposable, so disruptive trials may run.
+    pub made_by_netconform: bool,
 }
 
 impl From<&Target> for TargetFacts {
     fn from(target: &Target) -> TargetFacts {
         TargetFacts {
             kind: Some(target.kind),
-            created_by_us: target.created_by_us,
+            made_by_netconform: target.provenance.is_some(),
         }
     }
 }
 
-/// Only the kind is known: the cluster counts as not created by this run (disruptive trials then need
+/// Only the kind is known: the cluster counts as not created by netconform (disruptive trials then need
 /// `NETCONFORM_ALLOW_DISRUPTIVE=1`, except on the test double). Prefer `TargetFacts::from(&target)`.
 impl From<TargetKind> for TargetFacts {
     fn from(kind: TargetKind) -> TargetFacts {
         TargetFacts {
             kind: Some(kind),
-            created_by_us: false,
+            made_by_netconform: false,
         }
     }
 }
@@ -202,7 +203,7 @@ impl Capabilities {
             Need::NetworkPolicy => toggled(settings.network_policy, "NETCONFORM_NETWORK_POLICY", "NetworkPolicy enforcement", &self.network_policy),
             Need::Disruptive => {
                 // The test double is started by this run and thrown away after it, like a kind cluster we created.
-                let disposable = target.created_by_us && target.kind == Some(TargetKind::Kind) || target.kind == Some(TargetKind::Simulated);
+                let disposable = target.made_by_netconform || target.kind == Some(TargetKind::Simulated);
                 (!disposable && !settings.allow_disruptive).then(|| {
                     "disruptive trial (it changes cluster-wide state) on a cluster netconform did not create; set NETCONFORM_ALLOW_DISRUPTIVE=1 to run it".to_string()
                 })
@@ -805,11 +806,11 @@ mod tests {
 
     const OURS: TargetFacts = TargetFacts {
         kind: Some(TargetKind::Kind),
-        created_by_us: true,
+        made_by_netconform: true,
     };
     const THEIRS: TargetFacts = TargetFacts {
         kind: Some(TargetKind::Existing),
-        created_by_us: false,
+        made_by_netconform: false,
     };
 
     #[test]
@@ -961,7 +962,7 @@ mod tests {
         let none = Capabilities::none();
         let facts = TargetFacts {
             kind: None,
-            created_by_us: false,
+            made_by_netconform: false,
         };
         assert_eq!(
             none.unmet(Need::DualStack, &Settings::default(), facts)
@@ -986,12 +987,20 @@ mod tests {
         );
         let reused_kind = TargetFacts {
             kind: Some(TargetKind::Kind),
-            created_by_us: false,
+            made_by_netconform: false,
         };
         assert!(c.unmet(Need::Disruptive, &s, reused_kind).is_some());
+        // A cluster an earlier run created and kept, reached as kind or through the kubeconfig it exported.
+        for kind in [TargetKind::Kind, TargetKind::Existing] {
+            let kept = TargetFacts {
+                kind: Some(kind),
+                made_by_netconform: true,
+            };
+            assert_eq!(c.unmet(Need::Disruptive, &s, kept), None, "{kind}");
+        }
         let sim = TargetFacts {
             kind: Some(TargetKind::Simulated),
-            created_by_us: false,
+            made_by_netconform: false,
         };
         assert_eq!(c.unmet(Need::Disruptive, &s, sim), None);
         s.allow_disruptive = true;

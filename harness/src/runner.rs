@@ -13,6 +13,7 @@ use crate::cleanup::Cleanup;
 use crate::cluster::{self, Resolution, Target, TargetKind};
 use crate::config::{Settings, Toggle};
 use crate::ctx::{Ctx, RunState};
+use crate::error::HarnessError;
 use crate::failure::TrialError;
 use crate::preflight::{self, Need, TargetFacts};
 use crate::report::{self, RunInfo, RunStatus, TrialOutcome, TrialRecord};
@@ -29,6 +30,16 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Entry point of the `conformance` test binary.
 pub fn main(all: Vec<TrialDef>) -> ! {
+    let created = Arc::new(cluster::CreatedCluster::default());
+    // The trials catch their own panics; one anywhere else must not leave the cluster this run created.
+    match created.delete_on_panic(|| run_main(all, &created)) {}
+}
+
+/// [`main`]'s body; it ends the process on every path but a panic.
+fn run_main(
+    all: Vec<TrialDef>,
+    created: &Arc<cluster::CreatedCluster>,
+) -> std::convert::Infallible {
     let (mut args, filters) = arguments(std::env::args());
     // Trials spend their time waiting on the cluster, not on a core: run more of them than there are cores.
     args.test_threads = args.test_threads.or(Some(DEFAULT_TEST_THREADS));
@@ -58,10 +69,23 @@ pub fn main(all: Vec<TrialDef>) -> ! {
         .enable_all()
         .build()
         .unwrap_or_else(|e| die(&format!("cannot start the async runtime: {e}"), 1));
-    let code = runtime.block_on(prepare(&settings, &selected));
-    let mut prepared = match code {
-        Ok(p) => p,
-        Err((line, code)) => die(&line, code),
+    let interrupt = Interrupt::listen(&runtime);
+    let prepared = runtime.block_on(async {
+        tokio::select! {
+            prepared = prepare(&settings, &selected, created) => Some(prepared),
+            () = interrupt.wait() => None,
+        }
+    });
+    let mut prepared = match prepared {
+        Some(Ok(p)) => p,
+        // `prepare` deleted the cluster it created before it returned the error.
+        Some(Err((line, code))) => die(&line, code),
+        None => {
+            // `prepare` was dropped, and with it a `kind create` still running (its process is killed).
+            eprintln!("netconform: interrupted before any trial ran");
+            runtime.block_on(created.delete());
+            std::process::exit(EXIT_INTERRUPTED)
+        }
     };
     match &mut prepared {
         Prepared::NoTarget { info, .. } | Prepared::Ready { info, .. } => {
@@ -96,7 +120,13 @@ pub fn main(all: Vec<TrialDef>) -> ! {
             let reporter = Arc::new(Reporter::new(&settings, info));
             let schedule = Schedule::new(&state.capabilities);
             let handle = runtime.handle().clone();
-            install_interrupt_handler(&runtime, state.clone(), reporter.clone());
+            install_interrupt_handler(
+                &runtime,
+                interrupt,
+                state.clone(),
+                reporter.clone(),
+                created.clone(),
+            );
             runtime.spawn(heartbeat());
             let libtest = start_order(&trials)
                 .iter()
@@ -159,8 +189,39 @@ pub async fn run_interruptible(
     concurrency: usize,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Result<InterruptibleRun, (String, i32)> {
+    let created = Arc::new(cluster::CreatedCluster::default());
+    let resolution = cluster::resolve(settings, created.clone());
+    run_resolved(
+        settings,
+        trials,
+        concurrency,
+        interrupt,
+        &created,
+        resolution,
+    )
+    .await
+}
+
+/// [`run_interruptible`] on a given resolution of the target (tests script `kind` through it); `created`
+/// is the slot that resolution records a cluster it creates in.
+pub async fn run_resolved(
+    settings: &Settings,
+    trials: &[TrialDef],
+    concurrency: usize,
+    interrupt: impl std::future::Future<Output = ()>,
+    created: &cluster::CreatedCluster,
+    resolution: impl std::future::Future<Output = Result<Resolution, HarnessError>>,
+) -> Result<InterruptibleRun, (String, i32)> {
     use futures::StreamExt;
-    match prepare(settings, trials).await? {
+    let mut interrupt = std::pin::pin!(interrupt);
+    let prepared = tokio::select! {
+        prepared = prepare_with(settings, trials, created, resolution) => prepared?,
+        () = &mut interrupt => {
+            created.delete().await;
+            return Ok(InterruptibleRun { records: Vec::new(), left_after_interrupt: Some(Vec::new()) });
+        }
+    };
+    match prepared {
         Prepared::NoTarget { reason, .. } => Ok(InterruptibleRun {
             records: trials.iter().map(|d| skipped(d, &reason)).collect(),
             left_after_interrupt: None,
@@ -187,8 +248,8 @@ pub async fn run_interruptible(
                     records: records.unwrap_or_default(),
                     left_after_interrupt: None,
                 },
-                () = interrupt => {
-                    let left = interrupted(&state).await;
+                () = &mut interrupt => {
+                    let left = interrupted(&state, created).await;
                     run.0.abort();
                     InterruptibleRun { records: Vec::new(), left_after_interrupt: Some(left) }
                 }
@@ -333,11 +394,39 @@ enum Prepared {
 }
 
 /// Resolves the target and runs preflight. Errors are (one line, exit status).
-async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared, (String, i32)> {
+async fn prepare(
+    settings: &Settings,
+    selected: &[TrialDef],
+    created: &Arc<cluster::CreatedCluster>,
+) -> Result<Prepared, (String, i32)> {
+    let resolution = cluster::resolve(settings, created.clone());
+    prepare_with(settings, selected, created, resolution).await
+}
+
+/// [`prepare`] on a given resolution. An error after netconform created a cluster (a refused cluster, a
+/// failed readiness wait, the lease) deletes it before it is returned.
+async fn prepare_with(
+    settings: &Settings,
+    selected: &[TrialDef],
+    created: &cluster::CreatedCluster,
+    resolution: impl std::future::Future<Output = Result<Resolution, HarnessError>>,
+) -> Result<Prepared, (String, i32)> {
+    let prepared = prepare_target(settings, selected, resolution).await;
+    if prepared.is_err() {
+        created.delete().await;
+    }
+    prepared
+}
+
+async fn prepare_target(
+    settings: &Settings,
+    selected: &[TrialDef],
+    resolution: impl std::future::Future<Output = Result<Resolution, HarnessError>>,
+) -> Result<Prepared, (String, i32)> {
     let run_id = settings.run_id.clone().unwrap_or_else(new_run_id);
     let mut info = RunInfo::starting(run_id.clone());
     info.properties = run_properties(settings);
-    let target = match cluster::resolve(settings)
+    let mut target = match resolution
         .await
         .map_err(|e| (e.to_string(), e.exit_code()))?
     {
@@ -354,6 +443,7 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
         Resolution::Ready(target) => target,
     };
     let client = target.client.clone();
+    target.provenance = provenance(&mut target, &run_id).await?;
     let mut capabilities = preflight::detect(&client, &target.kind)
         .await
         .map_err(|e| (e.to_string(), e.exit_code()))?;
@@ -436,7 +526,7 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
         run_id,
         client: client.clone(),
         target: target.kind,
-        created_by_us: target.created_by_us,
+        made_by_netconform: target.provenance.is_some(),
         capabilities,
         settings: settings.clone(),
         cleanup: Cleanup::new(client),
@@ -448,6 +538,44 @@ async fn prepare(settings: &Settings, selected: &[TrialDef]) -> Result<Prepared,
         target: Box::new(target),
         info,
     })
+}
+
+/// Who made the cluster. One this run created is marked as netconform's own; on any other real cluster the
+/// mark of an earlier run is read, so a cluster kept with `NETCONFORM_KEEP_CLUSTER=1` may be disrupted again
+/// and one made by hand may not ([`cluster::provenance`]).
+async fn provenance(
+    target: &mut Target,
+    run_id: &str,
+) -> Result<Option<cluster::provenance::Provenance>, (String, i32)> {
+    let client = &target.client;
+    if target.created_by_us {
+        cluster::provenance::mark(client, run_id)
+            .await
+            .map_err(|e| (e.to_string(), e.exit_code()))?;
+        return Ok(Some(cluster::provenance::Provenance {
+            created_by_run: run_id.to_string(),
+        }));
+    }
+    if target.kind == TargetKind::Simulated {
+        return Ok(None);
+    }
+    match cluster::provenance::read(client).await {
+        Ok(Some(made)) => {
+            target.description = format!(
+                "{}; created by netconform run {}",
+                target.description, made.created_by_run
+            );
+            Ok(Some(made))
+        }
+        Ok(None) => Ok(None),
+        // Unreadable (no right to read kube-system's ConfigMaps): the cluster counts as not netconform's.
+        Err(e) => {
+            eprintln!(
+                "netconform: cannot tell whether netconform created this cluster, so it counts as not: {e}"
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// The image map and the testbed's record, as report properties.
@@ -506,7 +634,7 @@ async fn run_trial(state: Arc<RunState>, schedule: Arc<Schedule>, def: TrialDef)
     for need in def.needs {
         let facts = TargetFacts {
             kind: Some(state.target),
-            created_by_us: state.created_by_us,
+            made_by_netconform: state.made_by_netconform,
         };
         if let Some(reason) = state.capabilities.unmet(*need, &state.settings, facts) {
             return skipped(&def, &reason);
@@ -747,19 +875,42 @@ impl Reporter {
     }
 }
 
-/// Ctrl-C / SIGTERM: delete what the run owns, write the reports, and exit 130.
+/// Ctrl-C or SIGTERM (what CI systems send when they cancel a job), as a value each phase of a run awaits.
+#[derive(Clone)]
+struct Interrupt(tokio::sync::watch::Receiver<bool>);
+
+impl Interrupt {
+    /// From here on, Ctrl-C and SIGTERM no longer end the process: whoever awaits [`Interrupt::wait`] does.
+    fn listen(runtime: &tokio::runtime::Runtime) -> Interrupt {
+        let (fired, receiver) = tokio::sync::watch::channel(false);
+        runtime.spawn(async move {
+            wait_for_interrupt().await;
+            let _ = fired.send(true);
+            // The sender stays alive: a closed channel must not read as an interrupt.
+            std::future::pending::<()>().await
+        });
+        Interrupt(receiver)
+    }
+
+    async fn wait(&self) {
+        let mut receiver = self.0.clone();
+        if receiver.wait_for(|fired| *fired).await.is_err() {
+            std::future::pending::<()>().await
+        }
+    }
+}
+
+/// On an interrupt: delete what the run owns, write the reports, and exit 130.
 fn install_interrupt_handler(
     runtime: &tokio::runtime::Runtime,
+    interrupt: Interrupt,
     state: Arc<RunState>,
     reporter: Arc<Reporter>,
+    created: Arc<cluster::CreatedCluster>,
 ) {
     runtime.spawn(async move {
-        wait_for_interrupt().await;
-        eprintln!(
-            "netconform: interrupted; deleting what run {} created and waiting until it is gone",
-            state.run_id
-        );
-        let left = interrupted(&state).await;
+        interrupt.wait().await;
+        let left = interrupted(&state, &created).await;
         for problem in &left {
             eprintln!("netconform: cleanup: {problem}");
         }
@@ -856,8 +1007,20 @@ async fn release_lease(state: &RunState) {
 }
 
 /// Ctrl-C/SIGTERM: the run gives up its lease (its own cleanup sweeps by its run id, and a sweep leaves a
-/// live run's objects alone), then deletes what it created; returns what is left.
-async fn interrupted(state: &RunState) -> Vec<String> {
+/// live run's objects alone), then deletes what it created; returns what is left. A cluster this run created
+/// goes whole, which is quicker than its namespaces one by one (a cancelled CI job has seconds).
+async fn interrupted(state: &RunState, created: &cluster::CreatedCluster) -> Vec<String> {
+    if let Some(name) = created.name() {
+        eprintln!(
+            "netconform: interrupted; deleting kind cluster {name:?}, which this run created"
+        );
+        created.delete().await;
+        return Vec::new();
+    }
+    eprintln!(
+        "netconform: interrupted; deleting what run {} created and waiting until it is gone",
+        state.run_id
+    );
     release_lease(state).await;
     state
         .cleanup

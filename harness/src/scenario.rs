@@ -223,7 +223,7 @@ mod tests {
             run_id: "r1".into(),
             client: client.clone(),
             target: TargetKind::Simulated,
-            created_by_us: true,
+            made_by_netconform: true,
             capabilities,
             settings: Default::default(),
             cleanup: Cleanup::new(client),

@@ -106,7 +106,7 @@ async fn timed_run(
 
 /// Flips a ConfigMap's data while a wait for that value is pending; measures flip-sent -> wait-returned.
 async fn wake_up_latencies(settings: &Settings) -> Result<Vec<Duration>, String> {
-    let Resolution::Ready(target) = cluster::resolve(settings)
+    let Resolution::Ready(target) = cluster::resolve(settings, Default::default())
         .await
         .map_err(|e| e.to_string())?
     else {

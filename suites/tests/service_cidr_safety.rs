@@ -50,13 +50,13 @@ fn capabilities(kind: TargetKind) -> Capabilities {
 fn skip_reasons(
     trial: &TrialDef,
     kind: TargetKind,
-    created_by_us: bool,
+    made_by_netconform: bool,
     settings: &Settings,
 ) -> Vec<String> {
     let caps = capabilities(kind);
     let facts = TargetFacts {
         kind: Some(kind),
-        created_by_us,
+        made_by_netconform,
     };
     trial
         .needs
@@ -86,15 +86,16 @@ fn disruptive_trials_need_permission_on_clusters_netconform_did_not_create() {
             "{} exhausts the range: it must have the allocator alone",
             trial.name
         );
-        for (kind, created_by_us) in [(TargetKind::Existing, false), (TargetKind::Kind, false)] {
-            let reasons = skip_reasons(trial, kind, created_by_us, &denied);
+        for (kind, made_by_netconform) in [(TargetKind::Existing, false), (TargetKind::Kind, false)]
+        {
+            let reasons = skip_reasons(trial, kind, made_by_netconform, &denied);
             assert!(
                 reasons.len() == 1 && reasons[0].contains("NETCONFORM_ALLOW_DISRUPTIVE=1"),
-                "{} on {kind:?} (created by us: {created_by_us}): {reasons:?}",
+                "{} on {kind:?} (created by us: {made_by_netconform}): {reasons:?}",
                 trial.name
             );
             assert_eq!(
-                skip_reasons(trial, kind, created_by_us, &allowed),
+                skip_reasons(trial, kind, made_by_netconform, &allowed),
                 Vec::<String>::new(),
                 "{}",
                 trial.name

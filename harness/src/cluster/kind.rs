@@ -277,10 +277,13 @@ pub fn create_command(settings: &Settings) -> CommandLine {
     )
 }
 
-/// Reuses the named cluster or creates it, connects, and pre-loads [`SUITE_IMAGES`].
+/// Reuses the named cluster or creates it, connects, and pre-loads [`SUITE_IMAGES`]. A cluster it creates is
+/// recorded in `created` before `kind create` starts (unless `NETCONFORM_KEEP_CLUSTER=1`), so the caller
+/// deletes it on any exit, this function's own errors and an interrupted creation included.
 pub async fn ensure_cluster(
     settings: &Settings,
     runner: Arc<dyn CommandRunner>,
+    created: &super::CreatedCluster,
 ) -> Result<KindCluster, HarnessError> {
     require_tools(runner.as_ref())?;
     let name = cluster_name(settings);
@@ -326,7 +329,15 @@ pub async fn ensure_cluster(
             "netconform: creating kind cluster {name:?} with {recorded} (this takes a few minutes)"
         );
         let started = std::time::Instant::now();
-        run_ok(runner.as_ref(), &create_command(settings), Output::Stream).await?;
+        if !settings.keep_cluster {
+            created.record(name, runner.clone());
+        }
+        if let Err(e) = run_ok(runner.as_ref(), &create_command(settings), Output::Stream).await {
+            // kind deletes what a failed create made; what it refused to make ("node(s) already exist") is
+            // not ours to delete.
+            created.forget();
+            return Err(e);
+        }
         eprintln!(
             "netconform: kind created {name:?} in {} s",
             started.elapsed().as_secs()
@@ -607,7 +618,9 @@ mod tests {
             .answer("kind get kubeconfig", true, KIND_KUBECONFIG, "")
             .into_arc();
         let s = settings();
-        let cluster = ensure_cluster(&s, runner.clone()).await.unwrap();
+        let cluster = ensure_cluster(&s, runner.clone(), &Default::default())
+            .await
+            .unwrap();
         assert!(cluster.created_by_us);
         assert_eq!(cluster.node_image.as_deref(), Some(DEFAULT_NODE_IMAGE));
         let calls = runner.calls();
@@ -656,7 +669,9 @@ mod tests {
             .into_arc();
         let mut s = settings();
         s.node_image = Some(V1_36.into());
-        let cluster = ensure_cluster(&s, runner.clone()).await.unwrap();
+        let cluster = ensure_cluster(&s, runner.clone(), &Default::default())
+            .await
+            .unwrap();
         assert!(!cluster.created_by_us);
         assert_eq!(cluster.name, "netconform-v1-36-4-dual-stack");
         assert_eq!(cluster.node_image.as_deref(), Some(V1_36));
@@ -790,7 +805,10 @@ mod tests {
             .into_arc();
         let mut s = settings();
         s.node_image = Some(V1_36.into());
-        let err = ensure_cluster(&s, runner.clone()).await.err().unwrap();
+        let err = ensure_cluster(&s, runner.clone(), &Default::default())
+            .await
+            .err()
+            .unwrap();
         assert_eq!(err.exit_code(), 6);
         let line = err.to_string();
         assert!(line.contains(&format!("--image {V1_36}")), "{line}");

@@ -7,11 +7,12 @@
 pub mod kind;
 pub mod kubeconfig;
 pub mod process;
+pub mod provenance;
 pub mod ready;
 pub mod sim;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::Client;
@@ -46,16 +47,90 @@ pub struct Target {
     pub client: Client,
     /// One line, e.g. `kind cluster "netconform" (created by netconform) at https://127.0.0.1:40001/`.
     pub description: String,
-    /// True only for a kind cluster this run created: such a cluster may be disrupted and is deleted after.
+    /// True only for a kind cluster this run created: such a cluster may be disrupted and is deleted after
+    /// (unless `NETCONFORM_KEEP_CLUSTER=1`). A cluster an earlier run created is known by its marker
+    /// ([`provenance`]).
     pub created_by_us: bool,
     pub node_image: Option<String>,
     /// `gitVersion` from the probe.
     pub server_version: Option<String>,
-    /// kind cluster name, for teardown.
+    /// kind cluster name.
     pub cluster_name: Option<String>,
-    keep_cluster: bool,
+    /// Set by the runner: the cluster's marker if netconform created it, in this run or an earlier one.
+    pub provenance: Option<provenance::Provenance>,
+    /// What teardown deletes: the cluster this run created, if it is not to be kept.
+    created: Arc<CreatedCluster>,
     runner: Arc<dyn CommandRunner>,
     double: Option<sim::RunningDouble>,
+}
+
+/// The kind cluster this run created and must delete (none when `NETCONFORM_KEEP_CLUSTER=1`). It is recorded
+/// before `kind create` starts, so that whichever exit comes first deletes it, once: the end of the run, an
+/// error after creation (a refused cluster, a failed readiness wait), Ctrl-C or SIGTERM (during creation
+/// too), or a panic.
+#[derive(Default)]
+pub struct CreatedCluster {
+    slot: Mutex<Option<(String, Arc<dyn CommandRunner>)>>,
+}
+
+impl CreatedCluster {
+    pub(crate) fn record(&self, name: &str, runner: Arc<dyn CommandRunner>) {
+        if let Ok(mut slot) = self.slot.lock() {
+            *slot = Some((name.to_string(), runner));
+        }
+    }
+
+    pub(crate) fn forget(&self) {
+        if let Ok(mut slot) = self.slot.lock() {
+            *slot = None;
+        }
+    }
+
+    /// The cluster a [`delete`](Self::delete) would remove.
+    pub fn name(&self) -> Option<String> {
+        self.slot
+            .lock()
+            .ok()
+            .and_then(|slot| slot.as_ref().map(|(name, _)| name.clone()))
+    }
+
+    /// Deletes the recorded cluster; a second call does nothing.
+    pub async fn delete(&self) {
+        let taken = self.slot.lock().ok().and_then(|mut slot| slot.take());
+        if let Some((name, runner)) = taken
+            && let Err(e) = kind::delete_cluster(runner.as_ref(), &name).await
+        {
+            eprintln!("netconform: warning: {e}");
+        }
+    }
+
+    /// Runs `body`; if it panics, deletes the cluster before the panic goes on.
+    pub fn delete_on_panic<T>(&self, body: impl FnOnce() -> T) -> T {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+            Ok(value) => value,
+            Err(panic) => {
+                self.delete_blocking();
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+
+    /// [`delete`](Self::delete) from outside any async runtime (after a panic unwound the run's own).
+    fn delete_blocking(&self) {
+        if self.name().is_none() {
+            return;
+        }
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(self.delete()),
+            Err(e) => eprintln!(
+                "netconform: warning: cannot delete kind cluster {:?}: {e}",
+                self.name().unwrap_or_default()
+            ),
+        }
+    }
 }
 
 impl Target {
@@ -75,7 +150,8 @@ impl Target {
             node_image: None,
             server_version: Some(version),
             cluster_name: None,
-            keep_cluster: true,
+            provenance: None,
+            created: Arc::default(),
             runner,
             double: None,
         }
@@ -101,14 +177,7 @@ impl Target {
         if let Some(double) = self.double {
             double.shutdown().await;
         }
-        if self.kind == TargetKind::Kind
-            && self.created_by_us
-            && !self.keep_cluster
-            && let Some(name) = &self.cluster_name
-            && let Err(e) = kind::delete_cluster(self.runner.as_ref(), name).await
-        {
-            eprintln!("netconform: warning: {e}");
-        }
+        self.created.delete().await;
     }
 }
 
@@ -144,13 +213,17 @@ pub fn how_to_get_a_cluster(kubeconfig_found: bool) -> String {
     format!("to get a cluster, {}, or {last}.", ways.join(", "))
 }
 
-/// Finds or makes the target `settings` ask for.
-pub async fn resolve(settings: &Settings) -> Result<Resolution, HarnessError> {
+/// Finds or makes the target `settings` ask for. A kind cluster it creates is recorded in `created`, so the
+/// caller deletes it whatever happens next, an error of this call included.
+pub async fn resolve(
+    settings: &Settings,
+    created: Arc<CreatedCluster>,
+) -> Result<Resolution, HarnessError> {
     let user_kubeconfig = match settings.target {
         TargetChoice::Existing | TargetChoice::Auto => kubeconfig::read_user_kubeconfig(),
         TargetChoice::Kind | TargetChoice::Sim => Ok(None),
     };
-    resolve_with(settings, Arc::new(SystemRunner), user_kubeconfig).await
+    resolve_with(settings, Arc::new(SystemRunner), user_kubeconfig, created).await
 }
 
 /// The user's kubeconfig as [`kubeconfig::read_user_kubeconfig`] found it.
@@ -162,11 +235,14 @@ pub async fn resolve_with(
     settings: &Settings,
     runner: Arc<dyn CommandRunner>,
     user_kubeconfig: UserKubeconfig,
+    created: Arc<CreatedCluster>,
 ) -> Result<Resolution, HarnessError> {
     let budget = settings.scaled(PROBE_BUDGET);
     let resolution = match settings.target {
         TargetChoice::Sim => Resolution::Ready(sim::start(settings, runner).await?),
-        TargetChoice::Kind => Resolution::Ready(from_kind(settings, runner, budget).await?),
+        TargetChoice::Kind => {
+            Resolution::Ready(from_kind(settings, runner, budget, created).await?)
+        }
         TargetChoice::Existing => {
             match existing(settings, runner, budget, user_kubeconfig).await? {
                 Some(target) => Resolution::Ready(target),
@@ -177,7 +253,7 @@ pub async fn resolve_with(
                 }
             }
         }
-        TargetChoice::Auto => auto(settings, runner, budget, user_kubeconfig).await?,
+        TargetChoice::Auto => auto(settings, runner, budget, user_kubeconfig, created).await?,
     };
     match resolution {
         Resolution::NoTarget { reason, .. } if settings.require_cluster => {
@@ -192,6 +268,7 @@ async fn auto(
     runner: Arc<dyn CommandRunner>,
     budget: Duration,
     user_kubeconfig: UserKubeconfig,
+    created: Arc<CreatedCluster>,
 ) -> Result<Resolution, HarnessError> {
     let mut tried = Vec::new();
     let mut kubeconfig_found = true;
@@ -208,7 +285,7 @@ async fn auto(
     }
     match kind::require_tools(runner.as_ref()) {
         Ok(()) => Ok(Resolution::Ready(
-            from_kind(settings, runner, budget).await?,
+            from_kind(settings, runner, budget, created).await?,
         )),
         Err(e) => {
             tried.push(e.to_string());
@@ -250,8 +327,9 @@ async fn from_kind(
     settings: &Settings,
     runner: Arc<dyn CommandRunner>,
     budget: Duration,
+    created: Arc<CreatedCluster>,
 ) -> Result<Target, HarnessError> {
-    let cluster = kind::ensure_cluster(settings, runner.clone()).await?;
+    let cluster = kind::ensure_cluster(settings, runner.clone(), &created).await?;
     let version = kubeconfig::probe(&cluster.connected, budget).await?;
     if cluster.created_by_us {
         let nodes = kind::config_node_count(&settings.kind_config);
@@ -279,7 +357,8 @@ async fn from_kind(
         node_image: cluster.node_image,
         server_version: Some(version),
         cluster_name: Some(cluster.name),
-        keep_cluster: settings.keep_cluster,
+        provenance: None,
+        created,
         runner,
         double: None,
     })
@@ -303,10 +382,15 @@ mod tests {
             target: TargetChoice::Kind,
             ..Settings::default()
         };
-        let err = resolve_with(&settings, ScriptedRunner::new(&[]).into_arc(), Ok(None))
-            .await
-            .err()
-            .unwrap();
+        let err = resolve_with(
+            &settings,
+            ScriptedRunner::new(&[]).into_arc(),
+            Ok(None),
+            Arc::default(),
+        )
+        .await
+        .err()
+        .unwrap();
         assert_eq!(err.exit_code(), 6);
     }
 
@@ -323,11 +407,14 @@ mod tests {
     async fn auto_says_what_it_tried_when_nothing_is_there() {
         let settings = Settings::default();
         let runner = ScriptedRunner::new(&["docker"]).into_arc();
-        let Resolution::NoTarget { reason, hint } =
-            resolve_with(&settings, runner.clone(), unreachable_kubeconfig())
-                .await
-                .unwrap()
-        else {
+        let Resolution::NoTarget { reason, hint } = resolve_with(
+            &settings,
+            runner.clone(),
+            unreachable_kubeconfig(),
+            Arc::default(),
+        )
+        .await
+        .unwrap() else {
             panic!("expected no target")
         };
         // The context exists but does not answer: fixing it is one of the ways.
@@ -344,7 +431,9 @@ mod tests {
         assert!(runner.calls().is_empty(), "nothing was run");
 
         let Resolution::NoTarget { reason, hint } =
-            resolve_with(&settings, runner, Ok(None)).await.unwrap()
+            resolve_with(&settings, runner, Ok(None), Arc::default())
+                .await
+                .unwrap()
         else {
             panic!()
         };
@@ -370,10 +459,15 @@ mod tests {
             require_cluster: true,
             ..Settings::default()
         };
-        let err = resolve_with(&settings, ScriptedRunner::new(&[]).into_arc(), Ok(None))
-            .await
-            .err()
-            .unwrap();
+        let err = resolve_with(
+            &settings,
+            ScriptedRunner::new(&[]).into_arc(),
+            Ok(None),
+            Arc::default(),
+        )
+        .await
+        .err()
+        .unwrap();
         assert_eq!(err.exit_code(), 5);
         assert!(
             err.to_string()
@@ -389,15 +483,20 @@ mod tests {
             ..Settings::default()
         };
         let runner = ScriptedRunner::new(&["kind", "docker"]).into_arc();
-        let err = resolve_with(&settings, runner.clone(), Ok(None))
+        let err = resolve_with(&settings, runner.clone(), Ok(None), Arc::default())
             .await
             .err()
             .unwrap();
         assert_eq!(err.exit_code(), 3);
-        let err = resolve_with(&settings, runner.clone(), unreachable_kubeconfig())
-            .await
-            .err()
-            .unwrap();
+        let err = resolve_with(
+            &settings,
+            runner.clone(),
+            unreachable_kubeconfig(),
+            Arc::default(),
+        )
+        .await
+        .err()
+        .unwrap();
         assert_eq!(
             err.exit_code(),
             4,
@@ -408,7 +507,7 @@ mod tests {
             reason: "bad".into(),
         });
         let auto = Settings::default();
-        let err = resolve_with(&auto, runner.clone(), broken)
+        let err = resolve_with(&auto, runner.clone(), broken, Arc::default())
             .await
             .err()
             .unwrap();
@@ -428,7 +527,13 @@ mod tests {
             target: TargetChoice::Sim,
             ..Settings::default()
         };
-        let result = resolve_with(&settings, ScriptedRunner::new(&[]).into_arc(), Ok(None)).await;
+        let result = resolve_with(
+            &settings,
+            ScriptedRunner::new(&[]).into_arc(),
+            Ok(None),
+            Arc::default(),
+        )
+        .await;
         let Err(err) = result else {
             panic!("a build without the double resolved NETCONFORM_TARGET=sim")
         };
@@ -446,11 +551,14 @@ mod tests {
             target: TargetChoice::Sim,
             ..Settings::default()
         };
-        let Resolution::Ready(target) =
-            resolve_with(&settings, ScriptedRunner::new(&[]).into_arc(), Ok(None))
-                .await
-                .unwrap()
-        else {
+        let Resolution::Ready(target) = resolve_with(
+            &settings,
+            ScriptedRunner::new(&[]).into_arc(),
+            Ok(None),
+            Arc::default(),
+        )
+        .await
+        .unwrap() else {
             panic!("no target")
         };
         assert_eq!(target.kind, TargetKind::Simulated);

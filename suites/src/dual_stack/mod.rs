@@ -67,7 +67,7 @@ pub const TRIALS: &[TrialDef] = &[
         name: "dual_stack::pod01::pod_ip_is_first_pod_ip",
         claim: "a pod's `.status.podIP` is the first entry of `.status.podIPs`",
         doc_url: VALIDATE_PAGE,
-        needs: DUAL,
+        needs: &[],
         run: |ctx| Box::pin(pod01::pod_ip_is_first_pod_ip(ctx)),
     },
     TrialDef {
@@ -81,7 +81,7 @@ pub const TRIALS: &[TrialDef] = &[
         name: "dual_stack::pod01::primary_family_first",
         claim: "the first pod IP is of the node's primary IP family (the kubelet orders podIPs by its node IP family)",
         doc_url: VALIDATE_PAGE,
-        needs: DUAL,
+        needs: &[],
         run: |ctx| Box::pin(pod01::primary_family_first(ctx)),
     },
     TrialDef {
@@ -110,7 +110,7 @@ pub const TRIALS: &[TrialDef] = &[
         name: "dual_stack::ipfamilies_ipv6_svc::single_stack_ipv6",
         claim: "a Service with `IPv6` as the first element of `.spec.ipFamilies` gets a cluster IP from the IPv6 range and `.spec.ipFamilyPolicy` `SingleStack`",
         doc_url: VALIDATE_PAGE,
-        needs: DUAL,
+        needs: &[Need::Ipv6],
         run: |ctx| Box::pin(services::ipv6_single_stack(ctx)),
     },
     TrialDef {
@@ -168,7 +168,7 @@ pub const TRIALS: &[TrialDef] = &[
         name: "dual_stack::headless::without_selector_require_dual",
         claim: "for a headless Service without selector and without `.spec.ipFamilyPolicy`, the policy defaults to `RequireDualStack`",
         doc_url: CONCEPT_PAGE,
-        needs: DUAL,
+        needs: &[],
         run: |ctx| Box::pin(services::headless_without_selector(ctx)),
     },
     // EndpointSlices.
@@ -183,7 +183,7 @@ pub const TRIALS: &[TrialDef] = &[
         name: "dual_stack::endpointslices::none_for_unrequested_family",
         claim: "a single-stack IPv6 Service gets IPv6 EndpointSlices only: no slice for a family it did not request",
         doc_url: CONCEPT_PAGE,
-        needs: DUAL,
+        needs: &[Need::Ipv6],
         run: |ctx| Box::pin(endpointslices::none_for_unrequested_family(ctx)),
     },
     // The IPv6-first LoadBalancer.

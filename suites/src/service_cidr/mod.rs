@@ -57,8 +57,13 @@ const DISRUPTIVE: &[Need] = &[
     Need::ServiceAllocatorAlone,
 ];
 const SHARED: &[Need] = &[Need::ServiceCidrApi];
-/// The explicit-IP variant adds a ServiceCIDR the allocator would hand to other trials' Services.
-const ALLOCATOR_ALONE: &[Need] = &[Need::ServiceCidrApi, Need::ServiceAllocatorAlone];
+/// The explicit-IP variant adds a ServiceCIDR the allocator would hand to other trials' Services. The docs'
+/// `newcidr1` and the Services given addresses in it are IPv4: an IPv6-only cluster refuses them.
+const ALLOCATOR_ALONE: &[Need] = &[
+    Need::ServiceCidrApi,
+    Need::ServiceAllocatorAlone,
+    Need::Ipv4,
+];
 
 pub const TRIALS: &[TrialDef] = &[
     TrialDef {
