@@ -4,6 +4,7 @@
 # (kubernetes/kubernetes#79384): replace each with the published v0.X.Y that matches $1. The staging
 # list is read from the kubernetes module's own go.mod in the module cache, so it follows the version.
 set -euo pipefail
+[ $# -eq 2 ] || { echo "kube-module.sh: usage: testbed/kube-module.sh v1.MINOR.PATCH DIR" >&2; exit 2; }
 version=$1 dir=$2
 staging_version="v0.${version#v1.}"
 mkdir -p "$dir"

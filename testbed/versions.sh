@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # every pin is read by testbed/build and lib/*.sh, which source this file
 # The testbed's pins, one place. Sourced by testbed/build.
 # Everything is built from these modules through the Go module proxy, or taken from Debian's packages.
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The Docker engine kind runs its nodes in: the one that answers, or Debian's docker.io started here.
 
 # withheld_capabilities: true when this process's bounding set lacks a capability the kernel has
@@ -28,8 +29,9 @@ ensure_docker() {
   else
     log "docker: starting dockerd"
   fi
-  # Not a systemd machine: dockerd runs in its own session, logging beside the cache.
-  setsid nohup dockerd "${args[@]}" > "$CACHE/dockerd.log" 2>&1 < /dev/null &
+  # Not a systemd machine: dockerd runs in its own session, logging beside the cache. It outlives the build,
+  # so it must not hold the cache lock (fd 9, lock_cache).
+  setsid nohup dockerd "${args[@]}" > "$CACHE/dockerd.log" 2>&1 < /dev/null 9>&- &
   local i
   for i in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Go programs, built from the module proxy into $CACHE/bin (one directory per component and version).
 # `go install pkg@version` uses the module's own go.mod: used for every module without replace directives.
 # go's build cache makes a second run relink nothing.
@@ -80,6 +81,7 @@ build_kubernetes() {
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-proxy "$ETCD_MODULE")
   # go names a /v3 module's binary after the element before the major version: server.
   mv -f "$KUBE_BIN/server" "$KUBE_BIN/etcd"
+  # shellcheck disable=SC2034 # read by build_component_images (lib/images.sh): the pause source
   KUBE_DIR=$(module_dir "k8s.io/kubernetes@$v")
   record kubernetes "k8s.io/kubernetes@$v"
   record etcd "$ETCD_MODULE@$(cd "$module" && go list -m -f '{{.Version}}' "$ETCD_MODULE")"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Docker images: kind's base and node images, the Kubernetes component images the node holds, and the
 # stand-ins for the suites' images. Each carries the key of its inputs as a label and is rebuilt only when
 # that key changes.

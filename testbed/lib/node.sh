@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # kind's base image and node image, made the way kind makes them, without a registry.
 
 # The base image follows kind's images/base/Dockerfile: Debian with systemd and the node packages, kind's
@@ -123,10 +124,9 @@ build_node_image() {
     return
   fi
   log "image: kind node $NODE_IMAGE"
-  local id
-  id=$(docker run -d --entrypoint=sleep --security-opt seccomp=unconfined "$BASE_IMAGE" infinity)
-  # shellcheck disable=SC2064
-  trap "docker rm -f -v $id >/dev/null 2>&1" RETURN
+  # Removed below, or by the build's exit trap if a step fails first (cleanup, lib/common.sh).
+  BUILD_CONTAINER=$(docker run -d --entrypoint=sleep --security-opt seccomp=unconfined "$BASE_IMAGE" infinity)
+  local id=$BUILD_CONTAINER
   for image in kubeadm kubelet kubectl; do
     docker cp "$KUBE_BIN/$image" "$id:/usr/bin/$image"
   done
@@ -148,5 +148,6 @@ build_node_image() {
     || die "containerd did not stop in the node build container"
   docker commit --change 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' \
     --change "LABEL $KEY_LABEL=$k" "$id" "$NODE_IMAGE" >/dev/null
+  remove_build_container
   record node-image "$NODE_IMAGE $(image_id "$NODE_IMAGE")"
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Debian root filesystems, made with debootstrap from the mirror this machine's apt already uses.
 
 # debian_mirror: the first deb URI of this machine's apt sources (deb822 or one-line format).
@@ -31,4 +32,11 @@ rootfs() {
 # deb_version ROOTFS PACKAGE: the version of PACKAGE installed in ROOTFS.
 deb_version() {
   sed -n "/^Package: $2\$/,/^\$/s/^Version: //p" "$1/var/lib/dpkg/status" | head -n1
+}
+
+# build_rootfs: the node's root filesystem, then the tools' (testbed/build runs this in the background:
+# debootstrap waits on the network while the Go builds use the CPU).
+build_rootfs() {
+  timed rootfs-node rootfs node "$NODE_PACKAGES" \
+    && timed rootfs-tools rootfs tools "iptables,nftables,conntrack,iproute2,$SUITE_PACKAGES"
 }

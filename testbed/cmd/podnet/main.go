@@ -5,10 +5,13 @@
 //   - writes a CNI config for this node: ptp + host-local over the node's spec.podCIDRs (one range per
 //     family) + portmap, as kindnetd's cni config template does;
 //   - routes every other node's podCIDRs via that node's InternalIP of the same family; all nodes share one
-//     Docker network, so no encapsulation is needed and pod-to-pod traffic keeps its source address.
+//     Docker network, so no encapsulation is needed and pod-to-pod traffic keeps its source address. Its
+//     routes carry their own protocol number, so that it finds and removes those to nodes that are gone
+//     (routes.go).
 //
 // It does not masquerade traffic leaving the cluster: nothing outside this machine is reachable here.
-// NetworkPolicy comes from kube-network-policies, the project kindnetd embeds, run beside it.
+// It does not enforce NetworkPolicy: kindnetd embeds kube-network-policies for that, which needs nftables'
+// queue verdict, and this machine's kernel lacks it (testbed/README.md, "Stand-ins").
 package main
 
 import (
@@ -17,7 +20,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -101,42 +103,32 @@ func kubeletServer(path string) (string, error) {
 	return "", fmt.Errorf("%s names no server", path)
 }
 
+// reconcile writes this node's CNI config and makes podnet's routes in the kernel those the nodes ask for.
 func reconcile(self string, nodes []*corev1.Node) error {
 	for _, node := range nodes {
 		if node.Name == self {
 			if err := writeCNIConfig(node.Spec.PodCIDRs); err != nil {
 				return err
 			}
-			continue
 		}
-		for _, podCIDR := range node.Spec.PodCIDRs {
-			via := internalIPOfFamily(node, podCIDR)
-			if via == "" {
-				continue
-			}
-			// `ip route replace` is idempotent: a node that changes address gets its route moved.
-			out, err := exec.Command("ip", "route", "replace", podCIDR, "via", via).CombinedOutput()
-			if err != nil {
-				return fmt.Errorf("ip route replace %s via %s: %v: %s", podCIDR, via, err, out)
-			}
+	}
+	current, err := currentRoutes()
+	if err != nil {
+		return err
+	}
+	replace, remove := planRoutes(desiredRoutes(self, nodes), current)
+	for _, r := range replace {
+		// `ip route replace` is idempotent: a node that changes address gets its route moved.
+		if err := runIP("route", "replace", r.dst, "via", r.via, "proto", routeProtocol); err != nil {
+			return err
+		}
+	}
+	for _, r := range remove {
+		if err := runIP("route", "del", r.dst, "proto", routeProtocol); err != nil {
+			return err
 		}
 	}
 	return nil
-}
-
-func internalIPOfFamily(node *corev1.Node, cidr string) string {
-	_, network, err := net.ParseCIDR(cidr)
-	if err != nil {
-		return ""
-	}
-	wantV4 := network.IP.To4() != nil
-	for _, address := range node.Status.Addresses {
-		ip := net.ParseIP(address.Address)
-		if address.Type == corev1.NodeInternalIP && ip != nil && (ip.To4() != nil) == wantV4 {
-			return address.Address
-		}
-	}
-	return ""
 }
 
 // writeCNIConfig writes the config once the node has its podCIDRs; the kubelet reports the node Ready
