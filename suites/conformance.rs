@@ -1,5 +1,5 @@
 //! `cargo test --test conformance`: the conformance suites under libtest-mimic.
-//! The target comes from `NETCONFORM_TARGET` (see the README); with no target every trial is ignored.
+//! The target comes from `NETCONFORM_TARGET` (`docs/configuration.md`); with no target every trial is ignored.
 
 fn main() {
     netconform::runner::main(netconform_suites::all_trials())

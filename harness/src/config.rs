@@ -1,7 +1,7 @@
 //! Run settings from `NETCONFORM_*` environment variables.
 //!
 //! [`VARIABLES`] is the one source of truth for the names, defaults and meanings: the parser rejects any
-//! other `NETCONFORM_*` name, and the README's configuration table is [`render_table`] (a unit test keeps
+//! other `NETCONFORM_*` name, and the table in `docs/configuration.md` is [`render_table`] (a unit test keeps
 //! the two equal).
 
 use std::path::{Path, PathBuf};
@@ -54,7 +54,7 @@ pub struct VarDoc {
     pub meaning: &'static str,
 }
 
-/// Every variable netconform reads, in README order.
+/// Every variable netconform reads, in the order of the table in `docs/configuration.md`.
 pub const VARIABLES: &[VarDoc] = &[
     VarDoc {
         name: "NETCONFORM_TARGET",
@@ -165,7 +165,7 @@ pub const VARIABLES: &[VarDoc] = &[
     },
 ];
 
-/// The README configuration table (markdown), rendered from [`VARIABLES`].
+/// The configuration table of `docs/configuration.md` (markdown), rendered from [`VARIABLES`].
 pub fn render_table() -> String {
     let mut out = String::from("| variable | default | meaning |\n| --- | --- | --- |\n");
     for var in VARIABLES {
@@ -1048,28 +1048,33 @@ pub(crate) mod tests {
         assert_eq!(parse_duration("-1s"), None);
     }
 
-    /// The README's configuration table is generated from [`VARIABLES`]; this keeps them equal.
+    /// The configuration table of `docs/configuration.md` is generated from [`VARIABLES`]; this keeps
+    /// them equal.
     #[test]
-    fn readme_config_table_matches_variables() {
-        let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
-        check_readme_block(&readme, "config-table", &render_table());
+    fn docs_config_table_matches_variables() {
+        let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
+        check_readme_block(&doc, "config-table", &render_table());
     }
 
-    /// Asserts that the text between `<!-- {marker}:start -->` and `<!-- {marker}:end -->` is `want`.
-    /// A README that does not exist yet is not an error (the project writes it after the harness).
+    /// Asserts that the text between `<!-- {marker}:start -->` and `<!-- {marker}:end -->` of the
+    /// Markdown file `readme` is `want`.
     pub(crate) fn check_readme_block(readme: &Path, marker: &str, want: &str) {
         let text = std::fs::read_to_string(readme)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", readme.display()));
         let start = format!("<!-- {marker}:start -->");
         let end = format!("<!-- {marker}:end -->");
         let (Some(a), Some(b)) = (text.find(&start), text.find(&end)) else {
-            panic!("README.md lacks the markers {start} / {end}; put this between them:\n{want}");
+            panic!(
+                "{} lacks the markers {start} / {end}; put this between them:\n{want}",
+                readme.display()
+            );
         };
         let got = text[a + start.len()..b].trim();
         assert_eq!(
             got,
             want.trim(),
-            "README.md {marker} block is stale; replace it with:\n{want}"
+            "{} {marker} block is stale; replace it with:\n{want}",
+            readme.display()
         );
     }
 }
