@@ -68,11 +68,6 @@ impl TrialError {
             _ => None,
         }
     }
-
-    /// True when the cluster was observed to disagree with the claim (as opposed to a harness problem).
-    pub fn is_mismatch(&self) -> bool {
-        matches!(self, TrialError::Mismatch { .. })
-    }
 }
 
 /// What kind of failure a trial had: whether the cluster contradicts the doc or the harness could not tell.
@@ -287,7 +282,7 @@ mod tests {
         assert!(text.contains("check: pod IP count"), "{text}");
         assert!(text.contains("expected:\n  2"), "{text}");
         assert!(text.contains("observed:\n  1"), "{text}");
-        assert!(err.is_mismatch());
+        assert!(matches!(err, TrialError::Mismatch { .. }));
     }
 
     #[test]

@@ -24,9 +24,6 @@ use crate::wait;
 /// scarce resource (the /28 IPv4 service range) is shared by declaration (`Need::ServiceAddresses`).
 pub const DEFAULT_TEST_THREADS: usize = 64;
 
-/// Exit status when a run is interrupted (128 + SIGINT), as shells report it.
-pub const EXIT_INTERRUPTED: i32 = 130;
-
 /// Entry point of the `conformance` test binary.
 pub fn main(all: Vec<TrialDef>) -> ! {
     let (mut args, filters) = arguments(std::env::args());
@@ -770,7 +767,7 @@ fn install_interrupt_handler(
             );
         }
         reporter.finish(RunStatus::Interrupted);
-        std::process::exit(EXIT_INTERRUPTED);
+        std::process::exit(crate::error::EXIT_INTERRUPTED);
     });
 }
 
