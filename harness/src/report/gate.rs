@@ -3,8 +3,8 @@
 //! Markdown summary for `$GITHUB_STEP_SUMMARY` or a PR comment: regressions first, with their failure.
 //!
 //! Exit status: 0 no regression, 1 one or more (see [`Class::fails_gate`]), 2 an input is missing, unreadable,
-//! not a netconform report or from a run that did not finish, or the two reports come from different kinds of
-//! target (without `--force`).
+//! not a netconform report or from a run that did not finish, the two reports come from one run, or they come
+//! from different kinds of target (without `--force`).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -50,6 +50,17 @@ pub enum GateError {
         incomplete_reason(status)
     )]
     Incomplete { path: PathBuf, status: ReportStatus },
+    /// Both reports come from one run (the same file twice, or two copies): nothing would be compared.
+    #[error(
+        "refusing to compare {} with {}: both are reports of run {run_id}, and the gate compares two runs",
+        baseline_path.display(),
+        candidate_path.display()
+    )]
+    SameRun {
+        run_id: String,
+        baseline_path: PathBuf,
+        candidate_path: PathBuf,
+    },
     #[error(
         "--allow-removed {name}: the baseline {} has no such trial",
         baseline_path.display()
@@ -241,7 +252,8 @@ impl Comparison {
     }
 
     /// As [`Comparison::new`], with the trials `allow_removed` names allowed to be missing from the candidate.
-    /// A report of a run that did not finish is refused on either side.
+    /// A report of a run that did not finish is refused on either side, and so are two reports of one run:
+    /// a gate given the same report twice (a slip in a CI job) would pass without comparing anything.
     pub fn allowing_removed(
         baseline: RunReport,
         candidate: RunReport,
@@ -255,6 +267,14 @@ impl Comparison {
                     status: report.status.clone(),
                 });
             }
+        }
+        // A report without a run id (none so far) cannot be told from another run's by it.
+        if !baseline.run_id.is_empty() && baseline.run_id == candidate.run_id {
+            return Err(GateError::SameRun {
+                run_id: baseline.run_id.clone(),
+                baseline_path: baseline.path.clone(),
+                candidate_path: candidate.path.clone(),
+            });
         }
         if let Some(name) = allow_removed.iter().find(|n| baseline.trial(n).is_none()) {
             return Err(GateError::AllowedUnknown {
@@ -830,8 +850,10 @@ mod tests {
         }
     }
 
+    /// A run of `kind` on `version`; its run id tells it from a run on another target or version.
     fn info(kind: TargetKind, version: &str) -> RunInfo {
         RunInfo {
+            run_id: format!("{kind}-{version}"),
             server_version: Some(version.into()),
             ..fixtures::run_info(Some(kind))
         }
@@ -994,7 +1016,11 @@ mod tests {
             )
             .is_err()
         );
-        let md = Comparison::new(none.clone(), none, false)
+        let another_none = RunInfo {
+            run_id: "another".into(),
+            ..run_none()
+        };
+        let md = Comparison::new(none, parse(&another_none, &c), false)
             .unwrap()
             .markdown();
         assert!(
@@ -1249,13 +1275,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("netconform-gate-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (b, c) = pair();
-        let write = |name: &str, kind: TargetKind, records: &[TrialRecord]| {
+        let write = |name: &str, version: &str, records: &[TrialRecord]| {
             let path = dir.join(name);
-            super::super::write_junit(&path, &info(kind, "v1.33.1"), records).unwrap();
+            super::super::write_junit(&path, &info(TargetKind::Kind, version), records).unwrap();
             path
         };
-        let base = write("b.xml", TargetKind::Kind, &b);
-        let cand = write("c.xml", TargetKind::Kind, &c);
+        let base = write("b.xml", "v1.33.1", &b);
+        let cand = write("c.xml", "v1.34.0", &c);
         let args = GateArgs {
             baseline: base.clone(),
             candidate: cand.clone(),
@@ -1269,13 +1295,28 @@ mod tests {
             std::fs::read_to_string(dir.join("out.md")).unwrap(),
             out.markdown
         );
-        let same = run(&GateArgs {
-            candidate: base.clone(),
-            markdown: None,
-            ..args.clone()
-        })
-        .unwrap();
-        assert_eq!(same.exit_code, EXIT_PASSED);
+        // The baseline compared with itself, or with a copy of itself, used to pass: refused, even forced.
+        let copy = dir.join("b-copy.xml");
+        std::fs::copy(&base, &copy).unwrap();
+        for candidate in [&base, &copy] {
+            let same = run(&GateArgs {
+                candidate: candidate.clone(),
+                force: true,
+                markdown: None,
+                ..args.clone()
+            })
+            .unwrap_err();
+            assert!(matches!(same, GateError::SameRun { .. }), "{same}");
+            assert_eq!(same.exit_code(), EXIT_INPUT);
+            assert_eq!(
+                same.to_string(),
+                format!(
+                    "refusing to compare {} with {}: both are reports of run kind-v1.33.1, and the gate compares two runs",
+                    base.display(),
+                    candidate.display()
+                )
+            );
+        }
         let missing = run(&GateArgs {
             candidate: dir.join("missing.xml"),
             ..args.clone()
