@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rand::Rng;
 use serde_json::{Map, Value, json};
@@ -316,7 +316,7 @@ impl Store {
             }
             meta.insert("uid".into(), json!(new_uid()));
             meta.insert("resourceVersion".into(), json!(revision.to_string()));
-            meta.insert("creationTimestamp".into(), json!(timestamp_now()));
+            meta.insert("creationTimestamp".into(), json!(crate::model::time::now()));
             meta.remove("deletionTimestamp");
             meta.remove("deletionGracePeriodSeconds");
         }
@@ -929,7 +929,7 @@ fn prepare_for_status_update(old: &Object, incoming: &Object) -> Object {
 }
 
 fn mark_deleted(obj: &mut Object, revision: u64) {
-    obj["metadata"]["deletionTimestamp"] = json!(timestamp_now());
+    obj["metadata"]["deletionTimestamp"] = json!(crate::model::time::now());
     obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
     set_resource_version(obj, revision);
 }
@@ -1009,74 +1009,9 @@ pub fn new_uid() -> String {
     )
 }
 
-/// Now as RFC 3339 in UTC with second precision, as `metav1.Time` serializes.
-pub fn timestamp_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    format_timestamp(secs)
-}
-
-/// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn format_timestamp(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Seconds since the Unix epoch of an RFC 3339 UTC timestamp (`2024-02-29T12:34:56Z`, fractions
-/// ignored); `None` for other shapes.
-pub fn parse_timestamp(text: &str) -> Option<u64> {
-    let (date, time) = text.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
-    let time = time.strip_suffix('Z')?;
-    let time = time.split('.').next()?;
-    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (hour, minute, second) = (t.next()??, t.next()??, t.next()??);
-    // Days-from-civil (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
-    u64::try_from(secs).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_round_trip() {
-        for secs in [0, 951_782_400, 1_709_210_096, 4_102_444_800] {
-            assert_eq!(parse_timestamp(&format_timestamp(secs)), Some(secs));
-        }
-        assert_eq!(
-            parse_timestamp("2024-02-29T12:34:56.123456Z"),
-            Some(1_709_210_096)
-        );
-        assert_eq!(parse_timestamp("yesterday"), None);
-    }
 
     fn store_with_ns(ns: &str) -> Store {
         let store = Store::new();
@@ -1088,12 +1023,6 @@ mod tests {
 
     fn cm(name: &str) -> Object {
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"a": "1"}})
-    }
-
-    #[test]
-    fn timestamps_are_rfc3339() {
-        assert_eq!(format_timestamp(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format_timestamp(1_709_210_096), "2024-02-29T12:34:56Z");
     }
 
     #[test]

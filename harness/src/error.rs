@@ -1,6 +1,6 @@
 //! Why a run could not be carried out, and the process exit code for each reason.
 //!
-//! Exit code 1 stays "trials failed" (what libtest returns); every harness problem has its own code so a
+//! Exit code 101 stays "trials failed" (what libtest returns); every harness problem has its own code so a
 //! CI job can tell "the cluster is broken" from "netconform was misconfigured". [`EXIT_CODES`] documents
 //! them; the README's table is [`render_exit_code_table`].
 
@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use crate::config::ConfigError;
 use crate::manifest::ManifestError;
 
-pub const EXIT_TRIALS_FAILED: i32 = 1;
 pub const EXIT_CONFIG: i32 = 2;
 pub const EXIT_KUBECONFIG: i32 = 3;
 pub const EXIT_UNREACHABLE: i32 = 4;
@@ -23,6 +22,7 @@ pub const EXIT_DOUBLE: i32 = 11;
 pub const EXIT_NO_MATCH: i32 = 12;
 pub const EXIT_NOT_READY: i32 = 13;
 pub const EXIT_NO_DOUBLE: i32 = 14;
+/// 128 + SIGINT, as shells report an interrupted process.
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Debug, thiserror::Error)]

@@ -68,16 +68,13 @@ impl TrialError {
             _ => None,
         }
     }
-
-    /// True when the cluster was observed to disagree with the claim (as opposed to a harness problem).
-    pub fn is_mismatch(&self) -> bool {
-        matches!(self, TrialError::Mismatch { .. })
-    }
 }
 
 /// What kind of failure a trial had: whether the cluster contradicts the doc or the harness could not tell.
 /// Written as the JUnit `type` and the JSON `type`, read back by the gate and the claims matrix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailureKind {
     /// A mismatch: the cluster showed something other than the doc says (or a wait saw it never would).
@@ -133,22 +130,48 @@ impl FailureKind {
     }
 }
 
-/// A failure in fields: what was checked, what was expected, what was observed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// A failure in fields: what was checked, what was expected, what was observed, and the error whole.
+/// The reports write it and read it back ([`crate::report`]); the JSON summary flattens its fields into the
+/// trial's.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Failure {
     #[serde(rename = "type")]
     pub kind: FailureKind,
     pub check: String,
     pub expected: String,
     pub observed: String,
+    /// The error as the trial reported it, on several lines: what libtest prints and the gate shows. The
+    /// JSON has it in the trial's `details`, after the claim and doc lines.
+    #[serde(skip)]
+    pub text: String,
 }
 
 /// Characters of each value in a one-line failure message; the report's body has them whole.
 const ONE_LINE_VALUE: usize = 200;
 
 impl Failure {
-    /// `check: expected …; observed …` on one line, for dashboards that show only the message.
+    /// A failure known by its text only: from a report written before failures were recorded in fields.
+    pub fn from_text(kind: FailureKind, text: impl Into<String>) -> Failure {
+        Failure {
+            kind,
+            check: String::new(),
+            expected: String::new(),
+            observed: String::new(),
+            text: text.into(),
+        }
+    }
+
+    /// Whether what was checked, expected and observed is known (not for [`Failure::from_text`]).
+    pub fn has_fields(&self) -> bool {
+        !(self.check.is_empty() && self.expected.is_empty() && self.observed.is_empty())
+    }
+
+    /// `check: expected …; observed …` on one line, for dashboards that show only the message (the text's
+    /// first line for a failure without fields).
     pub fn one_line(&self) -> String {
+        if !self.has_fields() {
+            return first_line(&self.text).to_string();
+        }
         format!(
             "{}: expected {}; observed {}",
             flat(&self.check),
@@ -156,6 +179,14 @@ impl Failure {
             flat(&self.observed)
         )
     }
+}
+
+/// The first non-empty line, trimmed.
+pub(crate) fn first_line(text: &str) -> &str {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
 }
 
 /// One line of at most [`ONE_LINE_VALUE`] characters: lines joined with ` ⏎ `.
@@ -230,6 +261,7 @@ impl TrialError {
             check,
             expected,
             observed,
+            text: self.to_string(),
         }
     }
 }
@@ -287,7 +319,7 @@ mod tests {
         assert!(text.contains("check: pod IP count"), "{text}");
         assert!(text.contains("expected:\n  2"), "{text}");
         assert!(text.contains("observed:\n  1"), "{text}");
-        assert!(err.is_mismatch());
+        assert!(matches!(err, TrialError::Mismatch { .. }));
     }
 
     #[test]

@@ -158,13 +158,11 @@ fn fidelity(args: &[String]) -> CommandResult {
             EXIT_USAGE,
         ));
     };
-    let read = |path: &String| -> Result<serde_json::Value, (String, u8)> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| (format!("cannot read {path}: {e}"), EXIT_USAGE))?;
-        serde_json::from_str(&text).map_err(|e| (format!("{path} is not JSON: {e}"), EXIT_USAGE))
+    let read = |path: &String| {
+        netconform::report::summary::read_summary(std::path::Path::new(path))
+            .map_err(|e| (e.to_string(), EXIT_USAGE))
     };
-    let (table, disagreements) = netconform::report::fidelity::table(&read(real)?, &read(double)?)
-        .map_err(|e| (e, EXIT_USAGE))?;
+    let (table, disagreements) = netconform::report::fidelity::table(&read(real)?, &read(double)?);
     print_markdown(&table);
     eprintln!("netconform: {disagreements} trials where the real cluster and the double disagree");
     Ok(())

@@ -25,9 +25,6 @@ use crate::wait;
 /// scarce resource (the /28 IPv4 service range) is shared by declaration (`Need::ServiceAddresses`).
 pub const DEFAULT_TEST_THREADS: usize = 64;
 
-/// Exit status when a run is interrupted (128 + SIGINT), as shells report it.
-pub const EXIT_INTERRUPTED: i32 = 130;
-
 /// Entry point of the `conformance` test binary.
 pub fn main(all: Vec<TrialDef>) -> ! {
     let created = Arc::new(cluster::CreatedCluster::default());
@@ -648,15 +645,11 @@ async fn run_trial(state: Arc<RunState>, schedule: Arc<Schedule>, def: TrialDef)
         let mut record = attempt(&state, def, &lease).await;
         match record.outcome {
             TrialOutcome::Failed {
-                message,
+                failure,
                 diagnostics,
             } if failed_attempts.len() < state.settings.retries as usize => {
                 failed_attempts.push(report::FailedAttempt {
-                    kind: record
-                        .failure
-                        .as_ref()
-                        .map_or(report::FailureKind::Unknown, |f| f.kind),
-                    message,
+                    failure,
                     diagnostics,
                     duration: record.duration,
                     log: record.log,
@@ -730,7 +723,6 @@ fn record(
         log,
         findings,
         failed_attempts: Vec::new(),
-        failure: None,
     }
 }
 
@@ -754,20 +746,16 @@ fn failed(
     log: String,
     findings: Vec<report::DocFinding>,
 ) -> TrialRecord {
-    let message = format!("claim: {}\ndoc: {}\n{error}", def.claim, def.doc_url);
-    TrialRecord {
-        failure: Some(error.failure()),
-        ..record(
-            def,
-            TrialOutcome::Failed {
-                message,
-                diagnostics,
-            },
-            started.elapsed(),
-            log,
-            findings,
-        )
-    }
+    record(
+        def,
+        TrialOutcome::Failed {
+            failure: error.failure(),
+            diagnostics,
+        },
+        started.elapsed(),
+        log,
+        findings,
+    )
 }
 
 /// What libtest prints: the failure message, then the trial's buffered log and the diagnostics.
@@ -776,10 +764,10 @@ fn libtest_verdict(record: &TrialRecord) -> Result<Completion, Failed> {
         TrialOutcome::Passed => Ok(Completion::Completed),
         TrialOutcome::Skipped { reason } => Ok(Completion::ignored_with(reason)),
         TrialOutcome::Failed {
-            message,
+            failure,
             diagnostics,
         } => {
-            let mut text = message.clone();
+            let mut text = record.failure_message(failure);
             if !record.log.is_empty() {
                 text.push_str(&format!("\n--- trial log ---\n{}", record.log));
             }
@@ -921,7 +909,7 @@ fn install_interrupt_handler(
             );
         }
         reporter.finish(RunStatus::Interrupted);
-        std::process::exit(EXIT_INTERRUPTED);
+        std::process::exit(crate::error::EXIT_INTERRUPTED);
     });
 }
 
@@ -1193,7 +1181,7 @@ mod tests {
             rec(
                 "dns::a::c",
                 TrialOutcome::Failed {
-                    message: "m".into(),
+                    failure: TrialError::Harness("m".into()).failure(),
                     diagnostics: String::new(),
                 },
             ),

@@ -212,6 +212,34 @@ fn a_report_of_an_interrupted_run_is_refused_as_either_side() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `gate a.xml a.xml` (a copy-paste slip in a CI job) used to pass with "no regression", comparing nothing.
+#[test]
+fn a_report_compared_with_itself_or_a_copy_of_its_run_is_refused() {
+    let dir = temp_dir("gate-cli-same-run");
+    let baseline = fixture("baseline.xml");
+    let copy = dir.join("copy.xml");
+    std::fs::copy(&baseline, &copy).unwrap();
+    for candidate in [&baseline, &copy] {
+        // `--force` accepts different kinds of target, not one run twice.
+        for force in [None, Some(Path::new("--force"))] {
+            let mut args = vec![Path::new("gate"), baseline.as_path(), candidate.as_path()];
+            args.extend(force);
+            let out = netconform(&args);
+            assert_eq!(out.status.code(), Some(2), "{out:?}");
+            assert!(out.stdout.is_empty());
+            assert_eq!(
+                stderr_line(&out),
+                format!(
+                    "netconform: refusing to compare {} with {}: both are reports of run baseline, and the gate compares two runs",
+                    baseline.display(),
+                    candidate.display()
+                )
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn a_plain_junit_report_is_not_a_netconform_report() {
     let dir = temp_dir("gate-cli-plain");

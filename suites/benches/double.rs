@@ -44,16 +44,11 @@ async fn main() -> Result<(), String> {
         .filter(|r| matches!(r.outcome, netconform::report::TrialOutcome::Failed { .. }))
         .count();
     for r in &records {
-        if let netconform::report::TrialOutcome::Failed { message, .. } = &r.outcome {
+        if let netconform::report::TrialOutcome::Failed { failure, .. } = &r.outcome {
             println!(
                 "failed: {}: {}",
                 r.name,
-                message
-                    .lines()
-                    .skip(2)
-                    .take(6)
-                    .collect::<Vec<_>>()
-                    .join(" | ")
+                failure.text.lines().take(6).collect::<Vec<_>>().join(" | ")
             );
         }
     }

@@ -37,9 +37,12 @@ fn failures(records: &[TrialRecord]) -> Vec<String> {
         .iter()
         .filter_map(|r| match &r.outcome {
             TrialOutcome::Passed => None,
-            TrialOutcome::Failed { message, .. } => {
-                Some(format!("{} failed:\n{message}\n{}", r.name, r.log))
-            }
+            TrialOutcome::Failed { failure, .. } => Some(format!(
+                "{} failed:\n{}\n{}",
+                r.name,
+                r.failure_message(failure),
+                r.log
+            )),
             TrialOutcome::Skipped { reason } => Some(format!("{} skipped: {reason}", r.name)),
         })
         .collect()
@@ -149,19 +152,23 @@ fn exactness(deviation: Deviation, named: &BTreeSet<&str>, records: &[TrialRecor
             continue;
         }
         let expected = named.contains(&record.name.as_str());
+        // What libtest prints for a failure.
+        let message = match &record.outcome {
+            TrialOutcome::Failed { failure, .. } => record.failure_message(failure),
+            _ => String::new(),
+        };
         match (&record.outcome, expected) {
-            (TrialOutcome::Failed { message, .. }, true) if !message.contains(&record.claim) => {
-                problems.push(format!(
+            (TrialOutcome::Failed { .. }, true) if !message.contains(&record.claim) => problems
+                .push(format!(
                     "{} failed under {deviation} without naming its claim:\n{message}",
                     record.name
-                ))
-            }
+                )),
             (TrialOutcome::Failed { .. }, true) => {}
             (other, true) => problems.push(format!(
                 "{} did not fail under deviation {deviation}: {other:?}",
                 record.name
             )),
-            (TrialOutcome::Failed { message, .. }, false) => problems.push(format!(
+            (TrialOutcome::Failed { .. }, false) => problems.push(format!(
                 "{} failed under deviation {deviation}, which does not name it:\n{message}",
                 record.name
             )),
@@ -173,6 +180,7 @@ fn exactness(deviation: Deviation, named: &BTreeSet<&str>, records: &[TrialRecor
 
 #[test]
 fn exactness_flags_an_unnamed_failure_and_a_named_pass() {
+    use netconform::report::{Failure, FailureKind};
     let record = |name: &str, outcome: TrialOutcome| TrialRecord {
         name: name.into(),
         suite: "a".into(),
@@ -183,10 +191,9 @@ fn exactness_flags_an_unnamed_failure_and_a_named_pass() {
         log: String::new(),
         findings: vec![],
         failed_attempts: vec![],
-        failure: None,
     };
     let failed = || TrialOutcome::Failed {
-        message: "claim: the claim\ncheck: x".into(),
+        failure: Failure::from_text(FailureKind::Unknown, "check: x"),
         diagnostics: String::new(),
     };
     let records = [
@@ -264,10 +271,10 @@ async fn a_shared_scenario_is_computed_once_and_a_rerun_computes_it_again() {
         } else {
             assert!(matches!(r.outcome, TrialOutcome::Failed { .. }), "{r:?}");
             assert_eq!(r.failed_attempts.len(), 1, "{}", r.name);
-            assert_eq!(r.failed_attempts[0].kind, FailureKind::Assertion);
-            assert_eq!(
-                r.failure.as_ref().map(|f| f.kind),
-                Some(FailureKind::Assertion)
+            assert_eq!(r.failed_attempts[0].failure.kind, FailureKind::Assertion);
+            assert!(
+                matches!(&r.outcome, TrialOutcome::Failed { failure, .. } if failure.kind == FailureKind::Assertion),
+                "{r:?}"
             );
             first_reads.extend(pod_created(attempts[0]));
             reruns.extend(pod_created(&r.log));

@@ -29,9 +29,11 @@ async fn problems_on(profile: &str) -> Vec<String> {
         .iter()
         .filter_map(|r| match &r.outcome {
             TrialOutcome::Passed => None,
-            TrialOutcome::Failed { message, .. } => Some(format!(
-                "{profile}: {} failed:\n{message}\n{}",
-                r.name, r.log
+            TrialOutcome::Failed { failure, .. } => Some(format!(
+                "{profile}: {} failed:\n{}\n{}",
+                r.name,
+                r.failure_message(failure),
+                r.log
             )),
             TrialOutcome::Skipped { reason } if reason.trim().is_empty() => {
                 Some(format!("{profile}: {} skipped without a reason", r.name))

@@ -319,7 +319,10 @@ async fn gate_and_claims_on_reports_the_suite_wrote() {
         assert!(matches!(err, GateError::Incomplete { .. }), "{err}");
         assert_eq!(err.exit_code(), 2);
     }
-    assert_eq!(gate::run(&args(&baseline, &baseline)).unwrap().exit_code, 0);
+    // One report as both sides compares nothing: refused.
+    let same = gate::run(&args(&baseline, &baseline)).unwrap_err();
+    assert!(matches!(same, GateError::SameRun { .. }), "{same}");
+    assert_eq!(same.exit_code(), 2);
     let missing = gate::run(&args(&baseline, &dir.join("absent.xml"))).unwrap_err();
     assert_eq!(missing.exit_code(), 2);
     let kubeconfig = dir.join("candidate.xml.kubeconfig");

@@ -19,7 +19,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde_json::Value;
 
-use super::hosts::HostAlias;
 use super::resolv::DnsConfig;
 
 /// Query types the model answers.
@@ -536,14 +535,6 @@ fn parse_hosts(hosts: &str) -> Vec<(IpAddr, Vec<String>)> {
             let ip = fields.next()?.parse::<IpAddr>().ok()?;
             Some((ip, fields.map(str::to_string).collect()))
         })
-        .collect()
-}
-
-/// Host aliases as hosts-file text (handy for callers building an environment).
-pub fn hosts_text(aliases: &[HostAlias]) -> String {
-    aliases
-        .iter()
-        .map(|a| format!("{}\t{}\n", a.ip, a.hostnames.join("\t")))
         .collect()
 }
 

@@ -80,5 +80,17 @@ mod tests {
         assert_eq!(parse_rfc3339("2023-10-12T15:11:07Z"), Some(t));
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
         assert_eq!(parse_rfc3339("garbage"), None);
+        for secs in [0, 951_782_400, 1_709_210_096, 4_102_444_800] {
+            let t = UNIX_EPOCH + Duration::from_secs(secs);
+            assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t));
+        }
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(1_709_210_096)),
+            "2024-02-29T12:34:56Z"
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29T12:34:56.123456Z"),
+            Some(UNIX_EPOCH + Duration::from_secs(1_709_210_096))
+        );
     }
 }

@@ -9,10 +9,12 @@
 //! staging/src/k8s.io/apimachinery/pkg/apis/meta/v1/generated.proto;
 //! envelope: staging/src/k8s.io/apimachinery/pkg/runtime/serializer/protobuf/protobuf.go.
 
+use std::time::{Duration, UNIX_EPOCH};
+
 use serde_json::{Map, Value, json};
 
 use crate::api_error::ApiError;
-use crate::store::format_timestamp;
+use crate::model::time;
 
 pub(crate) const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
 const MAGIC: &[u8] = b"k8s\x00";
@@ -450,7 +452,7 @@ fn decode_value(kind: Kind, wire: &Wire<'_>) -> Result<Value, String> {
                     seconds = s;
                 }
             }
-            json!(format_timestamp(seconds))
+            json!(time::rfc3339(UNIX_EPOCH + Duration::from_secs(seconds)))
         }
         _ => return Err("field has an unexpected wire type".into()),
     })

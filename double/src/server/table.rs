@@ -8,8 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::Object;
+use crate::model::time;
 use crate::resources::ResourceDef;
-use crate::store::parse_timestamp;
 
 /// Whether the client asked for a Table (kubectl get with human-readable output).
 pub(crate) fn wants_table(accept: &str) -> bool {
@@ -651,7 +651,11 @@ fn first_three(items: &[String]) -> String {
 }
 
 fn age(timestamp: Option<&str>) -> String {
-    let Some(then) = timestamp.and_then(parse_timestamp) else {
+    let Some(then) = timestamp
+        .and_then(time::parse_rfc3339)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+    else {
         return "<unknown>".to_string();
     };
     let now = SystemTime::now()

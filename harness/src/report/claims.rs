@@ -54,7 +54,7 @@ impl Cell {
                 TrialState::Passed if t.findings.is_empty() => Cell::Pass,
                 TrialState::Passed => Cell::Finding,
                 TrialState::Flaky { .. } => Cell::Flaky,
-                TrialState::Failed { kind, .. } => Cell::Fail(*kind),
+                TrialState::Failed { failure, .. } => Cell::Fail(failure.kind),
                 TrialState::Skipped { .. } => Cell::Skipped,
             },
         }
@@ -257,7 +257,7 @@ impl Matrix {
             out.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} | {} |\n",
                 md::cell(label),
-                md::cell(&r.target),
+                md::cell(&r.target.to_string()),
                 md::cell(&r.server_version),
                 md::cell(&r.node_image),
                 md::cell(&r.ip_families),
@@ -388,7 +388,7 @@ mod tests {
             "v1.34.0",
             "kindest/node:v1.34.0",
             vec![
-                hosts("hostaliases::a::x", failed("c", "check: x")),
+                hosts("hostaliases::a::x", failed("check: x")),
                 with_finding(
                     record("dual_stack::b::y", TrialOutcome::Passed),
                     "four spaces",
@@ -500,7 +500,7 @@ mod tests {
             ]
         );
         let mut sim = report("v1.33.1+netconform-double", "n/a", one());
-        sim.target = "simulated".into();
+        sim.target = read::ReportTarget::Known(TargetKind::Simulated);
         assert_eq!(
             labels(&[sim]),
             vec!["v1.33.1+netconform-double (simulated)"]

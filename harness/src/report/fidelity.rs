@@ -9,48 +9,36 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use super::summary::{Summary, Verdict};
 
-/// One trial as a JSON summary (`junit.json`) records it.
+/// One trial as a JSON summary (`junit.json`) records it, its observations by shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Seen {
-    outcome: String,
+    outcome: Verdict,
     message: String,
     findings: Vec<String>,
 }
 
-fn trials(summary: &Value) -> Result<BTreeMap<String, Seen>, String> {
-    let list = summary
-        .get("trials")
-        .and_then(Value::as_array)
-        .ok_or("not a netconform JSON summary: no `trials` list")?;
-    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or("").to_string();
-    Ok(list
+fn trials(summary: &Summary) -> BTreeMap<String, Seen> {
+    summary
+        .trials
         .iter()
         .map(|t| {
-            let findings = t
-                .get("findings")
-                .and_then(Value::as_array)
-                .map(|fs| {
-                    fs.iter()
-                        .map(|f| shape(&text(f, "cluster_shows")))
-                        .collect()
-                })
-                .unwrap_or_default();
             let seen = Seen {
-                outcome: text(t, "outcome"),
-                message: shape(&text(t, "message")),
-                findings,
+                outcome: t.outcome,
+                message: shape(t.message.as_deref().unwrap_or("")),
+                findings: t.findings.iter().map(|f| shape(&f.cluster_shows)).collect(),
             };
-            (text(t, "name"), seen)
+            (t.name.clone(), seen)
         })
-        .collect())
+        .collect()
 }
 
-/// `real` and `double` are JSON summaries; the Markdown table, and how many trials disagree.
-pub fn table(real: &Value, double: &Value) -> Result<(String, usize), String> {
-    let real = trials(real)?;
-    let double = trials(double)?;
+/// `real` and `double` are JSON summaries ([`super::summary::read_summary`]); the Markdown table, and how
+/// many trials disagree.
+pub fn table(real: &Summary, double: &Summary) -> (String, usize) {
+    let real = trials(real);
+    let double = trials(double);
     let mut names: Vec<&String> = real.keys().chain(double.keys()).collect();
     names.sort();
     names.dedup();
@@ -60,10 +48,7 @@ pub fn table(real: &Value, double: &Value) -> Result<(String, usize), String> {
     let mut disagreements = 0;
     for name in names {
         let (r, d) = (real.get(name), double.get(name));
-        let verdict = |s: Option<&Seen>| {
-            s.map(|s| s.outcome.clone())
-                .unwrap_or_else(|| "absent".into())
-        };
+        let verdict = |s: Option<&Seen>| s.map_or("absent", |s| s.outcome.label());
         let agreement = match (r, d) {
             (Some(r), Some(d)) => agreement(r, d),
             _ => "not compared: the trial ran on one side only".to_string(),
@@ -78,7 +63,7 @@ pub fn table(real: &Value, double: &Value) -> Result<(String, usize), String> {
             cell(&agreement)
         ));
     }
-    Ok((out, disagreements))
+    (out, disagreements)
 }
 
 fn agreement(real: &Seen, double: &Seen) -> String {
@@ -92,7 +77,7 @@ fn agreement(real: &Seen, double: &Seen) -> String {
         );
     }
     // A passed trial reports no message; a failed or skipped one compares its message by shape.
-    if real.outcome != "passed" && real.message != double.message {
+    if real.outcome != Verdict::Passed && real.message != double.message {
         return format!(
             "messages differ: real {:?}, double {:?}",
             real.message, double.message
@@ -162,7 +147,12 @@ fn token_shape(token: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::read::tests::{failed, record};
+    use super::super::summary::{build_summary, parse_summary};
+    use super::super::{DocFinding, TrialOutcome, TrialRecord, fixtures};
     use super::*;
+    use crate::cluster::TargetKind;
+    use std::path::Path;
 
     #[test]
     fn shapes_hide_what_differs_by_nature() {
@@ -177,20 +167,46 @@ mod tests {
         assert_eq!(shape("reason `Terminating`"), "reason `Terminating`");
     }
 
+    /// A JSON summary of `trials`, as written and read back.
+    fn summary(trials: &[TrialRecord]) -> Summary {
+        let json = serde_json::to_string(&build_summary(
+            &fixtures::run_info(Some(TargetKind::Kind)),
+            trials,
+        ))
+        .unwrap();
+        parse_summary(Path::new("junit.json"), &json).unwrap()
+    }
+
+    fn showing(name: &str, cluster_shows: &str) -> TrialRecord {
+        let mut r = record(name, TrialOutcome::Passed);
+        r.findings.push(DocFinding {
+            claim: r.claim.clone(),
+            doc_url: r.doc_url.clone(),
+            doc_says: "reason `Gone`".into(),
+            cluster_shows: cluster_shows.into(),
+        });
+        r
+    }
+
     #[test]
     fn verdicts_and_observations_are_compared_trial_by_trial() {
-        let real = serde_json::json!({"trials": [
-            {"name": "a::b::c", "outcome": "passed", "findings": [{"cluster_shows": "reason `Terminating` on 10.96.0.1"}]},
-            {"name": "a::b::d", "outcome": "failed", "message": "range is full"},
-            {"name": "a::b::e", "outcome": "passed", "findings": []},
-            {"name": "a::b::f", "outcome": "skipped", "message": "no LoadBalancer"},
-        ]});
-        let double = serde_json::json!({"trials": [
-            {"name": "a::b::c", "outcome": "passed", "findings": [{"cluster_shows": "reason `Terminating` on 10.96.0.9"}]},
-            {"name": "a::b::d", "outcome": "passed"},
-            {"name": "a::b::e", "outcome": "passed", "findings": [{"cluster_shows": "a TAB"}]},
-        ]});
-        let (table, disagreements) = table(&real, &double).unwrap();
+        let real = summary(&[
+            showing("a::b::c", "reason `Terminating` on 10.96.0.1"),
+            record("a::b::d", failed("range is full")),
+            record("a::b::e", TrialOutcome::Passed),
+            record(
+                "a::b::f",
+                TrialOutcome::Skipped {
+                    reason: "no LoadBalancer".into(),
+                },
+            ),
+        ]);
+        let double = summary(&[
+            showing("a::b::c", "reason `Terminating` on 10.96.0.9"),
+            record("a::b::d", TrialOutcome::Passed),
+            showing("a::b::e", "a TAB"),
+        ]);
+        let (table, disagreements) = table(&real, &double);
         assert!(
             table.contains("| `a::b::c` | passed | passed | agree |"),
             "{table}"
@@ -208,6 +224,6 @@ mod tests {
             "{table}"
         );
         assert_eq!(disagreements, 3);
-        assert!(super::table(&serde_json::json!({}), &double).is_err());
+        assert!(parse_summary(Path::new("x.json"), "{}").is_err());
     }
 }

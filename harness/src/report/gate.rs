@@ -3,14 +3,17 @@
 //! Markdown summary for `$GITHUB_STEP_SUMMARY` or a PR comment: regressions first, with their failure.
 //!
 //! Exit status: 0 no regression, 1 one or more (see [`Class::fails_gate`]), 2 an input is missing, unreadable,
-//! not a netconform report or from a run that did not finish, or the two reports come from different kinds of
-//! target (without `--force`).
+//! not a netconform report or from a run that did not finish, the two reports come from one run, or they come
+//! from different kinds of target (without `--force`).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use super::RunStatus;
 use super::markdown as md;
-use super::read::{self, Finding, ReadError, RunReport, TargetClass, TrialResult, TrialState};
+use super::read::{
+    self, Finding, ReadError, ReportStatus, RunReport, TargetClass, TrialResult, TrialState,
+};
 use crate::failure::FailureKind;
 
 pub const EXIT_PASSED: u8 = 0;
@@ -46,7 +49,18 @@ pub enum GateError {
         path.display(),
         incomplete_reason(status)
     )]
-    Incomplete { path: PathBuf, status: String },
+    Incomplete { path: PathBuf, status: ReportStatus },
+    /// Both reports come from one run (the same file twice, or two copies): nothing would be compared.
+    #[error(
+        "refusing to compare {} with {}: both are reports of run {run_id}, and the gate compares two runs",
+        baseline_path.display(),
+        candidate_path.display()
+    )]
+    SameRun {
+        run_id: String,
+        baseline_path: PathBuf,
+        candidate_path: PathBuf,
+    },
     #[error(
         "--allow-removed {name}: the baseline {} has no such trial",
         baseline_path.display()
@@ -64,18 +78,21 @@ pub enum GateError {
 }
 
 /// Why a report of a run that did not finish cannot speak for it.
-fn incomplete_reason(status: &str) -> String {
+fn incomplete_reason(status: &ReportStatus) -> String {
     match status {
-        "interrupted" => {
+        ReportStatus::Known(RunStatus::Interrupted) => {
             "the run was interrupted, so the trials that had not ended are missing".into()
         }
-        "running" => {
+        ReportStatus::Known(RunStatus::Running) => {
             "the run had not finished when the report was written (still going, or killed)".into()
         }
-        "unknown" => {
+        ReportStatus::Missing => {
             "the report does not say whether its run finished (no `netconform.run.status`)".into()
         }
-        other => format!("the run ended as {other:?}, not finished"),
+        ReportStatus::Known(status @ RunStatus::Finished) => {
+            format!("the run ended as {:?}, not finished", status.label())
+        }
+        ReportStatus::Other(other) => format!("the run ended as {other:?}, not finished"),
     }
 }
 
@@ -235,7 +252,8 @@ impl Comparison {
     }
 
     /// As [`Comparison::new`], with the trials `allow_removed` names allowed to be missing from the candidate.
-    /// A report of a run that did not finish is refused on either side.
+    /// A report of a run that did not finish is refused on either side, and so are two reports of one run:
+    /// a gate given the same report twice (a slip in a CI job) would pass without comparing anything.
     pub fn allowing_removed(
         baseline: RunReport,
         candidate: RunReport,
@@ -250,6 +268,14 @@ impl Comparison {
                 });
             }
         }
+        // A report without a run id (none so far) cannot be told from another run's by it.
+        if !baseline.run_id.is_empty() && baseline.run_id == candidate.run_id {
+            return Err(GateError::SameRun {
+                run_id: baseline.run_id.clone(),
+                baseline_path: baseline.path.clone(),
+                candidate_path: candidate.path.clone(),
+            });
+        }
         if let Some(name) = allow_removed.iter().find(|n| baseline.trial(n).is_none()) {
             return Err(GateError::AllowedUnknown {
                 name: name.clone(),
@@ -259,9 +285,9 @@ impl Comparison {
         let mixed = baseline.target_class() != candidate.target_class();
         if mixed && !force {
             return Err(GateError::MixedTargets {
-                baseline: baseline.target.clone(),
+                baseline: baseline.target.to_string(),
                 baseline_path: baseline.path.clone(),
-                candidate: candidate.target.clone(),
+                candidate: candidate.target.to_string(),
                 candidate_path: candidate.path.clone(),
             });
         }
@@ -407,7 +433,7 @@ impl Comparison {
                 md::cell(c)
             ));
         };
-        row("target", &b.target, &c.target);
+        row("target", &b.target.to_string(), &c.target.to_string());
         row("server version", &b.server_version, &c.server_version);
         row("node image", &b.node_image, &c.node_image);
         row("IP families", &b.ip_families, &c.ip_families);
@@ -440,8 +466,8 @@ impl Comparison {
         if self.forced {
             out.push_str(&format!(
                 "> **Forced** (`--force`): the baseline ran on a {} target and the candidate on a {} target; differences may come from the targets, not the upgrade.\n\n",
-                md::text(&self.baseline.target),
-                md::text(&self.candidate.target)
+                md::text(&self.baseline.target.to_string()),
+                md::text(&self.candidate.target.to_string())
             ));
         }
         out
@@ -615,7 +641,7 @@ impl Comparison {
 /// The kind of a regression's candidate failure.
 fn regression_kind(e: &Entry) -> FailureKind {
     match e.candidate.as_ref().map(|c| &c.state) {
-        Some(TrialState::Failed { kind, .. }) => *kind,
+        Some(TrialState::Failed { failure, .. }) => failure.kind,
         _ => FailureKind::Unknown,
     }
 }
@@ -645,11 +671,11 @@ fn regression_details(entries: &[&Entry], budget: &mut usize) -> String {
         } else {
             out.push_str("FAILED\n\n");
         }
-        let details = md::block(failure, FAILURE_LINES);
+        let details = md::block(&failure.text, FAILURE_LINES);
         if details.len() > *budget {
             out.push_str(&format!(
                 "> {}\n\n(details omitted to keep the summary short: see the candidate's JUnit report)\n\n",
-                md::text(read::headline(failure))
+                md::text(read::headline(&failure.text))
             ));
             continue;
         }
@@ -824,8 +850,10 @@ mod tests {
         }
     }
 
+    /// A run of `kind` on `version`; its run id tells it from a run on another target or version.
     fn info(kind: TargetKind, version: &str) -> RunInfo {
         RunInfo {
+            run_id: format!("{kind}-{version}"),
             server_version: Some(version.into()),
             ..fixtures::run_info(Some(kind))
         }
@@ -837,8 +865,8 @@ mod tests {
             record("a::regressed::x", TrialOutcome::Passed),
             record("a::lost::x", TrialOutcome::Passed),
             record("a::flaky::x", TrialOutcome::Passed),
-            record("a::fixed::x", failed("c", "check: old")),
-            record("a::still_failing::x", failed("c", "check: both")),
+            record("a::fixed::x", failed("check: old")),
+            record("a::still_failing::x", failed("check: both")),
             record("a::skipped_in_one::x", skipped("no load balancer")),
             record("a::removed::x", TrialOutcome::Passed),
             record("a::still_skipped::x", skipped("not disruptive")),
@@ -847,12 +875,12 @@ mod tests {
         let candidate = vec![
             record(
                 "a::regressed::x",
-                failed("c", "check: the hosts file\nexpected: a\nobserved: b"),
+                failed("check: the hosts file\nexpected: a\nobserved: b"),
             ),
             record("a::lost::x", skipped("the cluster is IPv4-only")),
             flaky("a::flaky::x"),
             record("a::fixed::x", TrialOutcome::Passed),
-            record("a::still_failing::x", failed("c", "check: both")),
+            record("a::still_failing::x", failed("check: both")),
             record("a::skipped_in_one::x", TrialOutcome::Passed),
             record("a::new::x", TrialOutcome::Passed),
             record("a::still_skipped::x", skipped("not disruptive")),
@@ -912,8 +940,7 @@ mod tests {
             first_failure: "x".into(),
         };
         let failed = Failed {
-            kind: FailureKind::Assertion,
-            failure: "x".into(),
+            failure: crate::failure::Failure::from_text(FailureKind::Assertion, "x"),
             diagnostics: String::new(),
             attempts: 1,
         };
@@ -941,9 +968,9 @@ mod tests {
     #[test]
     fn no_regression_exits_0_even_with_flaky_and_fixed() {
         let b = vec![
-            record("a::b::c", failed("c", "check: x")),
+            record("a::b::c", failed("check: x")),
             record("a::b::d", TrialOutcome::Passed),
-            record("a::b::e", failed("c", "check: y")),
+            record("a::b::e", failed("check: y")),
         ];
         let c = vec![
             record("a::b::c", TrialOutcome::Passed),
@@ -989,7 +1016,11 @@ mod tests {
             )
             .is_err()
         );
-        let md = Comparison::new(none.clone(), none, false)
+        let another_none = RunInfo {
+            run_id: "another".into(),
+            ..run_none()
+        };
+        let md = Comparison::new(none, parse(&another_none, &c), false)
             .unwrap()
             .markdown();
         assert!(
@@ -1074,7 +1105,7 @@ mod tests {
         let b = vec![
             record("a::b::one", TrialOutcome::Passed),
             record("a::b::two", TrialOutcome::Passed),
-            record("a::b::three", failed("c", "check: x")),
+            record("a::b::three", failed("check: x")),
         ];
         let c = vec![record("a::b::one", TrialOutcome::Passed)];
         let cmp = compare(&b, &c);
@@ -1138,7 +1169,7 @@ mod tests {
         }
         // A report that does not say how its run ended is refused too: the gate fails closed.
         let mut silent = parse(&info(TargetKind::Kind, "v1.33.1"), &b);
-        silent.status = "unknown".into();
+        silent.status = ReportStatus::Missing;
         let done = parse(&info(TargetKind::Kind, "v1.33.1"), &b);
         assert!(matches!(
             Comparison::new(done, silent, false),
@@ -1159,7 +1190,7 @@ mod tests {
             .map(|i| {
                 record(
                     &format!("a::b::t{i}"),
-                    failed("c", &format!("check: {i}\n{long}")),
+                    failed(&format!("check: {i}\n{long}")),
                 )
             })
             .collect();
@@ -1219,7 +1250,7 @@ mod tests {
                 crate::failure::ensure(false, "the hosts file", "a", "b").unwrap_err(),
             ),
             failed_with(names[1], timeout()),
-            record(names[2], failed("c", "check: from an old runner")),
+            record(names[2], failed("check: from an old runner")),
         ];
         let md = compare(&b, &c).markdown();
         let order = [
@@ -1244,13 +1275,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("netconform-gate-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (b, c) = pair();
-        let write = |name: &str, kind: TargetKind, records: &[TrialRecord]| {
+        let write = |name: &str, version: &str, records: &[TrialRecord]| {
             let path = dir.join(name);
-            super::super::write_junit(&path, &info(kind, "v1.33.1"), records).unwrap();
+            super::super::write_junit(&path, &info(TargetKind::Kind, version), records).unwrap();
             path
         };
-        let base = write("b.xml", TargetKind::Kind, &b);
-        let cand = write("c.xml", TargetKind::Kind, &c);
+        let base = write("b.xml", "v1.33.1", &b);
+        let cand = write("c.xml", "v1.34.0", &c);
         let args = GateArgs {
             baseline: base.clone(),
             candidate: cand.clone(),
@@ -1264,13 +1295,28 @@ mod tests {
             std::fs::read_to_string(dir.join("out.md")).unwrap(),
             out.markdown
         );
-        let same = run(&GateArgs {
-            candidate: base.clone(),
-            markdown: None,
-            ..args.clone()
-        })
-        .unwrap();
-        assert_eq!(same.exit_code, EXIT_PASSED);
+        // The baseline compared with itself, or with a copy of itself, used to pass: refused, even forced.
+        let copy = dir.join("b-copy.xml");
+        std::fs::copy(&base, &copy).unwrap();
+        for candidate in [&base, &copy] {
+            let same = run(&GateArgs {
+                candidate: candidate.clone(),
+                force: true,
+                markdown: None,
+                ..args.clone()
+            })
+            .unwrap_err();
+            assert!(matches!(same, GateError::SameRun { .. }), "{same}");
+            assert_eq!(same.exit_code(), EXIT_INPUT);
+            assert_eq!(
+                same.to_string(),
+                format!(
+                    "refusing to compare {} with {}: both are reports of run kind-v1.33.1, and the gate compares two runs",
+                    base.display(),
+                    candidate.display()
+                )
+            );
+        }
         let missing = run(&GateArgs {
             candidate: dir.join("missing.xml"),
             ..args.clone()

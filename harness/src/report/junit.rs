@@ -7,8 +7,10 @@ use quick_junit::{
     FlakyOrRerun, NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
 };
 
+use super::property as names;
 use super::{
-    FailedAttempt, FailureKind, RunInfo, TrialOutcome, TrialRecord, first_line, write_atomically,
+    FailedAttempt, Failure, FailureKind, RunInfo, TrialOutcome, TrialRecord, first_line,
+    with_diagnostics, write_atomically,
 };
 use crate::error::HarnessError;
 
@@ -58,18 +60,15 @@ fn run_properties(run: &RunInfo, trials: &[TrialRecord]) -> Vec<Property> {
     let or = |v: &Option<String>, none: &str| v.clone().unwrap_or_else(|| none.to_string());
     let trial_time: std::time::Duration = trials.iter().map(|t| t.duration).sum();
     let mut properties = vec![
-        Property::new("netconform.target", run.target_label()),
+        Property::new(names::TARGET, run.target_label()),
+        Property::new(names::TARGET_DESCRIPTION, run.target_description.as_str()),
         Property::new(
-            "netconform.target.description",
-            run.target_description.as_str(),
+            names::SERVER_VERSION,
+            or(&run.server_version, names::UNKNOWN_VERSION),
         ),
-        Property::new(
-            "netconform.server-version",
-            or(&run.server_version, "unknown"),
-        ),
-        Property::new("netconform.node-image", or(&run.node_image, "n/a")),
-        Property::new("netconform.ip-families", run.ip_families.join(",")),
-        Property::new("netconform.run-id", run.run_id.as_str()),
+        Property::new(names::NODE_IMAGE, or(&run.node_image, names::NO_NODE_IMAGE)),
+        Property::new(names::IP_FAMILIES, run.ip_families.join(",")),
+        Property::new(names::RUN_ID, run.run_id.as_str()),
         Property::new(names::STATUS, run.status.label()),
         Property::new(names::FILTER, or(&run.filter, names::NO_FILTER)),
         Property::new(
@@ -91,46 +90,29 @@ fn run_properties(run: &RunInfo, trials: &[TrialRecord]) -> Vec<Property> {
     properties
 }
 
-/// Property names the gate reads back ([`super::read`]).
-pub(crate) mod names {
-    /// `running`, `finished` or `interrupted` ([`super::super::RunStatus`]).
-    pub const STATUS: &str = "netconform.run.status";
-    /// The libtest selection, or [`NO_FILTER`].
-    pub const FILTER: &str = "netconform.run.filter";
-    pub const NO_FILTER: &str = "none";
-    /// The trials' durations summed, in seconds (`testsuites time` is the wall time).
-    pub const TRIAL_TIME: &str = "netconform.run.trial-time-seconds";
-    pub const DEVIATIONS: &str = "netconform.sim.deviations";
-    pub const FAULTS: &str = "netconform.sim.faults";
-}
-
 fn test_case(run: &RunInfo, trial: &TrialRecord) -> TestCase {
     let status = match &trial.outcome {
         TrialOutcome::Passed => {
             let mut status = TestCaseStatus::success();
             // Passed after failed attempts: `<flakyFailure>` elements.
-            status.add_reruns(trial.failed_attempts.iter().map(rerun));
+            status.add_reruns(trial.failed_attempts.iter().map(|a| rerun(trial, a)));
             status
         }
         TrialOutcome::Failed {
-            message,
+            failure,
             diagnostics,
         } => {
+            let element = failure_element(trial, failure, diagnostics);
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            // Dashboards often show only the message: it says what was checked, expected and observed.
-            let headline = match &trial.failure {
-                Some(failure) => {
-                    status.set_type(failure.kind.label());
-                    failure.one_line()
-                }
-                None => first_line(message).to_string(),
-            };
+            if let Some(ty) = element.ty {
+                status.set_type(ty);
+            }
             status
-                .set_message(visible_tabs(&headline))
-                .set_description(full_failure(message, diagnostics));
+                .set_message(element.message)
+                .set_description(element.description);
             status
                 .set_rerun_kind(FlakyOrRerun::Rerun)
-                .add_reruns(trial.failed_attempts.iter().map(rerun));
+                .add_reruns(trial.failed_attempts.iter().map(|a| rerun(trial, a)));
             status
         }
         TrialOutcome::Skipped { reason } => {
@@ -145,16 +127,28 @@ fn test_case(run: &RunInfo, trial: &TrialRecord) -> TestCase {
     let mut case = TestCase::new(trial.name.as_str(), status);
     case.set_classname(trial.suite.as_str());
     case.set_time(trial.duration);
-    case.add_property(Property::new("netconform.claim", trial.claim.as_str()));
-    case.add_property(Property::new("netconform.doc-url", trial.doc_url.as_str()));
+    case.add_property(Property::new(names::CLAIM, trial.claim.as_str()));
+    case.add_property(Property::new(names::DOC_URL, trial.doc_url.as_str()));
+    // The failure's fields, so that a reader gets them back as fields rather than from the text.
+    if let TrialOutcome::Failed { failure, .. } = &trial.outcome
+        && failure.has_fields()
+    {
+        for (name, value) in [
+            (names::FAILURE_CHECK, &failure.check),
+            (names::FAILURE_EXPECTED, &failure.expected),
+            (names::FAILURE_OBSERVED, &failure.observed),
+        ] {
+            case.add_property(Property::new(name, visible_tabs(value)));
+        }
+    }
     for (i, finding) in trial.findings.iter().enumerate() {
         let n = i + 1;
         case.add_property(Property::new(
-            format!("netconform.finding.{n}.doc-says"),
+            names::finding(n, names::DOC_SAYS),
             visible_tabs(&finding.doc_says),
         ));
         case.add_property(Property::new(
-            format!("netconform.finding.{n}.cluster-shows"),
+            names::finding(n, names::CLUSTER_SHOWS),
             visible_tabs(&finding.cluster_shows),
         ));
     }
@@ -165,14 +159,36 @@ fn test_case(run: &RunInfo, trial: &TrialRecord) -> TestCase {
     case
 }
 
-fn rerun(attempt: &FailedAttempt) -> TestRerun {
+/// What a failure element (the final failure or a rerun's) says: its `type` (none for
+/// [`FailureKind::Unknown`]), its one-line message, and its description: the claim and doc lines, the
+/// failure's text, the diagnostics.
+struct FailureElement {
+    ty: Option<&'static str>,
+    message: String,
+    description: String,
+}
+
+fn failure_element(trial: &TrialRecord, failure: &Failure, diagnostics: &str) -> FailureElement {
+    FailureElement {
+        ty: (failure.kind != FailureKind::Unknown).then(|| failure.kind.label()),
+        // Dashboards often show only the message: it says what was checked, expected and observed.
+        message: visible_tabs(&failure.one_line()),
+        description: visible_tabs(&with_diagnostics(
+            &trial.failure_message(failure),
+            diagnostics,
+        )),
+    }
+}
+
+fn rerun(trial: &TrialRecord, attempt: &FailedAttempt) -> TestRerun {
+    let element = failure_element(trial, &attempt.failure, &attempt.diagnostics);
     let mut rerun = TestRerun::new(NonSuccessKind::Failure);
-    if attempt.kind != FailureKind::Unknown {
-        rerun.set_type(attempt.kind.label());
+    if let Some(ty) = element.ty {
+        rerun.set_type(ty);
     }
     rerun
-        .set_message(visible_tabs(first_line(&attempt.message)))
-        .set_description(full_failure(&attempt.message, &attempt.diagnostics));
+        .set_message(element.message)
+        .set_description(element.description);
     rerun.set_time(attempt.duration);
     if !attempt.log.is_empty() {
         rerun.set_system_out(visible_tabs(&attempt.log));
@@ -187,14 +203,6 @@ const TAB_SHOWN_AS: &str = "␉";
 
 fn visible_tabs(text: &str) -> String {
     text.replace('\t', TAB_SHOWN_AS)
-}
-
-fn full_failure(message: &str, diagnostics: &str) -> String {
-    visible_tabs(&if diagnostics.trim().is_empty() {
-        message.to_string()
-    } else {
-        format!("{message}\n\ndiagnostics:\n{diagnostics}")
-    })
 }
 
 /// The trial's log, then its doc findings in words (CI UIs show system-out, rarely properties).
@@ -223,7 +231,7 @@ mod tests {
 
     #[test]
     fn tabs_survive_as_a_visible_mark() {
-        let xml = full_failure("expected:\n  127.0.0.1\tfoo.local", "");
+        let xml = visible_tabs(&with_diagnostics("expected:\n  127.0.0.1\tfoo.local", ""));
         assert_eq!(xml, "expected:\n  127.0.0.1␉foo.local");
     }
 
@@ -400,8 +408,7 @@ mod tests {
     fn failed_after_reruns_lists_them() {
         let mut trials = fixtures::trials();
         trials[1].failed_attempts.push(FailedAttempt {
-            kind: FailureKind::Unknown,
-            message: "first".into(),
+            failure: Failure::from_text(FailureKind::Unknown, "first"),
             diagnostics: String::new(),
             duration: std::time::Duration::from_secs(1),
             log: String::new(),

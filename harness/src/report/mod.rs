@@ -8,6 +8,7 @@ pub mod fidelity;
 pub mod gate;
 pub mod junit;
 pub mod markdown;
+pub mod property;
 pub mod read;
 pub mod summary;
 
@@ -51,7 +52,8 @@ pub struct RunInfo {
 
 /// How far a run got. A report is rewritten after every trial, so one read mid-run (or after `kill -9`)
 /// says `running`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     Running,
     Finished,
@@ -60,6 +62,17 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    pub const ALL: [RunStatus; 3] = [
+        RunStatus::Running,
+        RunStatus::Finished,
+        RunStatus::Interrupted,
+    ];
+
+    /// The status a report's label names; `None` for one this version does not know.
+    pub fn from_label(label: &str) -> Option<RunStatus> {
+        RunStatus::ALL.into_iter().find(|s| s.label() == label)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             RunStatus::Running => "running",
@@ -131,8 +144,6 @@ pub struct TrialRecord {
     pub findings: Vec<DocFinding>,
     /// Attempts that failed before the final one (`NETCONFORM_RETRIES`).
     pub failed_attempts: Vec<FailedAttempt>,
-    /// The final attempt's failure in fields, when it failed.
-    pub failure: Option<Failure>,
 }
 
 impl TrialRecord {
@@ -140,13 +151,24 @@ impl TrialRecord {
     pub fn is_flaky(&self) -> bool {
         matches!(self.outcome, TrialOutcome::Passed) && !self.failed_attempts.is_empty()
     }
+
+    /// The trial's claim and doc lines, then `failure`'s text: what libtest prints, the JUnit failure's
+    /// description and the JSON's `details` ([`failure_text`] takes the lines off again).
+    pub fn failure_message(&self, failure: &Failure) -> String {
+        format!(
+            "claim: {}\ndoc: {}\n{}",
+            self.claim, self.doc_url, failure.text
+        )
+    }
 }
 
+/// How a trial ended: a failure always has its [`Failure`], a pass never has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrialOutcome {
     Passed,
     Failed {
-        message: String,
+        failure: Failure,
+        /// Events, pod status and logs the runner collected.
         diagnostics: String,
     },
     Skipped {
@@ -155,7 +177,7 @@ pub enum TrialOutcome {
 }
 
 /// A place where the docs and a conforming cluster disagree (not a cluster failure).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DocFinding {
     pub claim: String,
     pub doc_url: String,
@@ -166,15 +188,14 @@ pub struct DocFinding {
 /// An attempt of a trial that failed before a rerun.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedAttempt {
-    pub kind: FailureKind,
-    pub message: String,
+    pub failure: Failure,
     pub diagnostics: String,
     pub duration: Duration,
     pub log: String,
 }
 
 /// Counts over a run's trials.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Totals {
     pub total: usize,
     pub passed: usize,
@@ -205,11 +226,34 @@ pub fn totals(trials: &[TrialRecord]) -> Totals {
 }
 
 /// The first non-empty line, for a failure's one-line message.
-pub(crate) fn first_line(text: &str) -> &str {
-    text.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("")
+pub(crate) use crate::failure::first_line;
+
+/// What separates a failure's message from its diagnostics in a report's failure description.
+const DIAGNOSTICS_HEADING: &str = "\n\ndiagnostics:\n";
+
+/// A failure's description in a report: its message, then the diagnostics if there are any.
+pub(crate) fn with_diagnostics(message: &str, diagnostics: &str) -> String {
+    if diagnostics.trim().is_empty() {
+        message.to_string()
+    } else {
+        format!("{message}{DIAGNOSTICS_HEADING}{diagnostics}")
+    }
+}
+
+/// A failure's text and diagnostics from a report's failure description ([`with_diagnostics`] of
+/// [`TrialRecord::failure_message`]); the claim and doc lines are dropped, the trial carries them.
+pub(crate) fn failure_text(description: &str) -> (String, String) {
+    let (message, diagnostics) = description
+        .split_once(DIAGNOSTICS_HEADING)
+        .unwrap_or((description, ""));
+    let text: Vec<&str> = message
+        .lines()
+        .skip_while(|l| l.starts_with("claim: ") || l.starts_with("doc: "))
+        .collect();
+    (
+        text.join("\n").trim().to_string(),
+        diagnostics.trim_end().to_string(),
+    )
 }
 
 /// Writes `bytes` to `path` atomically: parent directories created, a temporary file beside it, then a rename,
@@ -277,7 +321,6 @@ pub(crate) mod fixtures {
             log: "applied hostaliases-pod\n".into(),
             findings: vec![],
             failed_attempts: vec![],
-            failure: None,
         };
         let mut with_finding = base(
             "hostaliases::default_hosts::kubelet_header",
@@ -294,8 +337,7 @@ pub(crate) mod fixtures {
             TrialOutcome::Passed,
         );
         flaky.failed_attempts.push(FailedAttempt {
-            kind: FailureKind::Timeout,
-            message: "nslookup timed out\nafter 30s".into(),
+            failure: Failure::from_text(FailureKind::Timeout, "nslookup timed out\nafter 30s"),
             diagnostics: "pod busybox: Running".into(),
             duration: Duration::from_secs(30),
             log: "exec nslookup".into(),
@@ -305,9 +347,10 @@ pub(crate) mod fixtures {
             base(
                 "hostaliases::extended_hosts::aliases_appended",
                 TrialOutcome::Failed {
-                    message:
-                        "/etc/hosts lacks 127.0.0.1 foo.local\nwhole file:\n127.0.0.1 localhost"
-                            .into(),
+                    failure: Failure::from_text(
+                        FailureKind::Unknown,
+                        "/etc/hosts lacks 127.0.0.1 foo.local\nwhole file:\n127.0.0.1 localhost",
+                    ),
                     diagnostics: "pod hostaliases-pod: Running".into(),
                 },
             ),
@@ -318,6 +361,115 @@ pub(crate) mod fixtures {
                 },
             ),
             flaky,
+        ]
+    }
+    /// A record of every outcome the runner writes: passed (with doc findings, flaky), failed with each kind of
+    /// error (and after reruns, and one known by its text only), skipped (one line, several lines).
+    pub fn every_outcome() -> Vec<TrialRecord> {
+        use crate::failure::{TrialError, ensure};
+        let record = |name: &str, outcome: TrialOutcome| TrialRecord {
+            name: name.into(),
+            suite: name.split("::").next().unwrap_or("").into(),
+            claim: format!("the claim of {name}"),
+            doc_url: "https://kubernetes.io/docs/concepts/services-networking/dual-stack/".into(),
+            outcome,
+            duration: Duration::from_millis(1250),
+            log: String::new(),
+            findings: vec![],
+            failed_attempts: vec![],
+        };
+        let failed = |name: &str, error: TrialError| {
+            record(
+                name,
+                TrialOutcome::Failed {
+                    failure: error.failure(),
+                    diagnostics: "=== pod p ===\nphase: Running\nevents: none".into(),
+                },
+            )
+        };
+        let timeout = TrialError::Timeout {
+            awaited: "pod p to be Running and Ready".into(),
+            budget: "pod-start",
+            elapsed: Duration::from_secs(180),
+            last_state: "pod p: Pending\nImagePullBackOff".into(),
+        };
+        let attempt = |error: &TrialError| FailedAttempt {
+            failure: error.failure(),
+            diagnostics: "pod p: Pending".into(),
+            duration: Duration::from_secs(3),
+            log: "created pod p\n".into(),
+        };
+
+        let mut findings = record("dual_stack::a::findings", TrialOutcome::Passed);
+        for n in 1..=2 {
+            findings.findings.push(DocFinding {
+                claim: findings.claim.clone(),
+                doc_url: findings.doc_url.clone(),
+                doc_says: format!("the doc's value {n}"),
+                cluster_shows: format!("the cluster's value {n}\non a second line"),
+            });
+        }
+        let mut flaky = record("dual_stack::a::flaky", TrialOutcome::Passed);
+        flaky.failed_attempts = vec![attempt(&timeout), attempt(&timeout)];
+        let mut after_reruns = failed(
+            "dual_stack::a::after_reruns",
+            ensure(false, "the pod's IPs", "two", "one").unwrap_err(),
+        );
+        after_reruns.failed_attempts = vec![attempt(&timeout)];
+        vec![
+            record("dual_stack::a::passed", TrialOutcome::Passed),
+            findings,
+            flaky,
+            failed(
+                "dual_stack::a::mismatch",
+                ensure(
+                    false,
+                    "/etc/hosts",
+                    "127.0.0.1 a\n::1 a",
+                    "127.0.0.1 b\n::1 b",
+                )
+                .unwrap_err(),
+            ),
+            failed("dual_stack::a::timeout", timeout.clone()),
+            failed(
+                "dual_stack::a::gave_up",
+                TrialError::GaveUp {
+                    awaited: "pod p to be Ready".into(),
+                    why: "the pod failed".into(),
+                    last_state: "pod p: Failed".into(),
+                },
+            ),
+            failed(
+                "dual_stack::a::api_error",
+                TrialError::Api {
+                    context: "create Service s".into(),
+                    source: std::sync::Arc::new(kube::Error::Service("connection refused".into())),
+                },
+            ),
+            failed(
+                "dual_stack::a::setup",
+                TrialError::Harness("exec failed: no shell".into()),
+            ),
+            after_reruns,
+            record(
+                "dual_stack::a::text_only",
+                TrialOutcome::Failed {
+                    failure: Failure::from_text(FailureKind::Unknown, "check: x\nexpected: 1"),
+                    diagnostics: String::new(),
+                },
+            ),
+            record(
+                "dual_stack::a::skipped",
+                TrialOutcome::Skipped {
+                    reason: "the cluster is IPv4-only".into(),
+                },
+            ),
+            record(
+                "dual_stack::a::skipped_at_length",
+                TrialOutcome::Skipped {
+                    reason: "no LoadBalancer controller\nNETCONFORM_LOAD_BALANCER=no".into(),
+                },
+            ),
         ]
     }
 }

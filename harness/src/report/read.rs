@@ -1,25 +1,18 @@
 //! A netconform JUnit report read back (quick-junit's deserializer): where the run went and each trial's
 //! result, for the gate ([`super::gate`]) and the doc-claims matrix ([`super::claims`]).
 //!
-//! The property names are the ones [`super::junit`] writes.
+//! The property names are the ones [`super::junit`] writes, from one table ([`super::property`]).
 
 use std::collections::BTreeSet;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use quick_junit::{Property, Report, TestCase, TestCaseStatus};
 
+use super::property as names;
+use super::{Failure, RunStatus, failure_text};
+use crate::cluster::TargetKind;
 use crate::failure::FailureKind;
-
-const TARGET: &str = "netconform.target";
-const TARGET_DESCRIPTION: &str = "netconform.target.description";
-const SERVER_VERSION: &str = "netconform.server-version";
-const NODE_IMAGE: &str = "netconform.node-image";
-const IP_FAMILIES: &str = "netconform.ip-families";
-const RUN_ID: &str = "netconform.run-id";
-const CLAIM: &str = "netconform.claim";
-const DOC_URL: &str = "netconform.doc-url";
-const FINDING_PREFIX: &str = "netconform.finding.";
-use super::junit::names;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -41,8 +34,7 @@ pub enum ReadError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunReport {
     pub path: PathBuf,
-    /// `kind`, `existing`, `simulated` or `none`.
-    pub target: String,
+    pub target: ReportTarget,
     pub target_description: String,
     /// `unknown` when the run could not tell.
     pub server_version: String,
@@ -51,12 +43,69 @@ pub struct RunReport {
     /// `IPv4,IPv6`
     pub ip_families: String,
     pub run_id: String,
-    /// `finished`, `interrupted`, `running`, or `unknown` (a report that does not say).
-    pub status: String,
+    pub status: ReportStatus,
     /// The libtest selection the run was given, `none` for the whole suite.
     pub filter: String,
     /// In report order.
     pub trials: Vec<TrialResult>,
+}
+
+/// The target a report names (`netconform.target`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportTarget {
+    /// `kind`, `existing` or `simulated`.
+    Known(TargetKind),
+    /// `none`: no target was found, every trial was skipped.
+    None,
+    /// A label this version does not know.
+    Other(String),
+}
+
+impl ReportTarget {
+    pub fn from_label(label: &str) -> ReportTarget {
+        let kinds = [
+            TargetKind::Kind,
+            TargetKind::Existing,
+            TargetKind::Simulated,
+        ];
+        match kinds.into_iter().find(|k| k.to_string() == label) {
+            Some(kind) => ReportTarget::Known(kind),
+            None if label == names::NO_TARGET => ReportTarget::None,
+            None => ReportTarget::Other(label.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for ReportTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReportTarget::Known(kind) => kind.fmt(f),
+            ReportTarget::None => f.write_str(names::NO_TARGET),
+            ReportTarget::Other(label) => f.write_str(label),
+        }
+    }
+}
+
+/// How far a report says its run got (`netconform.run.status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportStatus {
+    Known(RunStatus),
+    /// The report does not say (written before runs recorded it).
+    Missing,
+    /// A label this version does not know.
+    Other(String),
+}
+
+impl ReportStatus {
+    pub fn from_label(label: Option<&str>) -> ReportStatus {
+        match label {
+            None => ReportStatus::Missing,
+            Some(label) => RunStatus::from_label(label).map_or_else(
+                || ReportStatus::Other(label.to_string()),
+                ReportStatus::Known,
+            ),
+        }
+    }
 }
 
 /// What a report's target is, for telling whether two reports may be compared.
@@ -74,17 +123,17 @@ pub enum TargetClass {
 
 impl RunReport {
     pub fn target_class(&self) -> TargetClass {
-        match self.target.as_str() {
-            "simulated" => TargetClass::Simulated,
-            "kind" | "existing" => TargetClass::Cluster,
-            "none" => TargetClass::NoTarget,
-            other => TargetClass::Other(other.to_string()),
+        match &self.target {
+            ReportTarget::Known(TargetKind::Simulated) => TargetClass::Simulated,
+            ReportTarget::Known(TargetKind::Kind | TargetKind::Existing) => TargetClass::Cluster,
+            ReportTarget::None => TargetClass::NoTarget,
+            ReportTarget::Other(label) => TargetClass::Other(label.clone()),
         }
     }
 
     /// Whether the run got to its end (an interrupted or killed run lists only the trials that ended).
     pub fn finished(&self) -> bool {
-        self.status == super::RunStatus::Finished.label()
+        self.status == ReportStatus::Known(RunStatus::Finished)
     }
 
     pub fn trial(&self, name: &str) -> Option<&TrialResult> {
@@ -136,11 +185,10 @@ pub enum TrialState {
         first_failure: String,
     },
     Failed {
-        /// Whether the cluster contradicts the doc or the harness could not tell (the JUnit `type`;
-        /// [`FailureKind::Unknown`] in reports written before kinds were recorded).
-        kind: FailureKind,
-        /// The check that failed, expected and observed (without the claim and doc lines the runner prefixes).
-        failure: String,
+        /// Its kind (the JUnit `type`; [`FailureKind::Unknown`] in reports written before kinds were
+        /// recorded), its fields (none in reports written before they were recorded) and its text (without
+        /// the claim and doc lines the runner prefixes).
+        failure: Failure,
         /// Events, pod status and logs the runner collected.
         diagnostics: String,
         /// Attempts in all (1 + reruns).
@@ -178,7 +226,7 @@ impl TrialState {
                 "flaky: passed after {failed_attempts} failed attempt(s); first: {}",
                 headline(first_failure)
             ),
-            TrialState::Failed { failure, .. } => format!("FAILED: {}", headline(failure)),
+            TrialState::Failed { failure, .. } => format!("FAILED: {}", headline(&failure.text)),
             TrialState::Skipped { reason } => format!("skipped: {}", headline(reason)),
         }
     }
@@ -209,7 +257,7 @@ pub fn parse_report(path: &Path, xml: &str) -> Result<RunReport, ReadError> {
         .test_suites
         .iter()
         .map(|s| s.properties.as_slice())
-        .find(|p| property(p, TARGET).is_some())
+        .find(|p| property(p, names::TARGET).is_some())
         .ok_or_else(|| ReadError::NotNetconform {
             path: path.to_path_buf(),
         })?;
@@ -228,13 +276,13 @@ pub fn parse_report(path: &Path, xml: &str) -> Result<RunReport, ReadError> {
     }
     Ok(RunReport {
         path: path.to_path_buf(),
-        target: get(TARGET, "none"),
-        target_description: get(TARGET_DESCRIPTION, ""),
-        server_version: get(SERVER_VERSION, "unknown"),
-        node_image: get(NODE_IMAGE, "n/a"),
-        ip_families: get(IP_FAMILIES, ""),
-        run_id: get(RUN_ID, ""),
-        status: get(names::STATUS, "unknown"),
+        target: ReportTarget::from_label(&get(names::TARGET, names::NO_TARGET)),
+        target_description: get(names::TARGET_DESCRIPTION, ""),
+        server_version: get(names::SERVER_VERSION, names::UNKNOWN_VERSION),
+        node_image: get(names::NODE_IMAGE, names::NO_NODE_IMAGE),
+        ip_families: get(names::IP_FAMILIES, ""),
+        run_id: get(names::RUN_ID, ""),
+        status: ReportStatus::from_label(property(run, names::STATUS)),
         filter: get(names::FILTER, names::NO_FILTER),
         trials,
     })
@@ -253,27 +301,33 @@ fn trial_result(case: &TestCase) -> TrialResult {
             .map(|s| s.as_str().to_string())
             .unwrap_or_default()
     };
+    let property = |name: &str| property(&case.properties, name).unwrap_or("").to_string();
     let state = match &case.status {
         TestCaseStatus::Success { flaky_runs } if flaky_runs.is_empty() => TrialState::Passed,
         TestCaseStatus::Success { flaky_runs } => TrialState::Flaky {
             failed_attempts: flaky_runs.len(),
             first_failure: flaky_runs
                 .first()
-                .map(|r| split_failure(&text(&r.description), &text(&r.message)).0)
+                .map(|r| description(&text(&r.description), &text(&r.message)).0)
                 .unwrap_or_default(),
         },
         // `error` (not written by the runner, but JUnit allows it) counts as a failure.
         TestCaseStatus::NonSuccess {
             message,
             ty,
-            description,
+            description: whole,
             reruns,
             ..
         } => {
-            let (failure, diagnostics) = split_failure(&text(description), &text(message));
+            let (text, diagnostics) = description(&text(whole), &text(message));
             TrialState::Failed {
-                kind: FailureKind::from_label(ty.as_ref().map(|t| t.as_str())),
-                failure,
+                failure: Failure {
+                    kind: FailureKind::from_label(ty.as_ref().map(|t| t.as_str())),
+                    check: property(names::FAILURE_CHECK),
+                    expected: property(names::FAILURE_EXPECTED),
+                    observed: property(names::FAILURE_OBSERVED),
+                    text,
+                },
                 diagnostics,
                 attempts: 1 + reruns.runs.len(),
             }
@@ -290,12 +344,26 @@ fn trial_result(case: &TestCase) -> TrialResult {
     };
     TrialResult {
         name: case.name.as_str().to_string(),
-        claim: property(&case.properties, CLAIM).unwrap_or("").to_string(),
-        doc_url: property(&case.properties, DOC_URL)
-            .unwrap_or("")
-            .to_string(),
+        claim: property(names::CLAIM),
+        doc_url: property(names::DOC_URL),
         state,
         findings: findings(&case.properties),
+    }
+}
+
+/// A failure element's text and diagnostics: from its description ([`failure_text`]), or its message when
+/// the description is empty.
+fn description(description: &str, message: &str) -> (String, String) {
+    let whole = if description.trim().is_empty() {
+        message
+    } else {
+        description
+    };
+    let (text, diagnostics) = failure_text(whole);
+    if text.is_empty() {
+        (message.trim().to_string(), diagnostics)
+    } else {
+        (text, diagnostics)
     }
 }
 
@@ -303,15 +371,9 @@ fn trial_result(case: &TestCase) -> TrialResult {
 fn findings(properties: &[Property]) -> Vec<Finding> {
     let mut numbered: Vec<(usize, Finding)> = Vec::new();
     for p in properties {
-        let Some((n, field)) = p
-            .name
-            .as_str()
-            .strip_prefix(FINDING_PREFIX)
-            .and_then(|rest| rest.split_once('.'))
-        else {
+        let Some((n, field)) = names::parse_finding(p.name.as_str()) else {
             continue;
         };
-        let Ok(n) = n.parse::<usize>() else { continue };
         let index = match numbered.iter().position(|(k, _)| *k == n) {
             Some(i) => i,
             None => {
@@ -326,38 +388,13 @@ fn findings(properties: &[Property]) -> Vec<Finding> {
             }
         };
         match field {
-            "doc-says" => numbered[index].1.doc_says = p.value.as_str().to_string(),
-            "cluster-shows" => numbered[index].1.cluster_shows = p.value.as_str().to_string(),
+            names::DOC_SAYS => numbered[index].1.doc_says = p.value.as_str().to_string(),
+            names::CLUSTER_SHOWS => numbered[index].1.cluster_shows = p.value.as_str().to_string(),
             _ => {}
         }
     }
     numbered.sort_by_key(|(n, _)| *n);
     numbered.into_iter().map(|(_, f)| f).collect()
-}
-
-/// The runner's failure text is `claim: …`, `doc: …`, the error, then `\n\ndiagnostics:\n…`
-/// (report/junit.rs `full_failure`, runner.rs `failed`). Returns (error, diagnostics); the claim and doc
-/// lines are dropped, the trial carries them.
-fn split_failure(description: &str, message: &str) -> (String, String) {
-    let whole = if description.trim().is_empty() {
-        message
-    } else {
-        description
-    };
-    let (body, diagnostics) = whole
-        .split_once("\n\ndiagnostics:\n")
-        .unwrap_or((whole, ""));
-    let error: Vec<&str> = body
-        .lines()
-        .skip_while(|l| l.starts_with("claim: ") || l.starts_with("doc: "))
-        .collect();
-    let error = error.join("\n").trim().to_string();
-    let error = if error.is_empty() {
-        message.trim().to_string()
-    } else {
-        error
-    };
-    (error, diagnostics.trim_end().to_string())
 }
 
 #[cfg(test)]
@@ -389,14 +426,13 @@ pub(crate) mod tests {
             log: String::new(),
             findings: vec![],
             failed_attempts: vec![],
-            failure: None,
         }
     }
 
-    /// What the runner's `failed` records: claim and doc lines, the error, diagnostics apart.
-    pub fn failed(claim: &str, error: &str) -> TrialOutcome {
+    /// A failure known by its text only, as a report from before failure fields has it; diagnostics apart.
+    pub fn failed(error: &str) -> TrialOutcome {
         TrialOutcome::Failed {
-            message: format!("claim: {claim}\ndoc: https://kubernetes.io/x/\n{error}"),
+            failure: Failure::from_text(FailureKind::Unknown, error),
             diagnostics: "=== pod p ===\nphase Running".into(),
         }
     }
@@ -404,8 +440,7 @@ pub(crate) mod tests {
     pub fn flaky(name: &str) -> TrialRecord {
         let mut r = record(name, TrialOutcome::Passed);
         r.failed_attempts.push(FailedAttempt {
-            kind: FailureKind::Timeout,
-            message: "claim: c\ndoc: d\ncheck: nslookup\ntimed out".into(),
+            failure: Failure::from_text(FailureKind::Timeout, "check: nslookup\ntimed out"),
             diagnostics: "pod".into(),
             duration: Duration::from_secs(1),
             log: String::new(),
@@ -423,11 +458,108 @@ pub(crate) mod tests {
         r
     }
 
+    /// What a report says of `record` once read back: the reader's view of the writer's record.
+    fn as_read(record: &TrialRecord) -> TrialResult {
+        let attempts = record.failed_attempts.len();
+        let state = match &record.outcome {
+            TrialOutcome::Passed => match record.failed_attempts.first() {
+                None => TrialState::Passed,
+                Some(first) => TrialState::Flaky {
+                    failed_attempts: attempts,
+                    first_failure: first.failure.text.clone(),
+                },
+            },
+            TrialOutcome::Failed {
+                failure,
+                diagnostics,
+            } => TrialState::Failed {
+                failure: failure.clone(),
+                diagnostics: diagnostics.clone(),
+                attempts: 1 + attempts,
+            },
+            TrialOutcome::Skipped { reason } => TrialState::Skipped {
+                reason: reason.clone(),
+            },
+        };
+        TrialResult {
+            name: record.name.clone(),
+            claim: record.claim.clone(),
+            doc_url: record.doc_url.clone(),
+            state,
+            findings: record
+                .findings
+                .iter()
+                .map(|f| Finding {
+                    doc_says: f.doc_says.clone(),
+                    cluster_shows: f.cluster_shows.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Written, read, compared: every outcome, with its failure's kind, fields and text, and the run.
+    #[test]
+    fn every_outcome_round_trips() {
+        let records = fixtures::every_outcome();
+        let kinds: BTreeSet<FailureKind> = records
+            .iter()
+            .filter_map(|r| match &r.outcome {
+                TrialOutcome::Failed { failure, .. } => Some(failure.kind),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kinds, FailureKind::ALL.into_iter().collect());
+        let runs = [
+            fixtures::run_info(Some(TargetKind::Simulated)),
+            RunInfo {
+                status: RunStatus::Interrupted,
+                filter: Some("--exact dual_stack::a::passed".into()),
+                server_version: None,
+                node_image: None,
+                ..fixtures::run_info(None)
+            },
+        ];
+        for run in runs {
+            let report = parse(&run, &records);
+            let expected: Vec<TrialResult> = records.iter().map(as_read).collect();
+            assert_eq!(report.trials, expected);
+            assert_eq!(
+                report,
+                RunReport {
+                    path: PathBuf::from("r.xml"),
+                    target: run.target.map_or(ReportTarget::None, ReportTarget::Known),
+                    target_description: run.target_description.clone(),
+                    server_version: run.server_version.clone().unwrap_or("unknown".into()),
+                    node_image: run.node_image.clone().unwrap_or("n/a".into()),
+                    ip_families: run.ip_families.join(","),
+                    run_id: run.run_id.clone(),
+                    status: ReportStatus::Known(run.status),
+                    filter: run.filter.clone().unwrap_or("none".into()),
+                    trials: expected,
+                }
+            );
+        }
+    }
+
+    /// JUnit cannot carry a TAB: the fields come back with the visible mark the report shows.
+    #[test]
+    fn a_tab_in_a_failure_field_reads_back_as_its_mark() {
+        let error = crate::failure::ensure(false, "hosts", "127.0.0.1\tfoo", "x").unwrap_err();
+        let report = parse(
+            &fixtures::run_info(Some(TargetKind::Kind)),
+            &[failed_with("a::b::c", error)],
+        );
+        assert!(matches!(
+            &report.trials[0].state,
+            TrialState::Failed { failure, .. } if failure.expected == "127.0.0.1␉foo"
+        ));
+    }
+
     #[test]
     fn runner_output_reads_back() {
         let run = fixtures::run_info(Some(TargetKind::Simulated));
         let report = parse(&run, &fixtures::trials());
-        assert_eq!(report.target, "simulated");
+        assert_eq!(report.target, ReportTarget::Known(TargetKind::Simulated));
         assert_eq!(report.target_class(), TargetClass::Simulated);
         assert_eq!(report.server_version, "v1.37.0");
         assert_eq!(report.node_image, "kindest/node:v1.37.0");
@@ -454,8 +586,8 @@ pub(crate) mod tests {
                 failure,
                 diagnostics,
                 attempts,
-                ..
             } => {
+                let failure = &failure.text;
                 assert!(failure.starts_with("/etc/hosts lacks"), "{failure}");
                 assert!(failure.contains("whole file:"), "{failure}");
                 assert_eq!(diagnostics, "pod hostaliases-pod: Running");
@@ -480,10 +612,9 @@ pub(crate) mod tests {
     #[test]
     fn claim_and_doc_lines_are_dropped_from_failures() {
         let run = fixtures::run_info(Some(TargetKind::Kind));
-        let mut r = record("dns::a::b", failed("the claim", "check: x\nexpected: 1"));
+        let mut r = record("dns::a::b", failed("check: x\nexpected: 1"));
         r.failed_attempts.push(FailedAttempt {
-            kind: FailureKind::Unknown,
-            message: "claim: the claim\ndoc: d\nfirst".into(),
+            failure: Failure::from_text(FailureKind::Unknown, "first"),
             diagnostics: String::new(),
             duration: Duration::ZERO,
             log: String::new(),
@@ -492,8 +623,7 @@ pub(crate) mod tests {
         assert_eq!(
             report.trials[0].state,
             TrialState::Failed {
-                kind: FailureKind::Unknown,
-                failure: "check: x\nexpected: 1".into(),
+                failure: Failure::from_text(FailureKind::Unknown, "check: x\nexpected: 1"),
                 diagnostics: "=== pod p ===\nphase Running".into(),
                 attempts: 2,
             }
@@ -556,20 +686,20 @@ pub(crate) mod tests {
             ("none", TargetClass::NoTarget),
             ("mars", TargetClass::Other("mars".into())),
         ] {
-            report.target = label.into();
+            report.target = ReportTarget::from_label(label);
             assert_eq!(report.target_class(), class);
         }
     }
 
     /// A record that failed with `error`, as the runner's `failed` records it (its kind included).
     pub fn failed_with(name: &str, error: crate::failure::TrialError) -> TrialRecord {
-        TrialRecord {
-            failure: Some(error.failure()),
-            ..record(
-                name,
-                failed(&format!("claim of {name}"), &error.to_string()),
-            )
-        }
+        record(
+            name,
+            TrialOutcome::Failed {
+                failure: error.failure(),
+                diagnostics: "=== pod p ===\nphase Running".into(),
+            },
+        )
     }
 
     pub fn timeout() -> crate::failure::TrialError {
@@ -590,7 +720,7 @@ pub(crate) mod tests {
             .trial("hostaliases::hostaliases_pod::alias_section")
             .map(|t| &t.state);
         assert!(
-            matches!(failed, Some(TrialState::Failed { kind: FailureKind::Unknown, failure, .. }) if failure.contains("the end of the hostaliases-pod log")),
+            matches!(failed, Some(TrialState::Failed { failure, .. }) if failure.kind == FailureKind::Unknown && failure.text.contains("the end of the hostaliases-pod log")),
             "{failed:?}"
         );
     }
@@ -612,7 +742,7 @@ pub(crate) mod tests {
             .trials
             .iter()
             .map(|t| match &t.state {
-                TrialState::Failed { kind, .. } => *kind,
+                TrialState::Failed { failure, .. } => failure.kind,
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -628,11 +758,8 @@ pub(crate) mod tests {
         let xml = xml(&run, &records).replace(r#"type="timeout""#, r#"type="sideways""#);
         let report = parse_report(Path::new("r.xml"), &xml).unwrap();
         assert!(matches!(
-            report.trials[1].state,
-            TrialState::Failed {
-                kind: FailureKind::Unknown,
-                ..
-            }
+            &report.trials[1].state,
+            TrialState::Failed { failure, .. } if failure.kind == FailureKind::Unknown
         ));
     }
 }

@@ -1,123 +1,144 @@
 //! The JSON summary beside the JUnit file: the same run in a shape scripts can read without an XML parser,
 //! with the doc findings gathered in one list.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
-    DocFinding, RunInfo, RunStatus, Totals, TrialOutcome, TrialRecord, first_line, totals,
-    write_atomically,
+    DocFinding, Failure, FailureKind, RunInfo, RunStatus, Totals, TrialOutcome, TrialRecord,
+    totals, write_atomically,
 };
 use crate::cluster::TargetKind;
 use crate::error::HarnessError;
 
-#[derive(Debug, Serialize)]
-pub struct Summary<'a> {
+/// The JSON summary, as written and as read back (`netconform fidelity` reads it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
     pub title: String,
-    pub run: RunJson<'a>,
+    pub run: RunJson,
     pub totals: Totals,
-    pub trials: Vec<TrialJson<'a>>,
+    pub trials: Vec<TrialJson>,
     /// Every doc finding of the run, with the trial that made it.
-    pub findings: Vec<FindingJson<'a>>,
+    pub findings: Vec<FindingJson>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct RunJson<'a> {
-    pub run_id: &'a str,
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunJson {
+    pub run_id: String,
     /// `kind`, `existing`, `simulated` or `none`.
     pub target: String,
     /// True for the test double: its results say nothing about a real cluster.
     pub simulated: bool,
-    pub target_description: &'a str,
-    pub server_version: Option<&'a str>,
-    pub node_image: Option<&'a str>,
-    pub ip_families: &'a [String],
+    pub target_description: String,
+    pub server_version: Option<String>,
+    pub node_image: Option<String>,
+    pub ip_families: Vec<String>,
     /// RFC 3339, UTC.
     pub started_at: String,
     /// The image map's substitutions and the testbed's record ([`RunInfo::properties`]).
-    pub properties: std::collections::BTreeMap<&'a str, &'a str>,
+    pub properties: BTreeMap<String, String>,
     /// `running` (the run had not ended when this was written), `finished` or `interrupted`.
-    pub status: &'static str,
+    pub status: RunStatus,
     pub interrupted: bool,
     /// The libtest selection (`--exact a b`, `--skip c`); `null` for the whole suite.
-    pub filter: Option<&'a str>,
+    pub filter: Option<String>,
     /// Since the run started; trials run side by side, so it is much less than `trial_time_seconds`.
     pub wall_time_seconds: f64,
     /// The trials' durations summed.
     pub trial_time_seconds: f64,
     /// `NETCONFORM_SIM_DEVIATIONS`: failures injected on purpose.
-    pub deviations: &'a [String],
+    pub deviations: Vec<String>,
     /// `NETCONFORM_SIM_FAULTS`.
-    pub faults: Option<&'a str>,
+    pub faults: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct TrialJson<'a> {
-    pub name: &'a str,
-    pub suite: &'a str,
-    pub claim: &'a str,
-    pub doc_url: &'a str,
+/// A trial's verdict in the JSON: a pass after a failed attempt is `flaky`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Passed,
+    Failed,
+    Skipped,
+    Flaky,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::Skipped => "skipped",
+            Verdict::Flaky => "flaky",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialJson {
+    pub name: String,
+    pub suite: String,
+    pub claim: String,
+    pub doc_url: String,
     /// `passed`, `failed`, `skipped` or `flaky` (passed after a failed attempt).
-    pub outcome: &'static str,
+    pub outcome: Verdict,
     /// A failure's `check: expected …; observed …` on one line, or the skip reason.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<&'a str>,
-    /// A failure's `type`, `check`, `expected` and `observed`.
+    /// A failure's claim and doc lines, then its text ([`TrialRecord::failure_message`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+    /// A failure's `type`, `check`, `expected` and `observed` (its text is in `details`).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub failure: Option<&'a super::Failure>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub diagnostics: Option<&'a str>,
+    pub failure: Option<Failure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<String>,
     pub duration_seconds: f64,
-    pub failed_attempts: Vec<AttemptJson<'a>>,
-    pub findings: &'a [DocFinding],
+    pub failed_attempts: Vec<AttemptJson>,
+    pub findings: Vec<DocFinding>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct AttemptJson<'a> {
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptJson {
     /// The attempt's failure kind, as the trial's `type`.
     #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub message: &'a str,
-    pub diagnostics: &'a str,
+    pub kind: FailureKind,
+    /// The attempt's claim and doc lines, then its failure's text.
+    pub message: String,
+    pub diagnostics: String,
     pub duration_seconds: f64,
 }
 
-#[derive(Debug, Serialize)]
-pub struct FindingJson<'a> {
-    pub trial: &'a str,
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingJson {
+    pub trial: String,
     #[serde(flatten)]
-    pub finding: &'a DocFinding,
+    pub finding: DocFinding,
 }
 
-pub fn build_summary<'a>(run: &'a RunInfo, trials: &'a [TrialRecord]) -> Summary<'a> {
+pub fn build_summary(run: &RunInfo, trials: &[TrialRecord]) -> Summary {
     let started: DateTime<Utc> = run.started_at.into();
     Summary {
         title: run.title(),
         run: RunJson {
-            run_id: &run.run_id,
+            run_id: run.run_id.clone(),
             target: run.target_label(),
             simulated: run.target == Some(TargetKind::Simulated),
-            target_description: &run.target_description,
-            server_version: run.server_version.as_deref(),
-            node_image: run.node_image.as_deref(),
-            ip_families: &run.ip_families,
+            target_description: run.target_description.clone(),
+            server_version: run.server_version.clone(),
+            node_image: run.node_image.clone(),
+            ip_families: run.ip_families.clone(),
             started_at: started.to_rfc3339_opts(SecondsFormat::Secs, true),
-            properties: run
-                .properties
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect(),
-            status: run.status.label(),
+            properties: run.properties.iter().cloned().collect(),
+            status: run.status,
             interrupted: run.status == RunStatus::Interrupted,
-            filter: run.filter.as_deref(),
+            filter: run.filter.clone(),
             wall_time_seconds: run.wall_time.as_secs_f64(),
             trial_time_seconds: trials.iter().map(|t| t.duration.as_secs_f64()).sum(),
-            deviations: &run.deviations,
-            faults: run.faults.as_deref(),
+            deviations: run.deviations.clone(),
+            faults: run.faults.clone(),
         },
         totals: totals(trials),
         trials: trials.iter().map(trial_json).collect(),
@@ -125,55 +146,93 @@ pub fn build_summary<'a>(run: &'a RunInfo, trials: &'a [TrialRecord]) -> Summary
             .iter()
             .flat_map(|t| {
                 t.findings.iter().map(move |f| FindingJson {
-                    trial: &t.name,
-                    finding: f,
+                    trial: t.name.clone(),
+                    finding: f.clone(),
                 })
             })
             .collect(),
     }
 }
 
-fn trial_json(trial: &TrialRecord) -> TrialJson<'_> {
-    let (outcome, message, details, diagnostics) = match &trial.outcome {
-        TrialOutcome::Passed if trial.is_flaky() => ("flaky", None, None, None),
-        TrialOutcome::Passed => ("passed", None, None, None),
+fn trial_json(trial: &TrialRecord) -> TrialJson {
+    let (outcome, message, details, failure, diagnostics) = match &trial.outcome {
+        TrialOutcome::Passed if trial.is_flaky() => (Verdict::Flaky, None, None, None, None),
+        TrialOutcome::Passed => (Verdict::Passed, None, None, None, None),
         TrialOutcome::Failed {
-            message,
+            failure,
             diagnostics,
         } => (
-            "failed",
-            Some(match &trial.failure {
-                Some(failure) => failure.one_line(),
-                None => first_line(message).to_string(),
-            }),
-            Some(message.as_str()),
-            Some(diagnostics.as_str()),
+            Verdict::Failed,
+            Some(failure.one_line()),
+            Some(trial.failure_message(failure)),
+            // A failure known by its text only has no fields to give.
+            Some(failure.clone()).filter(Failure::has_fields),
+            Some(diagnostics.clone()),
         ),
-        TrialOutcome::Skipped { reason } => ("skipped", Some(reason.clone()), None, None),
+        TrialOutcome::Skipped { reason } => {
+            (Verdict::Skipped, Some(reason.clone()), None, None, None)
+        }
     };
     TrialJson {
-        name: &trial.name,
-        suite: &trial.suite,
-        claim: &trial.claim,
-        doc_url: &trial.doc_url,
+        name: trial.name.clone(),
+        suite: trial.suite.clone(),
+        claim: trial.claim.clone(),
+        doc_url: trial.doc_url.clone(),
         outcome,
         message,
         details,
-        failure: trial.failure.as_ref(),
+        failure,
         diagnostics,
         duration_seconds: trial.duration.as_secs_f64(),
         failed_attempts: trial
             .failed_attempts
             .iter()
             .map(|a| AttemptJson {
-                kind: a.kind.label(),
-                message: &a.message,
-                diagnostics: &a.diagnostics,
+                kind: a.failure.kind,
+                message: trial.failure_message(&a.failure),
+                diagnostics: a.diagnostics.clone(),
                 duration_seconds: a.duration.as_secs_f64(),
             })
             .collect(),
-        findings: &trial.findings,
+        findings: trial.findings.clone(),
     }
+}
+
+/// Why a JSON summary could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryError {
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a netconform JSON summary: {reason}", path.display())]
+    NotSummary { path: PathBuf, reason: String },
+}
+
+/// Reads the JSON summary at `path`.
+pub fn read_summary(path: &Path) -> Result<Summary, SummaryError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SummaryError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_summary(path, &text)
+}
+
+/// Parses a JSON summary; `path` names it in errors. A failure's text comes back from its `details`.
+pub fn parse_summary(path: &Path, json: &str) -> Result<Summary, SummaryError> {
+    let mut summary: Summary =
+        serde_json::from_str(json).map_err(|e| SummaryError::NotSummary {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    for trial in &mut summary.trials {
+        if let (Some(failure), Some(details)) = (&mut trial.failure, &trial.details) {
+            failure.text = super::failure_text(details).0;
+        }
+    }
+    Ok(summary)
 }
 
 /// Writes the JSON summary to `path` (atomically, parent directories created).
@@ -200,11 +259,17 @@ mod tests {
     #[test]
     fn a_failure_has_its_check_expected_observed_and_type() {
         let mut trials = fixtures::trials();
-        trials[1].failure = Some(
-            crate::failure::ensure(false, "the hosts file", "127.0.0.1\tfoo.local", "nothing")
-                .unwrap_err()
-                .failure(),
-        );
+        trials[1].outcome = TrialOutcome::Failed {
+            failure: crate::failure::ensure(
+                false,
+                "the hosts file",
+                "127.0.0.1\tfoo.local",
+                "nothing",
+            )
+            .unwrap_err()
+            .failure(),
+            diagnostics: "pod hostaliases-pod: Running".into(),
+        };
         let run = fixtures::run_info(Some(TargetKind::Kind));
         let value = serde_json::to_value(build_summary(&run, &trials)).unwrap();
         let failed = &value["trials"][1];
@@ -242,6 +307,45 @@ mod tests {
         assert_eq!(value["run"]["interrupted"], true);
         assert_eq!(value["run"]["filter"], "dns");
         assert_eq!(value["run"]["deviations"][0], "hosts-no-fqdn");
+    }
+
+    /// Written, read, compared: every outcome, with its failure's kind, fields and text, and the run.
+    #[test]
+    fn every_outcome_round_trips() {
+        let trials = fixtures::every_outcome();
+        for run in [
+            fixtures::run_info(Some(TargetKind::Simulated)),
+            RunInfo {
+                status: RunStatus::Interrupted,
+                filter: Some("dual_stack".into()),
+                deviations: vec!["hosts-no-fqdn".into()],
+                faults: Some("errors=0.1".into()),
+                properties: vec![("netconform.image.busybox".into(), "b:1".into())],
+                ..fixtures::run_info(None)
+            },
+        ] {
+            let written = build_summary(&run, &trials);
+            let json = serde_json::to_string_pretty(&written).unwrap();
+            let read = parse_summary(Path::new("junit.json"), &json).unwrap();
+            assert_eq!(read, written);
+            // The failure's text comes back too (the JSON keeps it in `details`).
+            let texts: Vec<&str> = read
+                .trials
+                .iter()
+                .filter_map(|t| t.failure.as_ref())
+                .map(|f| f.text.as_str())
+                .collect();
+            assert!(
+                texts.len() == 6 && texts.iter().all(|t| !t.is_empty()),
+                "{texts:?}"
+            );
+        }
+        let err = parse_summary(Path::new("x.json"), r#"{"trials": []}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("x.json is not a netconform JSON summary: "),
+            "{err}"
+        );
     }
 
     #[test]
