@@ -13,7 +13,7 @@ use netconform::config::{Settings, TargetChoice};
 use netconform::labels::managed_selector;
 use netconform::runner::run_all;
 use netconform::sweep::sweep;
-use netconform::wait::{Budget, Verdict, wait_list};
+use netconform::wait::{Budget, Verdict, Wait};
 use netconform_double::{Double, DoubleConfig};
 use netconform_suites::all_trials;
 
@@ -46,23 +46,18 @@ async fn a_killed_run_leaves_nothing_after_sweep() {
     let run = tokio::spawn(async move { run_all(&settings, &all_trials(), 16).await });
     // Kill it once it owns both namespaces and a ServiceCIDR: the middle of the run.
     let describe = |o: &ServiceCIDR| format!("{:?}", o.metadata.name);
-    wait_list(
-        &cidrs,
-        managed.clone(),
-        "a labelled ServiceCIDR of the run",
-        Budget::new("run-started", 60),
-        1.0,
-        &describe,
-        |o| {
+    Wait::new(cidrs.clone(), Budget::new("run-started", 60), 1.0)
+        .awaiting("a labelled ServiceCIDR of the run")
+        .showing(&describe)
+        .until_all(managed.clone(), |o| {
             if o.is_empty() {
                 Verdict::Pending
             } else {
                 Verdict::Done
             }
-        },
-    )
-    .await
-    .unwrap();
+        })
+        .await
+        .unwrap();
     run.abort();
     let _ = run.await;
     let left = namespaces
@@ -117,31 +112,21 @@ async fn a_killed_run_leaves_nothing_after_sweep() {
     for (what, done) in [
         (
             "no labelled namespace",
-            wait_list(
-                &namespaces,
-                managed.clone(),
-                "no labelled namespace",
-                Budget::new("sweep", 60),
-                1.0,
-                &describe_ns,
-                none,
-            )
-            .await
-            .is_ok(),
+            Wait::new(namespaces.clone(), Budget::new("sweep", 60), 1.0)
+                .awaiting("no labelled namespace")
+                .showing(&describe_ns)
+                .until_all(managed.clone(), none)
+                .await
+                .is_ok(),
         ),
         (
             "no labelled ServiceCIDR",
-            wait_list(
-                &cidrs,
-                managed.clone(),
-                "no labelled ServiceCIDR",
-                Budget::new("sweep", 60),
-                1.0,
-                &describe,
-                none,
-            )
-            .await
-            .is_ok(),
+            Wait::new(cidrs.clone(), Budget::new("sweep", 60), 1.0)
+                .awaiting("no labelled ServiceCIDR")
+                .showing(&describe)
+                .until_all(managed.clone(), none)
+                .await
+                .is_ok(),
         ),
     ] {
         assert!(done, "after sweep: expected {what}");
