@@ -14,30 +14,29 @@ macro_rules! trials {
     (@munch [$($done:expr,)*]) => { &[$($done,)*] };
     (@munch [$($done:expr,)*] per_family {
         name: $name:literal,
-        claim: [$first:literal $(, $rest:literal)* $(,)?],
+        claim: [$($claim:literal),+ $(,)?],
         doc_url: $doc_url:expr,
         needs: [$($need:expr),* $(,)?],
         run: $run:path $(,)?
     } $(, $($tail:tt)*)?) => {
         $crate::family::trials!(@munch [$($done,)*
-            ::netconform::trial::TrialDef {
-                name: concat!($name, "::ipv4"),
-                claim: concat!($first $(, "IPv4", $rest)*),
-                doc_url: $doc_url,
-                needs: &[::netconform::preflight::Need::Ipv4, $($need),*],
-                run: |ctx| Box::pin($run(ctx, ::netconform::ipfamily::IpFamily::IPv4)),
-            },
-            ::netconform::trial::TrialDef {
-                name: concat!($name, "::ipv6"),
-                claim: concat!($first $(, "IPv6", $rest)*),
-                doc_url: $doc_url,
-                needs: &[::netconform::preflight::Need::Ipv6, $($need),*],
-                run: |ctx| Box::pin($run(ctx, ::netconform::ipfamily::IpFamily::IPv6)),
-            },
+            $crate::family::trials!(@one "ipv4", Ipv4, IPv4, $name, [$($claim),+], $doc_url, [$($need),*], $run),
+            $crate::family::trials!(@one "ipv6", Ipv6, IPv6, $name, [$($claim),+], $doc_url, [$($need),*], $run),
         ] $($($tail)*)?)
     };
     (@munch [$($done:expr,)*] $trial:expr $(, $($tail:tt)*)?) => {
         $crate::family::trials!(@munch [$($done,)* $trial,] $($($tail)*)?)
+    };
+    // One family's trial: `$need` names its `Need`, `$family` its `IpFamily` (and, spelled, the claim's word).
+    (@one $suffix:literal, $need:ident, $family:ident, $name:literal, [$first:literal $(, $rest:literal)*],
+        $doc_url:expr, [$($needs:expr),*], $run:path) => {
+        ::netconform::trial::TrialDef {
+            name: concat!($name, "::", $suffix),
+            claim: concat!($first $(, stringify!($family), $rest)*),
+            doc_url: $doc_url,
+            needs: &[::netconform::preflight::Need::$need, $($needs),*],
+            run: |ctx| Box::pin($run(ctx, ::netconform::ipfamily::IpFamily::$family)),
+        }
     };
     ($($entries:tt)*) => { $crate::family::trials!(@munch [] $($entries)*) };
 }
