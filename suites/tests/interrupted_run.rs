@@ -13,7 +13,7 @@ use netconform::config::{Settings, TargetChoice};
 use netconform::labels::managed_selector;
 use netconform::runner::run_all;
 use netconform::sweep::sweep;
-use netconform::wait::{Budget, Verdict, Wait};
+use netconform::wait::{Budget, Verdict, Wait, conditions};
 use netconform_double::{Double, DoubleConfig};
 use netconform_suites::all_trials;
 
@@ -108,25 +108,14 @@ async fn a_killed_run_leaves_nothing_after_sweep() {
         "{:?}",
         report.deleted
     );
-    let describe_ns = |o: &Namespace| format!("{:?}", o.metadata.name);
     for (what, done) in [
         (
             "no labelled namespace",
-            Wait::new(namespaces.clone(), Budget::new("sweep", 60), 1.0)
-                .awaiting("no labelled namespace")
-                .showing(&describe_ns)
-                .until_all(managed.clone(), none)
-                .await
-                .is_ok(),
+            none_left_of(&namespaces, "no labelled namespace").await,
         ),
         (
             "no labelled ServiceCIDR",
-            Wait::new(cidrs.clone(), Budget::new("sweep", 60), 1.0)
-                .awaiting("no labelled ServiceCIDR")
-                .showing(&describe)
-                .until_all(managed.clone(), none)
-                .await
-                .is_ok(),
+            none_left_of(&cidrs, "no labelled ServiceCIDR").await,
         ),
     ] {
         assert!(done, "after sweep: expected {what}");
@@ -141,10 +130,14 @@ fn watcher_config() -> kube::runtime::watcher::Config {
     kube::runtime::watcher::Config::default().labels(&managed_selector())
 }
 
-fn none<K>(objects: &[K]) -> Verdict {
-    if objects.is_empty() {
-        Verdict::Done
-    } else {
-        Verdict::Pending
-    }
+/// Whether the run's labelled objects of `api` are gone within the sweep's budget.
+async fn none_left_of<K>(api: &Api<K>, what: &str) -> bool
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    Wait::new(api.clone(), Budget::new("sweep", 60), 1.0)
+        .awaiting(what)
+        .until_all(watcher_config(), conditions::none_left)
+        .await
+        .is_ok()
 }
