@@ -11,7 +11,7 @@ use kube::{Client, ResourceExt};
 
 use crate::retry::retrying;
 use crate::sweep::{self, SweepOptions};
-use crate::wait::{Budget, Verdict, budgets, wait_list};
+use crate::wait::{Budget, Verdict, Wait, budgets, conditions};
 
 /// Something this run created and must delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,22 +177,11 @@ pub async fn remove_run(client: &Client, run_id: &str, scale: f64) -> Vec<String
                 o.metadata.name.as_deref().unwrap_or("?")
             )
         };
-        let gone = wait_list(
-            &api,
-            config.clone(),
-            &format!("no {} of run {run_id}", resource.plural),
-            SHUTDOWN,
-            scale,
-            &describe,
-            |objects| {
-                if objects.is_empty() {
-                    Verdict::Done
-                } else {
-                    Verdict::Pending
-                }
-            },
-        )
-        .await;
+        let gone = Wait::new(api, SHUTDOWN, scale)
+            .awaiting(format!("no {} of run {run_id}", resource.plural))
+            .showing(describe)
+            .until_all(config.clone(), conditions::none_left)
+            .await;
         match gone {
             Ok(_) => {}
             Err(crate::failure::TrialError::Timeout { last_state, .. }) => left.extend(
@@ -228,23 +217,12 @@ pub async fn wait_services_gone(
                 .unwrap_or_default()
         )
     };
-    wait_list(
-        &api,
-        watcher::Config::default(),
-        &awaited,
-        budgets::NAMESPACE_CLEANUP,
-        scale,
-        &describe,
-        |services: &[Service]| {
-            if services.is_empty() {
-                Verdict::Done
-            } else {
-                Verdict::Pending
-            }
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    Wait::new(api, budgets::NAMESPACE_CLEANUP, scale)
+        .awaiting(awaited)
+        .showing(describe)
+        .until_all(watcher::Config::default(), conditions::none_left)
+        .await
+        .map_err(|e| e.to_string())?;
     // A Service's ClusterIPs are released after it is gone from storage (pkg/registry/core/service/storage
     // afterDelete -> releaseAllocatedResources deletes its IPAddress objects), and the allocator sees free
     // addresses through its IPAddress informer (pkg/registry/core/service/ipallocator/ipallocator.go). Seen
@@ -288,23 +266,18 @@ pub async fn wait_addresses_released(
             ))
         )
     };
-    wait_list(
-        &addresses,
-        watcher::Config::default(),
-        awaited,
-        budgets::SERVICE_IP_RELEASE,
-        scale,
-        &describe,
-        |all: &[IPAddress]| {
+    Wait::new(addresses, budgets::SERVICE_IP_RELEASE, scale)
+        .awaiting(awaited)
+        .showing(describe)
+        .until_all(watcher::Config::default(), |all: &[IPAddress]| {
             if all.iter().any(&held) {
                 Verdict::Pending
             } else {
                 Verdict::Done
             }
-        },
-    )
-    .await
-    .map(|_| ())
+        })
+        .await
+        .map(|_| ())
 }
 
 async fn delete_owned(client: &Client, owned: &Owned) -> Result<(), String> {

@@ -1,6 +1,7 @@
 //! A trial's context: its own namespace, the client, its buffered log, waits, exec and doc findings.
 
 use std::fmt::{Debug, Display};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::NamespaceResourceScope;
@@ -24,7 +25,7 @@ use crate::retry::{create_retrying, retrying};
 use crate::scenario::Scenarios;
 use crate::schedule::Lease;
 use crate::trial::TrialDef;
-use crate::wait::{Budget, Verdict, budgets, wait_for};
+use crate::wait::{Budget, Expect, Paced, Wait, budgets, conditions, eventually};
 
 /// Waits until namespace `namespace` has its `default` ServiceAccount. The serviceaccount controller creates it
 /// after the namespace (pkg/controller/serviceaccount/serviceaccounts_controller.go), and until then the
@@ -38,20 +39,12 @@ pub async fn wait_default_service_account(
     scale: f64,
 ) -> Result<(), TrialError> {
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
-    wait_for(
-        &accounts,
-        "default",
-        &format!("ServiceAccount {namespace}/default"),
-        budgets::NAMESPACE_READY,
-        scale,
-        |_| "exists".to_string(),
-        |sa| match sa {
-            Some(_) => Verdict::Done,
-            None => Verdict::Pending,
-        },
-    )
-    .await
-    .map(|_| ())
+    Wait::new(accounts, budgets::NAMESPACE_READY, scale)
+        .awaiting(format!("ServiceAccount {namespace}/default"))
+        .showing(|_| "exists".to_string())
+        .until("default", conditions::exists())
+        .await
+        .map(|_| ())
 }
 
 /// Creates namespace `name` for trial `def`, labelled as the run's and annotated with the trial, registered
@@ -454,79 +447,8 @@ impl Ctx {
         Ok(name)
     }
 
-    /// Waits for the pod to be Running and Ready.
-    pub async fn wait_pod_running(&self, name: &str) -> Result<Pod, TrialError> {
-        let pods: Api<Pod> = self.api();
-        let found = wait_for(
-            &pods,
-            name,
-            &format!("pod {name} to be Running and Ready"),
-            budgets::POD_START,
-            self.scale(),
-            describe_pod,
-            |pod| match pod.and_then(|p| p.status.as_ref()) {
-                Some(s) if matches!(s.phase.as_deref(), Some("Failed") | Some("Succeeded")) => {
-                    Verdict::Hopeless(format!(
-                        "the pod ended in phase {}",
-                        s.phase.as_deref().unwrap_or("-")
-                    ))
-                }
-                Some(s) if s.phase.as_deref() == Some("Running") && is_ready(s) => Verdict::Done,
-                _ => Verdict::Pending,
-            },
-        )
-        .await?;
-        self.found(found, name)
-    }
-
-    /// Waits for the pod to run to completion (phase Succeeded, shown by kubectl as Completed).
-    pub async fn wait_pod_succeeded(&self, name: &str) -> Result<Pod, TrialError> {
-        self.wait_pod_phase(name, "Succeeded", budgets::POD_COMPLETION)
-            .await
-    }
-
-    async fn wait_pod_phase(
-        &self,
-        name: &str,
-        phase: &'static str,
-        budget: Budget,
-    ) -> Result<Pod, TrialError> {
-        let pods: Api<Pod> = self.api();
-        let found = wait_for(
-            &pods,
-            name,
-            &format!("pod {name} to reach phase {phase}"),
-            budget,
-            self.scale(),
-            describe_pod,
-            |pod| match pod
-                .and_then(|p| p.status.as_ref())
-                .and_then(|s| s.phase.as_deref())
-            {
-                Some(p) if p == phase => Verdict::Done,
-                Some(p @ ("Failed" | "Succeeded")) => {
-                    Verdict::Hopeless(format!("the pod ended in phase {p}"))
-                }
-                _ => Verdict::Pending,
-            },
-        )
-        .await?;
-        self.found(found, name)
-    }
-
-    fn found<K>(&self, found: Option<K>, name: &str) -> Result<K, TrialError> {
-        found.ok_or_else(|| TrialError::Harness(format!("{name} vanished while it was awaited")))
-    }
-
-    /// Generic watch-driven wait on a namespaced object of the trial.
-    pub async fn wait_for<K, C>(
-        &self,
-        name: &str,
-        awaited: &str,
-        budget: Budget,
-        describe: impl Fn(&K) -> String,
-        condition: C,
-    ) -> Result<Option<K>, TrialError>
+    /// A watch-driven wait on objects of the trial's namespace, within `budget` scaled by the run's scale.
+    pub fn wait<K>(&self, budget: Budget) -> Wait<'_, K>
     where
         K: Resource<Scope = NamespaceResourceScope>
             + Clone
@@ -535,18 +457,66 @@ impl Ctx {
             + Send
             + 'static,
         <K as Resource>::DynamicType: Default,
-        C: Fn(Option<&K>) -> Verdict,
     {
-        wait_for(
-            &self.api::<K>(),
-            name,
-            awaited,
-            budget,
-            self.scale(),
-            describe,
-            condition,
+        self.wait_on(self.api(), budget)
+    }
+
+    /// A watch-driven wait on `api` (another namespace, cluster-scoped objects), within `budget` scaled by
+    /// the run's scale.
+    pub fn wait_on<K>(&self, api: Api<K>, budget: Budget) -> Wait<'_, K>
+    where
+        K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+    {
+        Wait::new(api, budget, self.scale())
+    }
+
+    /// A data-plane wait ([`eventually`]) within `within`'s budget scaled by the run's scale.
+    pub async fn eventually<T, F, Fut>(
+        &self,
+        within: Paced,
+        observe: F,
+        expect: Expect<'_, T>,
+    ) -> Result<T, TrialError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, TrialError>>,
+    {
+        eventually(within, self.scale(), observe, expect).await
+    }
+
+    /// Waits for the pod to be Running and Ready.
+    pub async fn wait_pod_running(&self, name: &str) -> Result<Pod, TrialError> {
+        self.wait_pod_running_in(self.namespace(), name).await
+    }
+
+    /// Waits for a pod of `namespace` (the trial's or another) to be Running and Ready.
+    pub async fn wait_pod_running_in(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Pod, TrialError> {
+        let pod = if namespace == self.namespace() {
+            name.to_string()
+        } else {
+            format!("{namespace}/{name}")
+        };
+        self.wait_on(
+            Api::namespaced(self.client(), namespace),
+            budgets::POD_START,
         )
+        .awaiting(format!("pod {pod} to be Running and Ready"))
+        .showing(describe_pod)
+        .object(name, conditions::pod_running_and_ready())
         .await
+    }
+
+    /// Waits for the pod to run to completion (phase Succeeded, shown by kubectl as Completed).
+    pub async fn wait_pod_succeeded(&self, name: &str) -> Result<Pod, TrialError> {
+        self.wait(budgets::POD_COMPLETION)
+            .awaiting(format!("pod {name} to reach phase Succeeded"))
+            .showing(describe_pod)
+            .object(name, conditions::pod_phase("Succeeded"))
+            .await
     }
 
     /// Runs a command in a container of a pod in the trial's namespace; the transcript goes to the trial log.
@@ -572,14 +542,6 @@ impl Ctx {
             .await
             .map_err(|e| TrialError::Harness(e.to_string()))
     }
-}
-
-fn is_ready(status: &k8s_openapi::api::core::v1::PodStatus) -> bool {
-    status
-        .conditions
-        .iter()
-        .flatten()
-        .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 fn describe_pod(pod: &Pod) -> String {

@@ -1,6 +1,8 @@
 //! Watch-driven waits with named time budgets. No polling sleeps: every wait reacts to watch events
 //! (kube-runtime's watcher, which re-lists on `410 Gone` and resumes dropped watches), and on timeout
-//! says what it awaited and the last state it saw.
+//! says what it awaited and the last state it saw. A wait is a [`Wait`] (a small builder) and a
+//! [`Condition`] ([`conditions`] names the usual ones). What has no object to watch (a request's answer, a
+//! DNS lookup) is observed again, paced, by [`eventually`], which runs out the same way.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -13,6 +15,11 @@ use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use crate::failure::TrialError;
+
+pub mod conditions;
+mod eventually;
+
+pub use eventually::{Expect, Pace, Paced, eventually};
 
 /// A named time budget; the name appears in timeout messages so a reader knows which limit ran out.
 #[derive(Debug, Clone, Copy)]
@@ -120,121 +127,165 @@ pub enum Verdict {
     Hopeless(String),
 }
 
-/// Waits until `condition` holds for the object `name` (None while it does not exist).
-pub async fn wait_for<K, C>(
-    api: &Api<K>,
-    name: &str,
-    awaited: &str,
-    budget: Budget,
-    scale: f64,
-    describe: impl Fn(&K) -> String,
-    condition: C,
-) -> Result<Option<K>, TrialError>
-where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
-    C: Fn(Option<&K>) -> Verdict,
-{
-    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let found = wait_list(
-        api,
-        config,
-        awaited,
-        budget,
-        scale,
-        &describe,
-        |objects: &[K]| condition(objects.iter().find(|o| o.name_any() == name)),
-    )
-    .await?;
-    Ok(found.into_iter().find(|o| o.name_any() == name))
+/// What a wait on one object awaits, given the object (None while it does not exist). Closures
+/// `Fn(Option<&K>) -> Verdict` are conditions; [`conditions`] names the usual ones.
+pub trait Condition<K> {
+    fn verdict(&self, obj: Option<&K>) -> Verdict;
 }
 
-/// Waits until `condition` holds for the set of objects the watcher config selects; returns that set.
-pub async fn wait_list<K, C>(
-    api: &Api<K>,
-    config: watcher::Config,
-    awaited: &str,
+impl<K, F: Fn(Option<&K>) -> Verdict> Condition<K> for F {
+    fn verdict(&self, obj: Option<&K>) -> Verdict {
+        self(obj)
+    }
+}
+
+/// A watch-driven wait: on what ([`Wait::new`], or `Ctx::wait`), for how long (a named budget stretched by
+/// the run's scale), what it awaits in words and how an object reads in a timeout's "last state seen".
+pub struct Wait<'a, K> {
+    api: Api<K>,
     budget: Budget,
     scale: f64,
-    describe: &impl Fn(&K) -> String,
-    condition: C,
-) -> Result<Vec<K>, TrialError>
+    awaited: Option<String>,
+    describe: Box<dyn Fn(&K) -> String + Send + Sync + 'a>,
+}
+
+impl<'a, K> Wait<'a, K>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
-    C: Fn(&[K]) -> Verdict,
 {
-    let started = Instant::now();
-    let mut seen: BTreeMap<String, K> = BTreeMap::new();
-    let mut relisting: Option<BTreeMap<String, K>> = None;
-    let mut last_error: Option<String> = None;
-    let mut listed_once = false;
-    let mut stream = watcher(api.clone(), config).default_backoff().boxed();
-    let deadline = tokio::time::Instant::now() + budget.scaled(scale);
-    let _listed = Registered::new(awaited, budget, budget.scaled(scale));
-    let last_state = |seen: &BTreeMap<String, K>, last_error: &Option<String>| {
-        let mut state: Vec<String> = seen.values().map(describe).collect();
-        if state.is_empty() {
-            state.push("no matching object".into());
+    pub fn new(api: Api<K>, budget: Budget, scale: f64) -> Wait<'a, K> {
+        Wait {
+            api,
+            budget,
+            scale,
+            awaited: None,
+            describe: Box::new(|o: &K| o.name_any()),
         }
-        if let Some(e) = last_error {
-            state.push(format!("last watch error: {e}"));
-        }
-        state.join("\n")
-    };
-    let timeout = |seen: &BTreeMap<String, K>, last_error: &Option<String>| TrialError::Timeout {
-        awaited: awaited.to_string(),
-        budget: budget.name,
-        elapsed: started.elapsed(),
-        last_state: last_state(seen, last_error),
-    };
-    loop {
-        let event = match tokio::time::timeout_at(deadline, stream.next()).await {
-            Err(_) => return Err(timeout(&seen, &last_error)),
-            Ok(None) => return Err(timeout(&seen, &Some("watch stream ended".into()))),
-            Ok(Some(Err(e))) => {
-                last_error = Some(e.to_string());
+    }
+
+    /// What the wait awaits, for the heartbeat and a timeout ("waiting for …").
+    pub fn awaiting(mut self, awaited: impl Into<String>) -> Wait<'a, K> {
+        self.awaited = Some(awaited.into());
+        self
+    }
+
+    /// How an object reads in a timeout's "last state seen" (its name by default).
+    pub fn showing(mut self, describe: impl Fn(&K) -> String + Send + Sync + 'a) -> Wait<'a, K> {
+        self.describe = Box::new(describe);
+        self
+    }
+
+    /// Waits until `condition` holds for the object `name`; returns it, or None when it does not exist
+    /// (a wait for its deletion).
+    pub async fn until(
+        self,
+        name: &str,
+        condition: impl Condition<K>,
+    ) -> Result<Option<K>, TrialError> {
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let found = self
+            .until_all(config, |objects: &[K]| {
+                condition.verdict(objects.iter().find(|o| o.name_any() == name))
+            })
+            .await?;
+        Ok(found.into_iter().find(|o| o.name_any() == name))
+    }
+
+    /// Waits until `condition` holds for the object `name`, which must exist then.
+    pub async fn object(self, name: &str, condition: impl Condition<K>) -> Result<K, TrialError> {
+        self.until(name, condition)
+            .await?
+            .ok_or_else(|| TrialError::Harness(format!("{name} vanished while it was awaited")))
+    }
+
+    /// Waits until `condition` holds for the set of objects the watcher config selects; returns that set.
+    pub async fn until_all(
+        self,
+        config: watcher::Config,
+        condition: impl Fn(&[K]) -> Verdict,
+    ) -> Result<Vec<K>, TrialError> {
+        let Wait {
+            api,
+            budget,
+            scale,
+            awaited,
+            describe,
+        } = self;
+        let awaited = awaited.unwrap_or_else(|| "the selected objects".to_string());
+        let started = Instant::now();
+        let mut seen: BTreeMap<String, K> = BTreeMap::new();
+        let mut relisting: Option<BTreeMap<String, K>> = None;
+        let mut last_error: Option<String> = None;
+        let mut listed_once = false;
+        let mut stream = watcher(api, config).default_backoff().boxed();
+        let deadline = tokio::time::Instant::now() + budget.scaled(scale);
+        let _listed = Registered::new(&awaited, budget, budget.scaled(scale));
+        let last_state = |seen: &BTreeMap<String, K>, last_error: &Option<String>| {
+            let mut state: Vec<String> = seen.values().map(&describe).collect();
+            if state.is_empty() {
+                state.push("no matching object".into());
+            }
+            if let Some(e) = last_error {
+                state.push(format!("last watch error: {e}"));
+            }
+            state.join("\n")
+        };
+        let timeout =
+            |seen: &BTreeMap<String, K>, last_error: &Option<String>| TrialError::Timeout {
+                awaited: awaited.clone(),
+                budget: budget.name,
+                elapsed: started.elapsed(),
+                last_state: last_state(seen, last_error),
+            };
+        loop {
+            let event = match tokio::time::timeout_at(deadline, stream.next()).await {
+                Err(_) => return Err(timeout(&seen, &last_error)),
+                Ok(None) => return Err(timeout(&seen, &Some("watch stream ended".into()))),
+                Ok(Some(Err(e))) => {
+                    last_error = Some(e.to_string());
+                    continue;
+                }
+                Ok(Some(Ok(event))) => event,
+            };
+            let settled = match event {
+                watcher::Event::Init => {
+                    relisting = Some(BTreeMap::new());
+                    false
+                }
+                watcher::Event::InitApply(obj) => {
+                    if let Some(fresh) = relisting.as_mut() {
+                        fresh.insert(key(&obj), obj);
+                    }
+                    false
+                }
+                watcher::Event::InitDone => {
+                    seen = relisting.take().unwrap_or_default();
+                    listed_once = true;
+                    true
+                }
+                watcher::Event::Apply(obj) => {
+                    seen.insert(key(&obj), obj);
+                    listed_once
+                }
+                watcher::Event::Delete(obj) => {
+                    seen.remove(&key(&obj));
+                    listed_once
+                }
+            };
+            if !settled {
                 continue;
             }
-            Ok(Some(Ok(event))) => event,
-        };
-        let settled = match event {
-            watcher::Event::Init => {
-                relisting = Some(BTreeMap::new());
-                false
-            }
-            watcher::Event::InitApply(obj) => {
-                if let Some(fresh) = relisting.as_mut() {
-                    fresh.insert(key(&obj), obj);
+            let objects: Vec<K> = seen.values().cloned().collect();
+            match condition(&objects) {
+                Verdict::Done => return Ok(objects),
+                Verdict::Pending => {}
+                Verdict::Hopeless(why) => {
+                    return Err(TrialError::GaveUp {
+                        awaited: awaited.clone(),
+                        why,
+                        last_state: last_state(&seen, &last_error),
+                    });
                 }
-                false
-            }
-            watcher::Event::InitDone => {
-                seen = relisting.take().unwrap_or_default();
-                listed_once = true;
-                true
-            }
-            watcher::Event::Apply(obj) => {
-                seen.insert(key(&obj), obj);
-                listed_once
-            }
-            watcher::Event::Delete(obj) => {
-                seen.remove(&key(&obj));
-                listed_once
-            }
-        };
-        if !settled {
-            continue;
-        }
-        let objects: Vec<K> = seen.values().cloned().collect();
-        match condition(&objects) {
-            Verdict::Done => return Ok(objects),
-            Verdict::Pending => {}
-            Verdict::Hopeless(why) => {
-                let last_state = last_state(&seen, &last_error);
-                return Err(TrialError::GaveUp {
-                    awaited: awaited.to_string(),
-                    why,
-                    last_state,
-                });
             }
         }
     }

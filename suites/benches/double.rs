@@ -15,7 +15,7 @@ use netconform::config::{Settings, TargetChoice};
 use netconform::preflight::Need;
 use netconform::report::TrialRecord;
 use netconform::runner::{DEFAULT_TEST_THREADS, run_all};
-use netconform::wait::{Budget, Verdict, wait_for};
+use netconform::wait::{Budget, Verdict, Wait};
 use netconform_suites::all_trials;
 
 const SAMPLES: usize = 200;
@@ -126,19 +126,16 @@ async fn wake_up_latencies(settings: &Settings) -> Result<Vec<Duration>, String>
             let api = api.clone();
             let want = want.clone();
             tokio::spawn(async move {
-                let done = wait_for(
-                    &api,
-                    "bench",
-                    "the bench value",
-                    Budget::new("bench", 10),
-                    1.0,
-                    |c: &ConfigMap| format!("{:?}", c.data),
-                    |c| match c.and_then(|c| c.data.as_ref()).and_then(|d| d.get("n")) {
-                        Some(v) if *v == want => Verdict::Done,
-                        _ => Verdict::Pending,
-                    },
-                )
-                .await;
+                let done = Wait::new(api, Budget::new("bench", 10), 1.0)
+                    .awaiting("the bench value")
+                    .showing(|c: &ConfigMap| format!("{:?}", c.data))
+                    .until("bench", |c: Option<&ConfigMap>| {
+                        match c.and_then(|c| c.data.as_ref()).and_then(|d| d.get("n")) {
+                            Some(v) if *v == want => Verdict::Done,
+                            _ => Verdict::Pending,
+                        }
+                    })
+                    .await;
                 (done.is_ok(), Instant::now())
             })
         };

@@ -6,6 +6,7 @@ pub mod deviations;
 pub mod dns;
 pub mod doc;
 pub mod dual_stack;
+mod family;
 pub mod hostaliases;
 pub mod pods;
 pub mod service_cidr;

@@ -16,7 +16,7 @@ use netconform::config::{Settings, TargetChoice};
 use netconform::images::ImageMap;
 use netconform::labels::{RUN_ID_KEY, managed_selector};
 use netconform::runner::run_interruptible;
-use netconform::wait::{Budget, Verdict, wait_list};
+use netconform::wait::{Budget, Verdict, Wait};
 use netconform_double::{Double, DoubleConfig};
 use netconform_suites::all_trials;
 
@@ -90,14 +90,10 @@ async fn an_interrupt_at_any_point_leaves_nothing_the_run_created() {
         let interrupt = async move {
             let describe = |n: &Namespace| format!("{:?}", n.metadata.name);
             let created = std::sync::Mutex::new(std::collections::BTreeSet::new());
-            let _ = wait_list(
-                &watched,
-                config,
-                "the run's namespaces",
-                Budget::new("interrupt-point", 120),
-                1.0,
-                &describe,
-                |objects| {
+            let _ = Wait::new(watched.clone(), Budget::new("interrupt-point", 120), 1.0)
+                .awaiting("the run's namespaces")
+                .showing(&describe)
+                .until_all(config, |objects| {
                     let Ok(mut created) = created.lock() else {
                         return Verdict::Done;
                     };
@@ -107,9 +103,8 @@ async fn an_interrupt_at_any_point_leaves_nothing_the_run_created() {
                     } else {
                         Verdict::Pending
                     }
-                },
-            )
-            .await;
+                })
+                .await;
         };
         let run = run_interruptible(&settings, &all_trials(), 16, interrupt)
             .await

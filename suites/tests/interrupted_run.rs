@@ -13,7 +13,7 @@ use netconform::config::{Settings, TargetChoice};
 use netconform::labels::managed_selector;
 use netconform::runner::run_all;
 use netconform::sweep::sweep;
-use netconform::wait::{Budget, Verdict, wait_list};
+use netconform::wait::{Budget, Verdict, Wait, conditions};
 use netconform_double::{Double, DoubleConfig};
 use netconform_suites::all_trials;
 
@@ -46,23 +46,18 @@ async fn a_killed_run_leaves_nothing_after_sweep() {
     let run = tokio::spawn(async move { run_all(&settings, &all_trials(), 16).await });
     // Kill it once it owns both namespaces and a ServiceCIDR: the middle of the run.
     let describe = |o: &ServiceCIDR| format!("{:?}", o.metadata.name);
-    wait_list(
-        &cidrs,
-        managed.clone(),
-        "a labelled ServiceCIDR of the run",
-        Budget::new("run-started", 60),
-        1.0,
-        &describe,
-        |o| {
+    Wait::new(cidrs.clone(), Budget::new("run-started", 60), 1.0)
+        .awaiting("a labelled ServiceCIDR of the run")
+        .showing(&describe)
+        .until_all(managed.clone(), |o| {
             if o.is_empty() {
                 Verdict::Pending
             } else {
                 Verdict::Done
             }
-        },
-    )
-    .await
-    .unwrap();
+        })
+        .await
+        .unwrap();
     run.abort();
     let _ = run.await;
     let left = namespaces
@@ -113,35 +108,14 @@ async fn a_killed_run_leaves_nothing_after_sweep() {
         "{:?}",
         report.deleted
     );
-    let describe_ns = |o: &Namespace| format!("{:?}", o.metadata.name);
     for (what, done) in [
         (
             "no labelled namespace",
-            wait_list(
-                &namespaces,
-                managed.clone(),
-                "no labelled namespace",
-                Budget::new("sweep", 60),
-                1.0,
-                &describe_ns,
-                none,
-            )
-            .await
-            .is_ok(),
+            none_left_of(&namespaces, "no labelled namespace").await,
         ),
         (
             "no labelled ServiceCIDR",
-            wait_list(
-                &cidrs,
-                managed.clone(),
-                "no labelled ServiceCIDR",
-                Budget::new("sweep", 60),
-                1.0,
-                &describe,
-                none,
-            )
-            .await
-            .is_ok(),
+            none_left_of(&cidrs, "no labelled ServiceCIDR").await,
         ),
     ] {
         assert!(done, "after sweep: expected {what}");
@@ -156,10 +130,14 @@ fn watcher_config() -> kube::runtime::watcher::Config {
     kube::runtime::watcher::Config::default().labels(&managed_selector())
 }
 
-fn none<K>(objects: &[K]) -> Verdict {
-    if objects.is_empty() {
-        Verdict::Done
-    } else {
-        Verdict::Pending
-    }
+/// Whether the run's labelled objects of `api` are gone within the sweep's budget.
+async fn none_left_of<K>(api: &Api<K>, what: &str) -> bool
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    Wait::new(api.clone(), Budget::new("sweep", 60), 1.0)
+        .awaiting(what)
+        .until_all(watcher_config(), conditions::none_left)
+        .await
+        .is_ok()
 }

@@ -22,7 +22,7 @@ use netconform::labels::{
 };
 use netconform::preflight::{Capabilities, Detected, Need, TargetFacts};
 use netconform::trial::TrialDef;
-use netconform::wait::{Budget, Verdict, wait_list};
+use netconform::wait::{Budget, Verdict, Wait};
 use netconform_double::{Double, DoubleConfig};
 use netconform_suites::service_cidr::{self, newcidr1_object, owned_labels, service_cidr_resource};
 
@@ -289,22 +289,17 @@ async fn an_interrupted_run_leaves_nothing_after_sweep() {
     ] {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
         let awaited = format!("labelled {} to be gone", resource.plural);
-        let left = wait_list(
-            &api,
-            labelled.clone(),
-            &awaited,
-            GONE,
-            1.0,
-            &describe,
-            |objs: &[DynamicObject]| {
+        let left = Wait::new(api.clone(), GONE, 1.0)
+            .awaiting(&awaited)
+            .showing(&describe)
+            .until_all(labelled.clone(), |objs: &[DynamicObject]| {
                 if objs.is_empty() {
                     Verdict::Done
                 } else {
                     Verdict::Pending
                 }
-            },
-        )
-        .await;
+            })
+            .await;
         assert!(
             left.is_ok(),
             "{}",

@@ -11,7 +11,7 @@ use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
 use crate::error::HarnessError;
-use crate::wait::{Budget, Verdict, wait_for, wait_list};
+use crate::wait::{Budget, Verdict, Wait, conditions};
 
 /// Node join, CNI start and CoreDNS start on a fresh kind cluster; on 2 cores with three nodes they take
 /// minutes, not seconds.
@@ -81,42 +81,31 @@ pub async fn wait_until_ready(
             node_unready(n).unwrap_or_else(|| "Ready".into())
         )
     };
-    wait_list(
-        &nodes,
-        watcher::Config::default(),
-        &format!("{expected_nodes} nodes Ready without the {NOT_READY_TAINT} taint"),
-        CLUSTER_READY,
-        scale,
-        &describe,
-        |nodes: &[Node]| {
+    Wait::new(nodes, CLUSTER_READY, scale)
+        .awaiting(format!(
+            "{expected_nodes} nodes Ready without the {NOT_READY_TAINT} taint"
+        ))
+        .showing(describe)
+        .until_all(watcher::Config::default(), |nodes: &[Node]| {
             if nodes.len() >= expected_nodes && nodes.iter().all(|n| node_unready(n).is_none()) {
                 Verdict::Done
             } else {
                 Verdict::Pending
             }
-        },
-    )
-    .await
-    .map_err(not_ready)?;
+        })
+        .await
+        .map_err(not_ready)?;
     let (namespace, name) = COREDNS;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    wait_for(
-        &deployments,
-        name,
-        "Deployment kube-system/coredns available",
-        CLUSTER_READY,
-        scale,
-        |d: &Deployment| match deployment_available(d) {
+    Wait::new(deployments, CLUSTER_READY, scale)
+        .awaiting("Deployment kube-system/coredns available")
+        .showing(|d: &Deployment| match deployment_available(d) {
             Ok(()) => "available".into(),
             Err(why) => why,
-        },
-        |d| match d.map(deployment_available) {
-            Some(Ok(())) => Verdict::Done,
-            _ => Verdict::Pending,
-        },
-    )
-    .await
-    .map_err(not_ready)?;
+        })
+        .until(name, conditions::holds(|d| deployment_available(d).is_ok()))
+        .await
+        .map_err(not_ready)?;
     Ok(())
 }
 

@@ -24,7 +24,7 @@ use netconform::ipfamily::IpFamily;
 use netconform::preflight::Need;
 use netconform::retry::retrying;
 use netconform::trial::TrialDef;
-use netconform::wait::{Verdict, budgets};
+use netconform::wait::{budgets, conditions};
 
 use super::listing::{self, Listed, show};
 use super::probe::{self, NETEXEC_CONTAINER, Running, primary_cluster_ip};
@@ -152,48 +152,35 @@ fn backend(name: &str, gated: bool) -> Result<Pod, TrialError> {
 }
 
 fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    pod.status.as_ref().is_some_and(conditions::is_pod_ready)
 }
 
 /// Waits until the pod runs with every container started (it may or may not be ready).
 async fn wait_started(ctx: &Ctx, name: &str) -> Result<Pod, TrialError> {
-    let found = ctx
-        .wait_for(
+    ctx.wait::<Pod>(budgets::POD_START)
+        .awaiting(format!(
+            "pod {name} to be Running with its containers started"
+        ))
+        .showing(|p: &Pod| {
+            format!(
+                "pod {name}: phase {}, ready {}",
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.phase.as_deref())
+                    .unwrap_or("-"),
+                is_ready(p)
+            )
+        })
+        .object(
             name,
-            &format!("pod {name} to be Running with its containers started"),
-            budgets::POD_START,
-            |p: &Pod| {
-                format!(
-                    "pod {name}: phase {}, ready {}",
-                    p.status
-                        .as_ref()
-                        .and_then(|s| s.phase.as_deref())
-                        .unwrap_or("-"),
-                    is_ready(p)
-                )
-            },
-            |p: Option<&Pod>| {
-                let Some(status) = p.and_then(|p| p.status.as_ref()) else {
-                    return Verdict::Pending;
-                };
-                let started = status
+            conditions::pod_running_with(|status| {
+                status
                     .container_statuses
                     .as_ref()
-                    .is_some_and(|cs| !cs.is_empty() && cs.iter().all(|c| c.started == Some(true)));
-                match status.phase.as_deref() {
-                    Some(phase @ ("Failed" | "Succeeded")) => {
-                        Verdict::Hopeless(format!("the pod ended in phase {phase}"))
-                    }
-                    Some("Running") if started => Verdict::Done,
-                    _ => Verdict::Pending,
-                }
-            },
+                    .is_some_and(|cs| !cs.is_empty() && cs.iter().all(|c| c.started == Some(true)))
+            }),
         )
-        .await?;
-    found.ok_or_else(|| TrialError::Harness(format!("{name} vanished while it was awaited")))
+        .await
 }
 
 /// The Service `web` and one gated backend `web` that has started but is not ready (its probe fails).

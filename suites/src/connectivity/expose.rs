@@ -239,46 +239,40 @@ fn describe_deployment(d: &Deployment) -> String {
 /// `kubectl rollout status deployment/NAME`: the controller saw the latest generation and every replica is
 /// updated and available (upstream `DeploymentStatusViewer.Status`).
 pub(crate) async fn wait_rolled_out(ctx: &Ctx, name: &str) -> Result<Deployment, TrialError> {
-    let found = ctx
-        .wait_for(
-            name,
-            &format!("deployment {name} to be rolled out (`kubectl rollout status`)"),
-            budgets::POD_START,
-            describe_deployment,
-            |d: Option<&Deployment>| {
-                let Some(d) = d else {
-                    return Verdict::Pending;
-                };
-                let (Some(spec), Some(status)) = (d.spec.as_ref(), d.status.as_ref()) else {
-                    return Verdict::Pending;
-                };
-                let progress_failed = status.conditions.iter().flatten().any(|c| {
-                    c.type_ == "Progressing"
-                        && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
-                });
-                if progress_failed {
-                    return Verdict::Hopeless(format!(
-                        "deployment {name} exceeded its progress deadline"
-                    ));
-                }
-                let want = spec.replicas.unwrap_or(1);
-                let updated = status.updated_replicas.unwrap_or(0);
-                let done = d.metadata.generation.unwrap_or(0)
-                    <= status.observed_generation.unwrap_or(0)
-                    && updated >= want
-                    && status.replicas.unwrap_or(0) <= updated
-                    && status.available_replicas.unwrap_or(0) >= updated;
-                if done {
-                    Verdict::Done
-                } else {
-                    Verdict::Pending
-                }
-            },
-        )
-        .await?;
-    found.ok_or_else(|| {
-        TrialError::Harness(format!("deployment {name} vanished while it was awaited"))
-    })
+    ctx.wait::<Deployment>(budgets::POD_START)
+        .awaiting(format!(
+            "deployment {name} to be rolled out (`kubectl rollout status`)"
+        ))
+        .showing(describe_deployment)
+        .object(name, |d: Option<&Deployment>| {
+            let Some(d) = d else {
+                return Verdict::Pending;
+            };
+            let (Some(spec), Some(status)) = (d.spec.as_ref(), d.status.as_ref()) else {
+                return Verdict::Pending;
+            };
+            let progress_failed = status.conditions.iter().flatten().any(|c| {
+                c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+            });
+            if progress_failed {
+                return Verdict::Hopeless(format!(
+                    "deployment {name} exceeded its progress deadline"
+                ));
+            }
+            let want = spec.replicas.unwrap_or(1);
+            let updated = status.updated_replicas.unwrap_or(0);
+            let done = d.metadata.generation.unwrap_or(0)
+                <= status.observed_generation.unwrap_or(0)
+                && updated >= want
+                && status.replicas.unwrap_or(0) <= updated
+                && status.available_replicas.unwrap_or(0) >= updated;
+            if done {
+                Verdict::Done
+            } else {
+                Verdict::Pending
+            }
+        })
+        .await
 }
 
 /// The pods of the trial's namespace with the label `key=value` (`kubectl get pods -l key=value`).

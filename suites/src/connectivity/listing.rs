@@ -14,7 +14,7 @@ use kube::runtime::watcher;
 use netconform::ctx::Ctx;
 use netconform::failure::TrialError;
 use netconform::ipfamily::IpFamily;
-use netconform::wait::{Verdict, budgets, wait_list};
+use netconform::wait::{Verdict, budgets, conditions};
 
 /// One listed address.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -111,22 +111,20 @@ pub(crate) async fn wait_slices(
 ) -> Result<BTreeSet<Listed>, TrialError> {
     let config =
         watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
-    let slices = wait_list(
-        &ctx.api::<EndpointSlice>(),
-        config,
-        &format!("the {family} EndpointSlices of Service {service} to list {awaited}"),
-        budgets::ENDPOINTS,
-        ctx.scale(),
-        &describe_slice,
-        |slices: &[EndpointSlice]| {
+    let slices = ctx
+        .wait::<EndpointSlice>(budgets::ENDPOINTS)
+        .awaiting(format!(
+            "the {family} EndpointSlices of Service {service} to list {awaited}"
+        ))
+        .showing(describe_slice)
+        .until_all(config, |slices: &[EndpointSlice]| {
             if done(&from_slices(slices, family)) {
                 Verdict::Done
             } else {
                 Verdict::Pending
             }
-        },
-    )
-    .await?;
+        })
+        .await?;
     Ok(from_slices(&slices, family))
 }
 
@@ -138,15 +136,12 @@ pub(crate) async fn wait_endpoints(
     done: impl Fn(&BTreeSet<Listed>) -> bool,
 ) -> Result<BTreeSet<Listed>, TrialError> {
     let found = ctx
-        .wait_for(
+        .wait::<Endpoints>(budgets::ENDPOINTS)
+        .awaiting(format!("the Endpoints {service} to list {awaited}"))
+        .showing(|e: &Endpoints| format!("Endpoints {service}: {}", show(&from_endpoints(e))))
+        .until(
             service,
-            &format!("the Endpoints {service} to list {awaited}"),
-            budgets::ENDPOINTS,
-            |e: &Endpoints| format!("Endpoints {service}: {}", show(&from_endpoints(e))),
-            |e: Option<&Endpoints>| match e {
-                Some(e) if done(&from_endpoints(e)) => Verdict::Done,
-                _ => Verdict::Pending,
-            },
+            conditions::holds(|e: &Endpoints| done(&from_endpoints(e))),
         )
         .await?;
     Ok(found.as_ref().map(from_endpoints).unwrap_or_default())

@@ -243,7 +243,8 @@ async fn baseline(
     Ok(())
 }
 
-/// A mismatch under the policy with the docs' manifest added to what was expected.
+/// A mismatch or a data-plane timeout under the policy with the docs' manifest added to what was expected
+/// (awaited).
 fn with_policy(e: TrialError) -> TrialError {
     match e {
         TrialError::Mismatch {
@@ -254,6 +255,17 @@ fn with_policy(e: TrialError) -> TrialError {
             what,
             expected: format!("{expected}\n\n{}", POLICY.excerpt()),
             observed,
+        },
+        TrialError::Timeout {
+            awaited,
+            budget,
+            elapsed,
+            last_state,
+        } => TrialError::Timeout {
+            awaited: format!("{awaited}\n\n{}", POLICY.excerpt()),
+            budget,
+            elapsed,
+            last_state,
         },
         other => other,
     }

@@ -8,6 +8,7 @@
 //! upstream: test/images/agnhost/netexec/netexec.go (`hostnameHandler`, `clientIPHandler`).
 
 use crate::deviations::{Breaks, Deviation};
+use crate::family::trials;
 use netconform::ctx::Ctx;
 use netconform::failure::TrialError;
 use netconform::ipfamily::IpFamily;
@@ -19,22 +20,17 @@ use super::probe::{check_answers_without_nat, start_pair};
 const NETWORK_MODEL_PAGE: &str =
     "https://kubernetes.io/docs/concepts/cluster-administration/networking/";
 
-pub const TRIALS: &[TrialDef] = &[
-    TrialDef {
-        name: "connectivity::pod_to_pod::ipv4",
-        claim: "pods can communicate with all other pods on any other node without NAT: a pod reaches a pod on another node at its IPv4 address and is seen with its own IPv4 address",
-        doc_url: NETWORK_MODEL_PAGE,
-        needs: &[Need::Ipv4, Need::SchedulableNodes(2)],
-        run: |ctx| Box::pin(pod_to_pod(ctx, IpFamily::IPv4)),
-    },
-    TrialDef {
-        name: "connectivity::pod_to_pod::ipv6",
-        claim: "pods can communicate with all other pods on any other node without NAT: a pod reaches a pod on another node at its IPv6 address and is seen with its own IPv6 address",
-        doc_url: NETWORK_MODEL_PAGE,
-        needs: &[Need::Ipv6, Need::SchedulableNodes(2)],
-        run: |ctx| Box::pin(pod_to_pod(ctx, IpFamily::IPv6)),
-    },
-];
+pub const TRIALS: &[TrialDef] = trials![per_family {
+    name: "connectivity::pod_to_pod",
+    claim: [
+        "pods can communicate with all other pods on any other node without NAT: a pod reaches a pod on another node at its ",
+        " address and is seen with its own ",
+        " address",
+    ],
+    doc_url: NETWORK_MODEL_PAGE,
+    needs: [Need::SchedulableNodes(2)],
+    run: pod_to_pod,
+}];
 
 /// The test double's deviations that must fail these trials: exactly these, no fewer and no more, each
 /// over the whole suite (`tests/against_double.rs`).

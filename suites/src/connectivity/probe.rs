@@ -26,7 +26,6 @@
 
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use kube::api::Api;
 use serde_json::json;
@@ -36,7 +35,7 @@ use netconform::exec::{self, ExecOutput};
 use netconform::failure::{TrialError, ensure};
 use netconform::ipfamily::{IpFamily, family_of_ip, parse_ip};
 use netconform::preflight::is_schedulable;
-use netconform::wait::{Budget, Verdict, budgets, wait_for};
+use netconform::wait::{Budget, Expect, Pace, Paced};
 
 use super::listing;
 use crate::dual_stack::nodes::list_nodes;
@@ -52,7 +51,14 @@ pub(crate) const CLIENT_CONTAINER: &str = "client";
 pub(crate) const NETEXEC_CONTAINER: &str = "netexec";
 /// How long a request may keep failing before the path counts as broken: kube-proxy (and a network
 /// plugin) program a new Service or policy within seconds; there is no object to watch for that.
-pub(crate) const REACHABLE: Budget = Budget::new("dataplane-programming", 30);
+/// A request is repeated after 0.5 s at first, backing off to 5 s.
+pub(crate) const REACHABLE: Paced = Paced::new(
+    Budget::new("dataplane-programming", 30),
+    Pace::Backoff {
+        first: Duration::from_millis(500),
+        max: Duration::from_secs(5),
+    },
+);
 /// `wget -T` of one attempt of [`fetch`].
 const ATTEMPT_TIMEOUT_SECS: u64 = 5;
 /// How long one request of [`expect_no_answer`] / [`eventually_no_answer`] waits for an answer that must
@@ -208,11 +214,7 @@ pub(crate) async fn start(
     let mut out = Vec::with_capacity(pods.len());
     for pod in pods {
         let name = pod.metadata.name.clone().unwrap_or_default();
-        let running = if namespace == ctx.namespace() {
-            ctx.wait_pod_running(&name).await?
-        } else {
-            wait_running_in(ctx, &namespace, &name).await?
-        };
+        let running = ctx.wait_pod_running_in(&namespace, &name).await?;
         out.push(Running::of(&namespace, &running));
     }
     Ok(out)
@@ -228,47 +230,6 @@ pub(crate) async fn started<const N: usize>(
         .await?
         .try_into()
         .map_err(|_| TrialError::Harness(format!("starting {N} pods")))
-}
-
-/// `Ctx::wait_pod_running` for a pod of another namespace.
-async fn wait_running_in(ctx: &Ctx, namespace: &str, name: &str) -> Result<Pod, TrialError> {
-    let api: Api<Pod> = Api::namespaced(ctx.client(), namespace);
-    let found = wait_for(
-        &api,
-        name,
-        &format!("pod {namespace}/{name} to be Running and Ready"),
-        budgets::POD_START,
-        ctx.scale(),
-        |p: &Pod| {
-            format!(
-                "pod {namespace}/{name}: phase {}",
-                p.status
-                    .as_ref()
-                    .and_then(|s| s.phase.as_deref())
-                    .unwrap_or("-")
-            )
-        },
-        |pod| {
-            let status = pod.and_then(|p| p.status.as_ref());
-            match status.and_then(|s| s.phase.as_deref()) {
-                Some(p @ ("Failed" | "Succeeded")) => {
-                    Verdict::Hopeless(format!("the pod ended in phase {p}"))
-                }
-                Some("Running")
-                    if status
-                        .and_then(|s| s.conditions.as_ref())
-                        .is_some_and(|cs| {
-                            cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")
-                        }) =>
-                {
-                    Verdict::Done
-                }
-                _ => Verdict::Pending,
-            }
-        },
-    )
-    .await?;
-    found.ok_or_else(|| TrialError::Harness(format!("{name} vanished while it was awaited")))
 }
 
 /// A client and a backend (netexec on `port`, with `labels`), on two different schedulable nodes when the
@@ -393,6 +354,11 @@ impl Probe {
         let command: Vec<&str> = self.command.iter().map(String::as_str).collect();
         self.output.describe(&command)
     }
+
+    /// How it ended, then [`Probe::describe`].
+    pub fn outcome(&self) -> String {
+        format!("{:?}:\n{}", self.reply, self.describe())
+    }
 }
 
 /// One `wget -T timeout_secs -qO- URL` in `client` (no retry).
@@ -431,73 +397,30 @@ pub(crate) async fn request(
     })
 }
 
-/// How a request is repeated while the dataplane is being programmed: after 0.5 s at first, backing off to
-/// 5 s, for `budget` in all.
-fn dataplane_retry(budget: Duration) -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(500))
-        .with_max_delay(Duration::from_secs(5))
-        .without_max_times()
-        .with_total_delay(Some(budget))
-}
-
-/// Why an attempt of [`request_until`] did not end the wait.
-enum Attempt {
-    /// The request ended otherwise than awaited (the last one is what a failure shows).
-    Other(Probe),
-    /// The request could not be made.
-    Harness(TrialError),
-}
-
-/// [`request`]s (each waiting `timeout_secs`) from `client` to `url`, repeated for `budget` until `awaited`
-/// takes one (it hands back the probes it does not take).
-async fn request_until<T>(
-    ctx: &Ctx,
-    client: &Running,
-    url: &str,
-    timeout_secs: u64,
-    budget: Duration,
-    awaited: impl Fn(Probe) -> Result<T, Probe>,
-) -> Result<T, Attempt> {
-    let attempt = || async {
-        match request(ctx, client, url, timeout_secs).await {
-            Ok(probe) => awaited(probe).map_err(Attempt::Other),
-            Err(e) => Err(Attempt::Harness(e)),
-        }
-    };
-    attempt
-        .retry(dataplane_retry(budget))
-        .when(|e| matches!(e, Attempt::Other(_)))
-        .await
-}
-
-/// The body the server at `url` answers to `client`, retried for the [`REACHABLE`] budget.
-/// `server` says who should answer (for the failure message), e.g. "backend pod b (node w2)".
+/// The body the server at `url` answers to `client`, its request repeated for the [`REACHABLE`] budget.
+/// `server` says who should answer (for the timeout), e.g. "backend pod b (node w2)".
 pub(crate) async fn fetch(
     ctx: &Ctx,
     client: &Running,
     url: &str,
     server: &str,
 ) -> Result<String, TrialError> {
-    let budget = REACHABLE.scaled(ctx.scale());
-    let answered = |probe: Probe| match probe.reply {
-        Reply::Answered(body) => Ok(body),
-        _ => Err(probe),
-    };
-    match request_until(ctx, client, url, ATTEMPT_TIMEOUT_SECS, budget, answered).await {
-        Ok(body) => Ok(body),
-        Err(Attempt::Harness(e)) => Err(e),
-        Err(Attempt::Other(probe)) => Err(TrialError::Mismatch {
-            what: format!(
-                "an HTTP request from {} to {url} ({server}), retried for {}s ({})",
-                client.describe(),
-                budget.as_secs(),
-                REACHABLE.name
-            ),
-            expected: "an answer (exit code 0)".into(),
-            observed: format!("{:?}:\n{}", probe.reply, probe.describe()),
-        }),
-    }
+    let answered = Expect::that(
+        format!(
+            "an answer (exit code 0) from {server} to an HTTP request from {} to {url}",
+            client.describe()
+        ),
+        |probe: &Probe| matches!(probe.reply, Reply::Answered(_)),
+    )
+    .showing(Probe::outcome);
+    let probe = ctx
+        .eventually(
+            REACHABLE,
+            || request(ctx, client, url, ATTEMPT_TIMEOUT_SECS),
+            answered,
+        )
+        .await?;
+    Ok(probe.output.stdout)
 }
 
 /// `client` gets an answer from `url` ([`fetch`], `server` says who should answer) and it is `hostname`
@@ -536,7 +459,7 @@ pub(crate) async fn expect_no_answer(
                 "no answer within {secs}s ({}): dropped or refused",
                 NO_ANSWER.name
             ),
-            observed: format!("{:?}:\n{}", probe.reply, probe.describe()),
+            observed: probe.outcome(),
         }),
         _ => Ok(probe),
     }
@@ -546,11 +469,10 @@ pub(crate) async fn expect_no_answer(
 /// dataplane programs asynchronously (a NetworkPolicy created): `client`'s requests to `url` stop being
 /// answered (dropped, or rejected) at the latest once that is programmed ([`REACHABLE`]); each request
 /// waits [`NO_ANSWER`] for an answer. It takes [`UNANSWERED_IN_A_ROW`] unanswered requests in a row and
-/// returns the last of them. Any other outcome starts the count again and, after the usual dataplane
-/// back-off ([`dataplane_retry`]), the next row; the requests of a row follow each other at once (so a row
-/// begun within the budget is finished). No row within the budget is a mismatch saying `why` no answer
-/// should come and `since` when (e.g. "after the policy was created"), showing the last request that
-/// broke a row.
+/// returns the last of them. Any other outcome breaks the row and, after the usual dataplane pause, the
+/// next row begins; the requests of a row follow each other at once (so a row begun within the budget is
+/// finished). No row within the budget is a timeout saying `why` no answer should come and `since` when
+/// (e.g. "after the policy was created"), showing the last request that broke a row.
 pub(crate) async fn eventually_no_answer(
     ctx: &Ctx,
     client: &Running,
@@ -558,43 +480,37 @@ pub(crate) async fn eventually_no_answer(
     why: &str,
     since: &str,
 ) -> Result<Probe, TrialError> {
-    let budget = REACHABLE.scaled(ctx.scale());
     let secs = NO_ANSWER.scaled(ctx.scale()).as_secs().max(1);
-    let mut delays = dataplane_retry(budget).build();
-    let mut row = 0;
-    let breaker = loop {
-        let probe = request(ctx, client, url, secs).await?;
-        if probe.reply.no_answer() {
-            row += 1;
-            if row >= UNANSWERED_IN_A_ROW {
-                ctx.log(format!(
-                    "{url} from {}: {:?}, {row} requests in a row",
-                    client.describe(),
-                    probe.reply
-                ));
-                return Ok(probe);
+    // One observation is a row: requests until UNANSWERED_IN_A_ROW went unanswered or one broke it.
+    let row = || async move {
+        let mut unanswered = 0;
+        loop {
+            let probe = request(ctx, client, url, secs).await?;
+            if !probe.reply.no_answer() {
+                return Ok((0, probe));
             }
-            continue;
-        }
-        row = 0;
-        match delays.next() {
-            Some(delay) => tokio::time::sleep(delay).await,
-            None => break probe,
+            unanswered += 1;
+            if unanswered >= UNANSWERED_IN_A_ROW {
+                return Ok((unanswered, probe));
+            }
         }
     };
-    Err(TrialError::Mismatch {
-        what: format!(
-            "HTTP requests from {} to {url}, which {why}, for {:.1}s ({}) {since}",
-            client.describe(),
-            budget.as_secs_f64(),
-            REACHABLE.name
+    let unanswered = Expect::that(
+        format!(
+            "no answer within {secs}s ({}) to {UNANSWERED_IN_A_ROW} HTTP requests in a row from {} to {url}, which {why}, {since}: the connection dropped (or rejected)",
+            NO_ANSWER.name,
+            client.describe()
         ),
-        expected: format!(
-            "no answer within {secs}s ({}), {UNANSWERED_IN_A_ROW} requests in a row: the connection dropped (or rejected)",
-            NO_ANSWER.name
-        ),
-        observed: format!("{:?}:\n{}", breaker.reply, breaker.describe()),
-    })
+        |(row, _): &(usize, Probe)| *row >= UNANSWERED_IN_A_ROW,
+    )
+    .showing(|(_, breaker): &(usize, Probe)| breaker.outcome());
+    let (row, probe) = ctx.eventually(REACHABLE, row, unanswered).await?;
+    ctx.log(format!(
+        "{url} from {}: {:?}, {row} requests in a row",
+        client.describe(),
+        probe.reply
+    ));
+    Ok(probe)
 }
 
 /// Waits until `service`'s EndpointSlices of `family` hold `ip` as a ready endpoint: kube-proxy acts on

@@ -14,6 +14,7 @@ mod traffic_policy;
 use k8s_openapi::api::core::v1::Service;
 
 use crate::deviations::{Breaks, Deviation};
+use crate::family::trials;
 use netconform::ctx::Ctx;
 use netconform::failure::TrialError;
 use netconform::ipfamily::{IpFamily, family_of_ip};
@@ -29,28 +30,17 @@ const NODE_PORT_PAGE: &str =
 const TRAFFIC_POLICY_PAGE: &str =
     "https://kubernetes.io/docs/concepts/services-networking/service-traffic-policy/";
 
-pub const TRIALS: &[TrialDef] = &[
-    TrialDef {
-        name: "connectivity::cluster_ip::ipv4",
-        claim: "a Service's IPv4 cluster IP and port reach its backend: a pod reaches a backend on another node, which sees the pod's IPv4 address",
-        doc_url: SERVICE_PAGE,
-        needs: &[
-            Need::Ipv4,
-            Need::ServiceAddresses(1),
-            Need::SchedulableNodes(2),
+pub const TRIALS: &[TrialDef] = trials![
+    per_family {
+        name: "connectivity::cluster_ip",
+        claim: [
+            "a Service's ",
+            " cluster IP and port reach its backend: a pod reaches a backend on another node, which sees the pod's ",
+            " address",
         ],
-        run: |ctx| Box::pin(cluster_ip(ctx, IpFamily::IPv4)),
-    },
-    TrialDef {
-        name: "connectivity::cluster_ip::ipv6",
-        claim: "a Service's IPv6 cluster IP and port reach its backend: a pod reaches a backend on another node, which sees the pod's IPv6 address",
         doc_url: SERVICE_PAGE,
-        needs: &[
-            Need::Ipv6,
-            Need::ServiceAddresses(1),
-            Need::SchedulableNodes(2),
-        ],
-        run: |ctx| Box::pin(cluster_ip(ctx, IpFamily::IPv6)),
+        needs: [Need::ServiceAddresses(1), Need::SchedulableNodes(2)],
+        run: cluster_ip,
     },
     TrialDef {
         name: "connectivity::node_port::allocated_in_range",
@@ -80,19 +70,15 @@ pub const TRIALS: &[TrialDef] = &[
         needs: &[Need::ServiceAddresses(1)],
         run: |ctx| Box::pin(node_port::requested_port_out_of_range_rejected(ctx)),
     },
-    TrialDef {
-        name: "connectivity::node_port::ipv4",
-        claim: "each node proxies that port (the same port number on every Node) into the Service: the nodePort answers on every node's IPv4 InternalIP",
+    per_family {
+        name: "connectivity::node_port",
+        claim: [
+            "each node proxies that port (the same port number on every Node) into the Service: the nodePort answers on every node's ",
+            " InternalIP",
+        ],
         doc_url: NODE_PORT_PAGE,
-        needs: &[Need::Ipv4, Need::ServiceAddresses(1)],
-        run: |ctx| Box::pin(node_port::every_node(ctx, IpFamily::IPv4)),
-    },
-    TrialDef {
-        name: "connectivity::node_port::ipv6",
-        claim: "each node proxies that port (the same port number on every Node) into the Service: the nodePort answers on every node's IPv6 InternalIP",
-        doc_url: NODE_PORT_PAGE,
-        needs: &[Need::Ipv6, Need::ServiceAddresses(1)],
-        run: |ctx| Box::pin(node_port::every_node(ctx, IpFamily::IPv6)),
+        needs: [Need::ServiceAddresses(1)],
+        run: node_port::every_node,
     },
     TrialDef {
         name: "connectivity::internal_traffic_policy::local_endpoint_only",

@@ -6,18 +6,20 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use netconform::ctx::Ctx;
 use netconform::failure::TrialError;
 use netconform::parse::nslookup::{NslookupOutput, Srv};
-use netconform::wait::Budget;
+use netconform::wait::{Budget, Expect, Pace, Paced};
 
 /// How long a new record may take to be served. CoreDNS answers from its own informer cache, which
-/// follows the API with a watch's delay, and a DNS server offers nothing to watch: lookups are repeated.
-pub(crate) const DNS_PROPAGATION: Budget = Budget::new("dns-propagation", 30);
-/// Pause between repeated lookups (CoreDNS's negative answers carry a 5 s TTL; its cache keeps them).
-const RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// follows the API with a watch's delay, and a DNS server offers nothing to watch: lookups are repeated,
+/// a second apart (CoreDNS's negative answers carry a 5 s TTL; its cache keeps them).
+pub(crate) const DNS_PROPAGATION: Paced = Paced::new(
+    Budget::new("dns-propagation", 30),
+    Pace::Every(Duration::from_secs(1)),
+);
 
 /// One `nslookup` run.
 #[derive(Debug, Clone)]
@@ -81,31 +83,33 @@ pub(crate) async fn nslookup(
     })
 }
 
-/// Repeats `nslookup ARGS...` until `done` holds or [`DNS_PROPAGATION`] runs out; returns the last run.
+/// Repeats `nslookup ARGS...` until `done` holds ([`DNS_PROPAGATION`]); returns that run. Running out is
+/// a timeout waiting for `awaited`, showing the last run.
 pub(crate) async fn nslookup_until(
     ctx: &Ctx,
     pod: &str,
     container: &str,
     args: &[&str],
-    done: impl Fn(&Lookup) -> bool,
+    awaited: String,
+    done: impl Fn(&Lookup) -> bool + Send + Sync,
 ) -> Result<Lookup, TrialError> {
-    let deadline = Instant::now() + DNS_PROPAGATION.scaled(ctx.scale());
-    loop {
-        let lookup = nslookup(ctx, pod, container, args).await?;
-        if done(&lookup) || Instant::now() + RETRY_PAUSE > deadline {
-            if !done(&lookup) {
-                ctx.log(format!(
-                    "gave up repeating `{}` after the {} budget",
-                    lookup.command, DNS_PROPAGATION.name
-                ));
-            }
-            return Ok(lookup);
-        }
-        tokio::time::sleep(RETRY_PAUSE).await;
-    }
+    let expect = Expect::that(awaited, done).showing(|lookup: &Lookup| {
+        format!(
+            "answers {}\n{}",
+            show(&lookup.addresses()),
+            lookup.describe()
+        )
+    });
+    ctx.eventually(
+        DNS_PROPAGATION,
+        || nslookup(ctx, pod, container, args),
+        expect,
+    )
+    .await
 }
 
-/// Repeats a lookup until it answers exactly `expected`, then fails with both sides unless it did.
+/// Repeats a lookup until it answers exactly `expected` (`what` names the lookup; `doc`, when given, is the
+/// docs' text that says so).
 pub(crate) async fn expect_addresses(
     ctx: &Ctx,
     pod: &str,
@@ -115,23 +119,14 @@ pub(crate) async fn expect_addresses(
     expected: &BTreeSet<IpAddr>,
     doc: &str,
 ) -> Result<Lookup, TrialError> {
-    let lookup = nslookup_until(ctx, pod, container, args, |l| l.addresses() == *expected).await?;
-    if lookup.addresses() == *expected {
-        return Ok(lookup);
-    }
-    let mut expected_text = format!("answers {}", show(expected));
+    let mut awaited = format!("{what} to answer {}", show(expected));
     if !doc.is_empty() {
-        expected_text.push_str(&format!("\n\n{doc}"));
+        awaited.push_str(&format!("\n\n{doc}"));
     }
-    Err(TrialError::Mismatch {
-        what: what.to_string(),
-        expected: expected_text,
-        observed: format!(
-            "answers {}\n{}",
-            show(&lookup.addresses()),
-            lookup.describe()
-        ),
+    nslookup_until(ctx, pod, container, args, awaited, |l| {
+        l.addresses() == *expected
     })
+    .await
 }
 
 /// `{a, b}` as `a, b` (or `nothing`).

@@ -19,7 +19,7 @@ use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
 use netconform::preflight::Need;
 use netconform::trial::TrialDef;
-use netconform::wait::{Verdict, budgets, wait_list};
+use netconform::wait::{Verdict, budgets};
 
 use super::cluster::{cluster_domain_of, ip_families, pod_ips_of_families};
 use super::lookup::{expect_addresses, nslookup_until, show};
@@ -164,14 +164,10 @@ async fn wait_for_hostname(
             .collect();
         format!("EndpointSlice {}: [{}]", s.name_any(), eps.join("; "))
     };
-    wait_list(
-        &ctx.api::<EndpointSlice>(),
-        config,
-        &awaited,
-        budgets::ENDPOINTS,
-        ctx.scale(),
-        &describe,
-        |slices: &[EndpointSlice]| {
+    ctx.wait::<EndpointSlice>(budgets::ENDPOINTS)
+        .awaiting(awaited)
+        .showing(describe)
+        .until_all(config, |slices: &[EndpointSlice]| {
             let listed: BTreeSet<IpAddr> = slices
                 .iter()
                 .flat_map(|s| s.endpoints.iter())
@@ -186,10 +182,9 @@ async fn wait_for_hostname(
             } else {
                 Verdict::Pending
             }
-        },
-    )
-    .await
-    .map(|_| ())
+        })
+        .await
+        .map(|_| ())
 }
 
 async fn pod_ip_record(ctx: Ctx) -> Result<(), TrialError> {
@@ -213,27 +208,24 @@ async fn pod_ip_record(ctx: Ctx) -> Result<(), TrialError> {
         ctx.namespace()
     );
     let expected: BTreeSet<IpAddr> = [IpAddr::V4(ip)].into();
-    let lookup = nslookup_until(&ctx, pod, pod, &["-type=a", &name], |l| l.resolved()).await?;
-    if lookup.resolved() {
-        return ensure(
-            lookup.addresses() == expected,
-            &format!("`nslookup -type=a {name}` for pod {pod} ({ip})"),
-            format!("answers {ip}"),
-            format!(
-                "answers {}\n{}",
-                show(&lookup.addresses()),
-                lookup.describe()
-            ),
-        );
-    }
     // kubernetes/dns specification 2.6: deprecated; CoreDNS serves them only with `pods insecure|verified`,
-    // which preflight read from the Corefile (Need::PodDnsRecords): here an NXDOMAIN is a failure too.
-    Err(TrialError::Mismatch {
-        what: format!(
-            "`nslookup -type=a {name}` for pod {pod} ({ip}); {}",
-            ctx.capabilities().pod_dns_records.evidence
-        ),
-        expected: format!("answers {ip}"),
-        observed: lookup.describe(),
+    // which preflight read from the Corefile (Need::PodDnsRecords): here no answer is a failure too.
+    let awaited = format!(
+        "`nslookup -type=a {name}` for pod {pod} ({ip}) to answer; {}",
+        ctx.capabilities().pod_dns_records.evidence
+    );
+    let lookup = nslookup_until(&ctx, pod, pod, &["-type=a", &name], awaited, |l| {
+        l.resolved()
     })
+    .await?;
+    ensure(
+        lookup.addresses() == expected,
+        &format!("`nslookup -type=a {name}` for pod {pod} ({ip})"),
+        format!("answers {ip}"),
+        format!(
+            "answers {}\n{}",
+            show(&lookup.addresses()),
+            lookup.describe()
+        ),
+    )
 }

@@ -18,7 +18,7 @@ use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
 use netconform::preflight::Need;
 use netconform::trial::TrialDef;
-use netconform::wait::{Verdict, budgets, wait_list};
+use netconform::wait::{Verdict, budgets, conditions};
 
 use super::cluster::{cluster_domain_of, cluster_ips, ip_families, pod_ips_of_families};
 use super::lookup::{expect_addresses, nslookup, nslookup_until, show};
@@ -279,15 +279,10 @@ async fn wait_for_slices(
         show(ready),
         show(unready)
     );
-    let api = ctx.api::<EndpointSlice>();
-    wait_list(
-        &api,
-        config,
-        &awaited,
-        budgets::ENDPOINTS,
-        ctx.scale(),
-        &describe_slice,
-        |slices: &[EndpointSlice]| {
+    ctx.wait::<EndpointSlice>(budgets::ENDPOINTS)
+        .awaiting(awaited)
+        .showing(describe_slice)
+        .until_all(config, |slices: &[EndpointSlice]| {
             let listed = |want_ready: bool| -> BTreeSet<IpAddr> {
                 slices
                     .iter()
@@ -303,10 +298,9 @@ async fn wait_for_slices(
             } else {
                 Verdict::Pending
             }
-        },
-    )
-    .await
-    .map(|_| ())
+        })
+        .await
+        .map(|_| ())
 }
 
 async fn headless_ready_pods(ctx: Ctx) -> Result<(), TrialError> {
@@ -321,20 +315,13 @@ async fn headless_ready_pods(ctx: Ctx) -> Result<(), TrialError> {
     ctx.create(&web_pod("web-unready", false)?).await?;
     let ready_pod = ctx.wait_pod_running("web-ready").await?;
     let unready_pod = ctx
-        .wait_for(
+        .wait::<Pod>(budgets::POD_START)
+        .awaiting("pod web-unready to have an IP")
+        .object(
             "web-unready",
-            "pod web-unready to have an IP",
-            budgets::POD_START,
-            |p: &Pod| p.name_any(),
-            |p: Option<&Pod>| match p {
-                Some(p) if !pod_ips(p).is_empty() => Verdict::Done,
-                _ => Verdict::Pending,
-            },
+            conditions::holds(|p: &Pod| !pod_ips(p).is_empty()),
         )
-        .await?
-        .ok_or_else(|| {
-            TrialError::Harness("web-unready vanished while it was awaited".to_string())
-        })?;
+        .await?;
     let expected = pod_ips_of_families(&ready_pod, &families);
     let unready = pod_ips_of_families(&unready_pod, &families);
     wait_for_slices(&ctx, "web", &expected, &unready).await?;
@@ -365,7 +352,8 @@ async fn srv_named_port(ctx: Ctx) -> Result<(), TrialError> {
     let domain = cluster_domain_of(&ctx, pod, pod).await?;
     let target = format!("data.{}.svc.{domain}", ctx.namespace());
     let name = format!("_http._tcp.{target}");
-    let lookup = nslookup_until(&ctx, pod, pod, &["-type=srv", &name], |l| {
+    let awaited = format!("SRV records of `{name}` (Service data, port http 8080/TCP)");
+    let lookup = nslookup_until(&ctx, pod, pod, &["-type=srv", &name], awaited, |l| {
         !l.srv_records().is_empty()
     })
     .await?;

@@ -16,7 +16,7 @@ use netconform::ctx::Ctx;
 use netconform::failure::TrialError;
 use netconform::ipfamily::{IpFamily, family_of_ip};
 use netconform::retry::retrying;
-use netconform::wait::{Verdict, budgets, wait_list};
+use netconform::wait::{Verdict, budgets};
 
 use super::{IPV6_SVC, PREFERRED_SVC, SvcView, create_service};
 use crate::pods::{from_json, pod_ips};
@@ -115,16 +115,12 @@ async fn service_with_backends(
             .collect::<Vec<_>>()
             .join("; ")
     );
-    let api: Api<EndpointSlice> = ctx.api();
     let config = watcher::Config::default().labels(SERVICE_LABEL);
-    let slices = wait_list(
-        &api,
-        config,
-        &awaited,
-        budgets::ENDPOINTS,
-        ctx.scale(),
-        &describe_slice,
-        |slices| {
+    let slices = ctx
+        .wait::<EndpointSlice>(budgets::ENDPOINTS)
+        .awaiting(awaited)
+        .showing(describe_slice)
+        .until_all(config, |slices: &[EndpointSlice]| {
             let ready = ready_addresses(slices);
             let complete = wanted
                 .iter()
@@ -134,9 +130,8 @@ async fn service_with_backends(
             } else {
                 Verdict::Pending
             }
-        },
-    )
-    .await?;
+        })
+        .await?;
     Ok((expected, slices))
 }
 

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Service;
 use netconform::ctx::Ctx;
 use netconform::failure::TrialError;
 use netconform::ipfamily::{IpFamily, family_of_ip};
-use netconform::wait::{Verdict, budgets};
+use netconform::wait::{budgets, conditions};
 
 use super::services::{Want, apply_and_check};
 use super::{PREFER_IPV6_LB_SVC, create_service};
@@ -62,20 +62,14 @@ pub(crate) async fn external_ip_first_family(ctx: Ctx) -> Result<(), TrialError>
         .and_then(|f| f.parse::<IpFamily>().ok())
         .unwrap_or(IpFamily::IPv6);
     let served = ctx
-        .wait_for(
+        .wait::<Service>(budgets::LOAD_BALANCER)
+        .awaiting("an EXTERNAL-IP for my-service (status.loadBalancer.ingress)")
+        .showing(|s: &Service| format!("service my-service: ingress [{}]", ingress(s).join(", ")))
+        .object(
             "my-service",
-            "an EXTERNAL-IP for my-service (status.loadBalancer.ingress)",
-            budgets::LOAD_BALANCER,
-            |s: &Service| format!("service my-service: ingress [{}]", ingress(s).join(", ")),
-            |svc| match svc {
-                Some(s) if !ingress(s).is_empty() => Verdict::Done,
-                _ => Verdict::Pending,
-            },
+            conditions::holds(|s: &Service| !ingress(s).is_empty()),
         )
-        .await?
-        .ok_or_else(|| {
-            TrialError::Harness("my-service vanished while its EXTERNAL-IP was awaited".into())
-        })?;
+        .await?;
     let addresses = ingress(&served);
     let of_first: Vec<&String> = addresses
         .iter()

@@ -19,7 +19,7 @@ use netconform::failure::TrialError;
 use netconform::labels::{MANAGED_BY_KEY, MANAGED_BY_VALUE, RUN_ID_KEY, SUITE_KEY};
 use netconform::manifest::group_serving;
 use netconform::retry::{create_retrying, retrying};
-use netconform::wait::{Budget, Verdict, budgets, wait_for};
+use netconform::wait::{Budget, Verdict, Wait, budgets, conditions};
 
 use super::NEWCIDR1;
 use crate::pods::from_json;
@@ -194,34 +194,10 @@ pub fn describe_service_cidr(sc: &ServiceCIDR) -> String {
     )
 }
 
-/// Waits on one ServiceCIDR (None while it does not exist).
-pub async fn wait_service_cidr<C>(
-    ctx: &Ctx,
-    name: &str,
-    awaited: &str,
-    budget: Budget,
-    condition: C,
-) -> Result<Option<ServiceCIDR>, TrialError>
-where
-    C: Fn(Option<&ServiceCIDR>) -> Verdict,
-{
-    wait_for(
-        &service_cidrs(ctx),
-        name,
-        awaited,
-        budget,
-        ctx.scale(),
-        describe_service_cidr,
-        condition,
-    )
-    .await
-}
-
-/// The awaited ServiceCIDR, which a wait that returned must have seen.
-fn present(found: Option<ServiceCIDR>, name: &str) -> Result<ServiceCIDR, TrialError> {
-    found.ok_or_else(|| {
-        TrialError::Harness(format!("servicecidr {name} vanished while it was awaited"))
-    })
+/// A wait on ServiceCIDRs within `budget`, showing them as [`describe_service_cidr`] does.
+pub fn wait_service_cidr(ctx: &Ctx, budget: Budget) -> Wait<'_, ServiceCIDR> {
+    ctx.wait_on(service_cidrs(ctx), budget)
+        .showing(describe_service_cidr)
 }
 
 /// Waits until a deleted ServiceCIDR whose addresses `holders` still hold is marked for deletion
@@ -258,39 +234,29 @@ async fn wait_while_held(
     state: &str,
     done: impl Fn(&ServiceCIDR) -> bool,
 ) -> Result<ServiceCIDR, TrialError> {
-    let found = wait_service_cidr(
-        ctx,
-        name,
-        &format!("ServiceCIDR {name} {state}"),
-        budgets::SERVICE_CIDR_READY,
-        |sc| match sc {
+    wait_service_cidr(ctx, budgets::SERVICE_CIDR_READY)
+        .awaiting(format!("ServiceCIDR {name} {state}"))
+        .object(name, |sc: Option<&ServiceCIDR>| match sc {
             None => Verdict::Hopeless(format!("it is gone although {holders} hold its addresses")),
             Some(sc) if done(sc) => Verdict::Done,
             Some(_) => Verdict::Pending,
-        },
-    )
-    .await?;
-    present(found, name)
+        })
+        .await
 }
 
 /// Waits until the ServiceCIDR has `Ready=True` (upstream: the ServiceCIDR controller's sync).
 pub async fn wait_ready(ctx: &Ctx, name: &str) -> Result<ServiceCIDR, TrialError> {
-    let found = wait_service_cidr(
-        ctx,
-        name,
-        &format!("ServiceCIDR {name} to be Ready"),
-        budgets::SERVICE_CIDR_READY,
-        |sc| match sc {
+    wait_service_cidr(ctx, budgets::SERVICE_CIDR_READY)
+        .awaiting(format!("ServiceCIDR {name} to be Ready"))
+        .object(name, |sc: Option<&ServiceCIDR>| match sc {
             None => Verdict::Hopeless("the ServiceCIDR is gone".into()),
             Some(sc) if is_deleting(sc) => {
                 Verdict::Hopeless("the ServiceCIDR is being deleted".into())
             }
             Some(sc) if ready_condition(sc).is_some_and(|c| c.status == "True") => Verdict::Done,
             Some(_) => Verdict::Pending,
-        },
-    )
-    .await?;
-    present(found, name)
+        })
+        .await
 }
 
 /// The controller removes a deleted ServiceCIDR's finalizer `deletionGracePeriod` (10 s, fixed upstream)
@@ -304,24 +270,12 @@ pub async fn wait_gone(ctx: &Ctx, name: &str, awaited: &str) -> Result<(), Trial
     let scale = ctx
         .scale()
         .max(RELEASE_FLOOR.as_secs_f64() / budget.limit.as_secs_f64());
-    let gone = |sc: Option<&ServiceCIDR>| {
-        if sc.is_none() {
-            Verdict::Done
-        } else {
-            Verdict::Pending
-        }
-    };
-    wait_for(
-        &service_cidrs(ctx),
-        name,
-        awaited,
-        budget,
-        scale,
-        describe_service_cidr,
-        gone,
-    )
-    .await
-    .map(|_| ())
+    Wait::new(service_cidrs(ctx), budget, scale)
+        .awaiting(awaited)
+        .showing(describe_service_cidr)
+        .until(name, conditions::is_deleted())
+        .await
+        .map(|_| ())
 }
 
 /// Deletes a ServiceCIDR (a finalizer may keep it, marked with a deletionTimestamp).
@@ -493,17 +447,10 @@ pub async fn restore(ctx: &Ctx, owned: &[String], wait_gone: bool) {
             continue;
         }
         if wait_gone {
-            let gone = wait_service_cidr(
-                ctx,
-                name,
-                &format!("ServiceCIDR {name} to be gone"),
-                budgets::SERVICE_CIDR_RELEASE,
-                |sc| match sc {
-                    None => Verdict::Done,
-                    Some(_) => Verdict::Pending,
-                },
-            )
-            .await;
+            let gone = wait_service_cidr(ctx, budgets::SERVICE_CIDR_RELEASE)
+                .awaiting(format!("ServiceCIDR {name} to be gone"))
+                .until(name, conditions::is_deleted())
+                .await;
             if let Err(e) = gone {
                 ctx.log(format!("cleanup: {e}"));
             }
