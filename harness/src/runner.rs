@@ -81,7 +81,7 @@ fn run_main(
             // `prepare` was dropped, and with it a `kind create` still running (its process is killed).
             eprintln!("netconform: interrupted before any trial ran");
             runtime.block_on(created.delete());
-            std::process::exit(EXIT_INTERRUPTED)
+            std::process::exit(crate::error::EXIT_INTERRUPTED)
         }
     };
     match &mut prepared {
