@@ -220,7 +220,6 @@ pub const BREAKS: &[Breaks] = &[
             "dual_stack::pod01::pod_ips_both_families",
             "dual_stack::pod01::my_pod_ips_downward",
             "dual_stack::pod01::etc_hosts_both_ips",
-            "dual_stack::pod01::primary_family_first",
         ],
     ),
     (
@@ -302,7 +301,6 @@ pub const BREAKS: &[Breaks] = &[
             "dual_stack::pod01::etc_hosts_both_ips",
             "dual_stack::pod01::my_pod_ips_downward",
             "dual_stack::pod01::pod_ips_both_families",
-            "dual_stack::pod01::primary_family_first",
         ],
     ),
     (
