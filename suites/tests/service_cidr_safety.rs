@@ -1,12 +1,10 @@
 //! What keeps the ServiceCIDR trials safe on a cluster netconform does not own:
 //! - the disruptive trials (they exhaust the service range) are ignored, with a reason naming
-//!   `NETCONFORM_ALLOW_DISRUPTIVE=1`, on any target that is neither a kind cluster this run created nor
-//!   the test double, unless that variable allows them (the runner asks `Capabilities::unmet` for every
+//!   `NETCONFORM_ALLOW_DISRUPTIVE=1`, on any target that is neither a cluster netconform created (in this
+//!   run or an earlier one) nor the test double, unless that variable allows them (the runner asks `Capabilities::unmet` for every
 //!   need of a trial, with the run's target facts, before it runs the trial);
 //! - a run killed in the middle of the docs' scenario leaves nothing behind once `netconform sweep` ran
 //!   (here against the test double: the leftovers are created as such a run leaves them).
-
-use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::{IPAddress, ServiceCIDR};
@@ -17,10 +15,11 @@ use serde_json::json;
 
 use netconform::cluster::TargetKind;
 use netconform::config::Settings;
+use netconform::ipfamily::IpFamily;
 use netconform::labels::{
     MANAGED_BY_KEY, MANAGED_BY_VALUE, RUN_ID_KEY, SUITE_KEY, managed_selector,
 };
-use netconform::preflight::{Capabilities, Detected, Need, TargetFacts};
+use netconform::preflight::{Capabilities, Detected, Need, NodeInfo, TargetFacts};
 use netconform::trial::TrialDef;
 use netconform::wait::{Budget, Verdict, Wait};
 use netconform_double::{Double, DoubleConfig};
@@ -35,8 +34,13 @@ fn capabilities(kind: TargetKind) -> Capabilities {
     Capabilities {
         target: Some(kind),
         server_version: "v1.33.1".into(),
-        nodes: Vec::new(),
-        families: BTreeSet::new(),
+        nodes: vec![NodeInfo {
+            name: "netconform-control-plane".into(),
+            pod_cidrs: vec!["10.244.0.0/24".into(), "fd00:10:244::/64".into()],
+            internal_ips: vec!["172.18.0.2".into(), "fc00:f853:ccd:e793::2".into()],
+            schedulable: true,
+        }],
+        families: [IpFamily::IPv4, IpFamily::IPv6].into(),
         service_cidr_api: true,
         default_service_cidrs: Some(vec!["10.96.0.0/28".into(), "fd00:10:96::/112".into()]),
         free_ipv4_service_addresses: Some(12),

@@ -369,6 +369,17 @@ mod tests {
     use super::process::ScriptedRunner;
     use super::*;
 
+    /// No `kind` or `docker` on PATH, no kubeconfig.
+    async fn resolve_bare(settings: &Settings) -> Result<Resolution, HarnessError> {
+        resolve_with(
+            settings,
+            ScriptedRunner::new(&[]).into_arc(),
+            Ok(None),
+            Arc::default(),
+        )
+        .await
+    }
+
     #[test]
     fn kinds_display_as_documented() {
         assert_eq!(TargetKind::Existing.to_string(), "existing");
@@ -382,15 +393,7 @@ mod tests {
             target: TargetChoice::Kind,
             ..Settings::default()
         };
-        let err = resolve_with(
-            &settings,
-            ScriptedRunner::new(&[]).into_arc(),
-            Ok(None),
-            Arc::default(),
-        )
-        .await
-        .err()
-        .unwrap();
+        let err = resolve_bare(&settings).await.err().unwrap();
         assert_eq!(err.exit_code(), 6);
     }
 
@@ -459,15 +462,7 @@ mod tests {
             require_cluster: true,
             ..Settings::default()
         };
-        let err = resolve_with(
-            &settings,
-            ScriptedRunner::new(&[]).into_arc(),
-            Ok(None),
-            Arc::default(),
-        )
-        .await
-        .err()
-        .unwrap();
+        let err = resolve_bare(&settings).await.err().unwrap();
         assert_eq!(err.exit_code(), 5);
         assert!(
             err.to_string()
@@ -527,13 +522,7 @@ mod tests {
             target: TargetChoice::Sim,
             ..Settings::default()
         };
-        let result = resolve_with(
-            &settings,
-            ScriptedRunner::new(&[]).into_arc(),
-            Ok(None),
-            Arc::default(),
-        )
-        .await;
+        let result = resolve_bare(&settings).await;
         let Err(err) = result else {
             panic!("a build without the double resolved NETCONFORM_TARGET=sim")
         };
@@ -551,14 +540,7 @@ mod tests {
             target: TargetChoice::Sim,
             ..Settings::default()
         };
-        let Resolution::Ready(target) = resolve_with(
-            &settings,
-            ScriptedRunner::new(&[]).into_arc(),
-            Ok(None),
-            Arc::default(),
-        )
-        .await
-        .unwrap() else {
+        let Resolution::Ready(target) = resolve_bare(&settings).await.unwrap() else {
             panic!("no target")
         };
         assert_eq!(target.kind, TargetKind::Simulated);
