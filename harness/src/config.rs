@@ -144,7 +144,7 @@ pub const VARIABLES: &[VarDoc] = &[
     VarDoc {
         name: "NETCONFORM_IMAGES",
         default: "none",
-        meaning: "path of an image map (YAML: the docs' image -> `image:` to run instead, and `standIn:` when it is another image, not a mirror), applied to every object created and listed in the report; checks whose claim is about a stood-in image's own behaviour are skipped (`testbed/build` writes one)",
+        meaning: "path of an image map (YAML: the docs' image -> `image:` to run instead, and `standIn:` when it is another image, not a mirror), applied to every object created and listed in the report; checks whose claim is about a stood-in image's own behaviour are skipped, unless its `reproduces:` names that part (e.g. `[nslookup]`) (`testbed/build` writes one)",
     },
     VarDoc {
         name: "NETCONFORM_TESTBED",

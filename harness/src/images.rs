@@ -4,7 +4,8 @@
 //!
 //! The manifests in `manifests/` stay verbatim: the map is applied to each object as it is created, the
 //! trial's log names every substitution and the report lists the map. An entry with `standIn` is not the
-//! docs' image: a check whose claim is about that image's own behaviour (`Need::DocImage`) is skipped.
+//! docs' image: a check whose claim is about that image's own behaviour (`Need::DocImage`) is skipped,
+//! unless the entry says the stand-in reproduces that part of the image (`reproduces: [nslookup]`).
 //!
 //! ```yaml
 //! busybox:1.28:
@@ -28,6 +29,11 @@ pub struct Replacement {
     /// Set when the replacement is another image: what it is instead.
     #[serde(default, rename = "standIn")]
     pub stand_in: Option<String>,
+    /// What of the docs' image the stand-in reproduces (e.g. `nslookup`: a build of another version whose
+    /// `nslookup` is the docs' version's code), so the checks whose claim is about that part of the image
+    /// run on it. The reasons belong beside the map, where the stand-in is made.
+    #[serde(default)]
+    pub reproduces: Vec<String>,
 }
 
 /// The map, keyed by the docs' image reference normalised ([`normalise`]).
@@ -103,6 +109,13 @@ impl ImageMap {
     /// What stands in for `image`, when the map replaces it by another image.
     pub fn stand_in(&self, image: &str) -> Option<&str> {
         self.get(image).and_then(|r| r.stand_in.as_deref())
+    }
+
+    /// The stand-in for `image` when it cannot show `part` of the docs' image (it does not reproduce it).
+    pub fn stand_in_without(&self, image: &str, part: &str) -> Option<&str> {
+        self.get(image)
+            .filter(|r| !r.reproduces.iter().any(|p| p == part))
+            .and_then(|r| r.stand_in.as_deref())
     }
 
     /// The entries as the file names them, for the report.
@@ -231,6 +244,28 @@ mod tests {
             "mirror.example:5000/agnhost:2.52"
         );
         assert_eq!(made[0].stand_in, None, "a mirror is the same image");
+    }
+
+    #[test]
+    fn a_stand_in_shows_only_what_it_reproduces() {
+        let map = ImageMap::parse(
+            "busybox:1.28:\n  image: netconform.local/busybox:1.37.0-nslookup-1.28\n  standIn: busybox 1.37 with 1.28's nslookup\n  reproduces: [nslookup]\nbusybox:1.36.1:\n  image: netconform.local/busybox:1.37.0\n  standIn: Debian busybox 1.37\n",
+        )
+        .unwrap();
+        assert_eq!(map.stand_in_without("busybox:1.28", "nslookup"), None);
+        assert_eq!(
+            map.stand_in_without("busybox:1.28", "wget"),
+            Some("busybox 1.37 with 1.28's nslookup")
+        );
+        assert_eq!(
+            map.stand_in_without("busybox:1.36.1", "nslookup"),
+            Some("Debian busybox 1.37")
+        );
+        assert_eq!(
+            map.stand_in_without("nginx", "nslookup"),
+            None,
+            "not in the map"
+        );
     }
 
     #[test]

@@ -44,9 +44,10 @@ pub enum Need {
     /// At least this many nodes take ordinary pods (not cordoned, no NoSchedule/NoExecute taint): the trial
     /// places pods on different nodes (kind's config has two workers).
     SchedulableNodes(u8),
-    /// The claim is about this image's own behaviour (busybox 1.28's `nslookup`, say), so a stand-in for it
-    /// (`NETCONFORM_IMAGES` with `standIn`) cannot show it: the trial is skipped, never passed.
-    DocImage(&'static str),
+    /// The claim is about this part of this image's own behaviour (busybox 1.28's `nslookup`, say), so a
+    /// stand-in for it (`NETCONFORM_IMAGES` with `standIn`) cannot show it unless the map says it reproduces
+    /// that part: the trial is skipped, never passed.
+    DocImage(&'static str, &'static str),
     /// The cluster DNS serves the deprecated `<a-b-c-d>.<namespace>.pod.<domain>` records: CoreDNS's
     /// Corefile (ConfigMap kube-system/coredns) sets `pods insecure` or `pods verified`.
     PodDnsRecords,
@@ -211,8 +212,8 @@ impl Capabilities {
             Need::SmallServiceRange => self.unmet_small_service_range(),
             Need::ServiceAllocatorAlone => None,
             Need::SchedulableNodes(n) => self.unmet_schedulable_nodes(n),
-            Need::DocImage(image) => settings.images.stand_in(image).map(|stand_in| {
-                format!("the claim is about {image} itself, and NETCONFORM_IMAGES runs a stand-in for it: {stand_in}")
+            Need::DocImage(image, part) => settings.images.stand_in_without(image, part).map(|stand_in| {
+                format!("the claim is about {image}'s own {part}, and NETCONFORM_IMAGES runs a stand-in for it: {stand_in}")
             }),
             Need::PodDnsRecords => (!self.pod_dns_records.present).then(|| {
                 format!("the cluster DNS serves no pod records: {}", self.pod_dns_records.evidence)

@@ -612,7 +612,7 @@ fn declared_absent(need: Need, settings: &Settings) -> bool {
         Need::LoadBalancer => settings.load_balancer == Toggle::No,
         Need::NetworkPolicy => settings.network_policy == Toggle::No,
         // The user chose the stand-in in the image map.
-        Need::DocImage(image) => settings.images.stand_in(image).is_some(),
+        Need::DocImage(image, part) => settings.images.stand_in_without(image, part).is_some(),
         _ => false,
     }
 }

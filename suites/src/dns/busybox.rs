@@ -43,7 +43,7 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "`kubectl exec -ti busybox -- nslookup kubernetes.default` answers the address of the `kubernetes` Service (its ClusterIP)",
         doc_url: DEBUGGING_PAGE,
         // busybox 1.28's nslookup goes through the libc resolver and its search list; newer ones do not.
-        needs: &[Need::DocImage("busybox:1.28")],
+        needs: &[Need::DocImage("busybox:1.28", "nslookup")],
         run: |ctx| Box::pin(nslookup_kubernetes_default(ctx)),
     },
     TrialDef {
@@ -65,7 +65,7 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "`nslookup kubernetes.default` is meant for the page's busybox:1.28; with a current busybox (1.36.1), which does not apply the search list to names with a dot, the fully qualified `kubernetes.default.svc.<cluster domain>` answers the `kubernetes` Service's ClusterIP",
         doc_url: DEBUGGING_PAGE,
         // busybox 1.28's nslookup goes through the libc resolver and its search list; newer ones do not.
-        needs: &[Need::DocImage("busybox:1.36.1")],
+        needs: &[Need::DocImage("busybox:1.36.1", "nslookup")],
         run: |ctx| Box::pin(current_busybox_needs_fqdn(ctx)),
     },
 ];

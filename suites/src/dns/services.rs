@@ -42,7 +42,10 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "to reach a Service in another namespace the query names the namespace: a pod in namespace test querying `data.prod` gets the ClusterIP of Service data in namespace prod",
         doc_url: DNS_PAGE,
         // `data.prod` is found through the search list only by busybox 1.28 (libc resolver, ndots:5).
-        needs: &[Need::DocImage("busybox:1.28"), Need::ServiceAddresses(1)],
+        needs: &[
+            Need::DocImage("busybox:1.28", "nslookup"),
+            Need::ServiceAddresses(1),
+        ],
         run: |ctx| Box::pin(cross_namespace_name(ctx)),
     },
     TrialDef {
@@ -50,7 +53,10 @@ pub const TRIALS: &[TrialDef] = &[
         claim: "DNS queries that don't name a namespace are limited to the pod's namespace: a pod in namespace test querying `data` gets no result when Service data is in namespace prod",
         doc_url: DNS_PAGE,
         // `data.prod` is found through the search list only by busybox 1.28 (libc resolver, ndots:5).
-        needs: &[Need::DocImage("busybox:1.28"), Need::ServiceAddresses(1)],
+        needs: &[
+            Need::DocImage("busybox:1.28", "nslookup"),
+            Need::ServiceAddresses(1),
+        ],
         run: |ctx| Box::pin(bare_name_other_namespace(ctx)),
     },
     TrialDef {
