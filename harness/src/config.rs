@@ -16,6 +16,10 @@ pub const KIND_CONFIGS: &[(&str, &str)] = &[
     ("dual-stack", DEFAULT_KIND_CONFIG),
     ("ipv4", "kind-configs/ipv4.yaml"),
     ("ipv6", "kind-configs/ipv6.yaml"),
+    (
+        "dual-stack-nftables",
+        "kind-configs/dual-stack-nftables.yaml",
+    ),
 ];
 /// Default JUnit path, relative to the workspace root.
 pub const DEFAULT_JUNIT: &str = "target/netconform/junit.xml";
@@ -89,7 +93,7 @@ pub const VARIABLES: &[VarDoc] = &[
     VarDoc {
         name: "NETCONFORM_KIND_CONFIG",
         default: "`dual-stack`",
-        meaning: "kind cluster config for a cluster netconform creates: `dual-stack`, `ipv4` or `ipv6` (`kind-configs/<name>.yaml`), or the path of a `.yaml` file (relative paths are from the workspace root)",
+        meaning: "kind cluster config for a cluster netconform creates: `dual-stack`, `ipv4`, `ipv6` or `dual-stack-nftables` (kube-proxy in nftables mode) (`kind-configs/<name>.yaml`), or the path of a `.yaml` file (relative paths are from the workspace root)",
     },
     VarDoc {
         name: "NETCONFORM_CLUSTER_NAME",
@@ -973,7 +977,7 @@ pub(crate) mod tests {
         let err = config("ipv5").unwrap_err().to_string();
         assert_eq!(
             err,
-            "invalid NETCONFORM_KIND_CONFIG=\"ipv5\": expected one of dual-stack, ipv4, ipv6, or the path of a kind config file (.yaml)"
+            "invalid NETCONFORM_KIND_CONFIG=\"ipv5\": expected one of dual-stack, ipv4, ipv6, dual-stack-nftables, or the path of a kind config file (.yaml)"
         );
         // Every named config exists (the kind module's tests parse them).
         let root = workspace_root(Path::new(env!("CARGO_MANIFEST_DIR")));

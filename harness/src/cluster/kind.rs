@@ -932,6 +932,11 @@ mod tests {
             ("dual-stack", "dual", vec![IpFamily::IPv4, IpFamily::IPv6]),
             ("ipv4", "ipv4", vec![IpFamily::IPv4]),
             ("ipv6", "ipv6", vec![IpFamily::IPv6]),
+            (
+                "dual-stack-nftables",
+                "dual",
+                vec![IpFamily::IPv4, IpFamily::IPv6],
+            ),
         ];
         assert_eq!(cases.len(), crate::config::KIND_CONFIGS.len());
         for (name, ip_family, families) in cases {
