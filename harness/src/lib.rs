@@ -1,6 +1,7 @@
 //! netconform harness: cluster access and kind lifecycle, apply, waits, exec/logs, diagnostics, reporting,
 //! and the runner that turns the suites' trials into a libtest-mimic run.
 
+pub mod claims_index;
 pub mod cleanup;
 pub mod cluster;
 pub mod config;

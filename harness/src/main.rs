@@ -9,7 +9,11 @@
 //!   netconform gate BASELINE.xml CANDIDATE.xml [--force] [--markdown OUT.md]
 //!                                            compare two runs' JUnit reports: exit 0 no regression, 1 regressed,
 //!                                            2 bad input (see report/gate.rs)
-//!   netconform claims REPORT.xml... [--markdown OUT.md]   the doc-claims matrix of one or more runs
+//!   netconform claims REPORT.xml... [--index PATH] [--markdown OUT.md]
+//!                                            the doc-claims matrix of one or more runs, with each trial's seed
+//!                                            claims from the claims index (suites/claims.yaml)
+//!   netconform claims --coverage [--index PATH] [--markdown OUT.md]
+//!                                            the claims index's coverage of the seeds (docs/claims.md)
 
 use std::process::ExitCode;
 

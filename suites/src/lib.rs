@@ -1,6 +1,8 @@
 //! The conformance suites. Each module is one doc page's claims; each trial is one check,
 //! named `suite::scenario::check` and traced to its claim and page.
 
+#[cfg(test)]
+mod claims_index;
 pub mod connectivity;
 pub mod deviations;
 pub mod dns;

@@ -370,6 +370,9 @@ async fn gate_and_claims_on_reports_the_suite_wrote() {
     let matrix = claims::run(&ClaimsArgs {
         reports: vec![candidate.clone(), baseline.clone()],
         markdown: None,
+        // The project's claims index, found from the workspace as by default.
+        index: None,
+        coverage: false,
     })
     .unwrap();
     println!("{matrix}");
@@ -379,6 +382,8 @@ async fn gate_and_claims_on_reports_the_suite_wrote() {
     );
     let row = row_of(&matrix, ALIAS_SECTION);
     assert!(row.ends_with("| pass | **FAIL** |"), "{row}");
+    // Each trial names the seed claims it checks.
+    assert!(row.contains("` (seed H3, P33) |"), "{row}");
     let row = row_of(&matrix, LOAD_BALANCER);
     assert!(row.ends_with("| finding | skipped |"), "{row}");
     let row = row_of(&matrix, RERUN);

@@ -1,21 +1,26 @@
 //! `netconform claims REPORT.xml...`: the doc-claims matrix, the view a platform team reads before an upgrade.
 //! Rows are the docs' claims (one per trial, grouped by doc page and linked to it), columns the Kubernetes
 //! versions of the reports (oldest first), cells what each version did with the claim. Pages and trials are
-//! sorted, so the matrices of two upgrades can be diffed.
+//! sorted, so the matrices of two upgrades can be diffed. Each trial names the seed claims it checks, from the
+//! claims index; `--coverage` prints the index's coverage of the seeds instead ([`super::coverage`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::markdown as md;
 use super::read::{self, ReadError, RunReport, TargetClass, TrialResult, TrialState};
+use crate::claims_index::ClaimsIndex;
 use crate::failure::FailureKind;
 
-pub const USAGE: &str = "netconform claims REPORT.xml... [--markdown OUT.md]";
+pub const USAGE: &str =
+    "netconform claims (REPORT.xml... | --coverage) [--index PATH] [--markdown OUT.md]";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClaimsError {
     #[error(transparent)]
     Read(#[from] ReadError),
+    #[error(transparent)]
+    Index(#[from] crate::claims_index::IndexError),
     #[error("cannot write {}: {source}", path.display())]
     WriteMarkdown {
         path: PathBuf,
@@ -100,6 +105,8 @@ pub struct Matrix {
     /// Column headers, one per report.
     pub labels: Vec<String>,
     pub pages: Vec<Page>,
+    /// Each trial's seed claim ids, from the claims index (empty without one).
+    pub seed_claims: BTreeMap<String, Vec<String>>,
 }
 
 /// Builds the matrix; reports are ordered by server version (unparsable versions last, in input order).
@@ -171,6 +178,7 @@ pub fn matrix(mut reports: Vec<RunReport>) -> Matrix {
         reports,
         labels,
         pages,
+        seed_claims: BTreeMap::new(),
     }
 }
 
@@ -290,8 +298,12 @@ impl Matrix {
                 ":-:|".repeat(self.labels.len())
             ));
             for row in &page.rows {
+                let seed_claims = match self.seed_claims.get(&row.trial) {
+                    Some(ids) => format!(" (seed {})", ids.join(", ")),
+                    None => String::new(),
+                };
                 out.push_str(&format!(
-                    "| {} | {} |{}\n",
+                    "| {} | {}{seed_claims} |{}\n",
                     md::cell(&row.claim),
                     md::code(&row.trial),
                     row.cells
@@ -323,29 +335,57 @@ impl Matrix {
 pub struct ClaimsArgs {
     pub reports: Vec<PathBuf>,
     pub markdown: Option<PathBuf>,
+    /// `--index PATH`: the claims index; by default `suites/claims.yaml` under the workspace root.
+    pub index: Option<PathBuf>,
+    /// `--coverage`: the index's coverage of the seeds, no reports.
+    pub coverage: bool,
 }
 
 impl ClaimsArgs {
     pub fn parse(args: &[String]) -> Result<ClaimsArgs, String> {
-        let parsed = super::args::parse(args, &[], &[], USAGE)?;
-        if parsed.paths.is_empty() {
-            return Err(format!("claims takes one or more reports; usage: {USAGE}"));
+        let parsed = super::args::parse(args, &["--coverage"], &["--index"], USAGE)?;
+        let coverage = parsed.has("--coverage");
+        if parsed.paths.is_empty() && !coverage {
+            return Err(format!(
+                "claims takes one or more reports, or --coverage; usage: {USAGE}"
+            ));
         }
+        if !parsed.paths.is_empty() && coverage {
+            return Err(format!("--coverage takes no reports; usage: {USAGE}"));
+        }
+        let index = parsed.values_of("--index").pop().map(PathBuf::from);
         Ok(ClaimsArgs {
             reports: parsed.paths,
             markdown: parsed.markdown,
+            index,
+            coverage,
         })
     }
 }
 
 /// Everything `netconform claims` does but printing: read, build, render, write `--markdown`.
 pub fn run(args: &ClaimsArgs) -> Result<String, ClaimsError> {
-    let reports = args
-        .reports
-        .iter()
-        .map(|p| read::read_report(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let markdown = matrix(reports).markdown();
+    let markdown = if args.coverage {
+        // Shown as given, or as the default's path in the workspace (not this machine's absolute path).
+        let shown = args.index.as_ref().map_or(
+            PathBuf::from(crate::claims_index::DEFAULT_PATH),
+            PathBuf::clone,
+        );
+        super::coverage::markdown(&ClaimsIndex::load(&index_path(args))?, &shown)
+    } else {
+        let reports = args
+            .reports
+            .iter()
+            .map(|p| read::read_report(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut matrix = matrix(reports);
+        // Without a checkout (no index at the default path) the matrix goes without seed claim ids.
+        let path = index_path(args);
+        if args.index.is_some() || path.exists() {
+            matrix.seed_claims = seed_claims(&ClaimsIndex::load(&path)?);
+        }
+        matrix.markdown()
+    };
     if let Some(path) = &args.markdown {
         std::fs::write(path, &markdown).map_err(|source| ClaimsError::WriteMarkdown {
             path: path.clone(),
@@ -355,12 +395,34 @@ pub fn run(args: &ClaimsArgs) -> Result<String, ClaimsError> {
     Ok(markdown)
 }
 
+/// `--index`, else the default path under the workspace root of the current directory.
+fn index_path(args: &ClaimsArgs) -> PathBuf {
+    args.index.clone().unwrap_or_else(|| {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        ClaimsIndex::default_path(&cwd)
+    })
+}
+
+fn seed_claims(index: &ClaimsIndex) -> BTreeMap<String, Vec<String>> {
+    index
+        .claims_by_trial()
+        .into_iter()
+        .map(|(trial, ids)| {
+            (
+                trial.to_string(),
+                ids.into_iter().map(String::from).collect(),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::read::tests::{failed, flaky, parse, record, with_finding};
     use super::super::{RunInfo, TrialOutcome, fixtures};
     use super::*;
     use crate::cluster::TargetKind;
+    use std::path::Path;
 
     fn report(version: &str, image: &str, outcomes: Vec<super::super::TrialRecord>) -> RunReport {
         let run = RunInfo {
@@ -487,6 +549,41 @@ mod tests {
     }
 
     #[test]
+    fn trials_name_their_seed_claims() {
+        let mut m = matrix(vec![report(
+            "v1.34.0",
+            "n/a",
+            vec![
+                hosts("hostaliases::a::x", TrialOutcome::Passed),
+                hosts("hostaliases::a::y", TrialOutcome::Passed),
+            ],
+        )]);
+        m.seed_claims
+            .insert("hostaliases::a::x".into(), vec!["H1".into(), "H4".into()]);
+        let md = m.markdown();
+        assert!(
+            md.contains("| `hostaliases::a::x` (seed H1, H4) | pass |"),
+            "{md}"
+        );
+        assert!(md.contains("| `hostaliases::a::y` | pass |"), "{md}");
+    }
+
+    /// The project's index, as `netconform claims --coverage` prints it.
+    #[test]
+    fn coverage_of_the_projects_index() {
+        let index = crate::config::workspace_root(Path::new(env!("CARGO_MANIFEST_DIR")))
+            .join(crate::claims_index::DEFAULT_PATH);
+        let md = run(&ClaimsArgs {
+            reports: vec![],
+            markdown: None,
+            index: Some(index),
+            coverage: true,
+        })
+        .unwrap();
+        assert!(md.starts_with("## netconform seed coverage: "), "{md}");
+    }
+
+    #[test]
     fn tied_versions_take_the_node_image_then_a_number() {
         let a = report("v1.34.0", "kindest/node:v1.34.0@sha256:aa", one());
         let b = report("v1.34.0", "kindest/node:v1.34.0@sha256:bb", one());
@@ -528,9 +625,17 @@ mod tests {
             Ok(ClaimsArgs {
                 reports: vec!["a.xml".into(), "b.xml".into()],
                 markdown: Some("m.md".into()),
+                index: None,
+                coverage: false,
             })
         );
         assert!(ClaimsArgs::parse(&args("--markdown m.md")).is_err());
+        let coverage = ClaimsArgs::parse(&args("--coverage --index i.yaml")).unwrap();
+        assert!(coverage.coverage && coverage.reports.is_empty());
+        assert_eq!(coverage.index, Some("i.yaml".into()));
+        assert!(ClaimsArgs::parse(&args("a.xml --coverage")).is_err());
+        let no_index = ClaimsArgs::parse(&args("--coverage --index /nonexistent/i.yaml")).unwrap();
+        assert_eq!(run(&no_index).unwrap_err().exit_code(), 2);
         assert!(ClaimsArgs::parse(&args("a.xml --x")).is_err());
         let missing = run(&ClaimsArgs::parse(&args("/nonexistent/a.xml")).unwrap()).unwrap_err();
         assert_eq!(missing.exit_code(), 2);

@@ -1,9 +1,11 @@
 //! What a run produced, as the runner records it, and the files written from it: JUnit XML for CI
 //! ([`junit`]) and a JSON summary beside it ([`summary`]). Reports read back ([`read`]) feed the upgrade
-//! gate ([`gate`]) and the doc-claims matrix ([`claims`]).
+//! gate ([`gate`]) and the doc-claims matrix ([`claims`]); the claims index's coverage of the seeds is
+//! [`coverage`].
 
 mod args;
 pub mod claims;
+pub mod coverage;
 pub mod fidelity;
 pub mod gate;
 pub mod junit;
