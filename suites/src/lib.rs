@@ -10,6 +10,7 @@ mod family;
 pub mod hostaliases;
 pub mod pods;
 pub mod service_cidr;
+mod shared;
 
 use netconform::trial::TrialDef;
 
