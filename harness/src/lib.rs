@@ -18,6 +18,7 @@ pub mod parse;
 pub mod preflight;
 pub mod report;
 pub mod retry;
+pub mod run;
 pub mod runner;
 pub mod scenario;
 pub mod schedule;

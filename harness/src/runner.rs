@@ -7,16 +7,16 @@ use std::time::Instant;
 
 use futures::FutureExt;
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
-use rand::Rng;
 
 use crate::cleanup::Cleanup;
 use crate::cluster::{self, Resolution, Target, TargetKind};
 use crate::config::{Settings, Toggle};
-use crate::ctx::{Ctx, RunState};
+use crate::ctx::Ctx;
 use crate::error::HarnessError;
 use crate::failure::TrialError;
 use crate::preflight::{self, Need, TargetFacts};
 use crate::report::{self, RunInfo, RunStatus, TrialOutcome, TrialRecord};
+use crate::run::{RunState, new_run_id};
 use crate::schedule::{Lease, Schedule, start_order};
 use crate::trial::TrialDef;
 use crate::wait;
@@ -617,14 +617,6 @@ fn declared_absent(need: Need, settings: &Settings) -> bool {
     }
 }
 
-pub(crate) fn new_run_id() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..8)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
-}
-
 /// Runs one trial, from needs check to cleanup, rerunning a failure up to `NETCONFORM_RETRIES` times;
 /// a pass after failed attempts keeps them (the report marks it flaky). Never panics.
 async fn run_trial(state: Arc<RunState>, schedule: Arc<Schedule>, def: TrialDef) -> TrialRecord {
@@ -666,7 +658,7 @@ async fn run_trial(state: Arc<RunState>, schedule: Arc<Schedule>, def: TrialDef)
 /// One attempt in a fresh namespace; cleanup runs whatever the trial did.
 async fn attempt(state: &Arc<RunState>, def: TrialDef, lease: &Arc<Lease>) -> TrialRecord {
     let started = Instant::now();
-    let ctx = match Ctx::open(state.clone(), def, lease.clone()).await {
+    let ctx = match Ctx::open(state.clone(), def.id(), lease.clone()).await {
         Ok(ctx) => ctx,
         Err(e) => return failed(&def, started, &e, String::new(), String::new(), Vec::new()),
     };
