@@ -23,5 +23,6 @@ pub mod runner;
 pub mod scenario;
 pub mod schedule;
 pub mod sweep;
+pub mod text;
 pub mod trial;
 pub mod wait;
