@@ -17,7 +17,7 @@ use super::{AppState, MAX_BODY, error_response, json_response, table};
 use crate::Object;
 use crate::api_error::ApiError;
 use crate::resources::ResourceDef;
-use crate::store::resource_version_of;
+use crate::store::meta::resource_version_of;
 
 pub(crate) async fn handle(
     state: Arc<AppState>,
