@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::model::dns::{self, BusyboxVersion, NslookupEnv};
+use crate::model::dns;
+use crate::model::nslookup::{self, BusyboxVersion, NslookupEnv};
 use crate::model::resolv::parse_resolv_conf;
 
 /// How a command run ends.
@@ -97,7 +98,7 @@ pub trait Container {
 }
 
 fn busybox(c: &dyn Container) -> Option<BusyboxVersion> {
-    dns::busybox_version(c.image())
+    nslookup::busybox_version(c.image())
 }
 
 fn basename(path: &str) -> &str {
@@ -146,7 +147,7 @@ pub fn entrypoint(container: &Value) -> Vec<String> {
     // Image config: busybox has no ENTRYPOINT and CMD ["sh"] (args replace CMD); agnhost has
     // ENTRYPOINT ["/agnhost"] (args follow it). upstream: pkg/kubelet/kuberuntime/helpers.go / CRI semantics.
     let image = container["image"].as_str().unwrap_or_default();
-    match dns::busybox_version(image) {
+    match nslookup::busybox_version(image) {
         Some(_) if args.is_empty() => vec!["sh".into()],
         Some(_) => args,
         None if basename(image.split(':').next().unwrap_or(image)) == "agnhost" => {
@@ -502,7 +503,7 @@ fn nslookup(c: &dyn Container, version: BusyboxVersion, args: &[String]) -> Outc
         etc_hosts: &hosts,
         resolver: c.resolver(),
     };
-    let out = dns::nslookup(version, args, &env);
+    let out = nslookup::nslookup(version, args, &env);
     Outcome {
         stdout: out.stdout,
         stderr: out.stderr,
