@@ -213,7 +213,7 @@ impl ClaimsIndex {
     pub fn parse(path: &Path, text: &str) -> Result<ClaimsIndex, IndexError> {
         let index: ClaimsIndex = serde_saphyr::from_str(text).map_err(|e| IndexError::Parse {
             path: path.to_path_buf(),
-            reason: crate::error::one_line(&e.to_string()),
+            reason: crate::text::one_line(&e.to_string()),
         })?;
         let problems = index.problems();
         if problems.is_empty() {

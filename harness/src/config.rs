@@ -43,13 +43,6 @@ pub enum ConfigError {
     Conflict(String),
 }
 
-impl ConfigError {
-    /// The process exit code for a configuration error (see [`crate::error::EXIT_CODES`]).
-    pub fn exit_code(&self) -> i32 {
-        crate::error::EXIT_CONFIG
-    }
-}
-
 /// One documented variable.
 #[derive(Debug, Clone, Copy)]
 pub struct VarDoc {
@@ -242,7 +235,7 @@ pub struct Settings {
     pub allow_disruptive: bool,
     pub keep_cluster: bool,
     /// A digest-pinned image (versions are resolved when parsed); `None`: the pinned default,
-    /// [`crate::cluster::kind::DEFAULT_NODE_IMAGE`].
+    /// [`crate::cluster::node_image::DEFAULT_NODE_IMAGE`].
     pub node_image: Option<String>,
     pub kind_config: PathBuf,
     /// `None`: derived from the node image and the config ([`crate::cluster::kind::cluster_name`]).
@@ -369,18 +362,20 @@ impl Settings {
                 "NETCONFORM_REQUIRE_CLUSTER" => s.require_cluster = flag(&name, value)?,
                 "NETCONFORM_ALLOW_DISRUPTIVE" => s.allow_disruptive = flag(&name, value)?,
                 "NETCONFORM_KEEP_CLUSTER" => s.keep_cluster = flag(&name, value)?,
-                "NETCONFORM_NODE_IMAGE" => match crate::cluster::kind::resolve_node_image(value) {
-                    Some(image) if !image.contains(char::is_whitespace) => {
-                        s.node_image = Some(image)
+                "NETCONFORM_NODE_IMAGE" => {
+                    match crate::cluster::node_image::resolve_node_image(value) {
+                        Some(image) if !image.contains(char::is_whitespace) => {
+                            s.node_image = Some(image)
+                        }
+                        _ => {
+                            return Err(invalid(
+                                &name,
+                                value,
+                                &crate::cluster::node_image::accepted_node_images(),
+                            ));
+                        }
                     }
-                    _ => {
-                        return Err(invalid(
-                            &name,
-                            value,
-                            &crate::cluster::kind::accepted_node_images(),
-                        ));
-                    }
-                },
+                }
                 "NETCONFORM_KIND_CONFIG" => s.kind_config = parse_kind_config(&name, value)?,
                 "NETCONFORM_CLUSTER_NAME" => {
                     if !is_dns_label(value) {

@@ -12,9 +12,8 @@ use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::cleanup::{Cleanup, Creating, Owned};
+use crate::cleanup::{Creating, Owned};
 use crate::cluster::TargetKind;
-use crate::config::Settings;
 use crate::diagnostics::pod_status;
 use crate::exec::{self, ExecOutput};
 use crate::failure::TrialError;
@@ -22,9 +21,9 @@ use crate::labels;
 use crate::preflight::Capabilities;
 use crate::report::DocFinding;
 use crate::retry::{create_retrying, retrying};
-use crate::scenario::Scenarios;
+use crate::run::{RunState, new_run_id};
 use crate::schedule::Lease;
-use crate::trial::TrialDef;
+use crate::trial::TrialId;
 use crate::wait::{Budget, Expect, Paced, Wait, budgets, conditions, eventually};
 
 /// Waits until namespace `namespace` has its `default` ServiceAccount. The serviceaccount controller creates it
@@ -50,7 +49,7 @@ pub async fn wait_default_service_account(
 /// Creates namespace `name` for trial `def`, labelled as the run's and annotated with the trial, registered
 /// for cleanup before the create (an interrupt between the two still deletes it), and waits for its
 /// default ServiceAccount.
-async fn create_namespace(run: &RunState, def: &TrialDef, name: &str) -> Result<(), TrialError> {
+async fn create_namespace(run: &RunState, def: &TrialId, name: &str) -> Result<(), TrialError> {
     let suite = def.suite().replace('_', "-");
     let ns = Namespace {
         metadata: ObjectMeta {
@@ -73,23 +72,6 @@ async fn create_namespace(run: &RunState, def: &TrialDef, name: &str) -> Result<
     wait_default_service_account(&run.client, name, run.settings.timeout_scale).await
 }
 
-/// What every trial of one run shares.
-pub struct RunState {
-    pub run_id: String,
-    pub client: Client,
-    pub target: TargetKind,
-    /// Whether netconform created the cluster, in this run or an earlier one (only then may disruptive trials
-    /// run without being allowed).
-    pub made_by_netconform: bool,
-    pub capabilities: Capabilities,
-    pub settings: Settings,
-    pub cleanup: Cleanup,
-    /// The lease that tells sweeps this run is live; `None` where Leases are not served.
-    pub lease: Option<crate::liveness::RunLease>,
-    /// The shared scenarios computed so far ([`crate::scenario`]).
-    pub scenarios: Scenarios,
-}
-
 /// Cheap to clone; all clones share the log and findings.
 #[derive(Clone)]
 pub struct Ctx {
@@ -98,7 +80,7 @@ pub struct Ctx {
 
 struct Inner {
     run: Arc<RunState>,
-    trial: TrialDef,
+    trial: TrialId,
     namespace: String,
     log: Mutex<String>,
     findings: Mutex<Vec<DocFinding>>,
@@ -111,7 +93,7 @@ struct Inner {
 }
 
 impl Ctx {
-    pub fn new(run: Arc<RunState>, trial: TrialDef, namespace: String, lease: Arc<Lease>) -> Ctx {
+    pub fn new(run: Arc<RunState>, trial: TrialId, namespace: String, lease: Arc<Lease>) -> Ctx {
         Ctx {
             inner: Arc::new(Inner {
                 run,
@@ -130,11 +112,11 @@ impl Ctx {
     /// a shared scenario's computation.
     pub async fn open(
         run: Arc<RunState>,
-        def: TrialDef,
+        def: TrialId,
         lease: Arc<Lease>,
     ) -> Result<Ctx, TrialError> {
         let suite = def.suite().replace('_', "-");
-        let namespace = format!("nc-{suite}-{}", &crate::runner::new_run_id()[..5]);
+        let namespace = format!("nc-{suite}-{}", &new_run_id()[..5]);
         create_namespace(&run, &def, &namespace)
             .await
             .map_err(|e| match e {
@@ -242,7 +224,7 @@ impl Ctx {
     pub fn capabilities(&self) -> &Capabilities {
         &self.inner.run.capabilities
     }
-    pub fn trial(&self) -> &TrialDef {
+    pub fn trial(&self) -> &TrialId {
         &self.inner.trial
     }
     /// `NETCONFORM_TIMEOUT_SCALE`, for waits built directly on [`crate::wait`].

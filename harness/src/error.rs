@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use crate::config::ConfigError;
 use crate::manifest::ManifestError;
+use crate::text::one_line;
 
 pub const EXIT_CONFIG: i32 = 2;
 pub const EXIT_KUBECONFIG: i32 = 3;
@@ -64,6 +65,13 @@ pub enum HarnessError {
     NotReady(String),
     #[error("interrupted")]
     Interrupted,
+}
+
+impl ConfigError {
+    /// The process exit code for a configuration error (see [`EXIT_CODES`]).
+    pub fn exit_code(&self) -> i32 {
+        EXIT_CONFIG
+    }
 }
 
 /// One documented exit code.
@@ -179,30 +187,10 @@ pub fn render_exit_code_table() -> String {
     out
 }
 
-/// Collapses a possibly multi-line message (YAML parser snippets, command output) into one line.
-/// Source snippets (` --> <input>:1:10` and the `|`-ruled lines after it) are dropped: the location is in the text.
-pub fn one_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .take_while(|l| !l.starts_with("-->"))
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
-
-    #[test]
-    fn one_line_drops_source_snippets() {
-        let yaml_error = "failed to parse kubeconfig YAML: error: line 1 column 10: unclosed bracket '['\n --> <input>:1:10\n  |\n1 | garbage: [\n  |          ^ unclosed bracket '['";
-        assert_eq!(
-            one_line(yaml_error),
-            "failed to parse kubeconfig YAML: error: line 1 column 10: unclosed bracket '['"
-        );
-    }
 
     fn every_variant() -> Vec<HarnessError> {
         vec![
@@ -277,10 +265,5 @@ mod tests {
     fn readme_exit_code_table_matches() {
         let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
         crate::config::tests::check_readme_block(&readme, "exit-codes", &render_exit_code_table());
-    }
-
-    #[test]
-    fn one_line_joins_lines() {
-        assert_eq!(one_line("a\n  b \n\nc"), "a; b; c");
     }
 }

@@ -4,6 +4,8 @@ use std::fmt::Display;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::text::first_line;
+
 /// Why a trial did not pass. The runner prefixes the trial's claim and doc URL and appends diagnostics.
 /// Cloned when several trials report one shared scenario's step ([`crate::scenario`]).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -179,14 +181,6 @@ impl Failure {
             flat(&self.observed)
         )
     }
-}
-
-/// The first non-empty line, trimmed.
-pub(crate) fn first_line(text: &str) -> &str {
-    text.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("")
 }
 
 /// One line of at most [`ONE_LINE_VALUE`] characters: lines joined with ` ⏎ `.

@@ -71,7 +71,7 @@ impl ImageMap {
         let raw: BTreeMap<String, Replacement> = if text.trim().is_empty() {
             BTreeMap::new()
         } else {
-            serde_saphyr::from_str(text).map_err(|e| crate::error::one_line(&e.to_string()))?
+            serde_saphyr::from_str(text).map_err(|e| crate::text::one_line(&e.to_string()))?
         };
         let mut entries = BTreeMap::new();
         for (from, replacement) in raw {

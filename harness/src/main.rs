@@ -8,7 +8,7 @@
 //!   netconform sim --list-profiles           name<TAB>the conforming variant it models
 //!   netconform gate BASELINE.xml CANDIDATE.xml [--force] [--markdown OUT.md]
 //!                                            compare two runs' JUnit reports: exit 0 no regression, 1 regressed,
-//!                                            2 bad input (see report/gate.rs)
+//!                                            2 bad input (see report/gate/)
 //!   netconform claims REPORT.xml... [--index PATH] [--markdown OUT.md]
 //!                                            the doc-claims matrix of one or more runs, with each trial's seed
 //!                                            claims from the claims index (suites/claims.yaml)

@@ -14,7 +14,7 @@ use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
-use crate::error::one_line;
+use crate::text::one_line;
 
 /// A problem in a manifest file, with its location when known.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

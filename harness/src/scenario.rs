@@ -15,16 +15,16 @@
 //! show as flaky. Each computation is a real look; the runner keeps every failed attempt, so the gate sees a
 //! pass on a rerun as flaky, never as a clean pass.
 
-use std::any::Any;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::ops::RangeBounds;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
 use crate::ctx::Ctx;
 use crate::failure::TrialError;
 use crate::report::DocFinding;
+use crate::run::Slot;
 
 /// A scenario: its name (`suite::scenario`, unique in the run) and how to compute its value.
 pub struct Scenario<T> {
@@ -68,28 +68,6 @@ pub struct Computed<T> {
     namespace: String,
     parts: Vec<Part>,
     diagnostics: String,
-}
-
-/// This run's latest computation of each scenario, by name, each behind its own lock.
-#[derive(Default)]
-pub struct Scenarios {
-    slots: Mutex<HashMap<&'static str, Arc<tokio::sync::Mutex<Option<Slot>>>>>,
-}
-
-/// A computation and the trials that read it.
-struct Slot {
-    computed: Arc<dyn Any + Send + Sync>,
-    read_by: BTreeSet<&'static str>,
-}
-
-impl Scenarios {
-    fn slot(&self, name: &'static str) -> Arc<tokio::sync::Mutex<Option<Slot>>> {
-        let mut slots = self
-            .slots
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        slots.entry(name).or_default().clone()
-    }
 }
 
 impl<T: Send + Sync + 'static> Scenario<T> {
@@ -201,8 +179,8 @@ mod tests {
     use super::*;
     use crate::cleanup::Cleanup;
     use crate::cluster::TargetKind;
-    use crate::ctx::RunState;
     use crate::preflight::Capabilities;
+    use crate::run::{RunState, Scenarios};
     use crate::schedule::Schedule;
     use crate::trial::TrialDef;
 
@@ -230,7 +208,7 @@ mod tests {
             lease: None,
             scenarios: Scenarios::default(),
         });
-        Ctx::new(run, def, "nc-reader".into(), lease)
+        Ctx::new(run, def.id(), "nc-reader".into(), lease)
     }
 
     fn part(log: &str, doc_says: &str) -> Part {

@@ -2,12 +2,16 @@
 //! declares (`Need::ServiceAddresses`, or the whole budget for `Need::ServiceAllocatorAlone`) from a budget
 //! of the range's free addresses.
 
-use std::sync::{Arc, Mutex};
+mod lease;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
 
 use crate::preflight::{Capabilities, Need};
 use crate::trial::TrialDef;
+
+pub use lease::Lease;
 
 /// Addresses kept out of the budget. None: a trial hands its addresses back only once the Services of its
 /// namespace are gone (the runner waits for that after cleanup), so no finished trial still holds any.
@@ -18,14 +22,6 @@ pub struct Schedule {
     addresses: Arc<Semaphore>,
     /// The budget's size: what a trial that needs the allocator alone takes.
     budget: u32,
-}
-
-/// A running trial's place in the schedule; it ends when dropped. The trial may hand its addresses back
-/// early ([`Lease::release_service_addresses`]); a rerun takes them again.
-pub struct Lease {
-    addresses: Arc<Semaphore>,
-    count: u32,
-    held: Mutex<Option<OwnedSemaphorePermit>>,
 }
 
 impl Schedule {
@@ -59,45 +55,9 @@ impl Schedule {
 
     /// Waits for the trial's addresses.
     pub async fn enter(&self, def: &TrialDef) -> Lease {
-        let lease = Lease {
-            addresses: self.addresses.clone(),
-            count: self.addresses_of(def),
-            held: Mutex::new(None),
-        };
+        let lease = Lease::new(self.addresses.clone(), self.addresses_of(def));
         lease.take_service_addresses().await;
         lease
-    }
-}
-
-impl Lease {
-    /// Takes the trial's addresses unless it holds them (before each attempt).
-    pub async fn take_service_addresses(&self) {
-        let holding = self.held.lock().map(|h| h.is_some()).unwrap_or(true);
-        if self.count == 0 || holding {
-            return;
-        }
-        let permit = self
-            .addresses
-            .clone()
-            .acquire_many_owned(self.count)
-            .await
-            .ok();
-        if let Ok(mut held) = self.held.lock() {
-            *held = permit;
-        }
-    }
-
-    /// True while the trial holds addresses of the budget.
-    pub fn holds_service_addresses(&self) -> bool {
-        self.count > 0 && self.held.lock().map(|h| h.is_some()).unwrap_or(false)
-    }
-
-    /// Hands the addresses back before the trial ends: it holds none any more (its Services are gone) and
-    /// only waits, so other trials need not wait with it.
-    pub fn release_service_addresses(&self) {
-        if let Ok(mut held) = self.held.lock() {
-            held.take();
-        }
     }
 }
 

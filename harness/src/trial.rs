@@ -1,11 +1,15 @@
 //! What a conformance trial is: a named check traced to one doc claim, with the capabilities it needs.
 
+mod id;
+
 use std::future::Future;
 use std::pin::Pin;
 
 use crate::ctx::Ctx;
 use crate::failure::TrialError;
 use crate::preflight::Need;
+
+pub use id::TrialId;
 
 /// The future a trial body returns.
 pub type TrialFuture = Pin<Box<dyn Future<Output = Result<(), TrialError>> + Send>>;
@@ -25,7 +29,16 @@ pub struct TrialDef {
 impl TrialDef {
     /// The first path segment of the name.
     pub fn suite(&self) -> &'static str {
-        self.name.split("::").next().unwrap_or(self.name)
+        self.id().suite()
+    }
+
+    /// The trial's name, claim and doc page: what its context knows of it.
+    pub fn id(&self) -> TrialId {
+        TrialId {
+            name: self.name,
+            claim: self.claim,
+            doc_url: self.doc_url,
+        }
     }
 }
 

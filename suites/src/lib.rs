@@ -12,6 +12,7 @@ mod family;
 pub mod hostaliases;
 pub mod pods;
 pub mod service_cidr;
+mod shared;
 
 use netconform::trial::TrialDef;
 
@@ -70,7 +71,7 @@ mod tests {
     /// pre-pulls and `kind load`s `SUITE_IMAGES`, so every image a manifest or a trial names must be there.
     #[test]
     fn every_image_the_suites_use_is_preloaded_on_kind() {
-        use netconform::cluster::kind::SUITE_IMAGES;
+        use netconform::cluster::preload::SUITE_IMAGES;
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut used = BTreeSet::new();
         for file in files(&root.join("manifests"), "yaml") {
@@ -97,7 +98,7 @@ mod tests {
             .collect();
         assert!(
             missing.is_empty(),
-            "images used but not preloaded (harness/src/cluster/kind.rs SUITE_IMAGES): {missing:?}"
+            "images used but not preloaded (harness/src/cluster/preload.rs SUITE_IMAGES): {missing:?}"
         );
         assert!(
             used.contains("busybox:1.28"),

@@ -9,7 +9,7 @@
 //!
 //! The cluster also holds one LoadBalancer Service already served (as a cluster with a load balancer
 //! controller typically does: an ingress controller's Service), which is the evidence netconform's
-//! preflight looks for (harness/src/preflight.rs `load_balancer_evidence`).
+//! preflight looks for (harness/src/preflight/evidence.rs `load_balancer_evidence`).
 //!
 //! Deviation `lb-ingress-ipv4-only`: the controller publishes only an IPv4 address (a provider without
 //! IPv6 load balancers).

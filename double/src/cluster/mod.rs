@@ -15,7 +15,6 @@ mod prober;
 mod seed;
 #[cfg(test)]
 mod tests;
-mod wget;
 mod workloads;
 
 use std::collections::HashMap;

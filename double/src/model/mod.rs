@@ -13,6 +13,7 @@ pub mod hosts;
 pub mod labels;
 pub mod network_policy;
 pub mod nodeport;
+pub mod nslookup;
 pub mod pod_defaults;
 pub mod resolv;
 pub mod servicecidr;

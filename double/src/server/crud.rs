@@ -12,12 +12,12 @@ use serde_json::{Value, json};
 
 use super::patch::{self, PatchKind};
 use super::route::{Query, ResourceTarget};
-use super::selector::{FieldSelector, LabelSelector};
+use super::selector::Selectors;
 use super::{AppState, MAX_BODY, error_response, json_response, table};
 use crate::Object;
 use crate::api_error::ApiError;
 use crate::resources::ResourceDef;
-use crate::store::resource_version_of;
+use crate::store::meta::resource_version_of;
 
 pub(crate) async fn handle(
     state: Arc<AppState>,
@@ -121,26 +121,6 @@ pub(crate) async fn handle(
 }
 
 type Answer = Result<(StatusCode, Value), ApiError>;
-
-/// Label and field selectors of a list or watch.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Selectors {
-    pub labels: LabelSelector,
-    pub fields: FieldSelector,
-}
-
-impl Selectors {
-    pub fn from_query(query: &Query, def: &ResourceDef) -> Result<Self, ApiError> {
-        Ok(Selectors {
-            labels: LabelSelector::parse(query.get("labelSelector").unwrap_or(""))?,
-            fields: FieldSelector::parse(query.get("fieldSelector").unwrap_or(""), def.plural)?,
-        })
-    }
-
-    pub fn matches(&self, obj: &Object) -> bool {
-        self.labels.matches(obj) && self.fields.matches(obj)
-    }
-}
 
 fn ns(target: &ResourceTarget) -> Option<&str> {
     target.namespace.as_deref()

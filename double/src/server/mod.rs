@@ -177,7 +177,7 @@ fn add_common_headers(headers: &mut HeaderMap) {
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache, private"),
     );
-    if let Ok(id) = HeaderValue::from_str(&crate::store::new_uid()) {
+    if let Ok(id) = HeaderValue::from_str(&crate::store::meta::new_uid()) {
         headers.insert("audit-id", id);
     }
 }

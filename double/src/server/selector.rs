@@ -5,8 +5,10 @@
 
 use serde_json::Value;
 
+use super::route::Query;
 use crate::Object;
 use crate::api_error::ApiError;
+use crate::resources::ResourceDef;
 
 #[derive(Debug, Clone, PartialEq)]
 enum LabelOp {
@@ -319,6 +321,26 @@ fn unescape(value: &str) -> String {
         }
     }
     out
+}
+
+/// Label and field selectors of a list or watch.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Selectors {
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
+}
+
+impl Selectors {
+    pub fn from_query(query: &Query, def: &ResourceDef) -> Result<Self, ApiError> {
+        Ok(Selectors {
+            labels: LabelSelector::parse(query.get("labelSelector").unwrap_or(""))?,
+            fields: FieldSelector::parse(query.get("fieldSelector").unwrap_or(""), def.plural)?,
+        })
+    }
+
+    pub fn matches(&self, obj: &Object) -> bool {
+        self.labels.matches(obj) && self.fields.matches(obj)
+    }
 }
 
 #[cfg(test)]

@@ -20,8 +20,8 @@ use http::{StatusCode, header};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
-use super::crud::Selectors;
 use super::route::{Query, ResourceTarget};
+use super::selector::Selectors;
 use super::table::{self, IncludeObject};
 use super::{AppState, error_response};
 use crate::Object;

@@ -6,100 +6,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::kubeconfig::{Connected, connect_yaml};
-use super::process::{CommandLine, CommandRunner, Output};
+use super::node_image::DEFAULT_NODE_IMAGE;
+use super::preload::preload_images;
+use super::process::{CommandLine, CommandRunner, Output, run_ok};
 use crate::config::Settings;
-use crate::error::{HarnessError, one_line};
-use crate::images::ImageMap;
-
-/// The kind release whose node images [`NODE_IMAGES`] lists (the README's prerequisite).
-pub const KIND_RELEASE: &str = "v0.33.0";
-
-/// A node image a kind release ships, pinned by digest (a tag alone can be re-pushed, and kind supports an
-/// image only with the release that built it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NodeImage {
-    /// The Kubernetes version inside, e.g. `v1.37.0`.
-    pub kubernetes: &'static str,
-    pub image: &'static str,
-}
-
-/// The images kind v0.33.0 ships, one per Kubernetes minor, newest first; the first is kind's default.
-///
-/// Provenance: the v0.33.0 release notes, "Images pre-built for this release" and "The default node image is
-/// now ..." (https://github.com/kubernetes-sigs/kind/releases/tag/v0.33.0; PR kubernetes-sigs/kind#4248 bumped
-/// `pkg/apis/config/defaults/image.go` to the v1.37.0 image). `kind-configs/README.md` shows the same table.
-/// `NETCONFORM_NODE_IMAGE` picks one by version (`v1.36`, `v1.36.4`) or names any digest-pinned image.
-pub const NODE_IMAGES: &[NodeImage] = &[
-    NodeImage {
-        kubernetes: "v1.37.0",
-        image: "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
-    },
-    NodeImage {
-        kubernetes: "v1.36.4",
-        image: "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
-    },
-    NodeImage {
-        kubernetes: "v1.35.8",
-        image: "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",
-    },
-    NodeImage {
-        kubernetes: "v1.34.11",
-        image: "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",
-    },
-];
-
-/// kind v0.33.0's default node image, the first of [`NODE_IMAGES`].
-pub const DEFAULT_NODE_IMAGE: &str = NODE_IMAGES[0].image;
+use crate::error::HarnessError;
+use crate::text::name_part;
 
 /// Every cluster name netconform derives starts with this (see [`cluster_name`]).
 pub const CLUSTER_NAME_PREFIX: &str = "netconform";
-
-/// `NETCONFORM_NODE_IMAGE` as given: a Kubernetes version kind ships (`v1.36`, `1.36`, `v1.36.4`,
-/// `kindest/node:v1.36.4`) resolved to its pinned image, or any image pinned by a sha256 digest, kept as is.
-/// `None` for anything else (an unpinned tag, an unknown version).
-pub fn resolve_node_image(value: &str) -> Option<String> {
-    if let Some((name, digest)) = value.split_once("@sha256:") {
-        let hex = digest.len() == 64
-            && digest
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        return (hex && !name.is_empty()).then(|| value.to_string());
-    }
-    let version = value.strip_prefix("kindest/node:").unwrap_or(value);
-    let version = version.strip_prefix('v').unwrap_or(version);
-    NODE_IMAGES
-        .iter()
-        .find(|known| {
-            let full = &known.kubernetes[1..];
-            full == version || minor_of(full) == version
-        })
-        .map(|known| known.image.to_string())
-        .or_else(|| is_tagged_reference(value).then(|| value.to_string()))
-}
-
-/// `name:tag` (a registry and path allowed before the name): a node image named by tag alone. It is
-/// accepted only as a local image, one that no registry has a digest for (one `testbed/build` made, say):
-/// [`check_local_node_image`] refuses it at cluster creation otherwise, since a tag can be re-pushed.
-fn is_tagged_reference(value: &str) -> bool {
-    // kind's own images are registry images: a kindest/node tag that is not in NODE_IMAGES is refused.
-    if value.starts_with("kindest/node:") || value.starts_with("docker.io/kindest/node:") {
-        return false;
-    }
-    let slash = value.rfind('/').map(|i| i + 1).unwrap_or(0);
-    let Some((name, tag)) = value[slash..].split_once(':') else {
-        return false;
-    };
-    let name_ok = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/:".contains(&b))
-    };
-    name_ok(&value[..slash + name.len()])
-        && !tag.is_empty()
-        && tag
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-}
 
 /// A node image named without a digest must be a local image: present in Docker and without a registry
 /// digest (`docker image inspect`: `RepoDigests` empty). Returns how the report records it.
@@ -138,44 +53,6 @@ pub async fn check_local_node_image(
         }),
     }
 }
-
-/// What `NETCONFORM_NODE_IMAGE` accepts, for its error message.
-pub fn accepted_node_images() -> String {
-    let versions: Vec<String> = NODE_IMAGES
-        .iter()
-        .map(|known| {
-            format!(
-                "v{} ({})",
-                minor_of(&known.kubernetes[1..]),
-                known.kubernetes
-            )
-        })
-        .collect();
-    format!(
-        "a Kubernetes version kind {KIND_RELEASE} ships, {}, or an image pinned by digest, name:tag@sha256:<64 hex digits>, or a local image by name:tag (one no registry has, e.g. from testbed/build)",
-        versions.join(", ")
-    )
-}
-
-/// `1.36.4` -> `1.36`.
-fn minor_of(version: &str) -> &str {
-    match version.rfind('.') {
-        Some(dot) if version[..dot].contains('.') => &version[..dot],
-        _ => version,
-    }
-}
-
-/// Images the suites' pods use; pulled once on the host and loaded into the nodes.
-/// - `busybox:1.28`: the DNS debugging page's `busybox.yaml` (its nslookup output is what the docs show).
-/// - `busybox:1.36.1`: a current busybox, whose nslookup behaves differently (see shared captures).
-/// - `nginx`: the HostAliases page's `kubectl run nginx --image nginx`.
-/// - agnhost: upstream e2e's network test image (upstream: test/utils/image/manifest.go, `Agnhost` 2.52).
-pub const SUITE_IMAGES: &[&str] = &[
-    "busybox:1.28",
-    "busybox:1.36.1",
-    "nginx",
-    "registry.k8s.io/e2e-test-images/agnhost:2.52",
-];
 
 /// A kind cluster we can talk to.
 pub struct KindCluster {
@@ -227,21 +104,6 @@ pub fn cluster_name(settings: &Settings) -> String {
         .join("-")
 }
 
-/// Lowercase letters and digits with single '-' between runs of anything else, at most 16 characters: kind
-/// names its node containers `<cluster>-control-plane`, and a container's hostname is at most 63 characters.
-fn name_part(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars().map(|c| c.to_ascii_lowercase()) {
-        if c.is_ascii_lowercase() || c.is_ascii_digit() {
-            out.push(c);
-        } else if !out.is_empty() && !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    out.truncate(16);
-    out.trim_end_matches('-').to_string()
-}
-
 /// `kind` and `docker` must both be on PATH; the error says which is missing.
 pub fn require_tools(runner: &dyn CommandRunner) -> Result<(), HarnessError> {
     for (tool, hint) in [
@@ -277,9 +139,10 @@ pub fn create_command(settings: &Settings) -> CommandLine {
     )
 }
 
-/// Reuses the named cluster or creates it, connects, and pre-loads [`SUITE_IMAGES`]. A cluster it creates is
-/// recorded in `created` before `kind create` starts (unless `NETCONFORM_KEEP_CLUSTER=1`), so the caller
-/// deletes it on any exit, this function's own errors and an interrupted creation included.
+/// Reuses the named cluster or creates it, connects, and pre-loads [`super::preload::SUITE_IMAGES`]. A
+/// cluster it creates is recorded in `created` before `kind create` starts (unless
+/// `NETCONFORM_KEEP_CLUSTER=1`), so the caller deletes it on any exit, this function's own errors and an
+/// interrupted creation included.
 pub async fn ensure_cluster(
     settings: &Settings,
     runner: Arc<dyn CommandRunner>,
@@ -365,122 +228,6 @@ pub async fn ensure_cluster(
     })
 }
 
-/// Pulls each suite image on the host and loads it into the nodes. `kind load docker-image` fails with
-/// "content digest ... not found" on Docker's containerd image store (the default of new Docker installs;
-/// kubernetes-sigs/kind#3795), so
-/// a failed load falls back to `docker save` + `kind load image-archive` (the workaround in that issue). Where an image can be
-/// neither pulled on the host nor loaded, the nodes must pull it themselves: that is tried once on the
-/// control-plane node (`crictl pull`), and an image that cannot get onto the nodes at all is an error
-/// (one line), not a trial that times out later.
-///
-/// With an image map (`NETCONFORM_IMAGES`) the images are the replacements the trials will run (two of the
-/// docs' images may share one stand-in), and one already on the host (a stand-in testbed/build made, a
-/// mirror pulled before) is not pulled again.
-pub async fn preload_images(
-    runner: &dyn CommandRunner,
-    cluster: &str,
-    images: &ImageMap,
-) -> Result<(), HarnessError> {
-    let mut wanted: Vec<&str> = SUITE_IMAGES
-        .iter()
-        .map(|image| images.resolve(image))
-        .collect();
-    wanted.dedup();
-    for image in wanted {
-        let local = !images.is_empty() && is_local(runner, image).await;
-        let problem = match host_pull_and_load(runner, cluster, image, local).await {
-            Ok(()) => continue,
-            Err(problem) => problem,
-        };
-        let node = format!("{cluster}-control-plane");
-        let node_pull = CommandLine::new("docker", &["exec", &node, "crictl", "pull", image]);
-        let pulled = runner.run(&node_pull, Output::Capture).await;
-        match pulled {
-            Ok(out) if out.success => eprintln!(
-                "netconform: warning: {problem}; the nodes pull {image} themselves (`{node_pull}` succeeded)"
-            ),
-            Ok(out) => {
-                return Err(HarnessError::CommandFailed {
-                    command: node_pull.to_string(),
-                    status: out.status.clone(),
-                    detail: one_line(&format!(
-                        "image {image} can neither be loaded into the nodes ({problem}) nor pulled by them: {}",
-                        out.tail()
-                    )),
-                });
-            }
-            Err(e) => {
-                return Err(HarnessError::CommandFailed {
-                    command: node_pull.to_string(),
-                    status: "did not start".into(),
-                    detail: one_line(&format!(
-                        "image {image} can neither be loaded into the nodes ({problem}) nor pulled by them: {e}"
-                    )),
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `docker pull`, then `kind load docker-image`, else `docker save` + `kind load image-archive`; the
-/// failure as one line.
-async fn host_pull_and_load(
-    runner: &dyn CommandRunner,
-    cluster: &str,
-    image: &str,
-    local: bool,
-) -> Result<(), String> {
-    let attempt = |command: CommandLine| async move {
-        match runner.run(&command, Output::Capture).await {
-            Ok(out) if out.success => Ok(()),
-            Ok(out) => Err(format!(
-                "`{command}` failed ({}): {}",
-                out.status,
-                out.tail()
-            )),
-            Err(e) => Err(format!("`{command}` did not run: {e}")),
-        }
-    };
-    if local {
-        eprintln!("netconform: {image} is a local image, not pulled");
-    } else {
-        attempt(CommandLine::new("docker", &["pull", image])).await?;
-    }
-    let loaded = attempt(CommandLine::new(
-        "kind",
-        &["load", "docker-image", image, "--name", cluster],
-    ))
-    .await;
-    let Err(load_problem) = loaded else {
-        return Ok(());
-    };
-    let archive =
-        std::env::temp_dir().join(format!("netconform-{cluster}-{}.tar", name_part(image)));
-    let archive_path = archive.display().to_string();
-    let saved = attempt(CommandLine::new(
-        "docker",
-        &["save", "--output", &archive_path, image],
-    ))
-    .await;
-    let result = match saved {
-        Ok(()) => attempt(CommandLine::new(
-            "kind",
-            &["load", "image-archive", &archive_path, "--name", cluster],
-        ))
-        .await
-        .map(|()| {
-            eprintln!(
-                "netconform: {load_problem}; loaded {image} through `docker save` + `kind load image-archive` instead"
-            )
-        }),
-        Err(e) => Err(e),
-    };
-    // Best effort: the archive is a copy of an image the host keeps.
-    let _ = std::fs::remove_file(&archive);
-    result.map_err(|fallback| format!("{load_problem}; then {fallback}"))
-}
-
 /// cloud-provider-kind serving the kind clusters of this host: it runs outside the clusters (a host
 /// process, or a container of image registry.k8s.io/cloud-provider-kind/cloud-controller-manager) and
 /// watches every kind cluster docker runs (upstream: kubernetes-sigs/cloud-provider-kind
@@ -512,17 +259,6 @@ pub async fn cloud_provider_kind_evidence(runner: &dyn CommandRunner) -> Option<
         )),
         _ => None,
     }
-}
-
-async fn is_local(runner: &dyn CommandRunner, image: &str) -> bool {
-    let inspect = CommandLine::new(
-        "docker",
-        &["image", "inspect", "--format", "{{.Id}}", image],
-    );
-    runner
-        .run(&inspect, Output::Capture)
-        .await
-        .is_ok_and(|out| out.success)
 }
 
 /// How many nodes a kind config declares (`nodes:` entries, each with a `role:`); kind's default is one.
@@ -562,29 +298,9 @@ async fn running_node_image(runner: &dyn CommandRunner, cluster: &str) -> Option
     (out.success && !image.is_empty()).then(|| image.to_string())
 }
 
-async fn run_ok(
-    runner: &dyn CommandRunner,
-    command: &CommandLine,
-    output: Output,
-) -> Result<String, HarnessError> {
-    let failed = |status: String, detail: String| HarnessError::CommandFailed {
-        command: command.to_string(),
-        status,
-        detail,
-    };
-    let out = runner
-        .run(command, output)
-        .await
-        .map_err(|e| failed("did not start".into(), e.to_string()))?;
-    if out.success {
-        Ok(out.stdout)
-    } else {
-        Err(failed(out.status.clone(), one_line(&out.tail())))
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::preload::SUITE_IMAGES;
     use super::super::process::ScriptedRunner;
     use super::*;
 
@@ -691,66 +407,6 @@ mod tests {
         assert!(
             !calls.iter().any(|c| c.starts_with("kind load")),
             "{calls:?}"
-        );
-    }
-
-    /// kind#3795: on Docker's containerd image store `kind load docker-image` fails; the archive path works.
-    #[tokio::test]
-    async fn a_failed_kind_load_falls_back_to_an_image_archive() {
-        let runner = ScriptedRunner::new(&["kind", "docker"])
-            .answer(
-                "kind load docker-image",
-                false,
-                "",
-                "ERROR: failed to load image: command \"docker exec --privileged -i kind-control-plane ctr --namespace=k8s.io images import --all-platforms --digests --snapshotter=overlayfs -\" failed with error: exit status 1\nctr: content digest sha256:0123: not found",
-            )
-            .into_arc();
-        preload_images(runner.as_ref(), "nc", &ImageMap::default())
-            .await
-            .unwrap();
-        let calls = runner.calls();
-        let archive = std::env::temp_dir().join("netconform-nc-busybox-1-28.tar");
-        assert_eq!(
-            &calls[..4],
-            [
-                "docker pull busybox:1.28".to_string(),
-                "kind load docker-image busybox:1.28 --name nc".to_string(),
-                format!("docker save --output {} busybox:1.28", archive.display()),
-                format!("kind load image-archive {} --name nc", archive.display()),
-            ]
-        );
-        assert!(!calls.iter().any(|c| c.contains("crictl")), "{calls:?}");
-    }
-
-    #[tokio::test]
-    async fn an_image_neither_loaded_nor_pulled_by_the_nodes_is_one_line_error() {
-        let runner = ScriptedRunner::new(&["kind", "docker"])
-            .answer("docker pull", false, "", "dial tcp: lookup registry-1.docker.io: no such host")
-            .answer(
-                "docker exec nc-control-plane crictl pull",
-                false,
-                "",
-                "E1202 pulling image: failed to resolve reference \"docker.io/library/busybox:1.28\"",
-            )
-            .into_arc();
-        let err = preload_images(runner.as_ref(), "nc", &ImageMap::default())
-            .await
-            .unwrap_err();
-        let line = err.to_string();
-        assert!(!line.contains('\n'), "{line}");
-        assert!(
-            line.starts_with("`docker exec nc-control-plane crictl pull busybox:1.28` failed (exit status 1): image busybox:1.28 can neither be loaded into the nodes (`docker pull busybox:1.28` failed"),
-            "{line}"
-        );
-        assert_eq!(err.exit_code(), crate::error::EXIT_KIND);
-        // Nodes that can pull for themselves are only a warning.
-        let pulls = ScriptedRunner::new(&["kind", "docker"])
-            .answer("docker pull", false, "", "no such host")
-            .into_arc();
-        assert!(
-            preload_images(pulls.as_ref(), "nc", &ImageMap::default())
-                .await
-                .is_ok()
         );
     }
 
@@ -1010,63 +666,6 @@ mod tests {
         let (text, _) = read_config("dual-stack");
         assert!(text.contains(DEFAULT_NODE_IMAGE));
         assert!(text.contains(&format!("--name {}", cluster_name(&settings()))));
-    }
-
-    #[test]
-    fn the_node_images_are_kinds_pinned_images_one_per_minor() {
-        assert_eq!(DEFAULT_NODE_IMAGE, NODE_IMAGES[0].image);
-        let mut minors = Vec::new();
-        for known in NODE_IMAGES {
-            let (tag, digest) = known.image.split_once("@sha256:").unwrap();
-            assert_eq!(tag, format!("kindest/node:{}", known.kubernetes));
-            assert_eq!(digest.len(), 64);
-            assert!(
-                digest
-                    .chars()
-                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-            );
-            assert_eq!(
-                resolve_node_image(known.kubernetes).as_deref(),
-                Some(known.image)
-            );
-            assert_eq!(
-                resolve_node_image(known.image).as_deref(),
-                Some(known.image)
-            );
-            minors.push(minor_of(&known.kubernetes[1..]).to_string());
-        }
-        let mut sorted = minors.clone();
-        sorted.sort_by_key(|m| {
-            std::cmp::Reverse(m.split('.').nth(1).unwrap().parse::<u32>().unwrap())
-        });
-        sorted.dedup();
-        assert_eq!(minors, sorted, "one image per minor, newest first");
-        assert_eq!(
-            resolve_node_image("1.34").as_deref(),
-            Some(NODE_IMAGES[3].image)
-        );
-        assert_eq!(resolve_node_image("v1.3"), None);
-        assert_eq!(resolve_node_image("v1.37.0.1"), None);
-    }
-
-    /// kind-configs/README.md's table is this one (a test keeps them equal, like the config table).
-    #[test]
-    fn the_kind_configs_readme_lists_the_node_images() {
-        let mut table = format!(
-            "| Kubernetes | `NETCONFORM_NODE_IMAGE` | image (kind {KIND_RELEASE}) |\n| --- | --- | --- |\n"
-        );
-        for (i, known) in NODE_IMAGES.iter().enumerate() {
-            let default = if i == 0 { " (the default)" } else { "" };
-            table.push_str(&format!(
-                "| {} | `v{}` or `{}`{default} | `{}` |\n",
-                known.kubernetes,
-                minor_of(&known.kubernetes[1..]),
-                known.kubernetes,
-                known.image
-            ));
-        }
-        let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kind-configs/README.md");
-        crate::config::tests::check_readme_block(&readme, "node-images", &table);
     }
 
     #[test]

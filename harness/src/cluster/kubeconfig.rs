@@ -8,7 +8,8 @@ use std::time::Duration;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
-use crate::error::{HarnessError, one_line};
+use crate::error::HarnessError;
+use crate::text::one_line;
 
 /// Where the kubeconfig came from, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,8 @@
 
 pub mod kind;
 pub mod kubeconfig;
+pub mod node_image;
+pub mod preload;
 pub mod process;
 pub mod provenance;
 pub mod ready;

@@ -9,6 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
+use crate::error::HarnessError;
+use crate::text::one_line;
+
 /// A program and its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandLine {
@@ -239,6 +242,28 @@ impl CommandRunner for ScriptedRunner {
             .iter()
             .any(|p| p == program)
             .then(|| PathBuf::from(format!("/usr/bin/{program}")))
+    }
+}
+
+/// Runs `command`: its stdout, or an error naming the command with the failure as one line.
+pub(crate) async fn run_ok(
+    runner: &dyn CommandRunner,
+    command: &CommandLine,
+    output: Output,
+) -> Result<String, HarnessError> {
+    let failed = |status: String, detail: String| HarnessError::CommandFailed {
+        command: command.to_string(),
+        status,
+        detail,
+    };
+    let out = runner
+        .run(command, output)
+        .await
+        .map_err(|e| failed("did not start".into(), e.to_string()))?;
+    if out.success {
+        Ok(out.stdout)
+    } else {
+        Err(failed(out.status.clone(), one_line(&out.tail())))
     }
 }
 

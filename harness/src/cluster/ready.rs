@@ -71,7 +71,7 @@ pub async fn wait_until_ready(
     scale: f64,
 ) -> Result<(), HarnessError> {
     let not_ready = |e: crate::failure::TrialError| {
-        HarnessError::NotReady(crate::error::one_line(&e.to_string()))
+        HarnessError::NotReady(crate::text::one_line(&e.to_string()))
     };
     let nodes: Api<Node> = Api::all(client.clone());
     let describe = |n: &Node| {

@@ -228,7 +228,7 @@ pub fn totals(trials: &[TrialRecord]) -> Totals {
 }
 
 /// The first non-empty line, for a failure's one-line message.
-pub(crate) use crate::failure::first_line;
+pub(crate) use crate::text::first_line;
 
 /// What separates a failure's message from its diagnostics in a report's failure description.
 const DIAGNOSTICS_HEADING: &str = "\n\ndiagnostics:\n";

@@ -26,9 +26,9 @@ use netconform::retry::retrying;
 use netconform::trial::TrialDef;
 use netconform::wait::{budgets, conditions};
 
-use super::listing::{self, Listed, show};
-use super::probe::{self, NETEXEC_CONTAINER, Running, primary_cluster_ip};
 use crate::pods::from_json;
+use crate::shared::listing::{self, Listed, show};
+use crate::shared::probe::{self, NETEXEC_CONTAINER, Running, primary_cluster_ip};
 
 const SLICES_PAGE: &str =
     "https://kubernetes.io/docs/concepts/services-networking/endpoint-slices/";

@@ -28,11 +28,11 @@ use netconform::retry::retrying;
 use netconform::trial::TrialDef;
 use netconform::wait::{Verdict, budgets};
 
-use super::listing::{self, Listed, show};
-use super::probe::{self, AGNHOST, primary_cluster_ip};
 use crate::doc::DocFile;
 use crate::doc_file;
 use crate::pods::{from_json, pod_ip};
+use crate::shared::listing::{self, Listed, show};
+use crate::shared::probe::{self, AGNHOST, primary_cluster_ip};
 
 const PAGE: &str = "https://kubernetes.io/docs/tutorials/services/connect-applications-service/";
 const RUN_MY_NGINX: DocFile = doc_file!("service/networking/run-my-nginx.yaml");

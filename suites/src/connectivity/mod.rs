@@ -8,9 +8,7 @@
 
 pub mod endpoints;
 pub mod expose;
-pub(crate) mod listing;
 pub mod network_policy;
 pub mod pods;
-pub(crate) mod probe;
 pub mod service_env;
 pub mod services;

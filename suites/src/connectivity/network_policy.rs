@@ -41,10 +41,12 @@ use netconform::preflight::Need;
 use netconform::retry::retrying;
 use netconform::trial::TrialDef;
 
-use super::probe::{AGNHOST, Running, client_pod, eventually_no_answer, fetch, started, url};
 use crate::doc::DocFile;
 use crate::doc_file;
 use crate::pods::from_json;
+use crate::shared::probe::{
+    AGNHOST, Running, client_pod, eventually_no_answer, fetch, started, url,
+};
 
 const PAGE: &str = "https://kubernetes.io/docs/concepts/services-networking/network-policies/";
 const POLICY: DocFile = doc_file!("service/networking/networkpolicy.yaml");
@@ -459,7 +461,7 @@ mod tests {
     fn pods_serve_each_port_with_one_udp_server() {
         let db = serde_json::to_value(db_pod().unwrap()).unwrap();
         let containers = db["spec"]["containers"].as_array().unwrap();
-        assert_eq!(containers[0]["image"], super::super::probe::CLIENT_IMAGE);
+        assert_eq!(containers[0]["image"], crate::shared::probe::CLIENT_IMAGE);
         assert_eq!(
             containers[1]["args"],
             json!(["netexec", "--http-port=6379"])

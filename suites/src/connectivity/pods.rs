@@ -15,7 +15,7 @@ use netconform::ipfamily::IpFamily;
 use netconform::preflight::Need;
 use netconform::trial::TrialDef;
 
-use super::probe::{check_answers_without_nat, start_pair};
+use crate::shared::probe::{check_answers_without_nat, start_pair};
 
 const NETWORK_MODEL_PAGE: &str =
     "https://kubernetes.io/docs/concepts/cluster-administration/networking/";

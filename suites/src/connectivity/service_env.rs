@@ -22,8 +22,8 @@ use netconform::preflight::Need;
 use netconform::retry::retrying;
 use netconform::trial::TrialDef;
 
-use super::probe::{self, CLIENT_CONTAINER};
 use crate::pods::from_json;
+use crate::shared::probe::{self, CLIENT_CONTAINER};
 
 const PAGE: &str =
     "https://kubernetes.io/docs/concepts/services-networking/service/#environment-variables";

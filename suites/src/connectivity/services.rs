@@ -21,8 +21,8 @@ use netconform::ipfamily::{IpFamily, family_of_ip};
 use netconform::preflight::Need;
 use netconform::trial::TrialDef;
 
-use super::probe::{check_answers_without_nat, start_pair, wait_ready_endpoint};
-use crate::dual_stack::{PREFERRED_SVC, SvcView, create_service};
+use crate::shared::probe::{check_answers_without_nat, start_pair, wait_ready_endpoint};
+use crate::shared::services::{PREFERRED_SVC, SvcView, create_service};
 
 const SERVICE_PAGE: &str = "https://kubernetes.io/docs/concepts/services-networking/service/";
 const NODE_PORT_PAGE: &str =

@@ -18,8 +18,9 @@ use netconform::ipfamily::{IpFamily, family_of_ip};
 use netconform::retry::retrying;
 use netconform::wait::{Verdict, budgets};
 
-use super::{IPV6_SVC, PREFERRED_SVC, SvcView, create_service};
+use super::IPV6_SVC;
 use crate::pods::{from_json, pod_ips};
+use crate::shared::services::{PREFERRED_SVC, SvcView, create_service, get_service};
 
 /// The server image upstream's e2e uses (test/utils/image/manifest.go `Agnhost`).
 pub(crate) const AGNHOST: &str = "registry.k8s.io/e2e-test-images/agnhost:2.52";
@@ -139,7 +140,7 @@ pub(crate) async fn one_per_family(ctx: Ctx) -> Result<(), TrialError> {
     let manifest: Service = PREFERRED_SVC.object()?;
     let both = [IpFamily::IPv4, IpFamily::IPv6];
     let (expected, slices) = service_with_backends(&ctx, &manifest, &both).await?;
-    let svc = super::get_service(&ctx, "my-service").await?;
+    let svc = get_service(&ctx, "my-service").await?;
     let families: BTreeSet<String> = SvcView::of(&svc).families.into_iter().collect();
     let ready = ready_addresses(&slices);
     let types: BTreeSet<String> = ready.keys().cloned().collect();

@@ -13,10 +13,11 @@ use netconform::failure::TrialError;
 use netconform::ipfamily::{IpFamily, family_of_ip};
 use netconform::wait::{budgets, conditions};
 
+use super::PREFER_IPV6_LB_SVC;
 use super::services::{Want, apply_and_check};
-use super::{PREFER_IPV6_LB_SVC, create_service};
 use crate::doc::DocFile;
 use crate::doc_file;
+use crate::shared::services::create_service;
 
 const DOC_GET_SVC: DocFile =
     doc_file!("doc-outputs/validate-dual-stack/svc-prefer-ipv6-lb-get-svc.txt");

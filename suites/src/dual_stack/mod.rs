@@ -37,8 +37,6 @@ pub(crate) const CONCEPT_PAGE: &str =
 pub(crate) const DEFAULT_SVC: DocFile = doc_file!("service/networking/dual-stack-default-svc.yaml");
 pub(crate) const IPV6_SVC: DocFile =
     doc_file!("service/networking/dual-stack-ipfamilies-ipv6.yaml");
-pub(crate) const PREFERRED_SVC: DocFile =
-    doc_file!("service/networking/dual-stack-preferred-svc.yaml");
 pub(crate) const PREFERRED_IPFAMILIES_SVC: DocFile =
     doc_file!("service/networking/dual-stack-preferred-ipfamilies-svc.yaml");
 pub(crate) const PREFER_IPV6_LB_SVC: DocFile =
@@ -312,57 +310,6 @@ pub const BREAKS: &[Breaks] = &[
         &["dual_stack::prefer_ipv6_lb_svc::external_ip_first_family"],
     ),
 ];
-
-/// `spec` fields of a Service as the docs name them.
-pub(crate) struct SvcView {
-    pub policy: Option<String>,
-    pub families: Vec<String>,
-    pub cluster_ip: Option<String>,
-    pub cluster_ips: Vec<String>,
-}
-
-impl SvcView {
-    pub fn of(svc: &Service) -> SvcView {
-        let spec = svc.spec.clone().unwrap_or_default();
-        SvcView {
-            policy: spec.ip_family_policy,
-            families: spec.ip_families.unwrap_or_default(),
-            cluster_ip: spec.cluster_ip,
-            cluster_ips: spec.cluster_ips.unwrap_or_default(),
-        }
-    }
-
-    /// The fields, one per line, as `kubectl get svc -o yaml` names them.
-    pub fn describe(&self) -> String {
-        format!(
-            "ipFamilyPolicy: {}\nipFamilies: [{}]\nclusterIP: {}\nclusterIPs: [{}]",
-            self.policy.as_deref().unwrap_or("(unset)"),
-            self.families.join(", "),
-            self.cluster_ip.as_deref().unwrap_or("(unset)"),
-            self.cluster_ips.join(", ")
-        )
-    }
-}
-
-/// Reads a Service of the trial's namespace (`kubectl get svc NAME -o yaml`).
-pub(crate) async fn get_service(ctx: &Ctx, name: &str) -> Result<Service, TrialError> {
-    let api: Api<Service> = ctx.api();
-    retrying(|| api.get(name))
-        .await
-        .map_err(TrialError::api(format!("reading service {name}")))
-}
-
-/// Creates `svc` and reads it back, as the docs do with `kubectl apply` then `kubectl get svc -o yaml`.
-pub(crate) async fn create_service(ctx: &Ctx, svc: &Service) -> Result<Service, TrialError> {
-    let created = ctx.create(svc).await?;
-    let name = created.metadata.name.clone().unwrap_or_default();
-    let read = get_service(ctx, &name).await?;
-    ctx.log(format!(
-        "service {name}:\n{}",
-        SvcView::of(&read).describe()
-    ));
-    Ok(read)
-}
 
 /// The cluster's primary service IP family: the family of the `kubernetes` Service's ClusterIP, which the
 /// apiserver takes from the first `--service-cluster-ip-range` (upstream:

@@ -5,30 +5,17 @@
 //! test/e2e/network/dual_stack.go "should have ipv4 and ipv6 internal node ip" (two InternalIPs of different
 //! families); pkg/apis/core/validation `ValidateNode` (at most one podCIDR per family).
 
-use k8s_openapi::api::core::v1::Node;
-use kube::api::{Api, ListParams};
-
 use netconform::ctx::Ctx;
 use netconform::failure::TrialError;
 use netconform::ipfamily::{check_dual_stack_pair, check_node_pod_cidrs};
 use netconform::preflight::{NodeInfo, node_info};
-use netconform::retry::retrying;
 
 use crate::doc::DocFile;
 use crate::doc_file;
+use crate::shared::nodes::list_nodes;
 
 const DOC_PODCIDRS: DocFile = doc_file!("doc-outputs/validate-dual-stack/node-podcidrs.txt");
 const DOC_ADDRESSES: DocFile = doc_file!("doc-outputs/validate-dual-stack/node-addresses.txt");
-
-/// Every node of the cluster (`kubectl get nodes`).
-pub(crate) async fn list_nodes(ctx: &Ctx) -> Result<Vec<Node>, TrialError> {
-    let api: Api<Node> = Api::all(ctx.client());
-    let params = ListParams::default();
-    let list = retrying(|| api.list(&params))
-        .await
-        .map_err(TrialError::api("listing nodes"))?;
-    Ok(list.items)
-}
 
 /// Checks `values_of` for every node; fails naming each node that does not hold an IPv4 and an IPv6 value.
 async fn every_node(

@@ -14,11 +14,11 @@ use netconform::failure::TrialError;
 use netconform::ipfamily::{IpFamily, family_of_ip};
 
 use super::{
-    DEFAULT_SVC, IPV6_SVC, PREFERRED_IPFAMILIES_SVC, PREFERRED_SVC, SvcView, create_service,
-    family_names, primary_service_family,
+    DEFAULT_SVC, IPV6_SVC, PREFERRED_IPFAMILIES_SVC, family_names, primary_service_family,
 };
 use crate::doc::DocFile;
 use crate::doc_file;
+use crate::shared::services::{PREFERRED_SVC, SvcView, create_service};
 
 const DOC_DEFAULT_GET: DocFile =
     doc_file!("doc-outputs/validate-dual-stack/svc-default-get-yaml.txt");

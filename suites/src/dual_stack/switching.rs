@@ -24,9 +24,8 @@ use netconform::ipfamily::IpFamily;
 use netconform::retry::retrying;
 
 use super::services::{Want, check};
-use super::{
-    DEFAULT_SVC, PREFERRED_SVC, SvcView, create_service, get_service, primary_service_family,
-};
+use super::{DEFAULT_SVC, primary_service_family};
+use crate::shared::services::{PREFERRED_SVC, SvcView, create_service, get_service};
 
 /// `kubectl patch svc NAME --type merge -p PATCH`.
 async fn merge_patch(

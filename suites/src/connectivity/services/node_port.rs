@@ -30,10 +30,10 @@ use netconform::failure::{TrialError, ensure};
 use netconform::ipfamily::{IpFamily, family_of_ip};
 use netconform::preflight::node_info;
 
-use super::super::probe::{fetch, start_pair, url, wait_ready_endpoint};
-use crate::dual_stack::get_service;
-use crate::dual_stack::nodes::list_nodes;
 use crate::pods::from_json;
+use crate::shared::nodes::list_nodes;
+use crate::shared::probe::{fetch, start_pair, url, wait_ready_endpoint};
+use crate::shared::services::get_service;
 
 /// The default `--service-node-port-range`.
 const DEFAULT_RANGE: std::ops::RangeInclusive<i32> = 30000..=32767;

@@ -14,12 +14,12 @@ use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
 use netconform::ipfamily::IpFamily;
 
-use super::super::probe::{
+use crate::pods::from_json;
+use crate::shared::probe::{
     NodeRef, Reply, Running, client_pod, expect_no_answer, fetch, netexec_pod, primary_cluster_ip,
     schedulable_nodes, start, url, wait_ready_endpoint,
 };
-use crate::dual_stack::get_service;
-use crate::pods::from_json;
+use crate::shared::services::get_service;
 
 /// Requests per client: with the policy ignored, each goes to the other node's backend with probability
 /// 1/2 under kube-proxy's random choice, so 8 requests from each of two clients all staying local by chance

@@ -9,7 +9,7 @@
 
 use std::net::IpAddr;
 
-use super::commands::{Container, HttpReply, Outcome};
+use super::{Container, HttpReply, Outcome};
 
 /// What the command line asked for.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -38,7 +38,7 @@ use netconform::preflight::is_schedulable;
 use netconform::wait::{Budget, Expect, Pace, Paced};
 
 use super::listing;
-use crate::dual_stack::nodes::list_nodes;
+use super::nodes::list_nodes;
 use crate::pods::{from_json, pod_ips};
 
 /// The client image: the docs' busybox (its `wget` is the probe).
