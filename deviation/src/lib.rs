@@ -121,6 +121,10 @@ deviations! {
     ServiceEnvFollowsNewServices = "service-env-follows-new-services": "containers see variables of Services created after they started (the environment is read again instead of fixed at start)",
     ServiceLinksIgnoreDisable = "service-links-ignore-disable": "the kubelet ignores enableServiceLinks: false and sets the variables of every Service of the namespace",
     ServiceLinksDropKubernetes = "service-links-drop-kubernetes": "with enableServiceLinks: false the kubelet also drops the `kubernetes` Service's variables",
+    ServiceSingleEndpoint = "service-single-endpoint": "kube-proxy sends every connection to a Service to one of its endpoints (the first in address order) instead of spreading them over all ready endpoints",
+    ServiceUdpNotProxied = "service-udp-not-proxied": "kube-proxy programs only the TCP ports of Services: UDP datagrams to a ClusterIP are dropped",
+    PodContainersSeparateNetns = "pod-containers-separate-netns": "each container of a pod gets a network namespace of its own: on localhost a container reaches only its own listeners, not its pod's other containers",
+    ServiceIpReallocatedOnSelectorChange = "service-ip-reallocated-on-selector-change": "the apiserver allocates new ClusterIPs to a Service whose selector an update changes (and releases the old ones)",
 }
 
 /// A name no deviation has.

@@ -49,6 +49,7 @@ pub const SUITES: &[Suite] = &[
         connectivity::network_policy::TRIALS,
         connectivity::network_policy::BREAKS,
     ),
+    suite(connectivity::traffic::TRIALS, connectivity::traffic::BREAKS),
 ];
 
 const fn suite(trials: &'static [TrialDef], breaks: &'static [deviations::Breaks]) -> Suite {

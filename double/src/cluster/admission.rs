@@ -124,6 +124,23 @@ impl ServiceAdmission {
         Ok(())
     }
 
+    /// Deviation `service-ip-reallocated-on-selector-change`: new ClusterIPs of the Service's families,
+    /// the ones it held released.
+    fn reallocate(&self, store: &Store, svc: &mut Value) -> Result<(), ApiError> {
+        let held = services::allocated_ips(svc);
+        if let Some(spec) = svc["spec"].as_object_mut() {
+            spec.remove("clusterIP");
+            spec.remove("clusterIPs");
+        }
+        let mut alloc = StoreAllocator::new(store, &self.cluster, svc);
+        if let Err(e) = services::alloc_cluster_ips(svc, &mut alloc) {
+            alloc.rollback();
+            return Err(e);
+        }
+        release(store, &held);
+        Ok(())
+    }
+
     fn update(&self, store: &Store, svc: &mut Value, old: &Value) -> Result<(), ApiError> {
         if svc["spec"] == old["spec"] {
             return Ok(()); // metadata or status change only
@@ -175,6 +192,14 @@ impl ServiceAdmission {
             Ok((_, to_release)) => {
                 // Released after success; the IPAddress controller also drops IPs the Service no longer lists.
                 release(store, &to_release);
+                if self
+                    .cluster
+                    .has(Deviation::ServiceIpReallocatedOnSelectorChange)
+                    && svc["spec"]["selector"] != old["spec"]["selector"]
+                    && !services::is_headless(svc)
+                {
+                    self.reallocate(store, svc)?;
+                }
                 Ok(())
             }
             Err(e) => {

@@ -470,6 +470,17 @@ impl Container for PodContainer<'_> {
         self.cluster.remove_file(self.uid(), self.name(), path)
     }
     fn http_get(&self, dest: IpAddr, port: u16, path: &str) -> commands::HttpReply {
+        if dest.is_loopback() {
+            return network::loopback_get(
+                self.cluster,
+                self.store,
+                self.pod,
+                self.name(),
+                dest,
+                port,
+                path,
+            );
+        }
         network::http_get(self.cluster, self.store, self.pod, dest, port, path)
     }
 }

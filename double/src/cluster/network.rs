@@ -21,7 +21,18 @@
 //!   other ports of node IPs refuse. `internalTrafficPolicy: Local` limits ClusterIP traffic to endpoints
 //!   on the client's node and drops it when there is none.
 //!
-//! Deviations: `service-ipv6-unreachable` (kube-proxy programs no IPv6 ClusterIPs: dropped),
+//! - kube-proxy spreads a Service's connections over its usable endpoints: each connection goes to one
+//!   picked at random (iptables `-m statistic --mode random`, nftables `numgen random`).
+//! - UDP: a Service's UDP ports are translated as its TCP ones; netexec answers the UDP commands
+//!   `hostname`, `echo TEXT` and `clientip` on `--udp-port` (8081, -1: off), and its HTTP `/dial` handler
+//!   (`/dial?request=R&protocol=udp&host=H&port=P&tries=N`) sends them and answers
+//!   `{"responses":[..]}` / `{"errors":[..]}` as JSON (other protocols of `/dial` are not modelled).
+//! - Loopback (127.0.0.0/8, ::1) reaches the listeners of every container of the pod: they share one
+//!   network namespace.
+//!
+//! Deviations: `service-single-endpoint` (every connection goes to the first endpoint in address order),
+//! `service-udp-not-proxied` (UDP to a ClusterIP is dropped), `pod-containers-separate-netns` (loopback
+//! reaches only the calling container's own listeners), `service-ipv6-unreachable` (kube-proxy programs no IPv6 ClusterIPs: dropped),
 //! `service-masquerade` (pod-to-Service traffic is SNATed to the client node's IP),
 //! `pod-to-pod-ipv6-dropped` (no IPv6 routes between nodes: cross-node IPv6 to pods is dropped),
 //! `pod-to-pod-masquerade` (traffic leaving a node is SNATed to that node's IP), `nodeport-ipv6-not-served`
@@ -69,22 +80,43 @@ fn cluster_ips(svc: &Value) -> impl Iterator<Item = IpAddr> + '_ {
         .filter_map(|ip| ip.as_str()?.parse::<IpAddr>().ok())
 }
 
-/// The name of the Service's TCP port whose `field` (`port` or `nodePort`) is `number`.
-fn tcp_port_name(svc: &Value, field: &str, number: u16) -> Option<String> {
+/// A transport protocol of a Service port (`spec.ports[].protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+        }
+    }
+}
+
+/// The name of the Service's `protocol` port whose `field` (`port` or `nodePort`) is `number`.
+fn port_name(svc: &Value, field: &str, number: u16, protocol: Protocol) -> Option<String> {
     svc["spec"]["ports"].as_array()?.iter().find_map(|p| {
-        let tcp = p["protocol"].as_str().unwrap_or("TCP") == "TCP";
-        (tcp && p[field].as_u64() == Some(u64::from(number)))
+        let same = p["protocol"].as_str().unwrap_or("TCP") == protocol.as_str();
+        (same && p[field].as_u64() == Some(u64::from(number)))
             .then(|| p["name"].as_str().unwrap_or("").to_string())
     })
 }
 
-/// The Service whose ClusterIPs hold `dest` with a TCP port `port`, and that port's name.
-fn service_at(store: &Store, dest: IpAddr, port: u16) -> Option<(Value, String)> {
+/// The Service whose ClusterIPs hold `dest` with a `protocol` port `port`, and that port's name.
+fn service_at(
+    store: &Store,
+    dest: IpAddr,
+    port: u16,
+    protocol: Protocol,
+) -> Option<(Value, String)> {
     store.list("services", None).into_iter().find_map(|svc| {
         if !cluster_ips(&svc).any(|ip| ip == dest) {
             return None;
         }
-        let port_name = tcp_port_name(&svc, "port", port)?;
+        let port_name = port_name(&svc, "port", port, protocol)?;
         Some((svc, port_name))
     })
 }
@@ -153,10 +185,15 @@ fn ready_endpoints(
     candidates
 }
 
-/// kube-proxy's choice among `endpoints`: the first in address order (kube-proxy picks at random; the
-/// model is deterministic).
-fn pick(endpoints: &[Endpoint]) -> Option<&Endpoint> {
-    endpoints.first()
+/// kube-proxy's choice among `endpoints` for one connection: one at random (upstream:
+/// pkg/proxy/iptables/proxier.go `-m statistic --mode random --probability 1/n` per endpoint chain,
+/// pkg/proxy/nftables/proxier.go `numgen random mod n`). Under `service-single-endpoint` always the first
+/// in address order.
+fn pick<'a>(cluster: &Cluster, endpoints: &'a [Endpoint]) -> Option<&'a Endpoint> {
+    if endpoints.is_empty() || cluster.has(Deviation::ServiceSingleEndpoint) {
+        return endpoints.first();
+    }
+    endpoints.get(rand::rng().random_range(0..endpoints.len()))
 }
 
 /// The InternalIP `dest` belongs to: the node's name. kube-proxy serves NodePorts on every local address
@@ -184,7 +221,7 @@ fn service_at_node_port(store: &Store, port: u16, family: IpFamily) -> Option<(V
         if !typed || !of_family {
             return None;
         }
-        let port_name = tcp_port_name(&svc, "nodePort", port)?;
+        let port_name = port_name(&svc, "nodePort", port, Protocol::Tcp)?;
         Some((svc, port_name))
     })
 }
@@ -218,7 +255,7 @@ fn node_port(
         return refused();
     }
     // No endpoints: the filter table REJECTs.
-    let Some(endpoint) = pick(&endpoints) else {
+    let Some(endpoint) = pick(cluster, &endpoints) else {
         return refused();
     };
     let source = cluster
@@ -252,34 +289,63 @@ fn pod_at(store: &Store, ip: IpAddr) -> Option<Value> {
     })
 }
 
-/// The HTTP port of an agnhost `netexec` argv (`--http-port=N` or `--http-port N`, default 8080).
-fn netexec_port(argv: &[String]) -> Option<u16> {
+/// The port of an agnhost `netexec` argv's `flag` (`--F=N` or `--F N`), else `default`; a negative value
+/// (`--udp-port=-1`) turns that server off.
+fn netexec_flag_port(argv: &[String], flag: &str, default: u16) -> Option<u16> {
     let at = argv.iter().position(|a| a == "netexec")?;
     let flags = &argv[at + 1..];
-    for (i, flag) in flags.iter().enumerate() {
-        if let Some(v) = flag.strip_prefix("--http-port=") {
+    let with_value = format!("{flag}=");
+    for (i, given) in flags.iter().enumerate() {
+        if let Some(v) = given.strip_prefix(&with_value) {
             return v.parse().ok();
         }
-        if flag == "--http-port" {
+        if given == flag {
             return flags.get(i + 1)?.parse().ok();
         }
     }
-    Some(8080)
+    Some(default)
 }
 
-/// Whether a started container of `pod` serves netexec on `port`.
-fn serves_netexec(cluster: &Cluster, pod: &Value, port: u16) -> bool {
+/// The HTTP port of an agnhost `netexec` argv (`--http-port=N` or `--http-port N`, default 8080).
+fn netexec_port(argv: &[String]) -> Option<u16> {
+    netexec_flag_port(argv, "--http-port", 8080)
+}
+
+/// The UDP port of an agnhost `netexec` argv (`--udp-port`, default 8081, -1: none).
+fn netexec_udp_port(argv: &[String]) -> Option<u16> {
+    netexec_flag_port(argv, "--udp-port", 8081)
+}
+
+/// Whether a started container of `pod` (only `only` when given) serves netexec on `port` of `protocol`.
+fn serves_netexec_on(
+    cluster: &Cluster,
+    pod: &Value,
+    only: Option<&str>,
+    port: u16,
+    protocol: Protocol,
+) -> bool {
     let uid = pod["metadata"]["uid"].as_str().unwrap_or_default();
     pod["spec"]["containers"]
         .as_array()
         .into_iter()
         .flatten()
+        .filter(|c| only.is_none_or(|name| c["name"].as_str() == Some(name)))
         .any(|c| {
             let started = cluster
                 .started(uid, c["name"].as_str().unwrap_or_default())
                 .is_some();
-            started && netexec_port(&commands::entrypoint(c)) == Some(port)
+            let argv = commands::entrypoint(c);
+            let listens = match protocol {
+                Protocol::Tcp => netexec_port(&argv),
+                Protocol::Udp => netexec_udp_port(&argv),
+            };
+            started && listens == Some(port)
         })
+}
+
+/// Whether a started container of `pod` serves netexec's HTTP on `port`.
+fn serves_netexec(cluster: &Cluster, pod: &Value, port: u16) -> bool {
+    serves_netexec_on(cluster, pod, None, port, Protocol::Tcp)
 }
 
 fn ok(body: String) -> HttpReply {
@@ -290,19 +356,83 @@ fn ok(body: String) -> HttpReply {
     }
 }
 
+/// `source` as Go's `RemoteAddr` shows it, with an ephemeral port of the client (Linux
+/// ip_local_port_range 32768-60999).
+fn remote_addr(source: IpAddr) -> String {
+    let port: u16 = rand::rng().random_range(32768..=60999);
+    match source {
+        IpAddr::V4(_) => format!("{source}:{port}"),
+        IpAddr::V6(_) => format!("[{source}]:{port}"),
+    }
+}
+
+/// The value of `key` in a query string (no percent-decoding: the model's callers send plain values).
+fn query_value<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == key).then_some(v)
+    })
+}
+
+/// netexec's `/dial` (netexec.go `dialHandler`): `tries` UDP exchanges of `request` with `host:port`
+/// from `pod`, answered as JSON `{"responses":[..]}` and/or `{"errors":[..]}`.
+fn netexec_dial(cluster: &Cluster, store: &Store, pod: &Value, query: &str) -> HttpReply {
+    let bad = |text: String| HttpReply::Response {
+        status: 400,
+        reason: "Bad Request".into(),
+        body: format!("{text}\n"),
+    };
+    let request = query_value(query, "request").unwrap_or_default();
+    if request.is_empty() {
+        return bad("request parameter not specified. <nil>".into());
+    }
+    let Ok(tries) = query_value(query, "tries").unwrap_or("1").parse::<usize>() else {
+        return bad("tries parameter is invalid.".into());
+    };
+    let protocol = query_value(query, "protocol").unwrap_or_default();
+    if !protocol.eq_ignore_ascii_case("udp") {
+        return bad(format!("unsupported protocol. {protocol}"));
+    }
+    let host = query_value(query, "host").unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let (Ok(dest), Ok(port)) = (
+        host.parse::<IpAddr>(),
+        query_value(query, "port")
+            .unwrap_or_default()
+            .parse::<u16>(),
+    ) else {
+        return bad("host and/or port param are invalid.".into());
+    };
+    let (mut responses, mut errors) = (Vec::new(), Vec::new());
+    for _ in 0..tries {
+        match udp_exchange(cluster, store, pod, dest, port, request) {
+            Ok(answer) => responses.push(answer),
+            Err(e) => errors.push(e),
+        }
+    }
+    let mut output = serde_json::Map::new();
+    if !responses.is_empty() {
+        output.insert("responses".into(), responses.into());
+    }
+    if !errors.is_empty() {
+        output.insert("errors".into(), errors.into());
+    }
+    ok(Value::Object(output).to_string())
+}
+
 /// netexec's answer to `path` from `source`.
-fn netexec_answer(cluster: &Cluster, pod: &Value, source: IpAddr, path: &str) -> HttpReply {
+fn netexec_answer(
+    cluster: &Cluster,
+    store: &Store,
+    pod: &Value,
+    source: IpAddr,
+    path: &str,
+) -> HttpReply {
     let (route, query) = path.split_once('?').unwrap_or((path, ""));
     match route {
         "/hostname" | "/hostName" => ok(cluster.hostname(pod)),
-        "/clientip" => {
-            // An ephemeral port of the client (Linux ip_local_port_range 32768-60999).
-            let port: u16 = rand::rng().random_range(32768..=60999);
-            ok(match source {
-                IpAddr::V4(_) => format!("{source}:{port}"),
-                IpAddr::V6(_) => format!("[{source}]:{port}"),
-            })
-        }
+        "/clientip" => ok(remote_addr(source)),
+        "/dial" => netexec_dial(cluster, store, pod, query),
         "/echo" => ok(query
             .split('&')
             .find_map(|kv| kv.strip_prefix("msg="))
@@ -351,7 +481,118 @@ fn deliver(
     if !serves_netexec(cluster, &server, port) {
         return HttpReply::ConnectError("Connection refused".into());
     }
-    netexec_answer(cluster, &server, source, path)
+    netexec_answer(cluster, store, &server, source, path)
+}
+
+/// An HTTP GET from `container` of `pod` to its loopback address `dest`: the pod's containers share one
+/// network namespace (the pause container's), so any of them listening on `port` answers. Under
+/// `pod-containers-separate-netns` only `container`'s own listeners do.
+pub(crate) fn loopback_get(
+    cluster: &Cluster,
+    store: &Store,
+    pod: &Value,
+    container: &str,
+    dest: IpAddr,
+    port: u16,
+    path: &str,
+) -> HttpReply {
+    let only = cluster
+        .has(Deviation::PodContainersSeparateNetns)
+        .then_some(container);
+    if !serves_netexec_on(cluster, pod, only, port, Protocol::Tcp) {
+        return HttpReply::ConnectError("Connection refused".into());
+    }
+    netexec_answer(cluster, store, pod, dest, path)
+}
+
+/// `reading from udp connection failed` after netexec's 5 s read deadline: nothing answered.
+fn udp_timeout(dest: IpAddr, port: u16) -> String {
+    let addr = match dest {
+        IpAddr::V4(_) => format!("{dest}:{port}"),
+        IpAddr::V6(_) => format!("[{dest}]:{port}"),
+    };
+    format!("reading from udp connection failed. err:'read udp {addr}: i/o timeout'")
+}
+
+/// One UDP datagram `request` from `client` to `dest:port` and netexec's reply (netexec.go
+/// `startUDPServer`: `hostname`, `echo TEXT`, `clientip`), through a Service's UDP port as kube-proxy
+/// translates it; the error text of netexec's `dialUDP` when nothing answers.
+fn udp_exchange(
+    cluster: &Cluster,
+    store: &Store,
+    client: &Value,
+    dest: IpAddr,
+    port: u16,
+    request: &str,
+) -> Result<String, String> {
+    let family = IpFamily::of(&dest);
+    let timeout = || Err(udp_timeout(dest, port));
+    let Some(source) = pod_ip_of(client, family) else {
+        return Err("udp dial failed. err:dial udp: connect: network is unreachable".into());
+    };
+    let (target, target_port) = match service_at(store, dest, port, Protocol::Udp) {
+        Some((svc, name)) => {
+            if cluster.has(Deviation::ServiceUdpNotProxied)
+                || (family == IpFamily::IPv6 && cluster.has(Deviation::ServiceIpv6Unreachable))
+            {
+                return timeout();
+            }
+            let endpoints = ready_endpoints(cluster, store, &svc, &name, family);
+            let local_only = svc["spec"]["internalTrafficPolicy"] == "Local"
+                && !cluster.has(Deviation::InternalTrafficPolicyIgnored);
+            let client_node = client["spec"]["nodeName"].as_str().unwrap_or_default();
+            let usable: Vec<Endpoint> = endpoints
+                .into_iter()
+                .filter(|e| !local_only || e.node == client_node)
+                .collect();
+            // No endpoints: kube-proxy REJECTs (an ICMP error: the read fails at once).
+            match pick(cluster, &usable) {
+                Some(e) => (e.ip, e.port),
+                None => {
+                    return Err(format!(
+                        "reading from udp connection failed. err:'read udp {dest}: connection refused'"
+                    ));
+                }
+            }
+        }
+        None => (dest, port),
+    };
+    let Some(server) = pod_at(store, target) else {
+        return timeout();
+    };
+    let cross_node = server["spec"]["nodeName"] != client["spec"]["nodeName"];
+    if cross_node && family == IpFamily::IPv6 && cluster.has(Deviation::PodToPodIpv6Dropped) {
+        return timeout();
+    }
+    let source = match cross_node && cluster.has(Deviation::PodToPodMasquerade) {
+        true => node_ip_of(cluster, client, family).unwrap_or(source),
+        false => source,
+    };
+    if !network_policy::allows(
+        store,
+        &cluster.deviations,
+        client,
+        source,
+        &server,
+        target,
+        target_port,
+    ) {
+        return timeout();
+    }
+    if !serves_netexec_on(cluster, &server, None, target_port, Protocol::Udp) {
+        return Err(format!(
+            "reading from udp connection failed. err:'read udp {dest}: connection refused'"
+        ));
+    }
+    match request {
+        "hostname" => Ok(cluster.hostname(&server)),
+        "clientip" => Ok(remote_addr(source)),
+        r => match r.strip_prefix("echo ") {
+            Some(text) => Ok(text.to_string()),
+            // netexec answers nothing else.
+            None => timeout(),
+        },
+    }
 }
 
 /// An HTTP GET from `client` to `dest:port`.
@@ -371,7 +612,7 @@ pub(crate) fn http_get(
     if let Some(node) = node_at(cluster, dest) {
         return node_port(cluster, store, client, &node, dest, port, path);
     }
-    let Some((svc, port_name)) = service_at(store, dest, port) else {
+    let Some((svc, port_name)) = service_at(store, dest, port, Protocol::Tcp) else {
         return deliver(cluster, store, client, source, dest, port, path);
     };
     if family == IpFamily::IPv6 && cluster.has(Deviation::ServiceIpv6Unreachable) {
@@ -395,7 +636,7 @@ pub(crate) fn http_get(
         .into_iter()
         .filter(|e| !local_only || e.node == client_node)
         .collect();
-    match pick(&usable) {
+    match pick(cluster, &usable) {
         Some(e) => deliver(cluster, store, client, source, e.ip, e.port, path),
         None => HttpReply::TimedOut,
     }

@@ -4,7 +4,8 @@
 //!
 //! One module per part: `pods` (pod to pod), `services` (ClusterIP, NodePort, internalTrafficPolicy),
 //! `endpoints` (expose with targetPort, endpoints following readiness, service env vars), `network_policy`
-//! (the docs' `test-network-policy`).
+//! (the docs' `test-network-policy`), `traffic` (localhost inside a pod, load balancing, UDP Services and the
+//! ClusterIP's lifetime, from one setup).
 
 pub mod endpoints;
 pub mod expose;
@@ -12,3 +13,4 @@ pub mod network_policy;
 pub mod pods;
 pub mod service_env;
 pub mod services;
+pub mod traffic;
