@@ -125,6 +125,7 @@ deviations! {
     ServiceUdpNotProxied = "service-udp-not-proxied": "kube-proxy programs only the TCP ports of Services: UDP datagrams to a ClusterIP are dropped",
     PodContainersSeparateNetns = "pod-containers-separate-netns": "each container of a pod gets a network namespace of its own: on localhost a container reaches only its own listeners, not its pod's other containers",
     ServiceIpReallocatedOnSelectorChange = "service-ip-reallocated-on-selector-change": "the apiserver allocates new ClusterIPs to a Service whose selector an update changes (and releases the old ones)",
+    HostNetworkPodIpsPrimaryOnly = "host-network-pod-ips-primary-only": "the kubelet reports only the node's first address in a hostNetwork pod's status.podIPs, not one of each family the node has (kubernetes#105320)",
 }
 
 /// A name no deviation has.

@@ -113,7 +113,14 @@ fn pod_ips_for(
     node: &NodeSpec,
 ) -> Vec<String> {
     if pod["spec"]["hostNetwork"].as_bool().unwrap_or(false) {
-        return node.internal_ips().iter().map(IpAddr::to_string).collect();
+        // upstream: kubelet_pods.go `generateAPIPodStatus` (the node's host IPs, one per family;
+        // `host-network-pod-ips-primary-only`: the first only).
+        let ips = node.internal_ips();
+        let keep = match cluster.has(Deviation::HostNetworkPodIpsPrimaryOnly) {
+            true => 1,
+            false => ips.len(),
+        };
+        return ips.iter().take(keep).map(IpAddr::to_string).collect();
     }
     let idx = allocate_index(store, ipam, node);
     let v4 = Ipv4Addr::from(u32::from(node.pod_cidr_v4.network()) + idx).to_string();

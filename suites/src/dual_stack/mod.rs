@@ -9,6 +9,7 @@
 //! staging/src/k8s.io/endpointslice (slices per address type), test/e2e/network/dual_stack.go (upstream's e2e).
 
 mod endpointslices;
+mod host_network;
 mod load_balancer;
 pub(crate) mod nodes;
 mod pod01;
@@ -95,6 +96,13 @@ pub const TRIALS: &[TrialDef] = &[
         doc_url: VALIDATE_PAGE,
         needs: DUAL,
         run: |ctx| Box::pin(pod01::etc_hosts_both_ips(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::host_network::pod_ips_match_node_addresses",
+        claim: "a Pod in HostNetwork mode reports its IP addresses in `.status.podIPs`, matching the node's `.status.addresses`: one of each IP family of the cluster (on dual-stack both), each an address of its node (seed row A4)",
+        doc_url: CONCEPT_PAGE,
+        needs: &[],
+        run: |ctx| Box::pin(host_network::pod_ips_match_node_addresses(ctx)),
     },
     // Services: the docs' examples.
     TrialDef {
@@ -303,7 +311,14 @@ pub const BREAKS: &[Breaks] = &[
     ),
     (
         Deviation::NodesSingleInternalIp,
-        &["dual_stack::nodes::internal_ips_both_families"],
+        &[
+            "dual_stack::nodes::internal_ips_both_families",
+            "dual_stack::host_network::pod_ips_match_node_addresses",
+        ],
+    ),
+    (
+        Deviation::HostNetworkPodIpsPrimaryOnly,
+        &["dual_stack::host_network::pod_ips_match_node_addresses"],
     ),
     (
         Deviation::LbIngressIpv4Only,
