@@ -58,7 +58,7 @@ const NEEDS: [Need; 2] = [Need::ServiceAddresses(1), Need::SchedulableNodes(2)];
 pub const TRIALS: &[TrialDef] = trials![
     TrialDef {
         name: "connectivity::pod_network::containers_share_localhost",
-        claim: "containers of a Pod share its network namespace and reach each other on localhost: a busybox container gets the answer of its pod's netexec sidecar at 127.0.0.1 (seed row P4)",
+        claim: "containers of a Pod share its network namespace and reach each other on localhost: a busybox container gets the answer of its pod's netexec sidecar at 127.0.0.1 (seed row [P4])",
         doc_url: POD_NETWORKING_PAGE,
         needs: &NEEDS,
         run: |ctx| Box::pin(containers_share_localhost(ctx)),
@@ -67,7 +67,7 @@ pub const TRIALS: &[TrialDef] = trials![
         name: "connectivity::load_balancing",
         claim: [
             "a Service load-balances over its pods: connections to its ",
-            " ClusterIP reach every ready endpoint, not one (two backends, up to 40 requests) (seed row P15)",
+            " ClusterIP reach every ready endpoint, not one (two backends, up to 40 requests) (seed row [P15])",
         ],
         doc_url: SERVICE_PAGE,
         needs: [Need::ServiceAddresses(1), Need::SchedulableNodes(2)],
@@ -77,7 +77,7 @@ pub const TRIALS: &[TrialDef] = trials![
         name: "connectivity::udp_service",
         claim: [
             "kube-proxy forwards UDP across a set of backends: datagrams to a Service's UDP port at its ",
-            " ClusterIP reach every ready endpoint, whose answers come back (two backends, up to 40 requests) (seed row P70)",
+            " ClusterIP reach every ready endpoint, whose answers come back (two backends, up to 40 requests) (seed row [P70])",
         ],
         doc_url: KUBE_PROXY_PAGE,
         needs: [Need::ServiceAddresses(1), Need::SchedulableNodes(2)],
@@ -85,7 +85,7 @@ pub const TRIALS: &[TrialDef] = trials![
     },
     TrialDef {
         name: "connectivity::cluster_ip_lifetime::kept_across_update",
-        claim: "a Service's clusterIP is tied to its lifespan and does not change while the Service exists: an update of its selector, and the endpoint change that follows, leave its clusterIPs as they were, and the clusterIP still answers (seed row P63)",
+        claim: "a Service's clusterIP is tied to its lifespan and does not change while the Service exists: an update of its selector, and the endpoint change that follows, leave its clusterIPs as they were, and the clusterIP still answers (seed row [P63])",
         doc_url: CONNECT_PAGE,
         needs: &NEEDS,
         run: |ctx| Box::pin(kept_across_update(ctx)),
@@ -245,6 +245,9 @@ fn pinned(
         "metadata": {"name": name, "labels": labels},
         "spec": {
             "nodeSelector": {"kubernetes.io/hostname": node.hostname},
+            // busybox's `sleep` as PID 1 ignores SIGTERM: no 30 s grace to wait out when the scenario's
+            // namespace goes, which its readers wait for.
+            "terminationGracePeriodSeconds": 0,
             "containers": containers
         }
     }))

@@ -99,7 +99,7 @@ pub const TRIALS: &[TrialDef] = &[
     },
     TrialDef {
         name: "dual_stack::host_network::pod_ips_match_node_addresses",
-        claim: "a Pod in HostNetwork mode reports its IP addresses in `.status.podIPs`, matching the node's `.status.addresses`: one of each IP family of the cluster (on dual-stack both), each an address of its node (seed row A4)",
+        claim: "a Pod in HostNetwork mode reports its IP addresses in `.status.podIPs`, matching the node's `.status.addresses`: one of each IP family of the cluster (on dual-stack both), each an address of its node (seed row [A4])",
         doc_url: CONCEPT_PAGE,
         needs: &[],
         run: |ctx| Box::pin(host_network::pod_ips_match_node_addresses(ctx)),
