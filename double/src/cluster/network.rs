@@ -444,6 +444,39 @@ fn netexec_answer(
     }
 }
 
+/// The pod at `dest` that packets from `client` (sent from `source`) to `dest:port` reach, and the source
+/// address it sees; `None` when they are dropped (no such pod, no route, or no NetworkPolicy allows them:
+/// enforcing plugins drop, so the client sees a timeout).
+fn routed(
+    cluster: &Cluster,
+    store: &Store,
+    client: &Value,
+    source: IpAddr,
+    dest: IpAddr,
+    port: u16,
+) -> Option<(Value, IpAddr)> {
+    let family = IpFamily::of(&dest);
+    let server = pod_at(store, dest)?;
+    let cross_node = server["spec"]["nodeName"] != client["spec"]["nodeName"];
+    if cross_node && family == IpFamily::IPv6 && cluster.has(Deviation::PodToPodIpv6Dropped) {
+        return None;
+    }
+    let source = match cross_node && cluster.has(Deviation::PodToPodMasquerade) {
+        true => node_ip_of(cluster, client, family).unwrap_or(source),
+        false => source,
+    };
+    let allowed = network_policy::allows(
+        store,
+        &cluster.deviations,
+        client,
+        source,
+        &server,
+        dest,
+        port,
+    );
+    allowed.then_some((server, source))
+}
+
 /// Delivers a connection from `client` (seen as `source`) to `dest:port`, a pod IP.
 fn deliver(
     cluster: &Cluster,
@@ -454,30 +487,9 @@ fn deliver(
     port: u16,
     path: &str,
 ) -> HttpReply {
-    let family = IpFamily::of(&dest);
-    let Some(server) = pod_at(store, dest) else {
+    let Some((server, source)) = routed(cluster, store, client, source, dest, port) else {
         return HttpReply::TimedOut;
     };
-    let cross_node = server["spec"]["nodeName"] != client["spec"]["nodeName"];
-    if cross_node && family == IpFamily::IPv6 && cluster.has(Deviation::PodToPodIpv6Dropped) {
-        return HttpReply::TimedOut;
-    }
-    let source = match cross_node && cluster.has(Deviation::PodToPodMasquerade) {
-        true => node_ip_of(cluster, client, family).unwrap_or(source),
-        false => source,
-    };
-    if !network_policy::allows(
-        store,
-        &cluster.deviations,
-        client,
-        source,
-        &server,
-        dest,
-        port,
-    ) {
-        // Enforcing plugins drop what no policy allows: the client sees a timeout.
-        return HttpReply::TimedOut;
-    }
     if !serves_netexec(cluster, &server, port) {
         return HttpReply::ConnectError("Connection refused".into());
     }
@@ -537,48 +549,25 @@ fn udp_exchange(
             {
                 return timeout();
             }
+            let refused = format!(
+                "reading from udp connection failed. err:'read udp {dest}: connection refused'"
+            );
             let endpoints = ready_endpoints(cluster, store, &svc, &name, family);
-            let local_only = svc["spec"]["internalTrafficPolicy"] == "Local"
-                && !cluster.has(Deviation::InternalTrafficPolicyIgnored);
-            let client_node = client["spec"]["nodeName"].as_str().unwrap_or_default();
-            let usable: Vec<Endpoint> = endpoints
-                .into_iter()
-                .filter(|e| !local_only || e.node == client_node)
-                .collect();
             // No endpoints: kube-proxy REJECTs (an ICMP error: the read fails at once).
+            if endpoints.is_empty() {
+                return Err(refused);
+            }
+            let usable = usable_endpoints(cluster, client, &svc, endpoints);
             match pick(cluster, &usable) {
                 Some(e) => (e.ip, e.port),
-                None => {
-                    return Err(format!(
-                        "reading from udp connection failed. err:'read udp {dest}: connection refused'"
-                    ));
-                }
+                None => return timeout(),
             }
         }
         None => (dest, port),
     };
-    let Some(server) = pod_at(store, target) else {
+    let Some((server, source)) = routed(cluster, store, client, source, target, target_port) else {
         return timeout();
     };
-    let cross_node = server["spec"]["nodeName"] != client["spec"]["nodeName"];
-    if cross_node && family == IpFamily::IPv6 && cluster.has(Deviation::PodToPodIpv6Dropped) {
-        return timeout();
-    }
-    let source = match cross_node && cluster.has(Deviation::PodToPodMasquerade) {
-        true => node_ip_of(cluster, client, family).unwrap_or(source),
-        false => source,
-    };
-    if !network_policy::allows(
-        store,
-        &cluster.deviations,
-        client,
-        source,
-        &server,
-        target,
-        target_port,
-    ) {
-        return timeout();
-    }
     if !serves_netexec_on(cluster, &server, None, target_port, Protocol::Udp) {
         return Err(format!(
             "reading from udp connection failed. err:'read udp {dest}: connection refused'"
@@ -593,6 +582,24 @@ fn udp_exchange(
             None => timeout(),
         },
     }
+}
+
+/// The endpoints `client`'s kube-proxy may send the Service's traffic to: with internalTrafficPolicy Local
+/// only those on the client's node (none there is a DROP). upstream: pkg/proxy/topology.go
+/// `CategorizeEndpoints`, pkg/proxy/iptables/proxier.go ("has no local endpoints" -> DROP).
+fn usable_endpoints(
+    cluster: &Cluster,
+    client: &Value,
+    svc: &Value,
+    endpoints: Vec<Endpoint>,
+) -> Vec<Endpoint> {
+    let local_only = svc["spec"]["internalTrafficPolicy"] == "Local"
+        && !cluster.has(Deviation::InternalTrafficPolicyIgnored);
+    let client_node = client["spec"]["nodeName"].as_str().unwrap_or_default();
+    endpoints
+        .into_iter()
+        .filter(|e| !local_only || e.node == client_node)
+        .collect()
 }
 
 /// An HTTP GET from `client` to `dest:port`.
@@ -626,16 +633,7 @@ pub(crate) fn http_get(
     if endpoints.is_empty() {
         return HttpReply::ConnectError("Connection refused".into());
     }
-    // internalTrafficPolicy Local: only endpoints on the client's node; none there is a DROP.
-    // upstream: pkg/proxy/topology.go `CategorizeEndpoints`, pkg/proxy/iptables/proxier.go
-    // ("has no local endpoints" -> DROP).
-    let local_only = svc["spec"]["internalTrafficPolicy"] == "Local"
-        && !cluster.has(Deviation::InternalTrafficPolicyIgnored);
-    let client_node = client["spec"]["nodeName"].as_str().unwrap_or_default();
-    let usable: Vec<Endpoint> = endpoints
-        .into_iter()
-        .filter(|e| !local_only || e.node == client_node)
-        .collect();
+    let usable = usable_endpoints(cluster, client, &svc, endpoints);
     match pick(cluster, &usable) {
         Some(e) => deliver(cluster, store, client, source, e.ip, e.port, path),
         None => HttpReply::TimedOut,

@@ -554,20 +554,17 @@ async fn containers_share_localhost(ctx: Ctx) -> Result<(), TrialError> {
     )
 }
 
-async fn load_balancing(ctx: Ctx, family: IpFamily) -> Result<(), TrialError> {
-    let shared = traffic(&ctx, family_part(family, false)).await?;
-    let traffic = shared.outcome()?;
-    let seen = of_family(traffic, family)?;
-    let cluster_ip = seen.cluster_ip.clone()?;
-    let answers = seen.spread.clone()?;
+/// Every backend is among `answers` (who answered each request `what` names).
+fn every_backend_answered(
+    traffic: &Traffic,
+    answers: &[String],
+    what: &str,
+) -> Result<(), TrialError> {
     let answered: BTreeSet<&str> = answers.iter().map(String::as_str).collect();
     let all: BTreeSet<&str> = traffic.backends.iter().map(String::as_str).collect();
     ensure(
         all.is_subset(&answered),
-        &format!(
-            "who answered up to {SPREAD_REQUESTS} requests to http://{}/hostname (Service {SERVICE}, two ready endpoints)",
-            probe::url(&cluster_ip, HTTP_PORT, "").trim_start_matches("http://")
-        ),
+        what,
         format!("every backend: {}", traffic.backends.join(", ")),
         format!(
             "{} requests, answered by {}",
@@ -577,24 +574,31 @@ async fn load_balancing(ctx: Ctx, family: IpFamily) -> Result<(), TrialError> {
     )
 }
 
+async fn load_balancing(ctx: Ctx, family: IpFamily) -> Result<(), TrialError> {
+    let shared = traffic(&ctx, family_part(family, false)).await?;
+    let traffic = shared.outcome()?;
+    let seen = of_family(traffic, family)?;
+    let cluster_ip = seen.cluster_ip.clone()?;
+    every_backend_answered(
+        traffic,
+        &seen.spread.clone()?,
+        &format!(
+            "who answered up to {SPREAD_REQUESTS} requests to {} (Service {SERVICE}, two ready endpoints)",
+            probe::url(&cluster_ip, HTTP_PORT, "/hostname")
+        ),
+    )
+}
+
 async fn udp_service(ctx: Ctx, family: IpFamily) -> Result<(), TrialError> {
     let shared = traffic(&ctx, family_part(family, true)).await?;
     let traffic = shared.outcome()?;
     let seen = of_family(traffic, family)?;
     let cluster_ip = seen.cluster_ip.clone()?;
-    let answers = seen.udp.clone()?;
-    let answered: BTreeSet<&str> = answers.iter().map(String::as_str).collect();
-    let all: BTreeSet<&str> = traffic.backends.iter().map(String::as_str).collect();
-    ensure(
-        all.is_subset(&answered),
+    every_backend_answered(
+        traffic,
+        &seen.udp.clone()?,
         &format!(
             "who answered up to {SPREAD_REQUESTS} UDP requests `hostname` to {cluster_ip} port {UDP_PORT}/UDP (Service {SERVICE}, two ready endpoints)"
-        ),
-        format!("every backend: {}", traffic.backends.join(", ")),
-        format!(
-            "{} requests, answered by {}",
-            answers.len(),
-            answers.join(", ")
         ),
     )
 }
