@@ -730,6 +730,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn loopback_stays_in_the_pod_and_netexec_dials_udp() {
+        let (store, runtime, client, _) = cluster(&[]).await;
+        let web = store.get("pods", Some("default"), "web").unwrap();
+        let run = |pod: &Value, container: &str, url: &str| {
+            let argv: Vec<String> = ["wget", "-T", "5", "-qO-", url]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let out = runtime.exec(&store, pod, container, &argv);
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr)
+        };
+        assert_eq!(run(&web, "web", "http://127.0.0.1:80/hostname"), "web");
+        // Nothing listens in the client pod.
+        let refused = run(&client, "client", "http://127.0.0.1:80/hostname");
+        assert!(refused.contains("Connection refused"), "{refused}");
+        // netexec's UDP server listens on 8081 by default; `/dial` reports its answer as JSON.
+        let web_v6 = web["status"]["podIPs"][1]["ip"].as_str().unwrap();
+        let dial = format!(
+            "http://127.0.0.1:80/dial?request=hostname&protocol=udp&host={web_v6}&port=8081&tries=2"
+        );
+        assert_eq!(run(&web, "web", &dial), r#"{"responses":["web","web"]}"#);
+        let closed = dial.replace("port=8081", "port=9");
+        assert!(run(&web, "web", &closed).starts_with(r#"{"errors":["#));
+    }
+
+    #[tokio::test]
     async fn both_families_through_cluster_ips_and_pod_ips() {
         let (store, runtime, client, svc) = cluster(&[]).await;
         let (v4, v6) = (
