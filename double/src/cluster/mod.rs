@@ -10,6 +10,7 @@ mod controllers;
 pub mod env;
 mod kubelet;
 mod loadbalancer;
+mod netexec;
 mod network;
 mod prober;
 mod seed;

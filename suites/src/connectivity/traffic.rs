@@ -28,9 +28,9 @@ use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
 use crate::deviations::{Breaks, Deviation};
-use crate::dual_stack::{SvcView, get_service};
 use crate::family::trials;
 use crate::pods::from_json;
+use crate::shared::services::{SvcView, get_service};
 use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
 use netconform::ipfamily::{IpFamily, family_of_ip};
@@ -40,8 +40,8 @@ use netconform::scenario::{Computed, Scenario, Scene};
 use netconform::trial::TrialDef;
 use netconform::wait::Expect;
 
-use super::listing;
-use super::probe::{
+use crate::shared::listing;
+use crate::shared::probe::{
     self, AGNHOST, CLIENT_CONTAINER, CLIENT_IMAGE, NodeRef, Probe, REACHABLE, Reply, Running,
 };
 

@@ -16,8 +16,8 @@ use netconform::failure::{TrialError, ensure};
 use netconform::ipfamily::{IpFamily, family_of_ip, parse_ip};
 use netconform::retry::retrying;
 
-use crate::connectivity::probe::CLIENT_IMAGE;
 use crate::pods::{from_json, pod_ips};
+use crate::shared::probe::CLIENT_IMAGE;
 
 const POD: &str = "hostnet";
 
