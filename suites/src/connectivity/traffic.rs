@@ -505,11 +505,12 @@ async fn update_selector(
         "service {SERVICE}: clusterIPs [{}]",
         after.join(", ")
     ));
-    let answered = probe::fetch(
+    // The ClusterIP still answers, from the one endpoint left once the dataplane follows the slice.
+    let answered = probe::fetch_from(
         ctx,
         client,
         &probe::url(&primary, HTTP_PORT, "/hostname"),
-        &format!("{kept_name} through Service {SERVICE}"),
+        kept_name,
     )
     .await?;
     Ok(Lifetime {

@@ -423,6 +423,33 @@ pub(crate) async fn fetch(
     Ok(probe.output.stdout)
 }
 
+/// `client` gets an answer from `url` served by `hostname` (netexec's `/hostname`), within the dataplane's
+/// programming budget: after an endpoint change kube-proxy reprograms some time after the EndpointSlice shows
+/// it, so until then a request may still reach an endpoint that is gone (an answer awaited, not read once).
+pub(crate) async fn fetch_from(
+    ctx: &Ctx,
+    client: &Running,
+    url: &str,
+    hostname: &str,
+) -> Result<String, TrialError> {
+    let served = Expect::that(
+        format!(
+            "an answer served by {hostname} to an HTTP request from {} to {url}",
+            client.describe()
+        ),
+        |probe: &Probe| matches!(&probe.reply, Reply::Answered(body) if body.trim() == hostname),
+    )
+    .showing(Probe::outcome);
+    let probe = ctx
+        .eventually(
+            REACHABLE,
+            || request(ctx, client, url, ATTEMPT_TIMEOUT_SECS),
+            served,
+        )
+        .await?;
+    Ok(probe.output.stdout)
+}
+
 /// `client` gets an answer from `url` ([`fetch`], `server` says who should answer) and it is `hostname`
 /// (netexec's `/hostname`: the pod that served it); `what` names the check.
 pub(crate) async fn expect_hostname(
