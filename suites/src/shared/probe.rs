@@ -405,22 +405,14 @@ pub(crate) async fn fetch(
     url: &str,
     server: &str,
 ) -> Result<String, TrialError> {
-    let answered = Expect::that(
-        format!(
-            "an answer (exit code 0) from {server} to an HTTP request from {} to {url}",
-            client.describe()
-        ),
-        |probe: &Probe| matches!(probe.reply, Reply::Answered(_)),
+    fetch_until(
+        ctx,
+        client,
+        url,
+        &format!("an answer (exit code 0) from {server}"),
+        |_| true,
     )
-    .showing(Probe::outcome);
-    let probe = ctx
-        .eventually(
-            REACHABLE,
-            || request(ctx, client, url, ATTEMPT_TIMEOUT_SECS),
-            answered,
-        )
-        .await?;
-    Ok(probe.output.stdout)
+    .await
 }
 
 /// `client` gets an answer from `url` served by `hostname` (netexec's `/hostname`), within the dataplane's
@@ -432,19 +424,31 @@ pub(crate) async fn fetch_from(
     url: &str,
     hostname: &str,
 ) -> Result<String, TrialError> {
-    let served = Expect::that(
+    let served = format!("an answer served by {hostname}");
+    fetch_until(ctx, client, url, &served, |body| body.trim() == hostname).await
+}
+
+/// Requests from `client` to `url` until one is answered with a body `accept` takes (`awaited` says which).
+async fn fetch_until(
+    ctx: &Ctx,
+    client: &Running,
+    url: &str,
+    awaited: &str,
+    accept: impl Fn(&str) -> bool + Send + Sync,
+) -> Result<String, TrialError> {
+    let answered = Expect::that(
         format!(
-            "an answer served by {hostname} to an HTTP request from {} to {url}",
+            "{awaited} to an HTTP request from {} to {url}",
             client.describe()
         ),
-        |probe: &Probe| matches!(&probe.reply, Reply::Answered(body) if body.trim() == hostname),
+        move |probe: &Probe| matches!(&probe.reply, Reply::Answered(body) if accept(body)),
     )
     .showing(Probe::outcome);
     let probe = ctx
         .eventually(
             REACHABLE,
             || request(ctx, client, url, ATTEMPT_TIMEOUT_SECS),
-            served,
+            answered,
         )
         .await?;
     Ok(probe.output.stdout)
