@@ -280,6 +280,41 @@ async fn an_interrupt_during_the_trials_deletes_the_cluster() {
     double.shutdown().await;
 }
 
+static UNDELETABLE_STARTED: AtomicBool = AtomicBool::new(false);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupt_says_when_the_cluster_could_not_be_deleted() {
+    let (double, kubeconfig) = kind_like().await;
+    let s = settings(false);
+    let endless = TrialDef {
+        run: |_| {
+            Box::pin(async {
+                UNDELETABLE_STARTED.store(true, Ordering::SeqCst);
+                std::future::pending::<()>().await;
+                Ok(())
+            })
+        },
+        ..trial("a::b::endless", &[])
+    };
+    let interrupt = async {
+        while !UNDELETABLE_STARTED.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let runner = ScriptedRunner::new(&["kind", "docker"])
+        .answer("kind get clusters", true, "", "")
+        .answer("kind get kubeconfig", true, &kubeconfig, "")
+        .answer("kind delete cluster", false, "", "ERROR: docker is gone")
+        .into_arc();
+    let (result, _) = run(&s, runner, &[endless], interrupt).await;
+    let left = result.unwrap().left_after_interrupt.unwrap_or_default();
+    assert!(
+        left.len() == 1 && left[0].contains("kind delete cluster"),
+        "what is left is named: {left:?}"
+    );
+    double.shutdown().await;
+}
+
 #[test]
 fn a_panic_deletes_the_cluster() {
     let runner = ScriptedRunner::new(&["kind", "docker"]).into_arc();

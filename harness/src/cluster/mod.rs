@@ -98,11 +98,20 @@ impl CreatedCluster {
 
     /// Deletes the recorded cluster; a second call does nothing.
     pub async fn delete(&self) {
+        for problem in self.delete_checked().await {
+            eprintln!("netconform: warning: {problem}");
+        }
+    }
+
+    /// [`delete`](Self::delete), returning what went wrong (one line each) instead of printing it.
+    pub async fn delete_checked(&self) -> Vec<String> {
         let taken = self.slot.lock().ok().and_then(|mut slot| slot.take());
-        if let Some((name, runner)) = taken
-            && let Err(e) = kind::delete_cluster(runner.as_ref(), &name).await
-        {
-            eprintln!("netconform: warning: {e}");
+        match taken {
+            Some((name, runner)) => match kind::delete_cluster(runner.as_ref(), &name).await {
+                Ok(()) => Vec::new(),
+                Err(e) => vec![e.to_string()],
+            },
+            None => Vec::new(),
         }
     }
 

@@ -75,8 +75,7 @@ pub(super) async fn interrupted(
         eprintln!(
             "netconform: interrupted; deleting kind cluster {name:?}, which this run created"
         );
-        created.delete().await;
-        return Vec::new();
+        return created.delete_checked().await;
     }
     eprintln!(
         "netconform: interrupted; deleting what run {} created and waiting until it is gone",
