@@ -18,7 +18,7 @@ use netconform::config::{Settings, TargetChoice};
 use netconform::preflight::Need;
 use netconform::report::TrialOutcome;
 use netconform::runner::{InterruptibleRun, run_resolved};
-use netconform::trial::TrialDef;
+use netconform::trial::{TrialDef, TrialFuture};
 use netconform_double::{Double, DoubleConfig, RunningDouble};
 
 const UNREACHABLE: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:1\ncontexts:\n- name: ctx\n  context:\n    cluster: c\n    user: u\ncurrent-context: ctx\nusers:\n- name: u\n  user: {}\n";
@@ -252,27 +252,33 @@ async fn an_interrupt_during_creation_deletes_the_cluster() {
     double.shutdown().await;
 }
 
-static TRIAL_STARTED: AtomicBool = AtomicBool::new(false);
+/// Trials that start and never end, each raising its own flag once it runs: an interrupt awaits the flag, so it
+/// comes while the trials run, never during the preparation.
+static STARTED: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
+
+fn endless(slot: usize) -> TrialFuture {
+    Box::pin(async move {
+        STARTED[slot].store(true, Ordering::SeqCst);
+        std::future::pending::<()>().await;
+        Ok(())
+    })
+}
+
+async fn once_started(slot: usize) {
+    while !STARTED[slot].load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupt_during_the_trials_deletes_the_cluster() {
     let (double, kubeconfig) = kind_like().await;
     let s = settings(false);
     let endless = TrialDef {
-        run: |_| {
-            Box::pin(async {
-                TRIAL_STARTED.store(true, Ordering::SeqCst);
-                std::future::pending::<()>().await;
-                Ok(())
-            })
-        },
+        run: |_| endless(0),
         ..trial("a::b::endless", &[])
     };
-    let interrupt = async {
-        while !TRIAL_STARTED.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
+    let interrupt = once_started(0);
     let (result, calls) = run(&s, kind_runner("", &kubeconfig), &[endless], interrupt).await;
     let run = result.unwrap();
     assert_eq!(run.left_after_interrupt, Some(Vec::new()));
@@ -280,27 +286,15 @@ async fn an_interrupt_during_the_trials_deletes_the_cluster() {
     double.shutdown().await;
 }
 
-static UNDELETABLE_STARTED: AtomicBool = AtomicBool::new(false);
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupt_says_when_the_cluster_could_not_be_deleted() {
     let (double, kubeconfig) = kind_like().await;
     let s = settings(false);
     let endless = TrialDef {
-        run: |_| {
-            Box::pin(async {
-                UNDELETABLE_STARTED.store(true, Ordering::SeqCst);
-                std::future::pending::<()>().await;
-                Ok(())
-            })
-        },
+        run: |_| endless(1),
         ..trial("a::b::endless", &[])
     };
-    let interrupt = async {
-        while !UNDELETABLE_STARTED.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
+    let interrupt = once_started(1);
     let runner = ScriptedRunner::new(&["kind", "docker"])
         .answer("kind get clusters", true, "", "")
         .answer("kind get kubeconfig", true, &kubeconfig, "")
