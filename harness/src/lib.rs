@@ -16,6 +16,7 @@ pub mod labels;
 pub mod liveness;
 pub mod manifest;
 pub mod parse;
+pub mod pod_tally;
 pub mod preflight;
 pub mod report;
 pub mod retry;

@@ -76,6 +76,9 @@ fn run_properties(run: &RunInfo, trials: &[TrialRecord]) -> Vec<Property> {
             format!("{:.3}", trial_time.as_secs_f64()),
         ),
     ];
+    if let Some(pods) = run.pods_started {
+        properties.push(Property::new(names::PODS_STARTED, pods.to_string()));
+    }
     if !run.deviations.is_empty() {
         properties.push(Property::new(names::DEVIATIONS, run.deviations.join(",")));
     }
@@ -378,6 +381,7 @@ mod tests {
         assert_eq!(report.time, Some(std::time::Duration::from_secs(2)));
         let props = &report.test_suites[0].properties;
         assert_eq!(prop(props, names::TRIAL_TIME), Some("6.000"));
+        assert_eq!(prop(props, names::PODS_STARTED), Some("7"));
         assert_eq!(prop(props, names::STATUS), Some("interrupted"));
         assert_eq!(
             prop(props, names::FILTER),

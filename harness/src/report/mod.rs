@@ -42,6 +42,8 @@ pub struct RunInfo {
     pub properties: Vec<(String, String)>,
     /// Time since the run started when the report was written (the run's wall time once it finished).
     pub wall_time: Duration,
+    /// Pods started in the run's namespaces so far (`None` where not counted: no cluster, or an old report).
+    pub pods_started: Option<u64>,
     /// Whether the run got to its end; the gate compares only finished runs.
     pub status: RunStatus,
     /// The libtest selection the run was given (`--exact a b`, `--skip c`), `None` for the whole suite.
@@ -96,6 +98,7 @@ impl RunInfo {
             ip_families: Vec::new(),
             started_at: SystemTime::now(),
             wall_time: Duration::ZERO,
+            pods_started: None,
             status: RunStatus::Running,
             filter: None,
             deviations: Vec::new(),
@@ -304,6 +307,7 @@ pub(crate) mod fixtures {
             started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000),
             properties: Vec::new(),
             wall_time: Duration::from_secs(2),
+            pods_started: Some(7),
             status: RunStatus::Finished,
             filter: None,
             deviations: Vec::new(),

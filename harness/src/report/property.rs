@@ -22,6 +22,8 @@ pub const FILTER: &str = "netconform.run.filter";
 pub const NO_FILTER: &str = "none";
 /// The trials' durations summed, in seconds (`testsuites time` is the wall time).
 pub const TRIAL_TIME: &str = "netconform.run.trial-time-seconds";
+/// Pods started in the run's namespaces ([`crate::pod_tally`]); absent where not counted.
+pub const PODS_STARTED: &str = "netconform.run.pods-started";
 pub const DEVIATIONS: &str = "netconform.sim.deviations";
 pub const FAULTS: &str = "netconform.sim.faults";
 

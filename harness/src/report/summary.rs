@@ -49,6 +49,9 @@ pub struct RunJson {
     pub wall_time_seconds: f64,
     /// The trials' durations summed.
     pub trial_time_seconds: f64,
+    /// Pods started in the run's namespaces; absent where not counted (no cluster, or an older report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods_started: Option<u64>,
     /// `NETCONFORM_SIM_DEVIATIONS`: failures injected on purpose.
     pub deviations: Vec<String>,
     /// `NETCONFORM_SIM_FAULTS`.
@@ -137,6 +140,7 @@ pub fn build_summary(run: &RunInfo, trials: &[TrialRecord]) -> Summary {
             filter: run.filter.clone(),
             wall_time_seconds: run.wall_time.as_secs_f64(),
             trial_time_seconds: trials.iter().map(|t| t.duration.as_secs_f64()).sum(),
+            pods_started: run.pods_started,
             deviations: run.deviations.clone(),
             faults: run.faults.clone(),
         },
@@ -368,6 +372,7 @@ mod tests {
         assert_eq!(value["run"]["filter"], serde_json::Value::Null);
         assert_eq!(value["run"]["wall_time_seconds"], 2.0);
         assert_eq!(value["run"]["trial_time_seconds"], 6.0);
+        assert_eq!(value["run"]["pods_started"], 7);
         assert_eq!(value["run"]["simulated"], true);
         assert_eq!(value["run"]["started_at"], "2026-09-21T14:13:20Z");
         assert!(value["title"].as_str().unwrap().contains("simulated"));

@@ -117,7 +117,11 @@ fn run_main(
             target,
             info,
         } => {
-            let reporter = Arc::new(Reporter::new(&settings, info));
+            let pods = {
+                let _runtime = runtime.enter();
+                crate::pod_tally::PodTally::start(&state.client, &state.run_id)
+            };
+            let reporter = Arc::new(Reporter::new(&settings, info).counting_pods(pods));
             let schedule = Schedule::new(&state.capabilities);
             let handle = runtime.handle().clone();
             install_interrupt_handler(

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::config::Settings;
+use crate::pod_tally::PodTally;
 use crate::report::{self, RunInfo, RunStatus, TrialRecord};
 
 /// Collects records and rewrites the reports after each one, so an interrupted run still leaves them.
@@ -14,6 +15,8 @@ pub(super) struct Reporter {
     junit: std::path::PathBuf,
     summary: std::path::PathBuf,
     records: Mutex<Vec<TrialRecord>>,
+    /// Counts the pods the run starts; `None` without a cluster.
+    pods: Option<PodTally>,
 }
 
 impl Reporter {
@@ -24,6 +27,15 @@ impl Reporter {
             junit: settings.junit_path(),
             summary: settings.summary_path(),
             records: Mutex::new(Vec::new()),
+            pods: None,
+        }
+    }
+
+    /// The same, with the pods the run starts counted in its reports.
+    pub(super) fn counting_pods(self, pods: PodTally) -> Reporter {
+        Reporter {
+            pods: Some(pods),
+            ..self
         }
     }
 
@@ -38,6 +50,7 @@ impl Reporter {
     pub(super) fn write(&self, records: &[TrialRecord], status: RunStatus) {
         let info = RunInfo {
             wall_time: self.started.elapsed(),
+            pods_started: self.pods.as_ref().map(PodTally::count),
             status,
             ..self.info.clone()
         };
@@ -82,6 +95,13 @@ impl Reporter {
         }
         if !records.is_empty() {
             eprintln!("{}", suite_table(&records));
+            let pods = self.pods.as_ref().map_or(String::new(), |p| {
+                format!(", {} pods started in its namespaces", p.count())
+            });
+            eprintln!(
+                "netconform: wall time {:.1}s{pods}",
+                self.started.elapsed().as_secs_f64()
+            );
         }
         eprintln!(
             "netconform: reports: {} and {}",
