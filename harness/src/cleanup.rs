@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::IPAddress;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
@@ -194,6 +194,27 @@ pub async fn remove_run(client: &Client, run_id: &str, scale: f64) -> Vec<String
         }
     }
     left
+}
+
+/// Deletes every Service of `namespace`, one of the run's own, so their ClusterIPs are released without
+/// waiting for the namespace controller. One by one: Services serve no `deletecollection` (their REST
+/// storage, pkg/registry/core/service/storage, is not a CollectionDeleter).
+pub async fn delete_services(client: &Client, namespace: &str) -> Result<(), String> {
+    let api: Api<Service> = Api::namespaced(client.clone(), namespace);
+    let failed =
+        |e: kube::Error| format!("could not delete the Services of namespace {namespace}: {e}");
+    let all = ListParams::default();
+    let services = retrying(|| api.list(&all)).await.map_err(failed)?;
+    let params = DeleteParams::background();
+    for service in services {
+        let name = service.name_any();
+        match retrying(|| api.delete(&name, &params)).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    Ok(())
 }
 
 /// Waits, watch-driven within [`budgets::NAMESPACE_CLEANUP`], until namespace `namespace` holds no

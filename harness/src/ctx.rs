@@ -143,12 +143,22 @@ impl Ctx {
             .chain([Owned::Namespace(self.namespace().to_string())])
             .collect();
         let mut problems = String::new();
+        let holds_addresses = self.inner.lease.holds_service_addresses();
         for owned in &owned {
+            // The namespace controller gets to a deleted namespace's Services late on a busy cluster (tens
+            // of seconds on the 2-core testbed), and other trials wait for their addresses meanwhile: delete
+            // them first, at once.
+            if holds_addresses
+                && let Owned::Namespace(ns) = owned
+                && let Err(problem) = crate::cleanup::delete_services(&run.client, ns).await
+            {
+                problems.push_str(&format!("cleanup: {problem}\n"));
+            }
             if let Err(problem) = run.cleanup.delete(owned).await {
                 problems.push_str(&format!("cleanup: {problem}\n"));
             }
         }
-        if self.inner.lease.holds_service_addresses() {
+        if holds_addresses {
             for owned in &owned {
                 if let Owned::Namespace(ns) = owned
                     && let Err(problem) = crate::cleanup::wait_services_gone(
