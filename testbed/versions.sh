@@ -35,3 +35,11 @@ CRICTL_MODULE=sigs.k8s.io/cri-tools
 CNI_PLUGINS_MODULE=github.com/containernetworking/plugins
 COREDNS_MODULE=github.com/coredns/coredns
 ETCD_MODULE=go.etcd.io/etcd/server/v3
+
+# The LoadBalancer controller: MetalLB in L2 mode, a stand-in for cloud-provider-kind (neither it nor its
+# Envoy data plane has an offline source). v0.15.2 is the newest that builds from the proxy: v0.16.x needs
+# github.com/metallb/frr-k8s v0.0.27, which is not served. v0.15.2 pins frr-k8s v0.0.20 (not served either)
+# and builds against v0.0.21 (replaced in the generated module, lib/metallb.sh); its L2 mode uses no FRR.
+METALLB_MODULE=go.universe.tf/metallb
+METALLB_VERSION=v0.15.2
+METALLB_FRR_K8S=v0.0.21

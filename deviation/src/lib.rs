@@ -73,6 +73,7 @@ deviations! {
     NodeportIpv6NotServed = "nodeport-ipv6-not-served": "kube-proxy's IPv6 proxier programs no NodePorts: the nodes' IPv6 addresses refuse them",
     NodeportOnlyOnEndpointNodes = "nodeport-only-on-endpoint-nodes": "a NodePort answers only on nodes that run a ready endpoint of the Service (others refuse)",
     InternalTrafficPolicyIgnored = "internal-traffic-policy-ignored": "kube-proxy ignores internalTrafficPolicy: Local and sends pod traffic to endpoints on any node",
+    LbNodeportNotAllocated = "lb-nodeport-not-allocated": "the apiserver allocates no nodePort to a LoadBalancer Service that did not set allocateLoadBalancerNodePorts (as if it defaulted to false)",
     LbIngressIpv4Only = "lb-ingress-ipv4-only": "the LoadBalancer controller publishes only an IPv4 ingress address, even for IPv6-first Services",
     DnsNoCrossNamespace = "dns-no-cross-namespace": "cluster DNS answers only for Services in the querying pod's namespace (svc.other-ns fails)",
     ResolvMissingSearch = "resolv-missing-search": "pods' /etc/resolv.conf has no search line (kubelet without --cluster-domain)",

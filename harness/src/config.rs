@@ -94,6 +94,11 @@ pub const VARIABLES: &[VarDoc] = &[
         meaning: "kind cluster name to reuse or create; the default names the node image's version and the config, so runs with different images (an upgrade gate's baseline and candidate) or configs never share a cluster",
     },
     VarDoc {
+        name: "NETCONFORM_KIND_SETUP",
+        default: "none",
+        meaning: "path of an executable run once on a kind cluster netconform creates (never on one it reuses), when the cluster is ready and before preflight, with `KUBECONFIG` (the new cluster's kubeconfig) and `NETCONFORM_CLUSTER_NAME` set on top of the inherited environment; its output goes to stderr, a non-zero exit fails the run (exit 15) and the cluster is deleted; the report records it as `netconform.kind-setup` (`testbed/build` points it at `testbed/setup-cluster`)",
+    },
+    VarDoc {
         name: "NETCONFORM_JUNIT",
         default: "`target/netconform/junit.xml`",
         meaning: "JUnit XML report path; the JSON summary is written beside it with the extension `.json`",
@@ -240,6 +245,8 @@ pub struct Settings {
     pub kind_config: PathBuf,
     /// `None`: derived from the node image and the config ([`crate::cluster::kind::cluster_name`]).
     pub cluster_name: Option<String>,
+    /// `NETCONFORM_KIND_SETUP` ([`crate::cluster::setup`]); checked to be executable by [`Settings::load_files`].
+    pub kind_setup: Option<PathBuf>,
     pub junit_path: PathBuf,
     pub timeout_scale: f64,
     pub retries: u32,
@@ -269,6 +276,7 @@ impl Default for Settings {
             node_image: None,
             kind_config: PathBuf::from(DEFAULT_KIND_CONFIG),
             cluster_name: None,
+            kind_setup: None,
             junit_path: PathBuf::from(DEFAULT_JUNIT),
             timeout_scale: 1.0,
             retries: 0,
@@ -302,9 +310,19 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Reads the files the settings name (`NETCONFORM_IMAGES`, `NETCONFORM_TESTBED`); a missing or malformed
-    /// file is an invalid setting.
+    /// Reads the files the settings name (`NETCONFORM_IMAGES`, `NETCONFORM_TESTBED`) and checks that
+    /// `NETCONFORM_KIND_SETUP` is an executable file; a missing or malformed file is an invalid setting
+    /// (found before any cluster is created).
     pub fn load_files(&mut self) -> Result<(), ConfigError> {
+        if let Some(path) = &self.kind_setup
+            && !is_executable_file(path)
+        {
+            return Err(invalid(
+                "NETCONFORM_KIND_SETUP",
+                &path.display().to_string(),
+                "the path of an executable file",
+            ));
+        }
         if let Some(path) = &self.images_path {
             self.images = ImageMap::load(path).map_err(|e| {
                 invalid(
@@ -387,6 +405,7 @@ impl Settings {
                     }
                     s.cluster_name = Some(value.to_string());
                 }
+                "NETCONFORM_KIND_SETUP" => s.kind_setup = Some(PathBuf::from(value)),
                 "NETCONFORM_JUNIT" => s.junit_path = PathBuf::from(value),
                 "NETCONFORM_TIMEOUT_SCALE" => {
                     s.timeout_scale = match value.parse::<f64>() {
@@ -457,9 +476,13 @@ impl Settings {
         if self.junit_path.is_relative() {
             self.junit_path = root.join(&self.junit_path);
         }
-        for path in [&mut self.images_path, &mut self.testbed_path]
-            .into_iter()
-            .flatten()
+        for path in [
+            &mut self.images_path,
+            &mut self.testbed_path,
+            &mut self.kind_setup,
+        ]
+        .into_iter()
+        .flatten()
         {
             if path.is_relative() {
                 *path = root.join(&*path);
@@ -495,6 +518,20 @@ pub fn workspace_root(start: &Path) -> PathBuf {
         }
     }
     start.to_path_buf()
+}
+
+/// A regular file (or a link to one) with an execute bit.
+fn is_executable_file(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        path.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        path.is_file()
+    }
 }
 
 /// A comma-separated list of names, blanks dropped (the double validates them when it starts).
@@ -1003,6 +1040,7 @@ pub(crate) mod tests {
             ("NETCONFORM_NODE_IMAGE", "v1.37"),
             ("NETCONFORM_KIND_CONFIG", "k.yaml"),
             ("NETCONFORM_CLUSTER_NAME", "n"),
+            ("NETCONFORM_KIND_SETUP", "testbed/setup-cluster"),
             ("NETCONFORM_JUNIT", "j.xml"),
             ("NETCONFORM_TIMEOUT_SCALE", "1"),
             ("NETCONFORM_RETRIES", "1"),
@@ -1035,6 +1073,34 @@ pub(crate) mod tests {
             .unwrap()
             .anchored_at(&root);
         assert_eq!(abs.junit_path, PathBuf::from("/tmp/j.xml"));
+    }
+
+    /// `NETCONFORM_KIND_SETUP` is anchored at the workspace root and must name an executable file: a typo is
+    /// an invalid setting (exit 2) before any cluster is created, not a failure after.
+    #[cfg(unix)]
+    #[test]
+    fn kind_setup_must_be_an_executable_file() {
+        let root = workspace_root(Path::new(env!("CARGO_MANIFEST_DIR")));
+        let mut s = parse(&[("NETCONFORM_KIND_SETUP", "testbed/setup-cluster")])
+            .unwrap()
+            .anchored_at(&root);
+        assert_eq!(s.kind_setup, Some(root.join("testbed/setup-cluster")));
+        s.load_files().unwrap();
+        for not_executable in ["testbed/README.md", "testbed/no-such-file", "testbed"] {
+            let mut s = parse(&[("NETCONFORM_KIND_SETUP", not_executable)])
+                .unwrap()
+                .anchored_at(&root);
+            let err = s.load_files().unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            assert!(
+                err.to_string()
+                    .starts_with("invalid NETCONFORM_KIND_SETUP=")
+                    && err
+                        .to_string()
+                        .ends_with("expected the path of an executable file"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub const EXIT_DOUBLE: i32 = 11;
 pub const EXIT_NO_MATCH: i32 = 12;
 pub const EXIT_NOT_READY: i32 = 13;
 pub const EXIT_NO_DOUBLE: i32 = 14;
+pub const EXIT_SETUP: i32 = 15;
 /// 128 + SIGINT, as shells report an interrupted process.
 pub const EXIT_INTERRUPTED: i32 = 130;
 
@@ -63,6 +64,13 @@ pub enum HarnessError {
     NoDouble(String),
     #[error("the kind cluster netconform created did not become ready: {0}")]
     NotReady(String),
+    /// `NETCONFORM_KIND_SETUP` failed on the kind cluster netconform created ([`crate::cluster::setup`]).
+    #[error("the kind setup program NETCONFORM_KIND_SETUP={hook} failed ({status}): {detail}")]
+    Setup {
+        hook: String,
+        status: String,
+        detail: String,
+    },
     #[error("interrupted")]
     Interrupted,
 }
@@ -143,6 +151,10 @@ pub const EXIT_CODES: &[ExitCodeDoc] = &[
         meaning: "`NETCONFORM_TARGET=sim` (or `netconform sim`) in a build without the test double: the users' `cargo test --test conformance` leaves it out; add `--features netconform/double`, or run `NETCONFORM_TARGET=sim cargo test --workspace`",
     },
     ExitCodeDoc {
+        code: 15,
+        meaning: "the kind setup program (`NETCONFORM_KIND_SETUP`) failed, or did not finish within its budget, on the kind cluster netconform created (the cluster is deleted)",
+    },
+    ExitCodeDoc {
         code: 130,
         meaning: "interrupted (Ctrl-C or SIGTERM): what the run created is deleted and awaited (anything left is named on stderr); the reports say `interrupted`",
     },
@@ -165,6 +177,7 @@ impl HarnessError {
             HarnessError::Double(_) => EXIT_DOUBLE,
             HarnessError::NoDouble(_) => EXIT_NO_DOUBLE,
             HarnessError::NotReady(_) => EXIT_NOT_READY,
+            HarnessError::Setup { .. } => EXIT_SETUP,
             HarnessError::Interrupted => EXIT_INTERRUPTED,
         }
     }
@@ -227,6 +240,11 @@ mod tests {
             HarnessError::Double("x".into()),
             HarnessError::NoDouble("x".into()),
             HarnessError::NotReady("x".into()),
+            HarnessError::Setup {
+                hook: "x".into(),
+                status: "exit status 1".into(),
+                detail: "y".into(),
+            },
             HarnessError::Interrupted,
         ]
     }
@@ -235,7 +253,7 @@ mod tests {
     fn exit_codes_are_distinct_documented_and_not_libtests() {
         let documented: BTreeSet<i32> = EXIT_CODES.iter().map(|d| d.code).collect();
         let kinds = [
-            2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 130, // one per category
+            2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 130, // one per category
         ];
         for err in every_variant() {
             let code = err.exit_code();

@@ -1,5 +1,6 @@
 //! Every way a run can end after netconform created a kind cluster deletes that cluster, unless
-//! `NETCONFORM_KEEP_CLUSTER=1`: the end of the run, an error (the API not answering, a refused cluster),
+//! `NETCONFORM_KEEP_CLUSTER=1`: the end of the run, an error (the API not answering, a refused cluster, a
+//! failed `NETCONFORM_KIND_SETUP` program),
 //! an interrupt (Ctrl-C and SIGTERM are one interrupt to the runner) during creation or during the trials,
 //! and a panic. `kind` and `docker` are scripted (`ScriptedRunner`); where the run needs an API server, the
 //! scripted `kind get kubeconfig` hands it the netconform-double TEST DOUBLE, which stands in for the
@@ -164,6 +165,119 @@ async fn a_refused_cluster_is_deleted() {
     };
     assert_eq!(code, 8, "{line}");
     assert!(deleted(&calls, &s), "{calls:#?}");
+    double.shutdown().await;
+}
+
+const SETUP: &str = "/opt/netconform-kind-setup";
+
+/// `NETCONFORM_KIND_SETUP` failing on the cluster netconform created: one line naming the program with the
+/// tail of its output, exit 15, and the cluster deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_setup_program_fails_the_run_and_deletes_the_cluster() {
+    let (double, kubeconfig) = kind_like().await;
+    let s = Settings {
+        kind_setup: Some(SETUP.into()),
+        ..settings(false)
+    };
+    let runner = ScriptedRunner::new(&["kind", "docker"])
+        .answer("kind get clusters", true, "", "")
+        .answer("kind get kubeconfig", true, &kubeconfig, "")
+        .answer(
+            SETUP,
+            false,
+            "setup-cluster: addons/10-metallb.sh\n",
+            "10-metallb.sh: the MetalLB webhook did not accept the address pools within 120 s\n",
+        )
+        .into_arc();
+    let (result, calls) = run(&s, runner, &[trial("a::b::c", &[])], std::future::pending()).await;
+    let Err((line, code)) = result else {
+        panic!("the run went on after its setup failed")
+    };
+    assert_eq!(code, netconform::error::EXIT_SETUP, "{line}");
+    assert_eq!(
+        line,
+        format!(
+            "the kind setup program NETCONFORM_KIND_SETUP={SETUP} failed (exit status 1): 10-metallb.sh: the MetalLB webhook did not accept the address pools within 120 s"
+        )
+    );
+    let ran = calls
+        .iter()
+        .position(|c| c == SETUP)
+        .expect("the setup ran");
+    let create = calls
+        .iter()
+        .position(|c| c.starts_with("kind create"))
+        .unwrap();
+    assert!(create < ran, "{calls:#?}");
+    assert!(deleted(&calls, &s), "{calls:#?}");
+    assert!(
+        calls
+            .iter()
+            .position(|c| c.starts_with("kind delete"))
+            .unwrap()
+            > ran,
+        "{calls:#?}"
+    );
+    double.shutdown().await;
+}
+
+/// The setup program runs once on a cluster netconform creates, with the cluster's name and a kubeconfig,
+/// and the report records it; on a cluster it reuses it does not run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_setup_program_runs_on_a_created_cluster_only() {
+    let (double, kubeconfig) = kind_like().await;
+    let s = Settings {
+        kind_setup: Some(SETUP.into()),
+        ..settings(false)
+    };
+    let name = kind::cluster_name(&s);
+    let runner = kind_runner("", &kubeconfig);
+    let created = Arc::new(CreatedCluster::default());
+    let resolved = resolve_with(&s, runner.clone(), Ok(None), created.clone())
+        .await
+        .unwrap();
+    let netconform::cluster::Resolution::Ready(target) = resolved else {
+        panic!("no target")
+    };
+    let calls = runner.calls();
+    assert_eq!(
+        calls.iter().filter(|c| *c == SETUP).count(),
+        1,
+        "{calls:#?}"
+    );
+    let env = runner.env_of(SETUP).unwrap();
+    assert!(
+        env.contains(&("NETCONFORM_CLUSTER_NAME".to_string(), name.clone())),
+        "{env:?}"
+    );
+    assert!(env.iter().any(|(k, _)| k == "KUBECONFIG"), "{env:?}");
+    let properties = target.properties();
+    assert_eq!(properties.len(), 1, "{properties:?}");
+    assert_eq!(properties[0].0, "netconform.kind-setup");
+    assert!(
+        properties[0]
+            .1
+            .starts_with(&format!("{SETUP} (exit status 0 after ")),
+        "{properties:?}"
+    );
+    target.teardown().await;
+    assert!(deleted(&runner.calls(), &s));
+
+    // Reused: not run, not recorded.
+    let runner = kind_runner(&name, &kubeconfig);
+    let resolved = resolve_with(&s, runner.clone(), Ok(None), Arc::default())
+        .await
+        .unwrap();
+    let netconform::cluster::Resolution::Ready(target) = resolved else {
+        panic!("no target")
+    };
+    assert!(
+        !runner.calls().iter().any(|c| c == SETUP),
+        "{:#?}",
+        runner.calls()
+    );
+    assert!(target.properties().is_empty());
+    target.teardown().await;
     double.shutdown().await;
 }
 

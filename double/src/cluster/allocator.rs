@@ -218,6 +218,7 @@ impl NodePortAllocator {
             requested_ignored: cluster.has(Deviation::NodeportRequestedIgnored),
             duplicates_allowed: cluster.has(Deviation::NodeportDuplicateAllowed),
             range_unchecked: cluster.has(Deviation::NodeportRangeUnchecked),
+            lb_not_allocated: cluster.has(Deviation::LbNodeportNotAllocated),
         };
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         // A stored Service's ports are counted from the store (and released when it is deleted).

@@ -12,7 +12,8 @@
 //!
 //! Deviations: `nodeport-outside-range` (allocates from 20000-22767), `nodeport-requested-ignored`
 //! (a requested nodePort is replaced by an allocated one), `nodeport-duplicate-allowed` (an allocated
-//! port is handed out again), `nodeport-range-unchecked` (a requested port outside the range is kept).
+//! port is handed out again), `nodeport-range-unchecked` (a requested port outside the range is kept),
+//! `lb-nodeport-not-allocated` (a LoadBalancer Service gets none unless it requests one).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,6 +34,8 @@ pub struct Quirks {
     pub requested_ignored: bool,
     pub duplicates_allowed: bool,
     pub range_unchecked: bool,
+    /// A LoadBalancer Service gets no nodePort allocated (requested ones are still honoured).
+    pub lb_not_allocated: bool,
 }
 
 /// Why a Service's nodePorts could not be allocated.
@@ -46,13 +49,14 @@ pub enum NodePortError {
 
 /// Whether `svc` gets nodePorts allocated: NodePort, and LoadBalancer unless
 /// `allocateLoadBalancerNodePorts: false` (requested ports are still honoured then).
-fn allocates(svc: &Value) -> Option<bool> {
+fn allocates(svc: &Value, quirks: Quirks) -> Option<bool> {
     match svc["spec"]["type"].as_str() {
         Some("NodePort") => Some(true),
         Some("LoadBalancer") => Some(
-            svc["spec"]["allocateLoadBalancerNodePorts"]
-                .as_bool()
-                .unwrap_or(true),
+            !quirks.lb_not_allocated
+                && svc["spec"]["allocateLoadBalancerNodePorts"]
+                    .as_bool()
+                    .unwrap_or(true),
         ),
         _ => None,
     }
@@ -98,7 +102,7 @@ pub fn allocate(
     used: &BTreeSet<u16>,
     quirks: Quirks,
 ) -> Result<BTreeSet<u16>, NodePortError> {
-    let Some(allocate_new) = allocates(svc) else {
+    let Some(allocate_new) = allocates(svc, quirks) else {
         return Ok(BTreeSet::new());
     };
     let range = if quirks.outside_range {
@@ -285,5 +289,15 @@ mod tests {
             ..Quirks::default()
         };
         assert_eq!(allocate(&mut s, &used, q).unwrap(), BTreeSet::from([80]));
+        // lb-nodeport-not-allocated: a LoadBalancer gets none, a NodePort still one.
+        let q = Quirks {
+            lb_not_allocated: true,
+            ..Quirks::default()
+        };
+        let mut s = svc("LoadBalancer", json!([{"port": 80}]));
+        assert!(allocate(&mut s, &used, q).unwrap().is_empty());
+        assert!(node_ports(&s).is_empty(), "{s}");
+        let mut s = svc("NodePort", json!([{"port": 80}]));
+        assert_eq!(allocate(&mut s, &used, q).unwrap().len(), 1);
     }
 }

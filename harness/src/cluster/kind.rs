@@ -61,6 +61,8 @@ pub struct KindCluster {
     pub created_by_us: bool,
     /// The image we created it with, or what `docker inspect` says the control plane runs.
     pub node_image: Option<String>,
+    /// `kind get kubeconfig`: what `NETCONFORM_KIND_SETUP` is handed as its `KUBECONFIG`.
+    pub kubeconfig_yaml: String,
 }
 
 pub fn node_image(settings: &Settings) -> String {
@@ -225,6 +227,7 @@ pub async fn ensure_cluster(
         connected,
         created_by_us,
         node_image,
+        kubeconfig_yaml: kubeconfig,
     })
 }
 

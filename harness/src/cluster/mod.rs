@@ -11,6 +11,7 @@ pub mod preload;
 pub mod process;
 pub mod provenance;
 pub mod ready;
+pub mod setup;
 pub mod sim;
 
 use std::fmt;
@@ -60,6 +61,8 @@ pub struct Target {
     pub cluster_name: Option<String>,
     /// Set by the runner: the cluster's marker if netconform created it, in this run or an earlier one.
     pub provenance: Option<provenance::Provenance>,
+    /// `NETCONFORM_KIND_SETUP` as it ran on the cluster this run created ([`setup::describe`]).
+    pub setup: Option<String>,
     /// What teardown deletes: the cluster this run created, if it is not to be kept.
     created: Arc<CreatedCluster>,
     runner: Arc<dyn CommandRunner>,
@@ -162,6 +165,7 @@ impl Target {
             server_version: Some(version),
             cluster_name: None,
             provenance: None,
+            setup: None,
             created: Arc::default(),
             runner,
             double: None,
@@ -180,6 +184,15 @@ impl Target {
             }),
             TargetKind::Existing => None,
         }
+    }
+
+    /// What the report records of how the target was made: `netconform.kind-setup`, the setup program that
+    /// ran on the cluster this run created ([`setup`]).
+    pub fn properties(&self) -> Vec<(String, String)> {
+        self.setup
+            .iter()
+            .map(|s| ("netconform.kind-setup".to_string(), s.clone()))
+            .collect()
     }
 
     /// Deletes a kind cluster this run created (unless `NETCONFORM_KEEP_CLUSTER=1`) and stops the double.
@@ -352,6 +365,27 @@ async fn from_kind(
             started.elapsed().as_secs()
         );
     }
+    // Only on a cluster this run created: one it reuses had its setup when it was made.
+    let setup = match (&settings.kind_setup, cluster.created_by_us) {
+        (Some(hook), true) => Some(
+            setup::run_setup(
+                runner.as_ref(),
+                hook,
+                &cluster.name,
+                &cluster.kubeconfig_yaml,
+                settings.timeout_scale,
+            )
+            .await?,
+        ),
+        (Some(hook), false) => {
+            eprintln!(
+                "netconform: NETCONFORM_KIND_SETUP={} not run: it runs only on a cluster this run creates",
+                hook.display()
+            );
+            None
+        }
+        (None, _) => None,
+    };
     let origin = if cluster.created_by_us {
         "created by netconform"
     } else {
@@ -369,6 +403,7 @@ async fn from_kind(
         server_version: Some(version),
         cluster_name: Some(cluster.name),
         provenance: None,
+        setup,
         created,
         runner,
         double: None,

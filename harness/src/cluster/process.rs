@@ -12,11 +12,12 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use crate::error::HarnessError;
 use crate::text::one_line;
 
-/// A program and its arguments.
+/// A program, its arguments, and variables set in its environment on top of the inherited one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandLine {
     pub program: String,
     pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
 }
 
 impl CommandLine {
@@ -24,10 +25,18 @@ impl CommandLine {
         CommandLine {
             program: program.to_string(),
             args: args.iter().map(|a| a.to_string()).collect(),
+            env: Vec::new(),
         }
+    }
+
+    /// The same command with `name=value` in its environment.
+    pub fn with_env(mut self, name: &str, value: &str) -> CommandLine {
+        self.env.push((name.to_string(), value.to_string()));
+        self
     }
 }
 
+/// The program and its arguments, as a shell would show them (the environment is not shown).
 impl fmt::Display for CommandLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.program)?;
@@ -91,6 +100,7 @@ impl CommandRunner for SystemRunner {
         Box::pin(async move {
             let mut child = tokio::process::Command::new(&command.program)
                 .args(&command.args)
+                .envs(command.env.iter().map(|(k, v)| (k, v)))
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -166,6 +176,8 @@ pub struct ScriptedRunner {
     /// (command line prefix, answer); the first matching prefix answers. Unmatched commands succeed silently.
     pub answers: Vec<(String, CommandOutput)>,
     pub calls: Mutex<Vec<(String, Output)>>,
+    /// The environment each call was given ([`CommandLine::env`]), in call order.
+    pub envs: Mutex<Vec<Vec<(String, String)>>>,
 }
 
 impl ScriptedRunner {
@@ -202,6 +214,15 @@ impl ScriptedRunner {
             .map(|c| c.iter().map(|(line, _)| line.clone()).collect())
             .unwrap_or_default()
     }
+    /// The environment given to the first call that starts with `prefix`.
+    pub fn env_of(&self, prefix: &str) -> Option<Vec<(String, String)>> {
+        let calls = self.calls.lock().ok()?;
+        let envs = self.envs.lock().ok()?;
+        let i = calls
+            .iter()
+            .position(|(line, _)| line.starts_with(prefix))?;
+        envs.get(i).cloned()
+    }
     pub fn streamed(&self) -> Vec<String> {
         self.calls
             .lock()
@@ -223,6 +244,9 @@ impl CommandRunner for ScriptedRunner {
         let line = command.to_string();
         if let Ok(mut calls) = self.calls.lock() {
             calls.push((line.clone(), output));
+        }
+        if let Ok(mut envs) = self.envs.lock() {
+            envs.push(command.env.clone());
         }
         let answer = self
             .answers

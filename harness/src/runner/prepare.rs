@@ -94,6 +94,7 @@ pub(super) async fn prepare_target(
         info.faults = settings.sim_faults.describe();
     }
     info.target_description = target.description.clone();
+    info.properties.extend(target.properties());
     info.server_version = Some(capabilities.server_version.clone());
     info.node_image = target.node_image.clone();
     info.ip_families = capabilities

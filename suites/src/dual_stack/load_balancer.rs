@@ -4,12 +4,22 @@
 //! upstream: alloc.go (families and cluster IPs as for any PreferDualStack Service); the cloud provider's
 //! `EnsureLoadBalancer` fills the ingress (staging/src/k8s.io/cloud-provider/controllers/service). On kind,
 //! cloud-provider-kind publishes one entry per family of the Service, IPv4 first (pkg/loadbalancer/server.go
-//! `GetLoadBalancer`), so kubectl shows both addresses where the page shows only an IPv6 one.
+//! `GetLoadBalancer`), so kubectl shows both addresses where the page shows only an IPv6 one. MetalLB, the
+//! offline testbed's controller, does the same: for a PreferDualStack Service on a dual-stack cluster it
+//! takes one address of each family and publishes them IPv4 first, whatever ipFamilies[0] is
+//! (go.universe.tf/metallb v0.15.2 internal/allocator/allocation.go `selectIPsForFamilyAndPolicy`:
+//! `[]net.IP{ipv4, ipv6}`; controller/service.go `convergeService` writes them in that order). The check is
+//! the page's claim, an EXTERNAL-IP of the IPv6 family; where the page's single IPv6 address and kubectl's
+//! list differ, that is a doc finding, not a failure.
+//! A LoadBalancer Service is also a NodePort Service (the page's PORT(S) `80:30790/TCP`): the apiserver
+//! defaults `allocateLoadBalancerNodePorts` to true (pkg/apis/core/v1/defaults.go `SetDefaults_Service`)
+//! and then allocates a nodePort as for type NodePort (pkg/registry/core/service/storage/alloc.go
+//! `shouldAllocateNodePorts`), without any LoadBalancer controller.
 
 use k8s_openapi::api::core::v1::Service;
 
 use netconform::ctx::Ctx;
-use netconform::failure::TrialError;
+use netconform::failure::{TrialError, ensure};
 use netconform::ipfamily::{IpFamily, family_of_ip};
 use netconform::wait::{budgets, conditions};
 
@@ -17,7 +27,7 @@ use super::PREFER_IPV6_LB_SVC;
 use super::services::{Want, apply_and_check};
 use crate::doc::DocFile;
 use crate::doc_file;
-use crate::shared::services::create_service;
+use crate::shared::services::{DEFAULT_NODE_PORT_RANGE, create_service};
 
 const DOC_GET_SVC: DocFile =
     doc_file!("doc-outputs/validate-dual-stack/svc-prefer-ipv6-lb-get-svc.txt");
@@ -93,4 +103,43 @@ pub(crate) async fn external_ip_first_family(ctx: Ctx) -> Result<(), TrialError>
         );
     }
     Ok(())
+}
+
+/// PORT(S) as `kubectl get svc` shows them: `80:30790/TCP`, or `80/TCP` without a nodePort.
+fn kubectl_ports(svc: &Service) -> String {
+    let ports: Vec<String> = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let protocol = p.protocol.as_deref().unwrap_or("TCP");
+            match p.node_port {
+                Some(np) => format!("{}:{np}/{protocol}", p.port),
+                None => format!("{}/{protocol}", p.port),
+            }
+        })
+        .collect();
+    ports.join(",")
+}
+
+pub(crate) async fn node_port_allocated(ctx: Ctx) -> Result<(), TrialError> {
+    let svc = create_service(&ctx, &PREFER_IPV6_LB_SVC.object()?).await?;
+    let ports = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.clone())
+        .unwrap_or_default();
+    let allocated = matches!(&ports[..], [p] if p.port == 80
+        && p.node_port.is_some_and(|np| DEFAULT_NODE_PORT_RANGE.contains(&np)));
+    ensure(
+        allocated,
+        "the PORT(S) of LoadBalancer service my-service of dual-stack-prefer-ipv6-lb-svc.yaml (spec.ports[0].nodePort)",
+        format!(
+            "80:<nodePort>/TCP, a nodePort in 30000-32767 (the default --service-node-port-range), as the page's 80:30790/TCP\n\n{}",
+            DOC_GET_SVC.excerpt()
+        ),
+        format!("PORT(S) {}", kubectl_ports(&svc)),
+    )
 }

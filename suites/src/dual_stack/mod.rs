@@ -211,6 +211,13 @@ pub const TRIALS: &[TrialDef] = &[
         ],
         run: |ctx| Box::pin(load_balancer::external_ip_first_family(ctx)),
     },
+    TrialDef {
+        name: "dual_stack::prefer_ipv6_lb_svc::node_port_allocated",
+        claim: "a LoadBalancer Service builds on NodePort: the control plane allocates `my-service` a nodePort, shown as PORT(S) `80:30790/TCP` (seed row [P12], its NodePort part)",
+        doc_url: VALIDATE_PAGE,
+        needs: &[Need::Ipv6, Need::ServiceAddresses(1)],
+        run: |ctx| Box::pin(load_balancer::node_port_allocated(ctx)),
+    },
 ];
 
 /// The test double's deviations that must fail these trials: exactly these, no fewer and no more, each
@@ -323,6 +330,14 @@ pub const BREAKS: &[Breaks] = &[
     (
         Deviation::LbIngressIpv4Only,
         &["dual_stack::prefer_ipv6_lb_svc::external_ip_first_family"],
+    ),
+    (
+        Deviation::LbNodeportNotAllocated,
+        &["dual_stack::prefer_ipv6_lb_svc::node_port_allocated"],
+    ),
+    (
+        Deviation::NodeportOutsideRange,
+        &["dual_stack::prefer_ipv6_lb_svc::node_port_allocated"],
     ),
 ];
 

@@ -15,6 +15,10 @@ use crate::doc_file;
 pub(crate) const PREFERRED_SVC: DocFile =
     doc_file!("service/networking/dual-stack-preferred-svc.yaml");
 
+/// The default `--service-node-port-range` (upstream pkg/registry/core/service/portallocator; kind sets
+/// none), which every nodePort the control plane allocates falls in.
+pub(crate) const DEFAULT_NODE_PORT_RANGE: std::ops::RangeInclusive<i32> = 30000..=32767;
+
 /// `spec` fields of a Service as the docs name them.
 pub(crate) struct SvcView {
     pub policy: Option<String>,

@@ -35,8 +35,7 @@ use crate::shared::nodes::list_nodes;
 use crate::shared::probe::{fetch, start_pair, url, wait_ready_endpoint};
 use crate::shared::services::get_service;
 
-/// The default `--service-node-port-range`.
-const DEFAULT_RANGE: std::ops::RangeInclusive<i32> = 30000..=32767;
+use crate::shared::services::DEFAULT_NODE_PORT_RANGE as DEFAULT_RANGE;
 /// The static band of the default range (portallocator `calculateRangeOffset`: 2768/32 = 86 ports),
 /// which dynamic allocation uses last: requested ports are picked there to avoid collisions.
 const STATIC_BAND: std::ops::Range<i32> = 30000..30086;
