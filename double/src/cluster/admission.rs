@@ -117,7 +117,9 @@ impl ServiceAdmission {
         if affinity_unset && self.cluster.has(Deviation::ServiceSessionAffinityClientIp) {
             svc["spec"]["sessionAffinity"] = json!("ClientIP");
         }
-        if self.cluster.has(Deviation::ServicePreferDualRejectedOnSingleStack)
+        if self
+            .cluster
+            .has(Deviation::ServicePreferDualRejectedOnSingleStack)
             && services::policy(svc) == Some(services::PREFER_DUAL_STACK)
             && self.families().len() < 2
         {

@@ -534,18 +534,33 @@ mod tests {
         assert_eq!(ip["metadata"]["labels"][LABEL_MANAGED_BY], ALLOCATOR_NAME);
         assert_eq!(ip["spec"]["parentRef"]["resource"], "services");
         let all = vec![default.clone(), newcidr.clone()];
-        assert!(!can_delete(&newcidr, &all, std::slice::from_ref(&ip), false));
+        assert!(!can_delete(
+            &newcidr,
+            &all,
+            std::slice::from_ref(&ip),
+            false
+        ));
         assert!(can_delete(&newcidr, &all, &[], false));
         // An IP inside the /28 is still covered by `kubernetes`.
         let inner = ip_address_object("10.96.0.5".parse().unwrap(), "default", "x");
-        assert!(can_delete(&newcidr, &all, std::slice::from_ref(&inner), false));
+        assert!(can_delete(
+            &newcidr,
+            &all,
+            std::slice::from_ref(&inner),
+            false
+        ));
         assert!(!can_delete(&newcidr, &all, &[inner], true));
         // A ServiceCIDR contained in a larger one (or an equal one) is always deletable.
         assert!(can_delete(&default, &all, std::slice::from_ref(&ip), false));
         let twin = sc("twin", &["10.96.0.0/28"]);
         let inside = ip_address_object("10.96.0.6".parse().unwrap(), "default", "y");
         let with_twin = vec![default.clone(), twin];
-        assert!(can_delete(&default, &with_twin, std::slice::from_ref(&inside), false));
+        assert!(can_delete(
+            &default,
+            &with_twin,
+            std::slice::from_ref(&inside),
+            false
+        ));
         // Unless the controller ignores the others.
         assert!(!can_delete(&default, &with_twin, &[inside], true));
     }

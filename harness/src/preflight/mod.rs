@@ -461,7 +461,9 @@ mod tests {
     fn a_dual_stack_cluster_skips_the_single_stack_claims() {
         let mut c = caps(vec![node(dual("netconform-control-plane", 0))]);
         c.default_service_cidrs = Some(vec!["10.96.0.0/28".into(), "fd00:10:96::/112".into()]);
-        let reason = c.unmet(Need::SingleStack, &Settings::default(), OURS).unwrap();
+        let reason = c
+            .unmet(Need::SingleStack, &Settings::default(), OURS)
+            .unwrap();
         assert!(reason.contains("configured dual-stack"), "{reason}");
     }
 

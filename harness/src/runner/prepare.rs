@@ -118,8 +118,7 @@ pub(super) async fn prepare_target(
             !matches!(
                 **n,
                 Need::Disruptive | Need::SmallServiceRange | Need::SingleStack
-            )
-                && !declared_absent(**n, settings)
+            ) && !declared_absent(**n, settings)
         };
         let unmet: Vec<String> = selected
             .iter()

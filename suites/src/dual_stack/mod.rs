@@ -71,7 +71,10 @@ pub const TRIALS: &[TrialDef] = trials![
     },
     per_family {
         name: "dual_stack::pod_cidr_mask_size",
-        claim: ["each node's ", " podCIDR has kube-controller-manager's node mask size: /24 for IPv4 and /64 for IPv6 by default (`--node-cidr-mask-size-ipv4|ipv6`, seed row [A2])"],
+        claim: [
+            "each node's ",
+            " podCIDR has kube-controller-manager's node mask size: /24 for IPv4 and /64 for IPv6 by default (`--node-cidr-mask-size-ipv4|ipv6`, seed row [A2])"
+        ],
         doc_url: CONCEPT_PAGE,
         needs: [],
         run: nodes::pod_cidr_mask_size,
@@ -228,7 +231,10 @@ pub const TRIALS: &[TrialDef] = trials![
     },
     per_family {
         name: "dual_stack::ip_families_immutable",
-        claim: ["`.spec.ipFamilies` of an existing ", " Service cannot be changed: a new first family or reordering is refused (a list that grows with the policy is a doc finding); delete and recreate the Service to change it (seed row [A6])"],
+        claim: [
+            "`.spec.ipFamilies` of an existing ",
+            " Service cannot be changed: a new first family or reordering is refused (a list that grows with the policy is a doc finding); delete and recreate the Service to change it (seed row [A6])"
+        ],
         doc_url: CONCEPT_PAGE,
         needs: [Need::DualStack, Need::ServiceAddresses(1)],
         run: switching::ip_families_immutable,
@@ -331,7 +337,7 @@ pub const BREAKS: &[Breaks] = &[
             "dual_stack::ipfamilies_svc::ipv4_first",
             "dual_stack::ip_families_immutable::ipv4",
             "dual_stack::ip_families_immutable::ipv6",
-        ]
+        ],
     ),
     (
         Deviation::ServiceDefaultPreferDual,
@@ -347,7 +353,7 @@ pub const BREAKS: &[Breaks] = &[
             "dual_stack::ip_families_immutable::ipv4",
             "dual_stack::ip_families_immutable::ipv6",
             "dual_stack::switch_stack::require_dual_adds_family",
-        ]
+        ],
     ),
     (
         Deviation::ServiceSingleStackPrimaryOnly,
@@ -356,14 +362,14 @@ pub const BREAKS: &[Breaks] = &[
             "dual_stack::endpointslices::none_for_unrequested_family",
             "dual_stack::ip_families_immutable::ipv4",
             "dual_stack::ip_families_immutable::ipv6",
-        ]
+        ],
     ),
     (
         Deviation::ServiceDowngradeRejected,
         &[
             "dual_stack::switch_stack::single_stack_keeps_first",
             "dual_stack::switch_stack::require_dual_to_single_keeps_first",
-        ]
+        ],
     ),
     (
         Deviation::ServiceFamilyMutable,
@@ -371,7 +377,7 @@ pub const BREAKS: &[Breaks] = &[
             "dual_stack::switch_stack::primary_family_immutable",
             "dual_stack::ip_families_immutable::ipv4",
             "dual_stack::ip_families_immutable::ipv6",
-        ]
+        ],
     ),
     (
         Deviation::HeadlessNoSelectorSingleStack,
@@ -396,7 +402,7 @@ pub const BREAKS: &[Breaks] = &[
             "dual_stack::pod01::my_pod_ips_downward",
             "dual_stack::pod01::pod_ips_both_families",
             "dual_stack::pod_cidr_mask_size::ipv6",
-        ]
+        ],
     ),
     (
         Deviation::NodesSingleInternalIp,
@@ -431,15 +437,11 @@ pub const BREAKS: &[Breaks] = &[
     ),
     (
         Deviation::ServicePreferDualRejectedOnSingleStack,
-        &[
-            "dual_stack::single_stack_cluster::prefer_dual_one_address",
-        ],
+        &["dual_stack::single_stack_cluster::prefer_dual_one_address"],
     ),
     (
         Deviation::NodesNoHostnameAddress,
-        &[
-            "dual_stack::nodes::hostname_address",
-        ],
+        &["dual_stack::nodes::hostname_address"],
     ),
     (
         Deviation::NodeCidrMaskSizeNotDefault,

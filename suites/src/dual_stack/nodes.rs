@@ -117,7 +117,11 @@ pub(crate) async fn hostname_address(ctx: Ctx) -> Result<(), TrialError> {
         observed.push(format!(
             "{name}: Hostname [{}] ({})",
             hostnames.join(", "),
-            if ok { "ok" } else { "not one entry with the node's name" }
+            if ok {
+                "ok"
+            } else {
+                "not one entry with the node's name"
+            }
         ));
     }
     if !failed {
@@ -212,11 +216,15 @@ pub(crate) async fn pod_cidr_mask_size(ctx: Ctx, family: IpFamily) -> Result<(),
             let (size, from) = mask_size_for(&[], family);
             (
                 size,
-                format!("{from}; no kube-controller-manager pod is visible, so its flags are unknown"),
+                format!(
+                    "{from}; no kube-controller-manager pod is visible, so its flags are unknown"
+                ),
             )
         }
     };
-    ctx.log(format!("expected {family} node mask size: /{size} ({source})"));
+    ctx.log(format!(
+        "expected {family} node mask size: /{size} ({source})"
+    ));
     let nodes = list_nodes(&ctx).await?;
     let mut observed = Vec::new();
     let mut failed = nodes.is_empty();
@@ -266,13 +274,26 @@ mod tests {
     fn mask_size_follows_kube_controller_manager_precedence() {
         assert_eq!(mask_size_for(&[], IpFamily::IPv4).0, 24);
         assert_eq!(mask_size_for(&[], IpFamily::IPv6).0, 64);
-        let kind = args(&["kube-controller-manager", "--allocate-node-cidrs=true", "--cluster-cidr=10.244.0.0/16,fd00:10:244::/56"]);
+        let kind = args(&[
+            "kube-controller-manager",
+            "--allocate-node-cidrs=true",
+            "--cluster-cidr=10.244.0.0/16,fd00:10:244::/56",
+        ]);
         assert_eq!(mask_size_for(&kind, IpFamily::IPv6).0, 64);
-        let specific = args(&["--node-cidr-mask-size-ipv6=80", "--node-cidr-mask-size-ipv4=26"]);
-        assert_eq!(mask_size_for(&specific, IpFamily::IPv6), (80, "--node-cidr-mask-size-ipv6=80".into()));
+        let specific = args(&[
+            "--node-cidr-mask-size-ipv6=80",
+            "--node-cidr-mask-size-ipv4=26",
+        ]);
+        assert_eq!(
+            mask_size_for(&specific, IpFamily::IPv6),
+            (80, "--node-cidr-mask-size-ipv6=80".into())
+        );
         assert_eq!(mask_size_for(&specific, IpFamily::IPv4).0, 26);
         let general = args(&["--node-cidr-mask-size=25"]);
         assert_eq!(mask_size_for(&general, IpFamily::IPv4).0, 25);
-        assert_eq!(mask_size_for(&args(&["--node-cidr-mask-size-ipv4=0"]), IpFamily::IPv4).0, 24);
+        assert_eq!(
+            mask_size_for(&args(&["--node-cidr-mask-size-ipv4=0"]), IpFamily::IPv4).0,
+            24
+        );
     }
 }

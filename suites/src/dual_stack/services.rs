@@ -147,7 +147,10 @@ pub(crate) fn check_defaults(svc: &Service, what: &str, doc: &DocFile) -> Result
     }
     Err(TrialError::Mismatch {
         what: format!("the defaults of {what} (neither field is set by the manifest)"),
-        expected: format!("sessionAffinity: None\ntype: ClusterIP\n\n{}", doc.excerpt()),
+        expected: format!(
+            "sessionAffinity: None\ntype: ClusterIP\n\n{}",
+            doc.excerpt()
+        ),
         observed: format!("sessionAffinity: {affinity}\ntype: {kind}"),
     })
 }
@@ -210,7 +213,14 @@ pub(crate) async fn prefer_dual_both_families(ctx: Ctx) -> Result<(), TrialError
         headless: false,
     };
     let what = "service my-service of dual-stack-preferred-svc.yaml (PreferDualStack)";
-    let svc = apply_and_check(&ctx, &PREFERRED_SVC, &want, what, Some(&DOC_PREFERRED_DESCRIBE)).await?;
+    let svc = apply_and_check(
+        &ctx,
+        &PREFERRED_SVC,
+        &want,
+        what,
+        Some(&DOC_PREFERRED_DESCRIBE),
+    )
+    .await?;
     check_defaults(&svc, what, &DOC_PREFERRED_DESCRIBE)
 }
 
@@ -264,7 +274,10 @@ pub(crate) fn with_policy(manifest: &DocFile, policy: &str) -> Result<Service, T
 }
 
 /// dual-stack-default-svc.yaml with `.spec.ipFamilies` set to `families` (and `policy`, when given).
-fn default_with_families(families: &[IpFamily], policy: Option<&str>) -> Result<Service, TrialError> {
+fn default_with_families(
+    families: &[IpFamily],
+    policy: Option<&str>,
+) -> Result<Service, TrialError> {
     let mut svc: Service = DEFAULT_SVC.object()?;
     if let Some(spec) = svc.spec.as_mut() {
         spec.ip_families = Some(family_names(families));

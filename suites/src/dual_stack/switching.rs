@@ -85,9 +85,13 @@ async fn adds_family(ctx: &Ctx, policy: &'static str) -> Result<(), TrialError> 
         .cloned()
         .unwrap_or_default();
     let what = format!("changing ipFamilyPolicy of my-service from SingleStack to {policy}");
-    merge_patch(ctx, "my-service", json!({"spec": {"ipFamilyPolicy": policy}}))
-        .await
-        .map_err(|e| rejected(&what, "the change is accepted", &e))?;
+    merge_patch(
+        ctx,
+        "my-service",
+        json!({"spec": {"ipFamilyPolicy": policy}}),
+    )
+    .await
+    .map_err(|e| rejected(&what, "the change is accepted", &e))?;
     let after = get_service(ctx, "my-service").await?;
     let dual = Want {
         policy,
@@ -110,7 +114,13 @@ async fn adds_family(ctx: &Ctx, policy: &'static str) -> Result<(), TrialError> 
 }
 
 pub(crate) async fn single_stack_keeps_first(ctx: Ctx) -> Result<(), TrialError> {
-    keeps_first(&ctx, &PREFERRED_SVC.object()?, "PreferDualStack", "dual-stack-preferred-svc.yaml").await
+    keeps_first(
+        &ctx,
+        &PREFERRED_SVC.object()?,
+        "PreferDualStack",
+        "dual-stack-preferred-svc.yaml",
+    )
+    .await
 }
 
 /// Seed row [A15]'s other path: "from PreferDualStack or RequireDualStack to SingleStack".
@@ -151,8 +161,9 @@ async fn keeps_first(
         .first()
         .cloned()
         .unwrap_or_default();
-    let what =
-        format!("changing ipFamilyPolicy of my-service from {policy} to SingleStack (nothing else)");
+    let what = format!(
+        "changing ipFamilyPolicy of my-service from {policy} to SingleStack (nothing else)"
+    );
     merge_patch(
         ctx,
         "my-service",
@@ -286,7 +297,12 @@ pub(crate) async fn ip_families_immutable(ctx: Ctx, family: IpFamily) -> Result<
         headless: false,
     };
     let source = format!("dual-stack-default-svc.yaml with ipFamilies: [{family}]");
-    check(&before, &single, &format!("service my-service ({source})"), None)?;
+    check(
+        &before,
+        &single,
+        &format!("service my-service ({source})"),
+        None,
+    )?;
     let view_before = SvcView::of(&before);
     let first_ip = view_before.cluster_ips.first().cloned().unwrap_or_default();
 
@@ -300,12 +316,20 @@ pub(crate) async fn ip_families_immutable(ctx: Ctx, family: IpFamily) -> Result<
     let patch = json!({"spec": {"ipFamilies": [family.as_str(), other.as_str()]}});
     match merge_patch(&ctx, "my-service", patch).await {
         Err(kube::Error::Api(status)) if status.code == 422 => {
-            ctx.log(format!("rejected: {} {}: {}", status.code, status.reason, status.message));
+            ctx.log(format!(
+                "rejected: {} {}: {}",
+                status.code, status.reason, status.message
+            ));
         }
         Err(e) => return Err(TrialError::api(what)(e)),
         Ok(_) => ctx.log("accepted; its result is checked below".to_string()),
     }
-    unchanged(&ctx, &view_before, "after a second family was asked for while SingleStack").await?;
+    unchanged(
+        &ctx,
+        &view_before,
+        "after a second family was asked for while SingleStack",
+    )
+    .await?;
 
     let what = format!(
         "changing ipFamilyPolicy of my-service to PreferDualStack with ipFamilies [{family}, {other}]"
@@ -314,7 +338,10 @@ pub(crate) async fn ip_families_immutable(ctx: Ctx, family: IpFamily) -> Result<
     match merge_patch(&ctx, "my-service", patch).await {
         Err(kube::Error::Api(status)) if status.code == 422 => {
             // The seed's reading: the list cannot change at all.
-            ctx.log(format!("rejected, as the seed says: {}: {}", status.reason, status.message));
+            ctx.log(format!(
+                "rejected, as the seed says: {}: {}",
+                status.reason, status.message
+            ));
         }
         Err(e) => return Err(TrialError::api(what)(e)),
         Ok(_) => {
@@ -324,7 +351,12 @@ pub(crate) async fn ip_families_immutable(ctx: Ctx, family: IpFamily) -> Result<
                 families: vec![family, other],
                 headless: false,
             };
-            check(&grown, &dual, &format!("service my-service after {what} was accepted"), None)?;
+            check(
+                &grown,
+                &dual,
+                &format!("service my-service after {what} was accepted"),
+                None,
+            )?;
             let view = SvcView::of(&grown);
             ensure(
                 view.cluster_ips.first() == Some(&first_ip),

@@ -304,7 +304,11 @@ fn check_blocked_condition(ctx: &Ctx, sc: &ServiceCIDR) -> Result<(), TrialError
         "Ready={} reason={:?} message={:?}",
         ready.status, ready.reason, ready.message
     );
-    let message = ready.message.split_whitespace().collect::<Vec<_>>().join(" ");
+    let message = ready
+        .message
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     if ready.status != "False" || message != BLOCKED_MESSAGE {
         return Err(mismatch_with_doc(
             &format!("the Ready condition of ServiceCIDR {name} while its deletion is blocked"),
