@@ -200,8 +200,10 @@ impl ServiceAdmission {
         services::set_defaults(svc);
         services::init_ip_family_fields(svc, Some(old), &self.families(), self.quirks())
             .map_err(|c| ApiError::invalid("Service", &name, c))?;
-        // `service-prefer-dual-single` holds on upgrades too: the secondary family is never added.
-        if self.cluster.has(Deviation::ServicePreferDualSingle)
+        // `service-prefer-dual-single` and `service-require-dual-single` hold on upgrades too: the secondary
+        // family is never added.
+        if (self.cluster.has(Deviation::ServicePreferDualSingle)
+            || self.cluster.has(Deviation::ServiceRequireDualSingle))
             && services::ip_families(old).len() == 1
         {
             self.bend_families(svc);

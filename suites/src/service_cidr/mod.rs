@@ -190,6 +190,7 @@ pub const BREAKS: &[Breaks] = &[
         &[
             "service_cidr::default::ipaddress_parent_ref",
             "service_cidr::explicit_ip::allocated_inside",
+            "service_cidr::explicit_ip::covered_deleted_at_once",
         ],
     ),
     (
@@ -244,13 +245,17 @@ pub const BREAKS: &[Breaks] = &[
     ),
     (
         Deviation::ServicecidrCoverIgnored,
-        &["service_cidr::explicit_ip::covered_deleted_at_once"],
+        &[
+            "service_cidr::explicit_ip::covered_deleted_at_once",
+            "service_cidr::release::deleted_after_services",
+        ],
     ),
     (
         Deviation::ServicecidrBlockedMessageShort,
         &[
             "service_cidr::deletion_in_use::ready_false_ips_remain",
             "service_cidr::explicit_ip::deletion_blocked",
+            "service_cidr::release::deleted_after_services",
         ],
     ),
 ];
