@@ -92,9 +92,9 @@ pub(crate) async fn internal_ips_both_families(ctx: Ctx) -> Result<(), TrialErro
 
 /// Seed row [D2]: `.status.addresses` shows a `Hostname` entry (`Hostname: k8s-linuxpool1-34450317-0`, the
 /// node's name) beside the InternalIPs. upstream: pkg/kubelet/nodestatus/setters.go `NodeAddress` (without a
-/// cloud provider the kubelet adds `Hostname` with its hostname unless `--node-ip`'s addresses already carry
-/// one); cmd/kubelet/app/server.go (`nodeutil.GetHostname(--hostname-override)`, and without a cloud provider
-/// the node's name is that hostname).
+/// cloud provider the kubelet reports its `--node-ip` addresses as InternalIPs and a `Hostname` entry with its
+/// hostname); cmd/kubelet/app/server.go (`nodeutil.GetHostname(--hostname-override)`, and without a cloud
+/// provider the node's name is that hostname).
 pub(crate) async fn hostname_address(ctx: Ctx) -> Result<(), TrialError> {
     let nodes = list_nodes(&ctx).await?;
     let mut observed = Vec::new();
