@@ -12,6 +12,7 @@ pub struct Profile {
 }
 
 pub const IPV6_PRIMARY: &str = "ipv6-primary";
+pub const IPV4_ONLY: &str = "ipv4-only";
 pub const NODE_RESOLV_SEARCH_DOT: &str = "node-resolv-search-dot";
 pub const NODE_RESOLV_OPTIONS_LINES: &str = "node-resolv-options-lines";
 pub const COREDNS_PODS_DISABLED: &str = "coredns-pods-disabled";
@@ -23,6 +24,10 @@ pub const PROFILES: &[Profile] = &[
     Profile {
         name: IPV6_PRIMARY,
         description: "dual-stack with IPv6 first (node IPs, podCIDRs, service ranges, kube-dns and the default Service family); the runtime reports each pod's IPv4 address first, so the kubelet's /etc/hosts lists it first while status.podIPs lists IPv6 first",
+    },
+    Profile {
+        name: IPV4_ONLY,
+        description: "single-stack IPv4, as kind-configs/ipv4.yaml makes it: one InternalIP and one podCIDR per node, an IPv4-only service range and default ServiceCIDR, IPv4 pod IPs; the apiserver serves one family (a PreferDualStack Service gets one address, RequireDualStack is refused)",
     },
     Profile {
         name: NODE_RESOLV_SEARCH_DOT,

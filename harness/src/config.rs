@@ -131,7 +131,7 @@ pub const VARIABLES: &[VarDoc] = &[
     VarDoc {
         name: "NETCONFORM_SIM_PROFILES",
         default: "none",
-        meaning: "`sim` only: comma-separated profiles, conforming variants of the test double's cluster on which every trial must pass or be skipped: `ipv6-primary`, `node-resolv-search-dot`, `node-resolv-options-lines`, `coredns-pods-disabled`, `servicecidr-allocator-lag`, `load-balancer-fresh`, `slow-namespace-teardown` (`cargo run -p netconform --features double -- sim --list-profiles`)",
+        meaning: "`sim` only: comma-separated profiles, conforming variants of the test double's cluster on which every trial must pass or be skipped: `ipv6-primary`, `ipv4-only`, `node-resolv-search-dot`, `node-resolv-options-lines`, `coredns-pods-disabled`, `servicecidr-allocator-lag`, `load-balancer-fresh`, `slow-namespace-teardown` (`cargo run -p netconform --features double -- sim --list-profiles`)",
     },
     VarDoc {
         name: "NETCONFORM_SIM_FAULTS",

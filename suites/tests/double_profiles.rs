@@ -13,21 +13,34 @@ use netconform_suites::all_trials;
 const CONCURRENCY: usize = 4;
 
 async fn problems_on(profile: &str) -> Vec<String> {
+    problems_of(profile, &all_trials(), |_| false).await
+}
+
+/// The problems of `trials` on `profile`; a trial for which `must_run` holds may not be skipped either.
+async fn problems_of(
+    profile: &str,
+    trials: &[netconform::trial::TrialDef],
+    must_run: impl Fn(&str) -> bool,
+) -> Vec<String> {
     let settings = Settings {
         target: TargetChoice::Sim,
         sim_profiles: vec![profile.to_string()],
         ..Settings::default()
     };
-    let records = match run_all(&settings, &all_trials(), CONCURRENCY).await {
+    let records = match run_all(&settings, trials, CONCURRENCY).await {
         Ok(records) => records,
         Err((line, code)) => {
             panic!("the run on profile {profile} did not start (exit {code}): {line}")
         }
     };
-    assert_eq!(records.len(), all_trials().len());
+    assert_eq!(records.len(), trials.len());
     records
         .iter()
         .filter_map(|r| match &r.outcome {
+            TrialOutcome::Skipped { reason } if must_run(&r.name) => Some(format!(
+                "{profile}: {} skipped, though it must run there: {reason}",
+                r.name
+            )),
             TrialOutcome::Passed => None,
             TrialOutcome::Failed { failure, .. } => Some(format!(
                 "{profile}: {} failed:\n{}\n{}",
@@ -46,6 +59,25 @@ async fn problems_on(profile: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_trial_passes_or_is_skipped_on_the_ipv6_primary_profile() {
     let problems = problems_on("ipv6-primary").await;
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+/// A single-stack IPv4 cluster (kind-configs/ipv4.yaml): the dual-stack suite's trials pass or are skipped
+/// with the reason, and those about single-stack clusters (`Need::SingleStack`) run and pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_dual_stack_suite_on_the_ipv4_only_profile_runs_the_single_stack_claims() {
+    use netconform::preflight::Need;
+    let trials: Vec<_> = all_trials()
+        .into_iter()
+        .filter(|t| t.suite() == "dual_stack")
+        .collect();
+    let single: Vec<&str> = trials
+        .iter()
+        .filter(|t| t.needs.contains(&Need::SingleStack))
+        .map(|t| t.name)
+        .collect();
+    assert!(!single.is_empty());
+    let problems = problems_of("ipv4-only", &trials, |name| single.contains(&name)).await;
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
 

@@ -67,6 +67,17 @@ impl ServiceAdmission {
                 svc["spec"]["clusterIPs"] = json!([ips[0]]);
             }
         }
+        if self.cluster.has(Deviation::ServiceRequireDualSingle)
+            && services::policy(svc) == Some(services::REQUIRE_DUAL_STACK)
+            && !services::is_headless(svc)
+            && fams.len() == 2
+        {
+            fams.truncate(1);
+            let ips = services::cluster_ips(svc);
+            if ips.len() == 2 {
+                svc["spec"]["clusterIPs"] = json!([ips[0]]);
+            }
+        }
         let primary = self.families()[0].as_str();
         if self.cluster.has(Deviation::ServiceIgnoresIpfamiliesOrder) && fams.len() == 2 {
             fams.sort_by_key(|f| f != primary);
@@ -101,7 +112,24 @@ impl ServiceAdmission {
             // Checked before allocating so a duplicate does not take IPs.
             return Err(ApiError::already_exists("services", &name));
         }
+        let affinity_unset = svc["spec"]["sessionAffinity"].is_null();
         services::set_defaults(svc);
+        if affinity_unset && self.cluster.has(Deviation::ServiceSessionAffinityClientIp) {
+            svc["spec"]["sessionAffinity"] = json!("ClientIP");
+        }
+        if self
+            .cluster
+            .has(Deviation::ServicePreferDualRejectedOnSingleStack)
+            && services::policy(svc) == Some(services::PREFER_DUAL_STACK)
+            && self.families().len() < 2
+        {
+            let cause = Cause::invalid_value(
+                "spec.ipFamilyPolicy",
+                &json!(services::PREFER_DUAL_STACK),
+                "this cluster is not configured for dual-stack services",
+            );
+            return Err(ApiError::invalid("Service", &name, vec![cause]));
+        }
         services::init_ip_family_fields(svc, None, &self.families(), self.quirks())
             .map_err(|c| ApiError::invalid("Service", &name, c))?;
         self.bend_families(svc);
@@ -172,8 +200,10 @@ impl ServiceAdmission {
         services::set_defaults(svc);
         services::init_ip_family_fields(svc, Some(old), &self.families(), self.quirks())
             .map_err(|c| ApiError::invalid("Service", &name, c))?;
-        // `service-prefer-dual-single` holds on upgrades too: the secondary family is never added.
-        if self.cluster.has(Deviation::ServicePreferDualSingle)
+        // `service-prefer-dual-single` and `service-require-dual-single` hold on upgrades too: the secondary
+        // family is never added.
+        if (self.cluster.has(Deviation::ServicePreferDualSingle)
+            || self.cluster.has(Deviation::ServiceRequireDualSingle))
             && services::ip_families(old).len() == 1
         {
             self.bend_families(svc);

@@ -467,7 +467,8 @@ fn reconcile_service_cidrs(store: &Store, cluster: &Cluster, requeue: &mpsc::Unb
             .cloned()
             .unwrap_or_default();
         if servicecidr::is_deleting(sc) {
-            if servicecidr::can_delete(sc, &all, &ips) {
+            let ignore_cover = cluster.has(Deviation::ServicecidrCoverIgnored);
+            if servicecidr::can_delete(sc, &all, &ips, ignore_cover) {
                 if cluster.has(Deviation::ServicecidrNeverReleased) {
                     continue;
                 }
@@ -505,7 +506,10 @@ fn reconcile_service_cidrs(store: &Store, cluster: &Cluster, requeue: &mpsc::Unb
                     let mut updated = sc.clone();
                     set_condition(
                         &mut updated["status"],
-                        servicecidr::terminating_condition(&now),
+                        servicecidr::terminating_condition(
+                            &now,
+                            cluster.has(Deviation::ServicecidrBlockedMessageShort),
+                        ),
                     );
                     let _ = store.update_status("servicecidrs", None, updated);
                 }

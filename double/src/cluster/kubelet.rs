@@ -125,8 +125,9 @@ fn pod_ips_for(
     let idx = allocate_index(store, ipam, node);
     let v4 = Ipv4Addr::from(u32::from(node.pod_cidr_v4.network()) + idx).to_string();
     let v6 = Ipv6Addr::from(u128::from(node.pod_cidr_v6.network()) + idx as u128).to_string();
-    let single_stack =
-        cluster.has(Deviation::PodsSingleStack) || cluster.has(Deviation::NodesSingleStackPodcidr);
+    let single_stack = cluster.has(Deviation::PodsSingleStack)
+        || cluster.has(Deviation::NodesSingleStackPodcidr)
+        || node.single_stack;
     if single_stack {
         return vec![v4];
     }

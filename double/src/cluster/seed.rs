@@ -56,6 +56,28 @@ pub(crate) fn seed(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> 
                     && a["address"].as_str().is_some_and(|ip| ip.contains(':')))
             });
         }
+        // `nodes-no-hostname-address`: no Hostname entry beside the InternalIPs.
+        if cluster.has(Deviation::NodesNoHostnameAddress)
+            && let Some(addresses) = obj["status"]["addresses"].as_array_mut()
+        {
+            addresses.retain(|a| a["type"] != "Hostname");
+        }
+        // `node-cidr-mask-size-not-default`: /25 and /80 blocks (the same networks) instead of /24 and /64.
+        if cluster.has(Deviation::NodeCidrMaskSizeNotDefault) {
+            let narrowed: Vec<String> = obj["spec"]["podCIDRs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.as_str()?.parse::<ipnet::IpNet>().ok())
+                .filter_map(|net| {
+                    let len = if net.addr().is_ipv4() { 25 } else { 80 };
+                    ipnet::IpNet::new(net.network(), len).ok()
+                })
+                .map(|n| n.to_string())
+                .collect();
+            obj["spec"]["podCIDR"] = json!(narrowed.first());
+            obj["spec"]["podCIDRs"] = json!(narrowed);
+        }
         let created = seeded(
             "nodes",
             &node.name,
@@ -77,6 +99,7 @@ pub(crate) fn seed(store: &Store, cluster: &Cluster) -> Result<(), DoubleError> 
         .map(|c| c.to_string())
         .collect();
     seed_kube_apiserver_pod(store, cluster, &cidrs.join(","))?;
+    seed_kube_controller_manager_pod(store, cluster, &cidrs.join(","))?;
     // `servicecidr-default-stale-range`: the default ServiceCIDR kept the /24 an earlier apiserver flag
     // gave it (upstream defaultservicecidr only reports such a mismatch, it does not fix it).
     if cluster.has(Deviation::ServicecidrDefaultStaleRange)
@@ -261,6 +284,61 @@ fn seed_kube_apiserver_pod(
             "automountServiceAccountToken": false,
             "tolerations": [{"operator": "Exists", "effect": "NoExecute"}],
             "containers": [{"name": "kube-apiserver", "image": format!("registry.k8s.io/kube-apiserver:{}", crate::model::topology::KUBERNETES_VERSION),
+                "command": command}]}});
+    seeded(
+        "pods",
+        &name,
+        store.create("pods", Some("kube-system"), pod),
+    )?;
+    Ok(())
+}
+
+/// kubeadm's kube-controller-manager static pod as kind's config makes it: node IPAM on, the pod subnet as
+/// `--cluster-cidr`, no `--node-cidr-mask-size*` flag (upstream kind pkg/cluster/internal/kubeadm/config.go;
+/// kubeadm cmd/kubeadm/app/phases/controlplane/manifests.go `getControllerManagerCommand`).
+fn seed_kube_controller_manager_pod(
+    store: &Store,
+    cluster: &Cluster,
+    service_ranges: &str,
+) -> Result<(), DoubleError> {
+    let Some(node) = cluster.topology.nodes.iter().find(|n| n.is_control_plane()) else {
+        return Ok(());
+    };
+    let name = format!("kube-controller-manager-{}", node.name);
+    let topology = &cluster.topology;
+    let v4 = topology.pod_subnet_v4.to_string();
+    let v6 = topology.pod_subnet_v6.to_string();
+    let mut subnets = match topology.primary {
+        crate::model::family::IpFamily::IPv4 => vec![v4, v6],
+        crate::model::family::IpFamily::IPv6 => vec![v6, v4],
+    };
+    subnets.truncate(topology.families().len());
+    let pod_subnets = subnets.join(",");
+    let command: Vec<String> = [
+        "kube-controller-manager".to_string(),
+        "--allocate-node-cidrs=true".into(),
+        "--authentication-kubeconfig=/etc/kubernetes/controller-manager.conf".into(),
+        "--authorization-kubeconfig=/etc/kubernetes/controller-manager.conf".into(),
+        "--bind-address=127.0.0.1".into(),
+        "--client-ca-file=/etc/kubernetes/pki/ca.crt".into(),
+        format!("--cluster-cidr={pod_subnets}"),
+        format!("--cluster-name={}", topology::CLUSTER_NAME),
+        "--controllers=*,bootstrapsigner,tokencleaner".into(),
+        "--enable-hostpath-provisioner=true".into(),
+        "--kubeconfig=/etc/kubernetes/controller-manager.conf".into(),
+        "--leader-elect=true".into(),
+        format!("--service-cluster-ip-range={service_ranges}"),
+        "--use-service-account-credentials=true".into(),
+    ]
+    .into();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "kube-system",
+            "labels": {"component": "kube-controller-manager", "tier": "control-plane"},
+            "annotations": {"kubernetes.io/config.source": "file"}},
+        "spec": {"nodeName": node.name, "hostNetwork": true, "priorityClassName": "system-node-critical",
+            "automountServiceAccountToken": false,
+            "tolerations": [{"operator": "Exists", "effect": "NoExecute"}],
+            "containers": [{"name": "kube-controller-manager", "image": format!("registry.k8s.io/kube-controller-manager:{}", topology::KUBERNETES_VERSION),
                 "command": command}]}});
     seeded(
         "pods",

@@ -292,14 +292,37 @@ pub fn ready_condition(message: &str, now: &str) -> Value {
     json!({"type": "Ready", "status": "True", "lastTransitionTime": now, "reason": "", "message": message})
 }
 
-/// The condition the controller sets while IPAddresses block the deletion.
-pub fn terminating_condition(now: &str) -> Value {
-    json!({"type": "Ready", "status": "False", "lastTransitionTime": now, "reason": REASON_TERMINATING, "message": TERMINATING_MESSAGE})
+/// The condition the controller sets while IPAddresses block the deletion; `short` keeps the message's
+/// first clause only (deviation `servicecidr-blocked-message-short`).
+pub fn terminating_condition(now: &str, short: bool) -> Value {
+    let message = match TERMINATING_MESSAGE.split_once(", please") {
+        Some((first, _)) if short => first,
+        _ => TERMINATING_MESSAGE,
+    };
+    json!({"type": "Ready", "status": "False", "lastTransitionTime": now, "reason": REASON_TERMINATING, "message": message})
 }
 
 /// upstream `canDeleteCIDR`: deletable when every CIDR is also covered by another ServiceCIDR, or
 /// when no allocator-managed IPAddress would be left with this ServiceCIDR as its only container.
-pub fn can_delete(service_cidr: &Value, all: &[Value], ip_addresses: &[Value]) -> bool {
+/// With `ignore_cover` (deviation `servicecidr-cover-ignored`) another ServiceCIDR covering it counts for
+/// nothing: only its own IPAddresses decide.
+pub fn can_delete(
+    service_cidr: &Value,
+    all: &[Value],
+    ip_addresses: &[Value],
+    ignore_cover: bool,
+) -> bool {
+    let others: Vec<Value>;
+    let all = if ignore_cover {
+        others = all
+            .iter()
+            .filter(|sc| sc["metadata"]["name"] == service_cidr["metadata"]["name"])
+            .cloned()
+            .collect();
+        others.as_slice()
+    } else {
+        all
+    };
     let name = service_cidr["metadata"]["name"]
         .as_str()
         .unwrap_or_default();
@@ -511,13 +534,46 @@ mod tests {
         assert_eq!(ip["metadata"]["labels"][LABEL_MANAGED_BY], ALLOCATOR_NAME);
         assert_eq!(ip["spec"]["parentRef"]["resource"], "services");
         let all = vec![default.clone(), newcidr.clone()];
-        assert!(!can_delete(&newcidr, &all, std::slice::from_ref(&ip)));
-        assert!(can_delete(&newcidr, &all, &[]));
+        assert!(!can_delete(
+            &newcidr,
+            &all,
+            std::slice::from_ref(&ip),
+            false
+        ));
+        assert!(can_delete(&newcidr, &all, &[], false));
         // An IP inside the /28 is still covered by `kubernetes`.
         let inner = ip_address_object("10.96.0.5".parse().unwrap(), "default", "x");
-        assert!(can_delete(&newcidr, &all, &[inner]));
-        // A ServiceCIDR contained in a larger one is always deletable.
-        assert!(can_delete(&default, &all, &[ip]));
+        assert!(can_delete(
+            &newcidr,
+            &all,
+            std::slice::from_ref(&inner),
+            false
+        ));
+        assert!(!can_delete(&newcidr, &all, &[inner], true));
+        // A ServiceCIDR contained in a larger one (or an equal one) is always deletable.
+        assert!(can_delete(&default, &all, std::slice::from_ref(&ip), false));
+        let twin = sc("twin", &["10.96.0.0/28"]);
+        let inside = ip_address_object("10.96.0.6".parse().unwrap(), "default", "y");
+        let with_twin = vec![default.clone(), twin];
+        assert!(can_delete(
+            &default,
+            &with_twin,
+            std::slice::from_ref(&inside),
+            false
+        ));
+        // Unless the controller ignores the others.
+        assert!(!can_delete(&default, &with_twin, &[inside], true));
+    }
+
+    #[test]
+    fn the_blocked_message_is_whole_unless_short() {
+        let whole = terminating_condition("t", false);
+        assert_eq!(whole["message"], TERMINATING_MESSAGE);
+        let short = terminating_condition("t", true);
+        assert_eq!(
+            short["message"],
+            "There are still IPAddresses referencing the ServiceCIDR"
+        );
     }
 
     #[test]

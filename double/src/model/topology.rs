@@ -57,13 +57,17 @@ pub struct NodeSpec {
     pub pod_cidr_v6: Ipv6Net,
     /// The cluster's primary family: the order of `--node-ip` and `--cluster-cidr`.
     pub primary: IpFamily,
+    /// The cluster has the primary family only (profile `ipv4-only`).
+    pub single_stack: bool,
 }
 
 impl NodeSpec {
     /// InternalIPs in the kubelet's `--node-ip` order (kind passes `ipv4,ipv6`; an IPv6-primary
     /// cluster `ipv6,ipv4`).
     pub fn internal_ips(&self) -> Vec<IpAddr> {
-        primary_first(self.primary, IpAddr::V4(self.ipv4), IpAddr::V6(self.ipv6))
+        let mut ips = primary_first(self.primary, IpAddr::V4(self.ipv4), IpAddr::V6(self.ipv6));
+        ips.truncate(if self.single_stack { 1 } else { 2 });
+        ips
     }
 
     /// The kubelet's first node IP (`hostIP`, and the family `sortPodIPs` puts first).
@@ -76,11 +80,13 @@ impl NodeSpec {
 
     /// podCIDRs in the cluster's family order (as `--cluster-cidr` lists it).
     pub fn pod_cidrs(&self) -> Vec<IpNet> {
-        primary_first(
+        let mut cidrs = primary_first(
             self.primary,
             IpNet::V4(self.pod_cidr_v4),
             IpNet::V6(self.pod_cidr_v6),
-        )
+        );
+        cidrs.truncate(if self.single_stack { 1 } else { 2 });
+        cidrs
     }
 
     pub fn is_control_plane(&self) -> bool {
@@ -114,6 +120,8 @@ pub struct Topology {
     pub pod_dns_records: bool,
     /// How long after an added ServiceCIDR turned Ready the apiserver's allocator starts to serve it.
     pub service_cidr_allocator_lag: std::time::Duration,
+    /// Only the primary family is configured (profile `ipv4-only`).
+    pub single_stack: bool,
 }
 
 fn v4net(a: [u8; 4], len: u8) -> Ipv4Net {
@@ -142,6 +150,7 @@ impl Topology {
         } else {
             IpFamily::IPv4
         };
+        let single_stack = profiles.has(profile::IPV4_ONLY);
         let node = |i: u8, name: &str, role| NodeSpec {
             name: name.to_string(),
             role,
@@ -150,6 +159,7 @@ impl Topology {
             pod_cidr_v4: v4net([10, 244, i, 0], 24),
             pod_cidr_v6: v6net(Ipv6Addr::new(0xfd00, 0x10, 0x244, i as u16, 0, 0, 0, 0), 64),
             primary,
+            single_stack,
         };
         let dns_ip = match primary {
             IpFamily::IPv4 => IpAddr::V4(KUBE_DNS_IP),
@@ -175,6 +185,7 @@ impl Topology {
             } else {
                 std::time::Duration::ZERO
             },
+            single_stack,
         }
     }
 
@@ -188,15 +199,20 @@ impl Topology {
 
     /// Service CIDRs in `--service-cluster-ip-range` order (primary family first).
     pub fn service_cidrs(&self) -> Vec<IpNet> {
-        primary_first(
+        let mut cidrs = primary_first(
             self.primary,
             IpNet::V4(self.service_subnet_v4),
             IpNet::V6(self.service_subnet_v6),
-        )
+        );
+        cidrs.truncate(self.families().len());
+        cidrs
     }
 
     /// The cluster's families, primary first.
     pub fn families(&self) -> Vec<IpFamily> {
+        if self.single_stack {
+            return vec![self.primary];
+        }
         vec![self.primary, self.primary.other()]
     }
 

@@ -25,6 +25,10 @@ pub use evidence::{
 pub enum Need {
     /// The cluster is configured dual-stack: its default ServiceCIDR or a node covers both families.
     DualStack,
+    /// The cluster is configured single-stack (the claim is about such a cluster): the opposite of
+    /// [`Need::DualStack`]. Not a capability a dual-stack cluster lacks, so `NETCONFORM_REQUIRE_CLUSTER=1` does
+    /// not refuse the run for it: the trial is skipped with the reason.
+    SingleStack,
     Ipv4,
     Ipv6,
     /// `networking.k8s.io/v1` `servicecidrs` is served (GA in Kubernetes v1.33).
@@ -154,6 +158,9 @@ impl Capabilities {
         let target: TargetFacts = target.into();
         match need {
             Need::DualStack => self.unmet_dual_stack(),
+            Need::SingleStack => self.unmet_dual_stack().is_none().then(|| {
+                "the claim is about a single-stack cluster and this cluster is configured dual-stack (run it on a single-stack one, e.g. NETCONFORM_KIND_CONFIG=ipv4)".to_string()
+            }),
             Need::Ipv4 => self.unmet_family(IpFamily::IPv4),
             Need::Ipv6 => self.unmet_family(IpFamily::IPv6),
             Need::ServiceCidrApi => (!self.service_cidr_api).then(|| {
@@ -447,6 +454,17 @@ mod tests {
                 .unwrap()
                 .starts_with("cluster has no IPv6 on every node: node netconform-control-plane")
         );
+        assert_eq!(c.unmet(Need::SingleStack, &s, OURS), None);
+    }
+
+    #[test]
+    fn a_dual_stack_cluster_skips_the_single_stack_claims() {
+        let mut c = caps(vec![node(dual("netconform-control-plane", 0))]);
+        c.default_service_cidrs = Some(vec!["10.96.0.0/28".into(), "fd00:10:96::/112".into()]);
+        let reason = c
+            .unmet(Need::SingleStack, &Settings::default(), OURS)
+            .unwrap();
+        assert!(reason.contains("configured dual-stack"), "{reason}");
     }
 
     #[test]

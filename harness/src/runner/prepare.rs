@@ -111,12 +111,15 @@ pub(super) async fn prepare_target(
     );
     if settings.require_cluster {
         // The gate must not read "ignored" as "fine": a cluster that lacks what a selected trial needs is an error.
-        // Permission to disturb the cluster (and a service range small enough to exhaust) is not a capability.
+        // Permission to disturb the cluster (and a service range small enough to exhaust) is not a capability,
+        // nor is being single-stack: a dual-stack cluster skips the trials about single-stack ones.
         // Nor is a capability the user declared absent (`NETCONFORM_LOAD_BALANCER=no`): its trials are skipped
         // with that reason, as the user asked.
         let gated = |n: &&Need| {
-            !matches!(**n, Need::Disruptive | Need::SmallServiceRange)
-                && !declared_absent(**n, settings)
+            !matches!(
+                **n,
+                Need::Disruptive | Need::SmallServiceRange | Need::SingleStack
+            ) && !declared_absent(**n, settings)
         };
         let unmet: Vec<String> = selected
             .iter()

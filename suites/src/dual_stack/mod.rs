@@ -29,6 +29,7 @@ use netconform::trial::TrialDef;
 
 use crate::doc::DocFile;
 use crate::doc_file;
+use crate::family::trials;
 
 pub(crate) const VALIDATE_PAGE: &str =
     "https://kubernetes.io/docs/tasks/network/validate-dual-stack/";
@@ -45,7 +46,7 @@ pub(crate) const PREFER_IPV6_LB_SVC: DocFile =
 
 const DUAL: &[Need] = &[Need::DualStack];
 
-pub const TRIALS: &[TrialDef] = &[
+pub const TRIALS: &[TrialDef] = trials![
     // Node addressing: on a cluster configured dual-stack (preflight), every node must be.
     TrialDef {
         name: "dual_stack::nodes::pod_cidrs_both_families",
@@ -60,6 +61,23 @@ pub const TRIALS: &[TrialDef] = &[
         doc_url: VALIDATE_PAGE,
         needs: DUAL,
         run: |ctx| Box::pin(nodes::internal_ips_both_families(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::nodes::hostname_address",
+        claim: "`.status.addresses` of each node lists a `Hostname` entry, the node's name, beside its InternalIPs (seed row [D2])",
+        doc_url: VALIDATE_PAGE,
+        needs: &[],
+        run: |ctx| Box::pin(nodes::hostname_address(ctx)),
+    },
+    per_family {
+        name: "dual_stack::pod_cidr_mask_size",
+        claim: [
+            "each node's ",
+            " podCIDR has kube-controller-manager's node mask size: /24 for IPv4 and /64 for IPv6 by default (`--node-cidr-mask-size-ipv4|ipv6`, seed row [A2])"
+        ],
+        doc_url: CONCEPT_PAGE,
+        needs: [],
+        run: nodes::pod_cidr_mask_size,
     },
     // Pod addressing (pod01 with MY_POD_IPS).
     TrialDef {
@@ -107,7 +125,7 @@ pub const TRIALS: &[TrialDef] = &[
     // Services: the docs' examples.
     TrialDef {
         name: "dual_stack::default_svc::single_stack_first_family",
-        claim: "a Service that does not set `.spec.ipFamilyPolicy` gets `SingleStack` and one cluster IP from the first configured service-cluster-ip-range",
+        claim: "a Service that does not set `.spec.ipFamilyPolicy` gets `SingleStack` and one cluster IP from the first configured service-cluster-ip-range; its output shows the defaults `sessionAffinity: None` and `type: ClusterIP` (seed rows [D6], [D7])",
         doc_url: VALIDATE_PAGE,
         needs: &[Need::ServiceAddresses(1)],
         run: |ctx| Box::pin(services::default_single_stack(ctx)),
@@ -121,7 +139,7 @@ pub const TRIALS: &[TrialDef] = &[
     },
     TrialDef {
         name: "dual_stack::preferred_svc::both_families_in_order",
-        claim: "a `PreferDualStack` Service gets an IPv4 and an IPv6 cluster IP; `.spec.clusterIP` is `.spec.clusterIPs[0]`, of the family of `.spec.ipFamilies[0]`",
+        claim: "a `PreferDualStack` Service gets an IPv4 and an IPv6 cluster IP; `.spec.clusterIP` is `.spec.clusterIPs[0]`, of the family of `.spec.ipFamilies[0]`; `kubectl describe` shows `Type: ClusterIP` and `Session Affinity: None` (seed rows [D9], [D7])",
         doc_url: VALIDATE_PAGE,
         needs: &[Need::DualStack, Need::ServiceAddresses(1)],
         run: |ctx| Box::pin(services::prefer_dual_both_families(ctx)),
@@ -139,6 +157,41 @@ pub const TRIALS: &[TrialDef] = &[
         doc_url: CONCEPT_PAGE,
         needs: &[Need::DualStack, Need::ServiceAddresses(1)],
         run: |ctx| Box::pin(services::require_dual_ipv6_first(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::require_dual_svc::both_families_in_order",
+        claim: "a non-headless `RequireDualStack` Service without `.spec.ipFamilies` gets an IPv4 and an IPv6 cluster IP like PreferDualStack, `.spec.clusterIP` from the first family (seed row [A5])",
+        doc_url: CONCEPT_PAGE,
+        needs: &[Need::DualStack, Need::ServiceAddresses(1)],
+        run: |ctx| Box::pin(services::require_dual_both_families(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::ipfamilies_svc::single_stack_ipv4",
+        claim: "a Service with `.spec.ipFamilies: [IPv4]` set explicitly gets `SingleStack` and an IPv4 `.spec.clusterIP` (seed row [A7])",
+        doc_url: CONCEPT_PAGE,
+        needs: &[Need::Ipv4, Need::ServiceAddresses(1)],
+        run: |ctx| Box::pin(services::ipv4_single_stack(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::ipfamilies_svc::ipv4_first",
+        claim: "a `PreferDualStack` Service with `.spec.ipFamilies: [IPv4, IPv6]` gets the IPv4 address first in `.spec.clusterIPs` and as `.spec.clusterIP` (seed row [A7])",
+        doc_url: CONCEPT_PAGE,
+        needs: &[Need::DualStack, Need::ServiceAddresses(1)],
+        run: |ctx| Box::pin(services::prefer_dual_ipv4_first(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::without_selector::single_stack_first_family",
+        claim: "a Service without a selector behaves like one without `.spec.ipFamilyPolicy`: `SingleStack`, one cluster IP from the first service range (seed row [A10])",
+        doc_url: CONCEPT_PAGE,
+        needs: &[Need::ServiceAddresses(1)],
+        run: |ctx| Box::pin(services::without_selector_single_stack(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::single_stack_cluster::prefer_dual_one_address",
+        claim: "on a single-stack cluster a `PreferDualStack` Service lists one address in `.spec.clusterIPs` and `.spec.clusterIP` (seed row [A8])",
+        doc_url: CONCEPT_PAGE,
+        needs: &[Need::SingleStack, Need::ServiceAddresses(1)],
+        run: |ctx| Box::pin(services::prefer_dual_on_single_stack(ctx)),
     },
     // Switching single/dual stack.
     TrialDef {
@@ -161,6 +214,32 @@ pub const TRIALS: &[TrialDef] = &[
         doc_url: CONCEPT_PAGE,
         needs: &[Need::DualStack, Need::ServiceAddresses(1)],
         run: |ctx| Box::pin(switching::primary_family_immutable(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::switch_stack::require_dual_adds_family",
+        claim: "changing `.spec.ipFamilyPolicy` from `SingleStack` to `RequireDualStack` makes Kubernetes assign the missing address family (seed row [A14])",
+        doc_url: CONCEPT_PAGE,
+        needs: &[Need::DualStack, Need::ServiceAddresses(1)],
+        run: |ctx| Box::pin(switching::require_dual_adds_family(ctx)),
+    },
+    TrialDef {
+        name: "dual_stack::switch_stack::require_dual_to_single_keeps_first",
+        claim: "changing `.spec.ipFamilyPolicy` from `RequireDualStack` to `SingleStack` keeps only the first element of `.spec.clusterIPs`, sets `.spec.clusterIP` to it and `.spec.ipFamilies` to its family (seed row [A15])",
+        doc_url: CONCEPT_PAGE,
+        needs: &[Need::DualStack, Need::ServiceAddresses(1)],
+        run: |ctx| Box::pin(switching::require_dual_keeps_first(ctx)),
+    },
+    per_family {
+        name: "dual_stack::ip_families_immutable",
+        claim: [
+            "`.spec.ipFamilies` of an existing ",
+            " Service cannot be changed: a new first family or reordering is refused (a list that grows with the policy is a doc finding); delete and recreate the Service to change it (seed row [A6])"
+        ],
+        doc_url: CONCEPT_PAGE,
+        // Deleted and created again, the Service may take its new IPv4 address (the IPv6 variant's) before
+        // the old one's IPAddress is released: two at once.
+        needs: [Need::DualStack, Need::ServiceAddresses(2)],
+        run: switching::ip_families_immutable,
     },
     // Headless Services.
     TrialDef {
@@ -264,6 +343,9 @@ pub const BREAKS: &[Breaks] = &[
             "dual_stack::prefer_ipv6_lb_svc::cluster_ips_ipv6_first",
             "dual_stack::preferred_ipfamilies_svc::ipv6_first",
             "dual_stack::switch_stack::single_stack_keeps_first",
+            "dual_stack::ipfamilies_svc::ipv4_first",
+            "dual_stack::ip_families_immutable::ipv4",
+            "dual_stack::ip_families_immutable::ipv6",
         ],
     ),
     (
@@ -275,6 +357,11 @@ pub const BREAKS: &[Breaks] = &[
             "dual_stack::endpointslices::none_for_unrequested_family",
             "dual_stack::switch_stack::prefer_dual_adds_family",
             "dual_stack::switch_stack::primary_family_immutable",
+            "dual_stack::ipfamilies_svc::single_stack_ipv4",
+            "dual_stack::without_selector::single_stack_first_family",
+            "dual_stack::ip_families_immutable::ipv4",
+            "dual_stack::ip_families_immutable::ipv6",
+            "dual_stack::switch_stack::require_dual_adds_family",
         ],
     ),
     (
@@ -282,15 +369,24 @@ pub const BREAKS: &[Breaks] = &[
         &[
             "dual_stack::ipfamilies_ipv6_svc::single_stack_ipv6",
             "dual_stack::endpointslices::none_for_unrequested_family",
+            "dual_stack::ip_families_immutable::ipv4",
+            "dual_stack::ip_families_immutable::ipv6",
         ],
     ),
     (
         Deviation::ServiceDowngradeRejected,
-        &["dual_stack::switch_stack::single_stack_keeps_first"],
+        &[
+            "dual_stack::switch_stack::single_stack_keeps_first",
+            "dual_stack::switch_stack::require_dual_to_single_keeps_first",
+        ],
     ),
     (
         Deviation::ServiceFamilyMutable,
-        &["dual_stack::switch_stack::primary_family_immutable"],
+        &[
+            "dual_stack::switch_stack::primary_family_immutable",
+            "dual_stack::ip_families_immutable::ipv4",
+            "dual_stack::ip_families_immutable::ipv6",
+        ],
     ),
     (
         Deviation::HeadlessNoSelectorSingleStack,
@@ -338,6 +434,37 @@ pub const BREAKS: &[Breaks] = &[
     (
         Deviation::NodeportOutsideRange,
         &["dual_stack::prefer_ipv6_lb_svc::node_port_allocated"],
+    ),
+    (
+        Deviation::ServiceRequireDualSingle,
+        &[
+            "dual_stack::require_dual_svc::both_families_in_order",
+            "dual_stack::require_dual_ipfamilies_svc::ipv6_first",
+            "dual_stack::switch_stack::require_dual_adds_family",
+            "dual_stack::switch_stack::require_dual_to_single_keeps_first",
+        ],
+    ),
+    (
+        Deviation::ServiceSessionAffinityClientIp,
+        &[
+            "dual_stack::default_svc::single_stack_first_family",
+            "dual_stack::preferred_svc::both_families_in_order",
+        ],
+    ),
+    (
+        Deviation::ServicePreferDualRejectedOnSingleStack,
+        &["dual_stack::single_stack_cluster::prefer_dual_one_address"],
+    ),
+    (
+        Deviation::NodesNoHostnameAddress,
+        &["dual_stack::nodes::hostname_address"],
+    ),
+    (
+        Deviation::NodeCidrMaskSizeNotDefault,
+        &[
+            "dual_stack::pod_cidr_mask_size::ipv4",
+            "dual_stack::pod_cidr_mask_size::ipv6",
+        ],
     ),
 ];
 

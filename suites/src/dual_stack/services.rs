@@ -134,6 +134,27 @@ async fn default_service(ctx: &Ctx) -> Result<Service, TrialError> {
     create_service(ctx, &DEFAULT_SVC.object()?).await
 }
 
+/// The defaults the docs' outputs show for every Service they create: `sessionAffinity: None` and
+/// `type: ClusterIP` (`kubectl describe`: `Session Affinity: None`, `Type: ClusterIP`), which the manifests
+/// never set. upstream: pkg/apis/core/v1/defaults.go `SetDefaults_Service` (`SessionAffinity` None,
+/// `Type` ClusterIP when empty).
+pub(crate) fn check_defaults(svc: &Service, what: &str, doc: &DocFile) -> Result<(), TrialError> {
+    let spec = svc.spec.clone().unwrap_or_default();
+    let affinity = spec.session_affinity.unwrap_or_else(|| "(unset)".into());
+    let kind = spec.type_.unwrap_or_else(|| "(unset)".into());
+    if affinity == "None" && kind == "ClusterIP" {
+        return Ok(());
+    }
+    Err(TrialError::Mismatch {
+        what: format!("the defaults of {what} (neither field is set by the manifest)"),
+        expected: format!(
+            "sessionAffinity: None\ntype: ClusterIP\n\n{}",
+            doc.excerpt()
+        ),
+        observed: format!("sessionAffinity: {affinity}\ntype: {kind}"),
+    })
+}
+
 pub(crate) async fn default_single_stack(ctx: Ctx) -> Result<(), TrialError> {
     let primary = primary_service_family(&ctx).await?;
     let svc = default_service(&ctx).await?;
@@ -142,12 +163,9 @@ pub(crate) async fn default_single_stack(ctx: Ctx) -> Result<(), TrialError> {
         families: vec![primary],
         headless: false,
     };
-    check(
-        &svc,
-        &want,
-        "service my-service of dual-stack-default-svc.yaml (no ipFamilyPolicy)",
-        Some(&DOC_DEFAULT_GET),
-    )?;
+    let what = "service my-service of dual-stack-default-svc.yaml (no ipFamilyPolicy)";
+    check(&svc, &want, what, Some(&DOC_DEFAULT_GET))?;
+    check_defaults(&svc, what, &DOC_DEFAULT_GET)?;
     // The doc's output shows `targetPort: 9376`, which the manifest never sets: the apiserver defaults
     // targetPort to the port (upstream: pkg/apis/core/v1/defaults.go SetDefaults_Service).
     let target = svc
@@ -194,15 +212,138 @@ pub(crate) async fn prefer_dual_both_families(ctx: Ctx) -> Result<(), TrialError
         families: vec![primary, primary.other()],
         headless: false,
     };
+    let what = "service my-service of dual-stack-preferred-svc.yaml (PreferDualStack)";
+    let svc = apply_and_check(
+        &ctx,
+        &PREFERRED_SVC,
+        &want,
+        what,
+        Some(&DOC_PREFERRED_DESCRIBE),
+    )
+    .await?;
+    check_defaults(&svc, what, &DOC_PREFERRED_DESCRIBE)
+}
+
+/// The page's dual-stack-preferred-svc.yaml with `ipFamilyPolicy: RequireDualStack` and no `ipFamilies`: "on
+/// a dual-stack cluster RequireDualStack behaves the same as PreferDualStack" (seed row [A5]): both families,
+/// the primary first, `clusterIP` = `clusterIPs[0]`.
+pub(crate) async fn require_dual_both_families(ctx: Ctx) -> Result<(), TrialError> {
+    let primary = primary_service_family(&ctx).await?;
+    let svc = create_service(&ctx, &with_policy(&PREFERRED_SVC, "RequireDualStack")?).await?;
+    let want = Want {
+        policy: "RequireDualStack",
+        families: vec![primary, primary.other()],
+        headless: false,
+    };
+    check(
+        &svc,
+        &want,
+        "service my-service of dual-stack-preferred-svc.yaml with ipFamilyPolicy RequireDualStack (no ipFamilies)",
+        Some(&DOC_PREFERRED_DESCRIBE),
+    )
+}
+
+/// On a single-stack cluster a PreferDualStack Service lists one address in `.spec.clusterIPs` and
+/// `.spec.clusterIP` (seed row [A8]): upstream alloc.go `initIPFamilyFields` appends the secondary family only
+/// when the cluster has one (`len(al.serviceIPAllocatorsByFamily) == 2`), and keeps the policy as set.
+pub(crate) async fn prefer_dual_on_single_stack(ctx: Ctx) -> Result<(), TrialError> {
+    let primary = primary_service_family(&ctx).await?;
+    let want = Want {
+        policy: "PreferDualStack",
+        families: vec![primary],
+        headless: false,
+    };
     apply_and_check(
         &ctx,
         &PREFERRED_SVC,
         &want,
-        "service my-service of dual-stack-preferred-svc.yaml (PreferDualStack)",
-        Some(&DOC_PREFERRED_DESCRIBE),
+        "service my-service of dual-stack-preferred-svc.yaml (PreferDualStack) on a single-stack cluster",
+        None,
     )
     .await
     .map(|_| ())
+}
+
+/// `manifest` with `.spec.ipFamilyPolicy` replaced.
+pub(crate) fn with_policy(manifest: &DocFile, policy: &str) -> Result<Service, TrialError> {
+    let mut svc: Service = manifest.object()?;
+    if let Some(spec) = svc.spec.as_mut() {
+        spec.ip_family_policy = Some(policy.into());
+    }
+    Ok(svc)
+}
+
+/// dual-stack-default-svc.yaml with `.spec.ipFamilies` set to `families` (and `policy`, when given).
+fn default_with_families(
+    families: &[IpFamily],
+    policy: Option<&str>,
+) -> Result<Service, TrialError> {
+    let mut svc: Service = DEFAULT_SVC.object()?;
+    if let Some(spec) = svc.spec.as_mut() {
+        spec.ip_families = Some(family_names(families));
+        spec.ip_family_policy = policy.map(str::to_string);
+    }
+    Ok(svc)
+}
+
+/// `.spec.ipFamilies: [IPv4]` set explicitly, no policy: SingleStack with an IPv4 cluster IP (seed row [A7]:
+/// "the first family you list is used for the legacy `.spec.clusterIP`").
+pub(crate) async fn ipv4_single_stack(ctx: Ctx) -> Result<(), TrialError> {
+    let svc = create_service(&ctx, &default_with_families(&[IpFamily::IPv4], None)?).await?;
+    let want = Want {
+        policy: "SingleStack",
+        families: vec![IpFamily::IPv4],
+        headless: false,
+    };
+    check(
+        &svc,
+        &want,
+        "service my-service (dual-stack-default-svc.yaml with ipFamilies: [IPv4])",
+        None,
+    )
+}
+
+/// `.spec.ipFamilies: [IPv4, IPv6]` with PreferDualStack: the IPv4 address first and in `clusterIP`, whatever
+/// the cluster's primary family (seed row [A7]).
+pub(crate) async fn prefer_dual_ipv4_first(ctx: Ctx) -> Result<(), TrialError> {
+    let families = [IpFamily::IPv4, IpFamily::IPv6];
+    let manifest = default_with_families(&families, Some("PreferDualStack"))?;
+    let svc = create_service(&ctx, &manifest).await?;
+    let want = Want {
+        policy: "PreferDualStack",
+        families: families.to_vec(),
+        headless: false,
+    };
+    check(
+        &svc,
+        &want,
+        "service my-service (dual-stack-default-svc.yaml with ipFamilyPolicy: PreferDualStack, ipFamilies: [IPv4, IPv6])",
+        None,
+    )
+}
+
+/// A Service without a selector (and not headless) behaves like dual-stack-default-svc.yaml: SingleStack, one
+/// cluster IP of the first service range (seed row [A10]). The seed claims nothing of its endpoints, so no
+/// EndpointSlice is made for it. upstream: alloc.go `initIPFamilyFields` (only a headless Service without
+/// selector gets RequireDualStack).
+pub(crate) async fn without_selector_single_stack(ctx: Ctx) -> Result<(), TrialError> {
+    let primary = primary_service_family(&ctx).await?;
+    let mut manifest: Service = DEFAULT_SVC.object()?;
+    if let Some(spec) = manifest.spec.as_mut() {
+        spec.selector = None;
+    }
+    let svc = create_service(&ctx, &manifest).await?;
+    let want = Want {
+        policy: "SingleStack",
+        families: vec![primary],
+        headless: false,
+    };
+    check(
+        &svc,
+        &want,
+        "service my-service without selector (dual-stack-default-svc.yaml without its selector)",
+        Some(&DOC_DEFAULT_GET),
+    )
 }
 
 pub(crate) async fn prefer_dual_ipv6_first(ctx: Ctx) -> Result<(), TrialError> {

@@ -65,7 +65,15 @@ pub fn service_cidr_resource(version: &str) -> ApiResource {
 /// The docs show `networking.k8s.io/v1alpha1`, which clusters stopped serving (ServiceCIDR is v1 from
 /// Kubernetes v1.33): the object is applied as the version the cluster serves, and that is a doc finding.
 pub async fn apply_newcidr1(ctx: &Ctx, cidr: Ipv4Net) -> Result<String, TrialError> {
-    let name = super::newcidr1_name(ctx);
+    apply_newcidr1_named(ctx, super::newcidr1_name(ctx), cidr).await
+}
+
+/// [`apply_newcidr1`] under another name (a second ServiceCIDR over the same range, say).
+pub async fn apply_newcidr1_named(
+    ctx: &Ctx,
+    name: String,
+    cidr: Ipv4Net,
+) -> Result<String, TrialError> {
     let mut object = newcidr1_object(&name, &ctx.run().run_id, &cidr.to_string())?;
     let doc_api_version = object
         .types
@@ -266,6 +274,16 @@ const RELEASE_FLOOR: Duration = Duration::from_secs(15);
 /// Waits (watch-driven, budget `service-cidr-release`, never shorter than [`RELEASE_FLOOR`]) until the
 /// ServiceCIDR is gone.
 pub async fn wait_gone(ctx: &Ctx, name: &str, awaited: &str) -> Result<(), TrialError> {
+    wait_gone_unless(ctx, name, awaited, |_| None).await
+}
+
+/// [`wait_gone`], giving up as soon as `hopeless` names a state from which the ServiceCIDR cannot go.
+pub async fn wait_gone_unless(
+    ctx: &Ctx,
+    name: &str,
+    awaited: &str,
+    hopeless: impl Fn(&ServiceCIDR) -> Option<String> + Send + Sync + 'static,
+) -> Result<(), TrialError> {
     let budget = budgets::SERVICE_CIDR_RELEASE;
     let scale = ctx
         .scale()
@@ -273,7 +291,13 @@ pub async fn wait_gone(ctx: &Ctx, name: &str, awaited: &str) -> Result<(), Trial
     Wait::new(service_cidrs(ctx), budget, scale)
         .awaiting(awaited)
         .showing(describe_service_cidr)
-        .until(name, conditions::is_deleted())
+        .until(name, move |sc: Option<&ServiceCIDR>| match sc {
+            None => Verdict::Done,
+            Some(sc) => match hopeless(sc) {
+                Some(why) => Verdict::Hopeless(why),
+                None => Verdict::Pending,
+            },
+        })
         .await
         .map(|_| ())
 }

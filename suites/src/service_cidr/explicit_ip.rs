@@ -16,10 +16,10 @@ use netconform::ctx::Ctx;
 use netconform::failure::{TrialError, ensure};
 
 use super::api::{
-    FINALIZER, apply_newcidr1, cluster_ip_service, create_with_explicit_ip, delete_service_cidr,
-    delete_services, get_ip_address, has_finalizer, ipv4_cluster_ip, list_ip_addresses,
-    parent_ref_text, restore, taken_ranges, wait_deletion_blocked, wait_gone,
-    wait_marked_for_deletion, wait_ready,
+    FINALIZER, apply_newcidr1, apply_newcidr1_named, cluster_ip_service, create_with_explicit_ip,
+    delete_service_cidr, delete_services, get_ip_address, has_finalizer, ipv4_cluster_ip,
+    list_ip_addresses, parent_ref_text, ready_condition, restore, taken_ranges,
+    wait_deletion_blocked, wait_gone, wait_gone_unless, wait_marked_for_deletion, wait_ready,
 };
 use super::ranges::{allocatable, variant_range};
 use super::{DOC_NEWCIDR1_DELETING, check_blocked_condition, newcidr1_name};
@@ -112,8 +112,13 @@ where
 {
     let result = checks.await;
     let name = newcidr1_name(ctx);
-    restore(ctx, &[name], false).await;
+    restore(ctx, &[name.clone(), cover_name(&name)], false).await;
     result
+}
+
+/// The second ServiceCIDR [`covered_deleted_at_once`] adds over newcidr1's range.
+fn cover_name(newcidr1: &str) -> String {
+    format!("{newcidr1}-cover")
 }
 
 pub async fn allocated_inside(ctx: Ctx) -> Result<(), TrialError> {
@@ -192,6 +197,59 @@ pub async fn released(ctx: Ctx) -> Result<(), TrialError> {
                 return Err(TrialError::Harness(format!("{e}\n(not a finding: addresses of {cidr} were taken by other trials: {})", foreign.join(", "))));
             }
             return Err(e);
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Seed row [S4]: "the finalizer is removed only when another ServiceCIDR contains the IPs or no IPs belong to
+/// it", the first branch: newcidr1 with Services holding its addresses, a second ServiceCIDR over the same
+/// range, then newcidr1 deleted: it goes without ever reporting its deletion blocked (`Ready=False`), after the
+/// controller's grace period, while the Services keep their addresses. upstream:
+/// pkg/controller/servicecidrs/servicecidrs_controller.go `canDeleteCIDR` (`servicecidr.ContainsPrefix`: "a
+/// larger subnet that contains the existing one, or another ServiceCIDR with the same subnet" → deletable),
+/// `sync` (the finalizer removed `deletionGracePeriod`, 10 s, after the deletion timestamp).
+pub async fn covered_deleted_at_once(ctx: Ctx) -> Result<(), TrialError> {
+    restoring(&ctx, async {
+        let claimed = claim(&ctx, 3).await?;
+        let cover = apply_newcidr1_named(&ctx, cover_name(&claimed.name), claimed.cidr).await?;
+        wait_ready(&ctx, &cover).await?;
+        let name = &claimed.name;
+        delete_service_cidr(&ctx, name).await?;
+        let holders: Vec<String> = claimed
+            .services
+            .iter()
+            .map(|(svc, ip)| format!("{svc} ({ip})"))
+            .collect();
+        let awaited = format!(
+            "ServiceCIDR {name} to be gone although Services {} hold its addresses, as ServiceCIDR {cover} covers them (the controller waits ~10 s)",
+            holders.join(", ")
+        );
+        wait_gone_unless(&ctx, name, &awaited, |sc| {
+            ready_condition(sc)
+                .filter(|c| c.status == "False")
+                .map(|c| {
+                    format!(
+                        "the deletion is blocked although another ServiceCIDR covers its addresses: Ready=False reason={} message={:?}",
+                        c.reason, c.message
+                    )
+                })
+        })
+        .await?;
+        for (svc, ip) in &claimed.services {
+            let found = get_ip_address(&ctx, &ip.to_string()).await?;
+            let observed = found
+                .as_ref()
+                .map(parent_ref_text)
+                .unwrap_or_else(|| "no IPAddress of that name".into());
+            let expected = format!("services/{}/{svc}", ctx.namespace());
+            ensure(
+                observed == expected,
+                &format!("the IPAddress {ip} of Service {svc} once {name} is gone (kept, inside {cover})"),
+                expected,
+                observed,
+            )?;
         }
         Ok(())
     })
