@@ -35,3 +35,10 @@ CRICTL_MODULE=sigs.k8s.io/cri-tools
 CNI_PLUGINS_MODULE=github.com/containernetworking/plugins
 COREDNS_MODULE=github.com/coredns/coredns
 ETCD_MODULE=go.etcd.io/etcd/server/v3
+
+# NetworkPolicy: kube-router's policy controller alone (firewall-only: iptables + ipset), as k3s runs it
+# (k3s pkg/agent/netpol/netpol.go), from k3s's fork of kube-router. testbed/kube-router/go.mod pins it (a
+# replace of the upstream module path, as k3s's own go.mod does) and raises its dependencies past their
+# advisories. ipset comes from Debian's packages (the tools image has iptables, not ipset).
+KUBE_ROUTER_MODULE=github.com/cloudnativelabs/kube-router/v2
+KUBE_ROUTER_PACKAGES="ipset libipset13t64"
