@@ -40,6 +40,10 @@ timed() {
 # record KEY VALUE: one line of what was built, for the report's properties (testbed.properties).
 record() { printf '%s=%s\n' "$1" "$2" >> "$OUT/testbed.properties.new"; }
 
+# addon_env NAME VALUE: one setting testbed/setup-cluster hands its addons (addons.env, a shell assignment a
+# line; the contract is at the top of setup-cluster).
+addon_env() { printf '%s=%q\n' "$1" "$2" >> "$OUT/addons.env.new"; }
+
 # lock_cache: one testbed/build at a time per cache, or two would rebuild the same stamps, stage directories
 # and images under each other. A second build says so and waits, without a bound, until the first and every
 # process it started have ended. The lock is flock(1) on $CACHE/lock (which names the holder's pid), held

@@ -60,5 +60,6 @@ build_kube_router_image() {
   fi
   local ipset
   ipset=$(docker run --rm --entrypoint dpkg-query "$KUBE_ROUTER_IMAGE" -W -f '${Version}' ipset)
+  addon_env KUBE_ROUTER_IMAGE "$KUBE_ROUTER_IMAGE"
   record kube-router-image "$KUBE_ROUTER_IMAGE $(image_id "$KUBE_ROUTER_IMAGE") (tools image + Debian ipset $ipset)"
 }

@@ -255,15 +255,22 @@ async fn run_ip_blocks(scene: &mut Scene) -> Result<Vec<FamilyBlocks>, TrialErro
         .into_iter()
         .map(|family| plan(family, &db, &inside, &excepted))
         .collect::<Result<Vec<Plan>, TrialError>>()?;
+    // Each family's baseline: a family whose pod network fails fails its own trials only.
+    let mut baselines = Vec::new();
     for p in &plans {
-        baseline(&ctx, &excepted, &db, std::slice::from_ref(&p.db_url)).await?;
-        baseline(
-            &ctx,
-            &db,
-            &inside,
-            &[p.inside_other.clone(), p.inside_allowed.clone()],
-        )
-        .await?;
+        let shown = match baseline(&ctx, &excepted, &db, std::slice::from_ref(&p.db_url)).await {
+            Ok(()) => {
+                baseline(
+                    &ctx,
+                    &db,
+                    &inside,
+                    &[p.inside_other.clone(), p.inside_allowed.clone()],
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        baselines.push(shown);
         ctx.log(format!(
             "{}: ingress ipBlock {} except {:?}, egress ipBlock {} (TCP {EGRESS_PORT})",
             p.family, p.ingress.cidr, p.ingress.except, p.egress.cidr
@@ -275,10 +282,13 @@ async fn run_ip_blocks(scene: &mut Scene) -> Result<Vec<FamilyBlocks>, TrialErro
 
     // The policy in force, both directions of every family at once (each negative check waits out its
     // requests' timeouts).
-    let in_force = join_all(plans.iter().map(|p| {
+    let in_force = join_all(plans.iter().zip(baselines).map(|(p, shown)| {
         let ctx = &ctx;
         let (db, excepted) = (&db, &excepted);
         async move {
+            if let Err(e) = shown {
+                return (Err(e.clone()), Err(e));
+            }
             let ingress = dropped(
                 ctx,
                 excepted,

@@ -25,7 +25,13 @@
 //! additively, peers, ports); pkg/apis/networking/v1/defaults.go (policyTypes, protocol TCP);
 //! test/e2e/network/netpol/network_policy.go (the same cases probed pod to pod, each expected result
 //! re-probed after a wait because enforcement is programmed asynchronously); kind's kindnetd embeds
-//! kubernetes-sigs/kube-network-policies (pkg/networkpolicy/networkpolicy.go, the evaluator).
+//! kubernetes-sigs/kube-network-policies (pkg/networkpolicy/networkpolicy.go, the evaluator); the offline
+//! testbed runs kube-router's policy controller instead (iptables + ipset per family,
+//! pkg/controllers/netpol: the same semantics, filtering both families).
+//!
+//! Beyond the docs' example as written: `ip_blocks` (its ipBlocks re-addressed onto pod addresses, [P16]),
+//! `rules` (policies add up [P20]; the pod's own node is always let in [P18]) and `effect` (a policy has
+//! no effect without an enforcing plugin [P21]).
 
 use ipnet::IpNet;
 use k8s_openapi::api::core::v1::{Container, Namespace, Pod};
