@@ -43,7 +43,7 @@ const EGRESS_PORT: u16 = 5978;
 
 pub const TRIALS: &[TrialDef] = trials![
     per_family {
-        name: "connectivity::network_policy::ip_block_except",
+        name: "connectivity::network_policy_ip_block_except",
         claim: [
             "test-network-policy's ipBlock peer admits the addresses of its cidr but not those of its except: re-addressed to two ",
             " pod addresses (cidr: their common prefix, except: one of them), the other pod connects to role=db pods on TCP 6379 and the excepted one cannot (seed row [P16])"
@@ -53,7 +53,7 @@ pub const TRIALS: &[TrialDef] = trials![
         run: ip_block_except,
     },
     per_family {
-        name: "connectivity::network_policy::ip_block_egress",
+        name: "connectivity::network_policy_ip_block_egress",
         claim: [
             "test-network-policy's egress rule lets role=db pods connect to its ipBlock on TCP 5978 only: re-addressed to the /24 (/120) of an ",
             " pod address, a role=db pod connects to that pod on 5978 and not on 8080 (seed row [P16])"
@@ -69,56 +69,56 @@ pub const BREAKS: &[Breaks] = &[
     (
         Deviation::NetworkPolicyNotEnforced,
         &[
-            "connectivity::network_policy::ip_block_except::ipv4",
-            "connectivity::network_policy::ip_block_except::ipv6",
-            "connectivity::network_policy::ip_block_egress::ipv4",
-            "connectivity::network_policy::ip_block_egress::ipv6",
+            "connectivity::network_policy_ip_block_except::ipv4",
+            "connectivity::network_policy_ip_block_except::ipv6",
+            "connectivity::network_policy_ip_block_egress::ipv4",
+            "connectivity::network_policy_ip_block_egress::ipv6",
         ],
     ),
     (
         Deviation::NetworkPolicyIpv4Only,
         &[
-            "connectivity::network_policy::ip_block_except::ipv6",
-            "connectivity::network_policy::ip_block_egress::ipv6",
+            "connectivity::network_policy_ip_block_except::ipv6",
+            "connectivity::network_policy_ip_block_egress::ipv6",
         ],
     ),
     (
         Deviation::NetworkPolicyEgressIgnored,
         &[
-            "connectivity::network_policy::ip_block_egress::ipv4",
-            "connectivity::network_policy::ip_block_egress::ipv6",
+            "connectivity::network_policy_ip_block_egress::ipv4",
+            "connectivity::network_policy_ip_block_egress::ipv6",
         ],
     ),
     (
         Deviation::NetworkPolicyPortsIgnored,
         &[
-            "connectivity::network_policy::ip_block_egress::ipv4",
-            "connectivity::network_policy::ip_block_egress::ipv6",
+            "connectivity::network_policy_ip_block_egress::ipv4",
+            "connectivity::network_policy_ip_block_egress::ipv6",
         ],
     ),
     (
         Deviation::NetworkPolicyRepliesNotTracked,
         &[
-            "connectivity::network_policy::ip_block_except::ipv4",
-            "connectivity::network_policy::ip_block_except::ipv6",
-            "connectivity::network_policy::ip_block_egress::ipv4",
-            "connectivity::network_policy::ip_block_egress::ipv6",
+            "connectivity::network_policy_ip_block_except::ipv4",
+            "connectivity::network_policy_ip_block_except::ipv6",
+            "connectivity::network_policy_ip_block_egress::ipv4",
+            "connectivity::network_policy_ip_block_egress::ipv6",
         ],
     ),
     (
         Deviation::NetworkPolicyIpBlockExceptIgnored,
         &[
-            "connectivity::network_policy::ip_block_except::ipv4",
-            "connectivity::network_policy::ip_block_except::ipv6",
+            "connectivity::network_policy_ip_block_except::ipv4",
+            "connectivity::network_policy_ip_block_except::ipv6",
         ],
     ),
     (
         Deviation::NetworkPolicyIpBlocksIgnored,
         &[
-            "connectivity::network_policy::ip_block_except::ipv4",
-            "connectivity::network_policy::ip_block_except::ipv6",
-            "connectivity::network_policy::ip_block_egress::ipv4",
-            "connectivity::network_policy::ip_block_egress::ipv6",
+            "connectivity::network_policy_ip_block_except::ipv4",
+            "connectivity::network_policy_ip_block_except::ipv6",
+            "connectivity::network_policy_ip_block_egress::ipv4",
+            "connectivity::network_policy_ip_block_egress::ipv6",
         ],
     ),
 ];
@@ -387,7 +387,7 @@ mod tests {
             common_prefix(ip("fd00:10:244:1::5"), ip("fd00:10:244:1::6"))
                 .unwrap()
                 .to_string(),
-            "fd00:10:244:1::4/125"
+            "fd00:10:244:1::4/126"
         );
         assert!(common_prefix(ip("10.0.0.1"), ip("fd00::1")).is_none());
         assert_eq!(network_of(ip("10.244.1.5")).to_string(), "10.244.1.0/24");

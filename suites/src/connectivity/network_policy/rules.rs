@@ -41,7 +41,7 @@ const SECOND_POLICY: &str = "allow-frontend-8080";
 
 pub const TRIALS: &[TrialDef] = trials![
     per_family {
-        name: "connectivity::network_policy::policies_add_up",
+        name: "connectivity::network_policy_policies_add_up",
         claim: [
             "NetworkPolicies are additive: with test-network-policy (role=frontend on TCP 6379) and a second policy (role=frontend on TCP 8080) selecting role=db pods, a role=frontend pod connects to them over ",
             " on both ports (the second policy created first, the docs' one after it) (seed row [P20])"
@@ -51,7 +51,7 @@ pub const TRIALS: &[TrialDef] = trials![
         run: policies_add_up,
     },
     per_family {
-        name: "connectivity::network_policy::own_node_admitted",
+        name: "connectivity::network_policy_own_node_admitted",
         claim: [
             "an ingress-isolated pod still accepts connections from its own node: a hostNetwork pod on a role=db pod's node connects to it over ",
             " on TCP 8080, which neither test-network-policy nor any other policy allows (seed row [P18])"
@@ -63,10 +63,10 @@ pub const TRIALS: &[TrialDef] = trials![
 ];
 
 const ALL: &[&str] = &[
-    "connectivity::network_policy::policies_add_up::ipv4",
-    "connectivity::network_policy::policies_add_up::ipv6",
-    "connectivity::network_policy::own_node_admitted::ipv4",
-    "connectivity::network_policy::own_node_admitted::ipv6",
+    "connectivity::network_policy_policies_add_up::ipv4",
+    "connectivity::network_policy_policies_add_up::ipv6",
+    "connectivity::network_policy_own_node_admitted::ipv4",
+    "connectivity::network_policy_own_node_admitted::ipv6",
 ];
 
 /// The test double's deviations that must fail these trials: exactly these (`tests/against_double.rs`).
@@ -75,8 +75,8 @@ pub const BREAKS: &[Breaks] = &[
     (
         Deviation::NetworkPolicyIpv4Only,
         &[
-            "connectivity::network_policy::policies_add_up::ipv6",
-            "connectivity::network_policy::own_node_admitted::ipv6",
+            "connectivity::network_policy_policies_add_up::ipv6",
+            "connectivity::network_policy_own_node_admitted::ipv6",
         ],
     ),
     // db's egress to the frontend never stops: the docs' policy is never shown in force.
@@ -85,15 +85,15 @@ pub const BREAKS: &[Breaks] = &[
     (
         Deviation::NetworkPolicyNotAdditive,
         &[
-            "connectivity::network_policy::policies_add_up::ipv4",
-            "connectivity::network_policy::policies_add_up::ipv6",
+            "connectivity::network_policy_policies_add_up::ipv4",
+            "connectivity::network_policy_policies_add_up::ipv6",
         ],
     ),
     (
         Deviation::NetworkPolicyNodeNotExempt,
         &[
-            "connectivity::network_policy::own_node_admitted::ipv4",
-            "connectivity::network_policy::own_node_admitted::ipv6",
+            "connectivity::network_policy_own_node_admitted::ipv4",
+            "connectivity::network_policy_own_node_admitted::ipv6",
         ],
     ),
 ];
