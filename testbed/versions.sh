@@ -43,3 +43,10 @@ ETCD_MODULE=go.etcd.io/etcd/server/v3
 METALLB_MODULE=go.universe.tf/metallb
 METALLB_VERSION=v0.15.2
 METALLB_FRR_K8S=v0.0.21
+
+# NetworkPolicy: kube-router's policy controller alone (firewall-only: iptables + ipset), as k3s runs it
+# (k3s pkg/agent/netpol/netpol.go), from k3s's fork of kube-router. testbed/kube-router/go.mod pins it (a
+# replace of the upstream module path, as k3s's own go.mod does) and raises its dependencies past their
+# advisories. ipset comes from Debian's packages (the tools image has iptables, not ipset).
+KUBE_ROUTER_MODULE=github.com/cloudnativelabs/kube-router/v2
+KUBE_ROUTER_PACKAGES="ipset libipset13t64"

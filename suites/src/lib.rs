@@ -49,6 +49,18 @@ pub const SUITES: &[Suite] = &[
         connectivity::network_policy::TRIALS,
         connectivity::network_policy::BREAKS,
     ),
+    suite(
+        connectivity::network_policy::IP_BLOCK_TRIALS,
+        connectivity::network_policy::IP_BLOCK_BREAKS,
+    ),
+    suite(
+        connectivity::network_policy::RULES_TRIALS,
+        connectivity::network_policy::RULES_BREAKS,
+    ),
+    suite(
+        connectivity::network_policy::EFFECT_TRIALS,
+        connectivity::network_policy::EFFECT_BREAKS,
+    ),
     suite(connectivity::traffic::TRIALS, connectivity::traffic::BREAKS),
 ];
 

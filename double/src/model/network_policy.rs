@@ -29,7 +29,10 @@
 //! ever isolated for egress), `network-policy-ports-ignored` (rules match every port),
 //! `network-policy-replies-not-tracked` (stateless filtering: replies must pass the server's egress and
 //! the client's ingress rules like new connections), `network-policy-ipv4-only` (IPv6 connections are never
-//! filtered, as by a plugin programming only an `ip` table).
+//! filtered, as by a plugin programming only an `ip` table), `network-policy-ip-block-except-ignored` (an
+//! ipBlock's `except` is not applied), `network-policy-ip-blocks-ignored` (ipBlock peers match nothing),
+//! `network-policy-node-not-exempt` (ingress from the pod's own node is filtered too),
+//! `network-policy-not-additive` (only the newest isolating policy of a direction applies).
 
 use std::net::IpAddr;
 
@@ -53,6 +56,14 @@ pub struct Enforcement {
     pub tracks_replies: bool,
     /// Whether IPv6 connections are filtered too (else they all pass).
     pub ipv6: bool,
+    /// Whether an ipBlock's `except` list is applied.
+    pub ip_block_except: bool,
+    /// Whether ipBlock peers match at all.
+    pub ip_blocks: bool,
+    /// Whether ingress from the pod's own node always passes.
+    pub node_exempt: bool,
+    /// Whether the rules of every isolating policy are combined (else only the newest policy's apply).
+    pub additive: bool,
 }
 
 impl Enforcement {
@@ -63,6 +74,10 @@ impl Enforcement {
         ports: true,
         tracks_replies: true,
         ipv6: true,
+        ip_block_except: true,
+        ip_blocks: true,
+        node_exempt: true,
+        additive: true,
     };
 
     pub fn of(deviations: &Deviations) -> Enforcement {
@@ -73,6 +88,10 @@ impl Enforcement {
             ports: !deviations.has(Deviation::NetworkPolicyPortsIgnored),
             tracks_replies: !deviations.has(Deviation::NetworkPolicyRepliesNotTracked),
             ipv6: !deviations.has(Deviation::NetworkPolicyIpv4Only),
+            ip_block_except: !deviations.has(Deviation::NetworkPolicyIpBlockExceptIgnored),
+            ip_blocks: !deviations.has(Deviation::NetworkPolicyIpBlocksIgnored),
+            node_exempt: !deviations.has(Deviation::NetworkPolicyNodeNotExempt),
+            additive: !deviations.has(Deviation::NetworkPolicyNotAdditive),
         }
     }
 }
@@ -162,12 +181,33 @@ impl View {
             return Vec::new();
         }
         let namespace = &pod["metadata"]["namespace"];
-        self.policies
+        let isolating: Vec<&Value> = self
+            .policies
             .iter()
             .filter(|p| p["metadata"]["namespace"] == *namespace)
             .filter(|p| selects(&p["spec"]["podSelector"], pod))
             .filter(|p| policy_types(p).contains(&direction))
-            .collect()
+            .collect();
+        match self.enforcement.additive {
+            true => isolating,
+            false => isolating
+                .into_iter()
+                .max_by_key(|p| {
+                    let meta = &p["metadata"];
+                    let version = meta["resourceVersion"]
+                        .as_str()
+                        .and_then(|v| v.parse::<u64>().ok());
+                    (
+                        meta["creationTimestamp"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                        version,
+                    )
+                })
+                .into_iter()
+                .collect(),
+        }
     }
 
     /// Whether `pod` accepts `traffic` in `direction`: not isolated, or some rule of an isolating
@@ -210,7 +250,8 @@ impl View {
 
     fn peer_matches(&self, peer: &Value, policy_namespace: &str, end: &End) -> bool {
         if peer["ipBlock"].is_object() {
-            return ip_block_contains(&peer["ipBlock"], end.ip);
+            return self.enforcement.ip_blocks
+                && ip_block_contains(&peer["ipBlock"], end.ip, self.enforcement.ip_block_except);
         }
         let (pod_selector, namespace_selector) = (&peer["podSelector"], &peer["namespaceSelector"]);
         if !pod_selector.is_object() && !namespace_selector.is_object() {
@@ -238,8 +279,9 @@ fn selects(pod_selector: &Value, pod: &Value) -> bool {
     pod_selector.is_null() || label_selector_matches(pod_selector, &pod["metadata"]["labels"])
 }
 
-/// An `ipBlock` holds `ip`: inside `cidr` and outside every `except` (a family mismatch is outside).
-fn ip_block_contains(block: &Value, ip: IpAddr) -> bool {
+/// An `ipBlock` holds `ip`: inside `cidr` and outside every `except` (a family mismatch is outside);
+/// `except` is skipped when `with_except` is false.
+fn ip_block_contains(block: &Value, ip: IpAddr, with_except: bool) -> bool {
     let net = |v: &Value| v.as_str().and_then(|s| s.parse::<IpNet>().ok());
     let inside = net(&block["cidr"]).is_some_and(|cidr| cidr.contains(&ip));
     let excepted = block["except"]
@@ -248,7 +290,7 @@ fn ip_block_contains(block: &Value, ip: IpAddr) -> bool {
         .flatten()
         .filter_map(net)
         .any(|except| except.contains(&ip));
-    inside && !excepted
+    inside && !(with_except && excepted)
 }
 
 /// A `NetworkPolicyPort` matches a TCP connection to `port` (of `destination`, for named ports).
@@ -329,7 +371,7 @@ fn passes(
         destination: Some(receiver),
     };
     view.admits(sender, Direction::Egress, &egress)
-        && (from_own_node(store, receiver, source)
+        && ((view.enforcement.node_exempt && from_own_node(store, receiver, source))
             || view.admits(receiver, Direction::Ingress, &ingress))
 }
 

@@ -194,6 +194,23 @@ fn kindnet_enforcement(ds: &DaemonSet) -> Result<String, String> {
     }
 }
 
+/// Whether a container of `ds` runs with `flag` (`--name=value` or `-name=value`) among its command and args.
+fn runs_with(ds: &DaemonSet, flag: &str) -> bool {
+    let containers = ds
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .map(|s| s.containers.as_slice())
+        .unwrap_or_default();
+    containers.iter().any(|c| {
+        c.command
+            .iter()
+            .chain(c.args.iter())
+            .flatten()
+            .any(|a| a.trim_start_matches('-') == flag)
+    })
+}
+
 pub fn network_policy_evidence(daemonsets: Option<&[DaemonSet]>) -> Detected {
     let Some(daemonsets) = daemonsets else {
         return Detected {
@@ -206,6 +223,18 @@ pub fn network_policy_evidence(daemonsets: Option<&[DaemonSet]>) -> Detected {
         .iter()
         .find(|ds| ENFORCING_DAEMONSETS.contains(&ds.name_any().as_str()))
     {
+        // kube-router's policy controller runs unless `--run-firewall=false` (its default is true:
+        // pkg/options/options.go `run-firewall`); k3s and the offline testbed run it alone
+        // (`--run-router=false --run-service-proxy=false`).
+        if ds.name_any() == "kube-router" && runs_with(ds, "run-firewall=false") {
+            return Detected {
+                present: false,
+                evidence: format!(
+                    "daemonset {}: kube-router runs with --run-firewall=false (no policy controller)",
+                    name(ds)
+                ),
+            };
+        }
         return Detected {
             present: true,
             evidence: format!("daemonset {} enforces NetworkPolicy", name(ds)),

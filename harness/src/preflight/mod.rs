@@ -738,6 +738,29 @@ mod tests {
             .unwrap()
         };
         assert!(network_policy_evidence(Some(&[ds("kube-proxy"), ds("calico-node")])).present);
+        let kube_router = |args: &[&str]| -> DaemonSet {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "kube-router", "namespace": "kube-system"},
+                "spec": {"selector": {"matchLabels": {"k8s-app": "kube-router"}}, "template": {"spec": {"containers": [
+                    {"name": "kube-router", "image": "kube-router", "args": args}]}}}
+            }))
+            .unwrap()
+        };
+        // The testbed's firewall-only kube-router (testbed/manifests/kube-router.yaml), and one without it.
+        let firewall_only = [
+            "--run-firewall=true",
+            "--run-router=false",
+            "--run-service-proxy=false",
+        ];
+        assert!(network_policy_evidence(Some(&[kube_router(&firewall_only)])).present);
+        let no_firewall = network_policy_evidence(Some(&[kube_router(&[
+            "--run-firewall=false",
+            "--run-router=true",
+        ])]));
+        assert!(
+            !no_firewall.present && no_firewall.evidence.contains("--run-firewall=false"),
+            "{no_firewall:?}"
+        );
         let kindnet = network_policy_evidence(Some(&[ds("kube-proxy"), ds("kindnet")]));
         assert!(
             !kindnet.present && kindnet.evidence.contains("run no kindnetd image"),

@@ -25,7 +25,13 @@
 //! additively, peers, ports); pkg/apis/networking/v1/defaults.go (policyTypes, protocol TCP);
 //! test/e2e/network/netpol/network_policy.go (the same cases probed pod to pod, each expected result
 //! re-probed after a wait because enforcement is programmed asynchronously); kind's kindnetd embeds
-//! kubernetes-sigs/kube-network-policies (pkg/networkpolicy/networkpolicy.go, the evaluator).
+//! kubernetes-sigs/kube-network-policies (pkg/networkpolicy/networkpolicy.go, the evaluator); the offline
+//! testbed runs kube-router's policy controller instead (iptables + ipset per family,
+//! pkg/controllers/netpol: the same semantics, filtering both families).
+//!
+//! Beyond the docs' example as written: `ip_blocks` (its ipBlocks re-addressed onto pod addresses, [P16]),
+//! `rules` (policies add up [P20]; the pod's own node is always let in [P18]) and `effect` (a policy has
+//! no effect without an enforcing plugin [P21]).
 
 use ipnet::IpNet;
 use k8s_openapi::api::core::v1::{Container, Namespace, Pod};
@@ -41,6 +47,14 @@ use netconform::preflight::Need;
 use netconform::retry::retrying;
 use netconform::trial::TrialDef;
 
+mod effect;
+mod ip_blocks;
+mod rules;
+
+pub use effect::{BREAKS as EFFECT_BREAKS, TRIALS as EFFECT_TRIALS};
+pub use ip_blocks::{BREAKS as IP_BLOCK_BREAKS, TRIALS as IP_BLOCK_TRIALS};
+pub use rules::{BREAKS as RULES_BREAKS, TRIALS as RULES_TRIALS};
+
 use crate::doc::DocFile;
 use crate::doc_file;
 use crate::pods::from_json;
@@ -48,12 +62,13 @@ use crate::shared::probe::{
     AGNHOST, Running, client_pod, eventually_no_answer, fetch, started, url,
 };
 
-const PAGE: &str = "https://kubernetes.io/docs/concepts/services-networking/network-policies/";
-const POLICY: DocFile = doc_file!("service/networking/networkpolicy.yaml");
+pub(super) const PAGE: &str =
+    "https://kubernetes.io/docs/concepts/services-networking/network-policies/";
+pub(super) const POLICY: DocFile = doc_file!("service/networking/networkpolicy.yaml");
 /// The port the example's ingress rule allows.
-const DB_PORT: u16 = 6379;
+pub(super) const DB_PORT: u16 = 6379;
 /// A port the `role=db` pod also serves but the rule does not list; frontend pods serve on it too.
-const OTHER_PORT: u16 = 8080;
+pub(super) const OTHER_PORT: u16 = 8080;
 
 pub const TRIALS: &[TrialDef] = &[
     TrialDef {
@@ -142,7 +157,7 @@ pub const BREAKS: &[Breaks] = &[
 /// own address) and that serves netexec on each of `ports`. Only the first netexec keeps its UDP server
 /// (port 8081): a second one in the same network namespace would fail to bind it and exit
 /// (test/images/agnhost/netexec/netexec.go: `--udp-port=-1` turns it off).
-fn pod(name: &str, labels: &[(&str, &str)], ports: &[u16]) -> Result<Pod, TrialError> {
+pub(super) fn pod(name: &str, labels: &[(&str, &str)], ports: &[u16]) -> Result<Pod, TrialError> {
     let mut pod = client_pod(name, None, labels)?;
     for (i, port) in ports.iter().enumerate() {
         let mut args = vec!["netexec".to_string(), format!("--http-port={port}")];
@@ -159,22 +174,36 @@ fn pod(name: &str, labels: &[(&str, &str)], ports: &[u16]) -> Result<Pod, TrialE
     Ok(pod)
 }
 
+/// `pod` with no termination grace: busybox's `sleep` as PID 1 ignores SIGTERM, and a shared scenario's
+/// readers wait for its namespace to go.
+pub(super) fn quick(mut pod: Pod) -> Pod {
+    if let Some(spec) = pod.spec.as_mut() {
+        spec.termination_grace_period_seconds = Some(0);
+    }
+    pod
+}
+
 /// The `role=db` pod of the example, serving on 6379 and on the other port.
-fn db_pod() -> Result<Pod, TrialError> {
+pub(super) fn db_pod() -> Result<Pod, TrialError> {
     pod("db", &[("role", "db")], &[DB_PORT, OTHER_PORT])
 }
 
-/// `kubectl apply -f networkpolicy.yaml` in the trial's namespace (the manifest says `default`).
-async fn apply_policy(ctx: &Ctx) -> Result<(), TrialError> {
+/// The docs' `test-network-policy` for the trial's namespace (the manifest says `default`).
+pub(super) fn docs_policy() -> Result<NetworkPolicy, TrialError> {
     let mut policy: NetworkPolicy = POLICY.object()?;
     policy.metadata.namespace = None;
-    ctx.create(&policy).await?;
+    Ok(policy)
+}
+
+/// `kubectl apply -f networkpolicy.yaml` in the trial's namespace.
+async fn apply_policy(ctx: &Ctx) -> Result<(), TrialError> {
+    ctx.create(&docs_policy()?).await?;
     Ok(())
 }
 
 /// The IP families the checks cover: every family of the cluster (see the module comment); without
 /// that knowledge, the family of `target`'s first address (the cluster's primary).
-fn families(ctx: &Ctx, target: &Running) -> Result<Vec<IpFamily>, TrialError> {
+pub(super) fn families(ctx: &Ctx, target: &Running) -> Result<Vec<IpFamily>, TrialError> {
     let known: Vec<IpFamily> = ctx.capabilities().families.iter().copied().collect();
     if !known.is_empty() {
         return Ok(known);
@@ -223,7 +252,7 @@ fn urls(
 
 /// Shows that `client` reaches `server` at each of `urls` before the policy exists: a drop seen afterwards
 /// is then the policy's doing, not the pod network's.
-async fn baseline(
+pub(super) async fn baseline(
     ctx: &Ctx,
     client: &Running,
     server: &Running,
@@ -247,7 +276,7 @@ async fn baseline(
 
 /// A mismatch or a data-plane timeout under the policy with the docs' manifest added to what was expected
 /// (awaited).
-fn with_policy(e: TrialError) -> TrialError {
+pub(super) fn with_policy(e: TrialError) -> TrialError {
     match e {
         TrialError::Mismatch {
             what,
@@ -275,7 +304,7 @@ fn with_policy(e: TrialError) -> TrialError {
 
 /// A negative result under the policy: `client`'s requests to each of `urls` stop being answered once the
 /// plugin has programmed the policy it has just been given ([`eventually_no_answer`]).
-async fn dropped(
+pub(super) async fn dropped(
     ctx: &Ctx,
     client: &Running,
     urls: &[String],
@@ -290,13 +319,24 @@ async fn dropped(
 }
 
 /// A positive result under the policy: `client` gets `server`'s hostname from each of `urls`.
-async fn answers(
+pub(super) async fn answers(
     ctx: &Ctx,
     client: &Running,
     server: &Running,
     urls: &[String],
 ) -> Result<(), TrialError> {
-    let who = format!("{}, allowed by test-network-policy", server.describe());
+    answers_as(ctx, client, server, urls, "test-network-policy").await
+}
+
+/// [`answers`], the connection allowed by `allowed_by` (for the messages).
+pub(super) async fn answers_as(
+    ctx: &Ctx,
+    client: &Running,
+    server: &Running,
+    urls: &[String],
+    allowed_by: &str,
+) -> Result<(), TrialError> {
+    let who = format!("{}, allowed by {allowed_by}", server.describe());
     for url in urls {
         let body = fetch(ctx, client, url, &who).await.map_err(with_policy)?;
         ensure(
