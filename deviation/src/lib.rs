@@ -92,6 +92,8 @@ deviations! {
     DnsNoExternalName = "dns-no-external-name": "cluster DNS serves no records for ExternalName Services (NXDOMAIN instead of the CNAME)",
     DnsUpstreamIpv4Only = "dns-upstream-ipv4-only": "the nodes' upstream resolver answers only A records (Docker's embedded DNS on a kind network without IPv6): AAAA queries for names beyond the cluster get no records",
     PodHostnameIgnoresSpec = "pod-hostname-ignores-spec": "the runtime names the container's host after the pod's name, ignoring spec.hostname",
+    PodNameUnvalidated = "pod-name-unvalidated": "the API server accepts pod names that are not DNS subdomains (upper case, underscores)",
+    PodDnsConfigUnvalidated = "pod-dns-config-unvalidated": "the API server accepts any spec.dnsConfig: no limit on nameservers or search paths, dnsPolicy None without a nameserver",
     ResolvWrongNdots = "resolv-wrong-ndots": "the kubelet writes `options ndots:1` for cluster DNS pods instead of ndots:5",
     ResolvDefaultUsesClusterDns = "resolv-default-uses-cluster-dns": "the kubelet handles dnsPolicy Default like ClusterFirst (cluster DNS instead of the node's resolv.conf)",
     DnsconfigIgnored = "dnsconfig-ignored": "the kubelet ignores spec.dnsConfig (dnsPolicy None pods get the node's resolv.conf)",

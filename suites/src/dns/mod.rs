@@ -20,6 +20,7 @@ pub mod pods;
 pub mod resolv;
 mod scene;
 pub mod services;
+pub mod validation;
 
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::json;

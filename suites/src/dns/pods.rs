@@ -128,10 +128,6 @@ pub const BREAKS: &[Breaks] = &[
     (Deviation::DnsHeadlessEmpty, ON_HOSTNAMES),
     (Deviation::DnsNoPodHostnameRecords, ON_HOSTNAMES),
     (
-        Deviation::DnsUpstreamWildcard,
-        &["dns::pods::pod_name_not_found"],
-    ),
-    (
         Deviation::PodHostnameIgnoresSpec,
         &["dns::pods::container_hostname"],
     ),
