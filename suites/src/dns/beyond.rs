@@ -31,7 +31,7 @@ const SERVICE_EXTERNAL_NAME_PAGE: &str =
 
 pub const TRIALS: &[TrialDef] = trials![
     per_family {
-        name: "dns::beyond::upstream_forward",
+        name: "dns::upstream_forward",
         claim: [
             "with dnsPolicy ClusterFirst a name outside the cluster domain is forwarded to the upstream nameserver: a node's name (on kind, a node container's, which the node's resolver answers) gets its ",
             " InternalIP from the cluster DNS (seed row [P48])",
@@ -51,8 +51,8 @@ pub const TRIALS: &[TrialDef] = trials![
 
 /// Every trial above.
 const EVERY_TRIAL: &[&str] = &[
-    "dns::beyond::upstream_forward::ipv4",
-    "dns::beyond::upstream_forward::ipv6",
+    "dns::upstream_forward::ipv4",
+    "dns::upstream_forward::ipv6",
     "dns::beyond::external_name_cname",
 ];
 
@@ -71,7 +71,7 @@ pub const BREAKS: &[Breaks] = &[
     ),
     (
         Deviation::DnsUpstreamIpv4Only,
-        &["dns::beyond::upstream_forward::ipv6"],
+        &["dns::upstream_forward::ipv6"],
     ),
 ];
 
