@@ -28,6 +28,8 @@ pub const SUITES: &[Suite] = &[
     suite(dns::busybox::TRIALS, dns::busybox::BREAKS),
     suite(dns::services::TRIALS, dns::services::BREAKS),
     suite(dns::pods::TRIALS, dns::pods::BREAKS),
+    suite(dns::beyond::TRIALS, dns::beyond::BREAKS),
+    suite(dns::validation::TRIALS, dns::validation::BREAKS),
     suite(dns::resolv::TRIALS, dns::resolv::BREAKS),
     suite(service_cidr::TRIALS, service_cidr::BREAKS),
     suite(dual_stack::TRIALS, dual_stack::BREAKS),

@@ -18,6 +18,7 @@ use super::{Cluster, name_of};
 use crate::api_error::{ApiError, Cause};
 use crate::deviation::Deviation;
 use crate::model::family::IpFamily;
+use crate::model::hosts::is_dns1123_subdomain;
 use crate::model::pod_defaults;
 use crate::model::servicecidr;
 use crate::model::services::{self, FamilyQuirks};
@@ -28,7 +29,9 @@ pub(crate) fn register(store: &Store, cluster: &Arc<Cluster>) {
         cluster: cluster.clone(),
         node_ports: NodePortAllocator::default(),
     }));
-    store.add_admission(Arc::new(PodAdmission));
+    store.add_admission(Arc::new(PodAdmission {
+        cluster: cluster.clone(),
+    }));
     store.add_admission(Arc::new(ServiceCidrAdmission {
         cluster: cluster.clone(),
     }));
@@ -260,14 +263,16 @@ impl Admission for ServiceAdmission {
     }
 }
 
-struct PodAdmission;
-
 fn random_suffix() -> String {
     const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
     (0..5)
         .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
         .collect()
+}
+
+struct PodAdmission {
+    cluster: Arc<Cluster>,
 }
 
 impl PodAdmission {
@@ -287,8 +292,82 @@ impl PodAdmission {
         }
     }
 
-    fn create(store: &Store, pod: &mut Value) -> Result<(), ApiError> {
+    /// pkg/apis/core/validation/validation.go: `ValidatePodName` (`NameIsDNSSubdomain`) and
+    /// `validatePodDNSConfig` (at most `MaxDNSNameservers` 3 nameservers, `MaxDNSSearchPaths` 32 searches of
+    /// at most `MaxDNSSearchListChars` 2048 characters joined; dnsPolicy None needs a nameserver).
+    fn validate(&self, pod: &Value) -> Vec<Cause> {
+        let mut causes = Vec::new();
+        let name = name_of(pod);
+        // A generated name (controllers set generateName) is only chosen after admission here.
+        if !name.is_empty()
+            && !self.cluster.has(Deviation::PodNameUnvalidated)
+            && !is_dns1123_subdomain(name)
+        {
+            causes.push(Cause::invalid_value(
+                "metadata.name",
+                &json!(name),
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+            ));
+        }
+        if self.cluster.has(Deviation::PodDnsConfigUnvalidated) {
+            return causes;
+        }
+        let config = &pod["spec"]["dnsConfig"];
+        let nameservers = config["nameservers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let searches: Vec<String> = config["searches"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if pod["spec"]["dnsPolicy"] == "None" {
+            if config.is_null() {
+                causes.push(Cause::required(
+                    "spec.dnsConfig",
+                    "must provide `dnsConfig` when `dnsPolicy` is None",
+                ));
+            } else if nameservers.is_empty() {
+                causes.push(Cause::required(
+                    "spec.dnsConfig.nameservers",
+                    "must provide at least one DNS nameserver when `dnsPolicy` is None",
+                ));
+            }
+        }
+        if nameservers.len() > 3 {
+            causes.push(Cause::invalid_value(
+                "spec.dnsConfig.nameservers",
+                &json!(nameservers),
+                "must not have more than 3 nameservers",
+            ));
+        }
+        if searches.len() > 32 {
+            causes.push(Cause::invalid_value(
+                "spec.dnsConfig.searches",
+                &json!(searches),
+                "must not have more than 32 search paths",
+            ));
+        }
+        if searches.join(" ").len() > 2048 {
+            causes.push(Cause::invalid_value(
+                "spec.dnsConfig.searches",
+                &json!(searches),
+                "must not have more than 2048 characters (including spaces) in the search list",
+            ));
+        }
+        causes
+    }
+
+    fn create(&self, store: &Store, pod: &mut Value) -> Result<(), ApiError> {
         let name = name_of(pod).to_string();
+        let causes = self.validate(pod);
+        if !causes.is_empty() {
+            return Err(ApiError::invalid("Pod", &name, causes));
+        }
         if !pod["spec"].is_object()
             || pod["spec"]["containers"]
                 .as_array()
@@ -399,7 +478,7 @@ impl Admission for PodAdmission {
         if resource != "pods" || op != Op::Create {
             return Ok(());
         }
-        Self::create(store, obj)
+        self.create(store, obj)
     }
 }
 

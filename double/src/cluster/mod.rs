@@ -200,6 +200,12 @@ impl Cluster {
                 .unwrap_or_default()
                 .to_string();
         }
+        if self.has(Deviation::PodHostnameIgnoresSpec) {
+            return pod["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+        }
         hosts::pod_hostname_and_domain(pod, &self.topology.cluster_domain)
             .map(|(h, _)| h)
             .unwrap_or_else(|_| {
@@ -309,7 +315,17 @@ impl Cluster {
             upstream_wildcard: self
                 .has(Deviation::DnsUpstreamWildcard)
                 .then_some(topology::UPSTREAM_WILDCARD_IP),
+            no_forward: self.has(Deviation::DnsNoForward),
+            no_external_name: self.has(Deviation::DnsNoExternalName),
+            upstream_ipv4_only: self.has(Deviation::DnsUpstreamIpv4Only),
         };
+        // Docker's embedded DNS knows the node containers by name, at both their addresses on the kind
+        // network (moby libnetwork resolver.go: container names and aliases of the network's endpoints).
+        let node_names = self
+            .topology
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), vec![IpAddr::V4(n.ipv4), IpAddr::V6(n.ipv6)]));
         // `dns-server-unreachable`: nothing answers on the kube-dns ClusterIP (queries time out).
         let server = (!self.has(Deviation::DnsServerUnreachable)).then_some(self.topology.dns_ip);
         PodResolver {
@@ -319,7 +335,8 @@ impl Cluster {
                 &services,
                 &slices,
                 quirks,
-            ),
+            )
+            .with_upstream_hosts(node_names),
             upstream: IpAddr::V4(topology::DOCKER_GATEWAY),
         }
     }

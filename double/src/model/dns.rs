@@ -178,6 +178,12 @@ pub struct DnsQuirks {
     /// The upstream resolver answers every name outside the cluster zone with this address
     /// (a wildcard record in a search domain, or an ISP resolver that never says NXDOMAIN).
     pub upstream_wildcard: Option<Ipv4Addr>,
+    /// No `forward` plugin: names outside the cluster zone get SERVFAIL from the cluster DNS.
+    pub no_forward: bool,
+    /// ExternalName Services get no records.
+    pub no_external_name: bool,
+    /// The upstream resolver answers no AAAA records (a Docker network without IPv6).
+    pub upstream_ipv4_only: bool,
 }
 
 /// The records of the cluster zone and its reverse zones, built from API objects.
@@ -188,6 +194,9 @@ pub struct ClusterDns {
     pub server: Option<IpAddr>,
     records: BTreeMap<String, Vec<RData>>,
     quirks: DnsQuirks,
+    /// What the upstream resolver knows: on kind, Docker's embedded DNS answers the node containers'
+    /// names with their addresses on the kind network.
+    upstream_hosts: BTreeMap<String, Vec<IpAddr>>,
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -201,7 +210,20 @@ impl ClusterDns {
             server,
             records: BTreeMap::new(),
             quirks: DnsQuirks::default(),
+            upstream_hosts: BTreeMap::new(),
         }
+    }
+
+    /// The names the upstream resolver answers (e.g. the node containers').
+    pub fn with_upstream_hosts(
+        mut self,
+        hosts: impl IntoIterator<Item = (String, Vec<IpAddr>)>,
+    ) -> ClusterDns {
+        self.upstream_hosts = hosts
+            .into_iter()
+            .map(|(name, ips)| (normalize(&name), ips))
+            .collect();
+        self
     }
 
     fn add(&mut self, name: &str, data: RData) {
@@ -252,6 +274,9 @@ impl ClusterDns {
         let fqdn = format!("{name}.{ns}.svc.{}", self.cluster_domain);
         let spec = &svc["spec"];
         if str_of(spec, "type") == "ExternalName" {
+            if self.quirks.no_external_name {
+                return;
+            }
             let target = str_of(spec, "externalName");
             if !target.is_empty() {
                 self.add(&fqdn, RData::Cname(normalize(target)));
@@ -368,6 +393,29 @@ impl ClusterDns {
 
     /// Answers one query as CoreDNS would.
     pub fn answer(&self, name: &str, qtype: QType) -> Reply {
+        self.answer_chasing(name, qtype, 0)
+    }
+
+    /// [`ClusterDns::answer`]; a CNAME answer to an A/AAAA query is followed by the target's records
+    /// (coredns plugin/backend_lookup.go `A`/`AAAA`: in the zone directly, else `b.Lookup` through the
+    /// upstream), at most 8 deep as CoreDNS does.
+    fn answer_chasing(&self, name: &str, qtype: QType, depth: usize) -> Reply {
+        let mut reply = self.answer_once(name, qtype);
+        if depth < 8
+            && matches!(qtype, QType::A | QType::Aaaa)
+            && reply.rcode == Rcode::NoError
+            && let Some(target) = reply.answers.iter().find_map(|r| match &r.data {
+                RData::Cname(t) => Some(t.clone()),
+                _ => None,
+            })
+        {
+            let chased = self.answer_chasing(&target, qtype, depth + 1);
+            reply.answers.extend(chased.answers);
+        }
+        reply
+    }
+
+    fn answer_once(&self, name: &str, qtype: QType) -> Reply {
         let name = normalize(name);
         let nxdomain = |authoritative| Reply {
             rcode: Rcode::NxDomain,
@@ -376,6 +424,13 @@ impl ClusterDns {
         };
         if !self.in_zone(&name) && !Self::is_reverse(&name) {
             // `forward . /etc/resolv.conf`: the node's resolver answers.
+            if self.quirks.no_forward {
+                return Reply {
+                    rcode: Rcode::ServFail,
+                    authoritative: false,
+                    answers: vec![],
+                };
+            }
             return self.upstream_answer(&name, qtype);
         }
         if let Some(data) = self.records.get(&name) {
@@ -441,8 +496,25 @@ impl ClusterDns {
     }
 
     /// What the upstream resolver (the node's, docker's DNS in kind) answers for a name outside the
-    /// cluster zone: it knows no names (NXDOMAIN), unless it has a wildcard.
+    /// cluster zone: the node containers' names, else nothing (NXDOMAIN), unless it has a wildcard.
     pub fn upstream_answer(&self, name: &str, qtype: QType) -> Reply {
+        if let Some(ips) = self.upstream_hosts.get(&normalize(name)) {
+            let answers = ips
+                .iter()
+                .map(|ip| RData::ip(*ip))
+                .filter(|d| d.qtype() == qtype)
+                .filter(|d| !(self.quirks.upstream_ipv4_only && d.qtype() == QType::Aaaa))
+                .map(|data| Record {
+                    name: normalize(name),
+                    data,
+                })
+                .collect();
+            return Reply {
+                rcode: Rcode::NoError,
+                authoritative: false,
+                answers,
+            };
+        }
         match self.quirks.upstream_wildcard {
             Some(ip) if !Self::is_reverse(name) => Reply {
                 rcode: Rcode::NoError,

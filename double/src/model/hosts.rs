@@ -103,6 +103,11 @@ pub fn is_dns1123_label(s: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
+/// `utilvalidation.IsDNS1123Subdomain`: at most 253 characters, dot-separated DNS-1123 labels.
+pub fn is_dns1123_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns1123_label)
+}
+
 /// upstream: `truncatePodHostnameIfNeeded` — cap at 63 characters, then trim trailing `-` and `.`.
 pub fn truncate_pod_hostname(hostname: &str) -> Result<String, String> {
     const HOSTNAME_MAX_LEN: usize = 63;

@@ -88,6 +88,22 @@ pub(crate) async fn handle(
             method.as_str(),
         ));
     }
+    if query.get("dryRun").is_some_and(|d| d == "All")
+        && method == Method::POST
+        && target.name.is_none()
+        && target.def.plural == "pods"
+    {
+        let created = parse_object(&content_type, &body).and_then(|obj| {
+            check_type(target.def, &obj, target.def.kind)?;
+            state
+                .store
+                .create_dry_run(target.def.plural, ns(&target), obj)
+        });
+        return match created {
+            Ok(obj) => json_response(StatusCode::CREATED, &obj),
+            Err(e) => error_response(&e),
+        };
+    }
     if query.get("dryRun").is_some() {
         return error_response(&ApiError::bad_request(
             "dryRun is not supported by the netconform test double",

@@ -257,6 +257,44 @@ impl Store {
 
     /// Creates an object. `namespace` (for namespaced resources) wins over an empty
     /// `metadata.namespace`; a different one is a 400 as upstream.
+    /// A create with `dryRun=All`: validated and admitted as [`Store::create`] does, then not stored
+    /// (staging/src/k8s.io/apiserver/pkg/registry/generic/registry/dryrun.go). Only for resources whose
+    /// admission has no side effects the dry run would have to undo (pods).
+    pub fn create_dry_run(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        obj: Object,
+    ) -> Result<Object, ApiError> {
+        let def = served(resource)?;
+        let mut obj = obj;
+        let meta = metadata_mut(&mut obj)?;
+        let namespace = scope_namespace(def, namespace, meta)?;
+        let name = meta_str(meta, "name");
+        if name.is_empty() {
+            return Err(name_required(def));
+        }
+        if let Some(ns) = namespace.as_deref() {
+            self.check_namespace_open(resource, &name, ns)?;
+        }
+        prepare_for_create(def, &mut obj);
+        self.admit(Op::Create, resource, &mut obj, None)?;
+        if self
+            .state()
+            .objects
+            .contains_key(&key(resource, namespace.as_deref(), &name))
+        {
+            return Err(ApiError::already_exists(resource, &name));
+        }
+        if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut)
+            && let Some(ns) = &namespace
+        {
+            meta.insert("namespace".into(), json!(ns));
+        }
+        set_type_meta(def, &mut obj);
+        Ok(obj)
+    }
+
     pub fn create(
         &self,
         resource: &str,

@@ -12,12 +12,15 @@
 //! the search list to names with a dot. Success is read from the printed answers, never from the exit
 //! status (1.36 exits 1 when any of its A/AAAA queries fails).
 
+pub mod beyond;
 pub mod busybox;
 mod cluster;
 mod lookup;
 pub mod pods;
 pub mod resolv;
+mod scene;
 pub mod services;
+pub mod validation;
 
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::json;
