@@ -53,7 +53,7 @@ const POD_PAGE: &str = "https://kubernetes.io/docs/concepts/workloads/pods/#pod-
 
 pub const TRIALS: &[TrialDef] = trials![
     per_family {
-        name: "connectivity::from_outside::node_port",
+        name: "connectivity::node_port_from_outside",
         claim: [
             "a NodePort Service answers at `<NodeIP>:<NodePort>` from outside the cluster on every node: a client on the nodes' network gets the backend's answer at each node's ",
             " InternalIP (seed row [P11])",
@@ -67,7 +67,7 @@ pub const TRIALS: &[TrialDef] = trials![
         run: node_port,
     },
     per_family {
-        name: "connectivity::from_outside::cluster_ip_unreachable",
+        name: "connectivity::cluster_ip_from_outside",
         claim: [
             "a ClusterIP is reachable only inside the cluster: the ",
             " ClusterIP of a Service whose NodePort answers a client outside the cluster does not answer that client (seed row [P10])",
@@ -81,7 +81,7 @@ pub const TRIALS: &[TrialDef] = trials![
         run: cluster_ip_unreachable,
     },
     per_family {
-        name: "connectivity::from_outside::external_traffic_policy_local",
+        name: "connectivity::external_traffic_policy_local",
         claim: [
             "externalTrafficPolicy: Local keeps external traffic on the node that received it: from outside the cluster, at each node's ",
             " InternalIP, the node with the endpoint answers and the backend sees the client's own address; nodes without one do not answer (seed row [P69])",
@@ -95,7 +95,7 @@ pub const TRIALS: &[TrialDef] = trials![
         run: external_traffic_policy_local,
     },
     per_family {
-        name: "connectivity::from_outside::host_port",
+        name: "connectivity::host_port",
         claim: [
             "a container's hostPort forwards that port of its node to the pod (the portmap plugin): a client outside the cluster gets the pod's answer at its node's ",
             " InternalIP (seed row [P28])",
@@ -109,7 +109,7 @@ pub const TRIALS: &[TrialDef] = trials![
         run: host_port,
     },
     per_family {
-        name: "connectivity::from_outside::load_balancer",
+        name: "connectivity::load_balancer_from_outside",
         claim: [
             "a LoadBalancer Service is a NodePort Service with an external load balancer: it gets a nodePort, and its ",
             " EXTERNAL-IP (status.loadBalancer.ingress) answers a client outside the cluster (seed rows [P12], [D14])",
@@ -124,7 +124,7 @@ pub const TRIALS: &[TrialDef] = trials![
         run: load_balancer,
     },
     per_family {
-        name: "connectivity::to_outside::source_nat",
+        name: "connectivity::pod_egress_source_nat",
         claim: [
             "pods reach destinations outside the cluster over ",
             ", source-NATed (masqueraded) to their node's address: a listener outside the cluster sees the pod's node InternalIP (seed row [A16])",
@@ -144,83 +144,83 @@ pub const BREAKS: &[Breaks] = &[
     (
         Deviation::ClusterIpRoutedExternally,
         &[
-            "connectivity::from_outside::cluster_ip_unreachable::ipv4",
-            "connectivity::from_outside::cluster_ip_unreachable::ipv6",
+            "connectivity::cluster_ip_from_outside::ipv4",
+            "connectivity::cluster_ip_from_outside::ipv6",
         ],
     ),
     (
         Deviation::ExternalTrafficPolicyIgnored,
         &[
-            "connectivity::from_outside::external_traffic_policy_local::ipv4",
-            "connectivity::from_outside::external_traffic_policy_local::ipv6",
+            "connectivity::external_traffic_policy_local::ipv4",
+            "connectivity::external_traffic_policy_local::ipv6",
         ],
     ),
     (
         Deviation::HostPortNotForwarded,
         &[
-            "connectivity::from_outside::host_port::ipv4",
-            "connectivity::from_outside::host_port::ipv6",
+            "connectivity::host_port::ipv4",
+            "connectivity::host_port::ipv6",
         ],
     ),
     (
         Deviation::PodEgressNotMasqueraded,
         &[
-            "connectivity::to_outside::source_nat::ipv4",
-            "connectivity::to_outside::source_nat::ipv6",
+            "connectivity::pod_egress_source_nat::ipv4",
+            "connectivity::pod_egress_source_nat::ipv6",
         ],
     ),
     (
         Deviation::LbAddressNotServed,
         &[
-            "connectivity::from_outside::load_balancer::ipv4",
-            "connectivity::from_outside::load_balancer::ipv6",
+            "connectivity::load_balancer_from_outside::ipv4",
+            "connectivity::load_balancer_from_outside::ipv6",
         ],
     ),
     (
         Deviation::EndpointsUseServicePort,
         &[
-            "connectivity::from_outside::node_port::ipv4",
-            "connectivity::from_outside::node_port::ipv6",
-            "connectivity::from_outside::cluster_ip_unreachable::ipv4",
-            "connectivity::from_outside::cluster_ip_unreachable::ipv6",
-            "connectivity::from_outside::external_traffic_policy_local::ipv4",
-            "connectivity::from_outside::external_traffic_policy_local::ipv6",
-            "connectivity::from_outside::load_balancer::ipv4",
-            "connectivity::from_outside::load_balancer::ipv6",
+            "connectivity::node_port_from_outside::ipv4",
+            "connectivity::node_port_from_outside::ipv6",
+            "connectivity::cluster_ip_from_outside::ipv4",
+            "connectivity::cluster_ip_from_outside::ipv6",
+            "connectivity::external_traffic_policy_local::ipv4",
+            "connectivity::external_traffic_policy_local::ipv6",
+            "connectivity::load_balancer_from_outside::ipv4",
+            "connectivity::load_balancer_from_outside::ipv6",
         ],
     ),
     (
         Deviation::EndpointsliceMissingIpv6,
         &[
-            "connectivity::from_outside::node_port::ipv6",
-            "connectivity::from_outside::cluster_ip_unreachable::ipv6",
-            "connectivity::from_outside::external_traffic_policy_local::ipv6",
-            "connectivity::from_outside::load_balancer::ipv6",
+            "connectivity::node_port_from_outside::ipv6",
+            "connectivity::cluster_ip_from_outside::ipv6",
+            "connectivity::external_traffic_policy_local::ipv6",
+            "connectivity::load_balancer_from_outside::ipv6",
         ],
     ),
     (
         // NodePort traffic received on one node crosses to the backend's node over the pod network.
         Deviation::PodToPodIpv6Dropped,
         &[
-            "connectivity::from_outside::node_port::ipv6",
-            "connectivity::from_outside::external_traffic_policy_local::ipv6",
+            "connectivity::node_port_from_outside::ipv6",
+            "connectivity::external_traffic_policy_local::ipv6",
         ],
     ),
     (
         Deviation::NodeportIpv6NotServed,
         &[
-            "connectivity::from_outside::node_port::ipv6",
-            "connectivity::from_outside::cluster_ip_unreachable::ipv6",
-            "connectivity::from_outside::external_traffic_policy_local::ipv6",
+            "connectivity::node_port_from_outside::ipv6",
+            "connectivity::cluster_ip_from_outside::ipv6",
+            "connectivity::external_traffic_policy_local::ipv6",
         ],
     ),
     (
         Deviation::NodeportOnlyOnEndpointNodes,
         &[
-            "connectivity::from_outside::node_port::ipv4",
-            "connectivity::from_outside::node_port::ipv6",
-            "connectivity::from_outside::external_traffic_policy_local::ipv4",
-            "connectivity::from_outside::external_traffic_policy_local::ipv6",
+            "connectivity::node_port_from_outside::ipv4",
+            "connectivity::node_port_from_outside::ipv6",
+            "connectivity::external_traffic_policy_local::ipv4",
+            "connectivity::external_traffic_policy_local::ipv6",
         ],
     ),
 ];
