@@ -448,7 +448,6 @@ async fn edge(
         .iter()
         .filter_map(|n| Some((n.name_any(), of_family(&node_info(n).internal_ips, family)?)))
         .collect();
-    let endpoint_ip = of_family(backend_node_ips, family);
     let prepared = async {
         let cluster_port = port(ports.0, CLUSTER_SVC)?;
         let local_port = port(ports.1, LOCAL_SVC)?;
