@@ -144,6 +144,11 @@ deviations! {
     PodContainersSeparateNetns = "pod-containers-separate-netns": "each container of a pod gets a network namespace of its own: on localhost a container reaches only its own listeners, not its pod's other containers",
     ServiceIpReallocatedOnSelectorChange = "service-ip-reallocated-on-selector-change": "the apiserver allocates new ClusterIPs to a Service whose selector an update changes (and releases the old ones)",
     HostNetworkPodIpsPrimaryOnly = "host-network-pod-ips-primary-only": "the kubelet reports only the node's first address in a hostNetwork pod's status.podIPs, not one of each family the node has (kubernetes#105320)",
+    ClusterIpRoutedExternally = "cluster-ip-routed-externally": "the nodes' network routes the service range to the nodes: a ClusterIP answers clients outside the cluster",
+    ExternalTrafficPolicyIgnored = "external-traffic-policy-ignored": "kube-proxy ignores externalTrafficPolicy: Local: every node answers the NodePort and the backend sees the receiving node's address, not the client's",
+    HostPortNotForwarded = "host-port-not-forwarded": "the CNI chain has no portmap plugin: a pod's hostPort is not forwarded and the node refuses it",
+    PodEgressNotMasqueraded = "pod-egress-not-masqueraded": "the network plugin does not masquerade pod traffic to destinations outside the cluster: a listener outside sees the pod's address, not its node's",
+    LbAddressNotServed = "lb-address-not-served": "the LoadBalancer controller publishes ingress addresses nothing answers on (no data plane behind them)",
 }
 
 /// A name no deviation has.

@@ -115,10 +115,11 @@ impl Double {
             .await
             .map_err(DoubleError::Bind)?;
         let addr = listener.local_addr().map_err(DoubleError::Bind)?;
-        let server = server::spawn(listener, store.clone(), runtime, config);
+        let server = server::spawn(listener, store.clone(), runtime.clone(), config);
         Ok(RunningDouble {
             addr,
             store,
+            runtime,
             server: Some(server),
         })
     }
@@ -128,6 +129,7 @@ impl Double {
 pub struct RunningDouble {
     addr: SocketAddr,
     store: Store,
+    runtime: Arc<dyn ContainerRuntime>,
     server: Option<server::ServerHandle>,
 }
 
@@ -160,11 +162,41 @@ impl RunningDouble {
         &self.store
     }
 
+    /// The host outside the cluster, on the nodes' network (what netconform's external client is on a
+    /// kind cluster): its commands run in the cluster model, as pods' do.
+    pub fn outside(&self) -> OutsideHost {
+        OutsideHost {
+            store: self.store.clone(),
+            runtime: self.runtime.clone(),
+        }
+    }
+
     /// Stops serving: open watches end, then the listener closes.
     pub async fn shutdown(mut self) {
         if let Some(server) = self.server.take() {
             server.shutdown().await;
         }
+    }
+}
+
+/// The double's host outside the cluster: a client (agnhost's busybox `wget`) and a listener (agnhost
+/// `netexec` on 8080) on the nodes' network, outside every pod and Service range
+/// (double/src/cluster/network/outside.rs).
+#[derive(Clone)]
+pub struct OutsideHost {
+    store: Store,
+    runtime: Arc<dyn ContainerRuntime>,
+}
+
+impl OutsideHost {
+    /// Runs `command` on the host.
+    pub fn exec(&self, command: &[String]) -> ExecOutput {
+        self.runtime.exec_outside(&self.store, command)
+    }
+
+    /// Its addresses, one per IP family of the cluster.
+    pub fn addresses(&self) -> Vec<std::net::IpAddr> {
+        self.runtime.outside_addresses()
     }
 }
 

@@ -39,6 +39,19 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     fn exec(&self, store: &Store, pod: &Object, container: &str, command: &[String]) -> ExecOutput;
     /// The container's log so far, or `None` when the container has not started.
     fn logs(&self, store: &Store, pod: &Object, container: &str) -> Option<String>;
+    /// Runs `command` on the host outside the cluster (a container on the nodes' network, as netconform
+    /// starts one on kind's `docker` network); without a model of it, nothing is there to run it.
+    fn exec_outside(&self, _store: &Store, command: &[String]) -> ExecOutput {
+        let program = command.first().map(String::as_str).unwrap_or("");
+        ExecOutput::failure(
+            127,
+            format!("no host outside the cluster is modelled to run {program:?}\n"),
+        )
+    }
+    /// The addresses of the host outside the cluster, one per IP family the cluster has.
+    fn outside_addresses(&self) -> Vec<std::net::IpAddr> {
+        Vec::new()
+    }
 }
 
 /// A runtime with no command model: every exec fails like a missing binary, logs are empty.

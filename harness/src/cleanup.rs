@@ -1,7 +1,7 @@
 //! What this run owns on the cluster, so it can be deleted on success, failure, panic and Ctrl-C.
 //! Namespaced objects go with their trial's namespace; cluster-scoped ones are registered one by one.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::IPAddress;
@@ -9,6 +9,7 @@ use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
+use crate::cluster::process::CommandRunner;
 use crate::retry::retrying;
 use crate::sweep::{self, SweepOptions};
 use crate::wait::{Budget, Verdict, Wait, budgets, conditions};
@@ -17,7 +18,12 @@ use crate::wait::{Budget, Verdict, Wait, budgets, conditions};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owned {
     Namespace(String),
-    ClusterScoped { resource: ApiResource, name: String },
+    ClusterScoped {
+        resource: ApiResource,
+        name: String,
+    },
+    /// A docker container beside a kind cluster's nodes (the external client, [`crate::outside`]).
+    Container(String),
 }
 
 impl std::fmt::Display for Owned {
@@ -25,6 +31,7 @@ impl std::fmt::Display for Owned {
         match self {
             Owned::Namespace(name) => write!(f, "namespace/{name}"),
             Owned::ClusterScoped { resource, name } => write!(f, "{}/{name}", resource.plural),
+            Owned::Container(name) => write!(f, "docker container {name}"),
         }
     }
 }
@@ -37,6 +44,8 @@ pub struct Closed(pub String);
 /// The live set of owned objects. Deleting is idempotent: NotFound counts as done.
 pub struct Cleanup {
     client: Client,
+    /// Runs `docker` for the containers the run owns (kind targets only).
+    docker: Option<Arc<dyn CommandRunner>>,
     live: Mutex<Live>,
     /// Creations of owned objects whose answer has not come yet; an interrupt waits for them, since the
     /// server may create the object after a delete sent meanwhile found nothing.
@@ -69,8 +78,14 @@ pub const SHUTDOWN: Budget = Budget::new("interrupt-cleanup", 120);
 
 impl Cleanup {
     pub fn new(client: Client) -> Cleanup {
+        Cleanup::with_docker(client, None)
+    }
+
+    /// A cleanup that can also remove docker containers, through `docker`.
+    pub fn with_docker(client: Client, docker: Option<Arc<dyn CommandRunner>>) -> Cleanup {
         Cleanup {
             client,
+            docker,
             live: Mutex::new(Live::default()),
             in_flight: tokio::sync::watch::Sender::new(0),
         }
@@ -93,7 +108,15 @@ impl Cleanup {
 
     /// Deletes one owned object and forgets it.
     pub async fn delete(&self, owned: &Owned) -> Result<(), String> {
-        let result = delete_owned(&self.client, owned).await;
+        let result = match (owned, &self.docker) {
+            (Owned::Container(name), Some(docker)) => {
+                crate::outside::remove_container(docker.as_ref(), name).await
+            }
+            (Owned::Container(name), None) => Err(format!(
+                "docker container {name} cannot be removed: no docker for this target"
+            )),
+            _ => delete_owned(&self.client, owned).await,
+        };
         if result.is_ok()
             && let Ok(mut live) = self.live.lock()
         {
@@ -110,6 +133,19 @@ impl Cleanup {
         let mut problems = Vec::new();
         for o in &owned {
             if let Err(e) = self.delete(o).await {
+                problems.push(e);
+            }
+        }
+        problems
+    }
+
+    /// Removes the docker containers the run owns (before a cluster is deleted whole: they are not in it).
+    pub async fn delete_containers(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for owned in self.live() {
+            if matches!(owned, Owned::Container(_))
+                && let Err(e) = self.delete(&owned).await
+            {
                 problems.push(e);
             }
         }
@@ -145,6 +181,9 @@ impl Cleanup {
         }
         let mut problems = self.delete_all().await;
         problems.extend(remove_run(&self.client, run_id, scale).await);
+        if let Some(docker) = &self.docker {
+            problems.extend(sweep::remove_run_containers(docker.as_ref(), run_id).await);
+        }
         problems
     }
 }
@@ -311,6 +350,11 @@ async fn delete_owned(client: &Client, owned: &Owned) -> Result<(), String> {
         Owned::ClusterScoped { resource, name } => {
             let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
             retrying(|| api.delete(name, &params)).await.map(|_| ())
+        }
+        Owned::Container(name) => {
+            return Err(format!(
+                "docker container {name} is not a Kubernetes object"
+            ));
         }
     };
     match result {

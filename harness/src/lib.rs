@@ -15,6 +15,7 @@ pub mod ipfamily;
 pub mod labels;
 pub mod liveness;
 pub mod manifest;
+pub mod outside;
 pub mod parse;
 pub mod pod_tally;
 pub mod preflight;

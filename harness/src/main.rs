@@ -101,7 +101,7 @@ async fn sweep(args: &[String]) -> CommandResult {
             return Err((format!("nothing to sweep: {reason}"), 5));
         }
     };
-    let report = netconform::sweep::sweep(&target.client, &args.options)
+    let report = netconform::sweep::sweep_target(&target.client, &args.options, &target)
         .await
         .map_err(fail)?;
     if report.deleted.is_empty() {

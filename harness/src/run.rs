@@ -28,6 +28,8 @@ pub struct RunState {
     pub lease: Option<crate::liveness::RunLease>,
     /// The shared scenarios computed so far ([`crate::scenario`]).
     pub scenarios: Scenarios,
+    /// The client outside the cluster, started when a trial first needs it ([`crate::outside`]).
+    pub outside: crate::outside::Outside,
 }
 
 /// This run's latest computation of each scenario, by name, each behind its own lock.

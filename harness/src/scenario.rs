@@ -207,6 +207,7 @@ mod tests {
             cleanup: Cleanup::new(client),
             lease: None,
             scenarios: Scenarios::default(),
+            outside: crate::outside::Outside::absent("r1"),
         });
         Ctx::new(run, def.id(), "nc-reader".into(), lease)
     }

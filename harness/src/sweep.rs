@@ -11,6 +11,7 @@ use kube::{Client, ResourceExt};
 
 use std::collections::BTreeSet;
 
+use crate::cluster::process::{CommandLine, CommandRunner, Output};
 use crate::error::HarnessError;
 use crate::labels::{MANAGED_BY_KEY, MANAGED_BY_VALUE, RUN_ID_KEY, managed_selector};
 use crate::liveness;
@@ -127,6 +128,127 @@ pub async fn sweep(client: &Client, options: &SweepOptions) -> Result<SweepRepor
     Ok(report)
 }
 
+/// The labels in `docker ps`'s `{{.Labels}}` (`k=v,k=v`).
+fn docker_labels(text: &str) -> std::collections::BTreeMap<String, String> {
+    text.split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// The labelled docker containers `filters` select: (name, labels).
+async fn labelled_containers(
+    docker: &dyn CommandRunner,
+    filters: &[String],
+) -> Result<Vec<(String, std::collections::BTreeMap<String, String>)>, String> {
+    let mut args = vec!["ps", "-a", "--format", "{{.Names}}\t{{.Labels}}"];
+    for filter in filters {
+        args.extend(["--filter", filter.as_str()]);
+    }
+    let line = CommandLine::new("docker", &args);
+    let out = docker
+        .run(&line, Output::Capture)
+        .await
+        .map_err(|e| format!("`{line}`: {e}"))?;
+    if !out.success {
+        return Err(format!("`{line}`: {}: {}", out.status, out.tail()));
+    }
+    Ok(out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(name, labels)| (name.trim().to_string(), docker_labels(labels)))
+        .collect())
+}
+
+/// The sweep of the docker containers netconform started beside kind cluster `cluster` (the external
+/// client, [`crate::outside`]): those `options` select go, by the rules of [`sweep`] (their age from
+/// their creation label); `live` are the runs whose lease is current. Adds to `report`.
+pub async fn sweep_containers(
+    docker: &dyn CommandRunner,
+    cluster: &str,
+    options: &SweepOptions,
+    live: &BTreeSet<String>,
+    report: &mut SweepReport,
+) -> Result<(), String> {
+    let filters = [
+        format!("label={}", managed_selector()),
+        format!("label={}={cluster}", crate::outside::KIND_CLUSTER_KEY),
+    ];
+    let now = SystemTime::now();
+    for (name, labels) in labelled_containers(docker, &filters).await? {
+        let created = labels
+            .get(crate::outside::CREATED_KEY)
+            .and_then(|c| c.parse::<i64>().ok());
+        match verdict_of(&labels, created, now, options, live) {
+            Verdict::NotOurs => {}
+            Verdict::Keep(why) => report.kept.push(format!("docker container {name} ({why})")),
+            Verdict::Delete if options.dry_run => {
+                report.deleted.push(format!("docker container {name}"))
+            }
+            Verdict::Delete => {
+                crate::outside::remove_container(docker, &name).await?;
+                report.deleted.push(format!("docker container {name}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes every docker container of run `run_id` (an interrupted run's own sweep) and checks each is
+/// gone; one line per problem.
+pub async fn remove_run_containers(docker: &dyn CommandRunner, run_id: &str) -> Vec<String> {
+    let filters = [
+        format!("label={}", managed_selector()),
+        format!("label={RUN_ID_KEY}={run_id}"),
+    ];
+    match labelled_containers(docker, &filters).await {
+        Err(e) => vec![e],
+        Ok(found) => {
+            let mut problems = Vec::new();
+            for (name, _) in found {
+                if let Err(e) = crate::outside::remove_container(docker, &name).await {
+                    problems.push(e);
+                }
+            }
+            problems
+        }
+    }
+}
+
+/// [`sweep`], and on a kind cluster (a kind target, or a `kind-<cluster>` context when `docker` is on PATH)
+/// the docker containers netconform started beside it ([`sweep_containers`]).
+pub async fn sweep_target(
+    client: &Client,
+    options: &SweepOptions,
+    target: &crate::cluster::Target,
+) -> Result<SweepReport, HarnessError> {
+    let mut report = sweep(client, options).await?;
+    let docker = target.docker().or_else(|| {
+        let runner = crate::cluster::process::SystemRunner;
+        runner
+            .which("docker")
+            .map(|_| std::sync::Arc::new(runner) as std::sync::Arc<dyn CommandRunner>)
+    });
+    if let (Some(docker), Some(cluster)) = (docker, target.kind_cluster()) {
+        let leases = liveness::leases(client).await?;
+        sweep_containers(
+            docker.as_ref(),
+            &cluster,
+            options,
+            &leases.live,
+            &mut report,
+        )
+        .await
+        .map_err(|detail| HarnessError::CommandFailed {
+            command: "docker ps".into(),
+            status: "failed".into(),
+            detail,
+        })?;
+    }
+    Ok(report)
+}
+
 /// `netconform sweep`'s usage.
 pub const USAGE: &str =
     "netconform sweep [--dry-run] [--run-id ID] [--older-than DURATION] [--context NAME]";
@@ -189,7 +311,23 @@ fn verdict(
     options: &SweepOptions,
     live: &BTreeSet<String>,
 ) -> Verdict {
-    let labels = object.labels();
+    let created = object
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0.as_second());
+    verdict_of(object.labels(), created, now, options, live)
+}
+
+/// [`verdict`] on an object's labels and creation time (Unix seconds), for objects that are not
+/// Kubernetes objects (the external client's docker container).
+fn verdict_of(
+    labels: &std::collections::BTreeMap<String, String>,
+    created: Option<i64>,
+    now: SystemTime,
+    options: &SweepOptions,
+    live: &BTreeSet<String>,
+) -> Verdict {
     if labels.get(MANAGED_BY_KEY).map(String::as_str) != Some(MANAGED_BY_VALUE) {
         return Verdict::NotOurs;
     }
@@ -210,11 +348,6 @@ fn verdict(
         return Verdict::Keep(format!("run {run} is live: it renews its lease"));
     }
     if let Some(min_age) = options.older_than {
-        let created = object
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .map(|t| t.0.as_second());
         let now_secs = now
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)

@@ -64,6 +64,7 @@ pub const SUITES: &[Suite] = &[
         connectivity::network_policy::EFFECT_BREAKS,
     ),
     suite(connectivity::traffic::TRIALS, connectivity::traffic::BREAKS),
+    suite(connectivity::outside::TRIALS, connectivity::outside::BREAKS),
 ];
 
 const fn suite(trials: &'static [TrialDef], breaks: &'static [deviations::Breaks]) -> Suite {

@@ -46,7 +46,8 @@ fn capabilities(kind: TargetKind) -> Capabilities {
         free_ipv4_service_addresses: Some(12),
         load_balancer: absent.clone(),
         network_policy: absent.clone(),
-        pod_dns_records: absent,
+        pod_dns_records: absent.clone(),
+        external_client: absent,
     }
 }
 

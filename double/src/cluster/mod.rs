@@ -548,4 +548,57 @@ impl ContainerRuntime for ClusterRuntime {
         let uid = pod["metadata"]["uid"].as_str().unwrap_or_default();
         self.cluster.started(uid, container).map(|s| s.log)
     }
+
+    fn exec_outside(&self, store: &Store, command: &[String]) -> ExecOutput {
+        let host = OutsideContainer {
+            cluster: &self.cluster,
+            store,
+        };
+        let out = commands::exec(&host, command);
+        ExecOutput {
+            stdout: out.stdout.into_bytes(),
+            stderr: out.stderr.into_bytes(),
+            exit_code: out.exit_code,
+        }
+    }
+
+    fn outside_addresses(&self) -> Vec<IpAddr> {
+        network::outside::addresses(&self.cluster)
+    }
+}
+
+/// The host outside the cluster (network/outside.rs) as a container: agnhost, no cluster DNS.
+struct OutsideContainer<'a> {
+    cluster: &'a Cluster,
+    store: &'a Store,
+}
+
+/// A resolver that answers nothing: the host outside does not use the cluster DNS.
+struct NoDns;
+
+impl Resolver for NoDns {
+    fn query(&self, _server: IpAddr, _name: &str, _qtype: QType) -> Option<Reply> {
+        None
+    }
+}
+
+impl Container for OutsideContainer<'_> {
+    fn image(&self) -> &str {
+        "registry.k8s.io/e2e-test-images/agnhost:2.52"
+    }
+    fn env(&self) -> &[(String, String)] {
+        &[]
+    }
+    fn hostname(&self) -> String {
+        network::outside::OUTSIDE_NAME.to_string()
+    }
+    fn read_file(&self, _path: &str) -> FileView {
+        FileView::Missing
+    }
+    fn resolver(&self) -> &dyn Resolver {
+        &NoDns
+    }
+    fn http_get(&self, dest: IpAddr, port: u16, path: &str) -> commands::HttpReply {
+        network::outside::http_get(self.cluster, self.store, dest, port, path)
+    }
 }

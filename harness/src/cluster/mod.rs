@@ -59,6 +59,8 @@ pub struct Target {
     pub server_version: Option<String>,
     /// kind cluster name.
     pub cluster_name: Option<String>,
+    /// The kubeconfig context of an existing cluster (kind names its contexts `kind-<cluster>`).
+    pub context: Option<String>,
     /// Set by the runner: the cluster's marker if netconform created it, in this run or an earlier one.
     pub provenance: Option<provenance::Provenance>,
     /// `NETCONFORM_KIND_SETUP` as it ran on the cluster this run created ([`setup::describe`]).
@@ -164,6 +166,7 @@ impl Target {
             node_image: None,
             server_version: Some(version),
             cluster_name: None,
+            context: None,
             provenance: None,
             setup: None,
             created: Arc::default(),
@@ -193,6 +196,48 @@ impl Target {
             .iter()
             .map(|s| ("netconform.kind-setup".to_string(), s.clone()))
             .collect()
+    }
+
+    /// The run's external client on this target ([`crate::outside`]): a docker container beside a kind
+    /// cluster's nodes, the double's model of such a host, or none.
+    pub fn outside(
+        &self,
+        settings: &crate::config::Settings,
+        run_id: &str,
+    ) -> crate::outside::Outside {
+        use crate::outside::{AGNHOST, Backend, Outside};
+        match (self.kind, &self.cluster_name) {
+            (TargetKind::Kind, Some(cluster)) => Outside::new(
+                Backend::Docker {
+                    runner: self.runner.clone(),
+                    cluster: cluster.clone(),
+                    image: settings.images.resolve(AGNHOST).to_string(),
+                },
+                run_id,
+            ),
+            #[cfg(feature = "double")]
+            (TargetKind::Simulated, _) => match &self.double {
+                Some(double) => Outside::new(Backend::Double(double.outside()), run_id),
+                None => Outside::absent(run_id),
+            },
+            _ => Outside::absent(run_id),
+        }
+    }
+
+    /// `docker` for a kind cluster's containers (none on other targets).
+    pub fn docker(&self) -> Option<Arc<dyn CommandRunner>> {
+        (self.kind == TargetKind::Kind).then(|| self.runner.clone())
+    }
+
+    /// The kind cluster whose containers a sweep of this target covers: a kind target's, or the one an
+    /// existing cluster's kind context (`kind-<cluster>`) names.
+    pub fn kind_cluster(&self) -> Option<String> {
+        self.cluster_name.clone().or_else(|| {
+            self.context
+                .as_deref()
+                .and_then(|c| c.strip_prefix("kind-"))
+                .map(str::to_string)
+        })
     }
 
     /// Deletes a kind cluster this run created (unless `NETCONFORM_KEEP_CLUSTER=1`) and stops the double.
@@ -338,13 +383,16 @@ async fn existing(
         "existing cluster: context {context:?} at {} ({version})",
         connected.server
     );
-    Ok(Some(Target::not_ours(
-        TargetKind::Existing,
-        connected.client,
-        description,
-        version,
-        runner,
-    )))
+    Ok(Some(Target {
+        context: connected.context.clone(),
+        ..Target::not_ours(
+            TargetKind::Existing,
+            connected.client,
+            description,
+            version,
+            runner,
+        )
+    }))
 }
 
 async fn from_kind(
@@ -402,6 +450,7 @@ async fn from_kind(
         node_image: cluster.node_image,
         server_version: Some(version),
         cluster_name: Some(cluster.name),
+        context: None,
         provenance: None,
         setup,
         created,

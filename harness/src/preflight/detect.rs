@@ -126,6 +126,7 @@ pub async fn detect(client: &Client, target: &TargetKind) -> Result<Capabilities
         load_balancer: load_balancer_evidence(services.as_deref()),
         network_policy: network_policy_evidence(daemonsets.as_deref()),
         pod_dns_records: pod_dns_records_evidence(coredns.as_ref().map(Option::as_ref)),
+        external_client: crate::outside::evidence(*target),
     })
 }
 

@@ -58,6 +58,9 @@ pub enum Need {
     /// The cluster DNS serves the deprecated `<a-b-c-d>.<namespace>.pod.<domain>` records: CoreDNS's
     /// Corefile (ConfigMap kube-system/coredns) sets `pods insecure` or `pods verified`.
     PodDnsRecords,
+    /// A client outside the cluster on the nodes' network (it reaches their InternalIPs, not the pod and
+    /// Service ranges): netconform starts one on kind ([`crate::outside`]).
+    ExternalClient,
 }
 
 /// The largest IPv4 service range (allocatable addresses: a /24) a trial exhausts.
@@ -88,6 +91,8 @@ pub struct Capabilities {
     pub network_policy: Detected,
     /// CoreDNS serves pod records (its Corefile's `pods` mode).
     pub pod_dns_records: Detected,
+    /// netconform can start a client outside the cluster, on the nodes' network ([`crate::outside`]).
+    pub external_client: Detected,
 }
 
 /// What the target is, for [`Capabilities::unmet`].
@@ -136,7 +141,8 @@ impl Capabilities {
             free_ipv4_service_addresses: None,
             load_balancer: absent.clone(),
             network_policy: absent.clone(),
-            pod_dns_records: absent,
+            pod_dns_records: absent.clone(),
+            external_client: absent,
         }
     }
 
@@ -184,6 +190,9 @@ impl Capabilities {
             }),
             Need::PodDnsRecords => (!self.pod_dns_records.present).then(|| {
                 format!("the cluster DNS serves no pod records: {}", self.pod_dns_records.evidence)
+            }),
+            Need::ExternalClient => (!self.external_client.present).then(|| {
+                format!("no client outside the cluster: {}", self.external_client.evidence)
             }),
             Need::ServiceAddresses(n) => self.free_ipv4_service_addresses.filter(|free| u64::from(n) > *free).map(|free| {
                 format!("the trial holds {n} IPv4 service addresses at once; the default service range has {free} free")
@@ -396,6 +405,10 @@ mod tests {
             pod_dns_records: Detected {
                 present: true,
                 evidence: "pods insecure".into(),
+            },
+            external_client: Detected {
+                present: true,
+                evidence: "kind".into(),
             },
             network_policy: Detected {
                 present: false,

@@ -151,7 +151,7 @@ pub(super) async fn prepare_target(
         exclude_run: Some(run_id.clone()),
         ..Default::default()
     };
-    match crate::sweep::sweep(&client, &leftovers).await {
+    match crate::sweep::sweep_target(&client, &leftovers, &target).await {
         Ok(swept) if !swept.deleted.is_empty() => eprintln!(
             "netconform: swept leftovers of earlier runs: {}",
             swept.deleted.join(", ")
@@ -159,6 +159,7 @@ pub(super) async fn prepare_target(
         Ok(_) => {}
         Err(e) => eprintln!("netconform: could not sweep leftovers of earlier runs: {e}"),
     }
+    let outside = target.outside(settings, &run_id);
     let state = Arc::new(RunState {
         run_id,
         client: client.clone(),
@@ -166,9 +167,10 @@ pub(super) async fn prepare_target(
         made_by_netconform: target.provenance.is_some(),
         capabilities,
         settings: settings.clone(),
-        cleanup: Cleanup::new(client),
+        cleanup: Cleanup::with_docker(client, target.docker()),
         lease,
         scenarios: Default::default(),
+        outside,
     });
     Ok(Prepared::Ready {
         state,

@@ -75,7 +75,10 @@ pub(super) async fn interrupted(
         eprintln!(
             "netconform: interrupted; deleting kind cluster {name:?}, which this run created"
         );
-        return created.delete_checked().await;
+        // The external client's container is beside the cluster, not in it.
+        let mut problems = state.cleanup.delete_containers().await;
+        problems.extend(created.delete_checked().await);
+        return problems;
     }
     eprintln!(
         "netconform: interrupted; deleting what run {} created and waiting until it is gone",

@@ -5,11 +5,13 @@
 //! One module per part: `pods` (pod to pod), `services` (ClusterIP, NodePort, internalTrafficPolicy),
 //! `endpoints` (expose with targetPort, endpoints following readiness, service env vars), `network_policy`
 //! (the docs' `test-network-policy`), `traffic` (localhost inside a pod, load balancing, UDP Services and the
-//! ClusterIP's lifetime, from one setup).
+//! ClusterIP's lifetime, from one setup), `outside` (traffic across the cluster's edge: NodePort, ClusterIP,
+//! externalTrafficPolicy, hostPort and LoadBalancer from a client outside the cluster, and pods' egress).
 
 pub mod endpoints;
 pub mod expose;
 pub mod network_policy;
+pub mod outside;
 pub mod pods;
 pub mod service_env;
 pub mod services;

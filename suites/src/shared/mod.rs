@@ -4,5 +4,6 @@
 
 pub(crate) mod listing;
 pub(crate) mod nodes;
+pub(crate) mod outside;
 pub(crate) mod probe;
 pub(crate) mod services;

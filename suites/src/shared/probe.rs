@@ -60,7 +60,7 @@ pub(crate) const REACHABLE: Paced = Paced::new(
     },
 );
 /// `wget -T` of one attempt of [`fetch`].
-const ATTEMPT_TIMEOUT_SECS: u64 = 5;
+pub(crate) const ATTEMPT_TIMEOUT_SECS: u64 = 5;
 /// How long one request of [`expect_no_answer`] / [`eventually_no_answer`] waits for an answer that must
 /// not come (one `wget -T`).
 pub(crate) const NO_ANSWER: Budget = Budget::new("no-answer", 5);
@@ -71,7 +71,7 @@ pub(crate) const UNANSWERED_IN_A_ROW: usize = 3;
 /// `-T` to `connect()` and to every read (networking/wget.c `set_alarm` around `xconnect_stream`), so a
 /// session still running then is stuck in the exec path, not in the network: its request ended
 /// [`Reply::Failed`], never as a drop a negative check could take for the dataplane's answer.
-const EXEC_GRACE: Duration = Duration::from_secs(10);
+pub(crate) const EXEC_GRACE: Duration = Duration::from_secs(10);
 
 /// A node pods can be pinned to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

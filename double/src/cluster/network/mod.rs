@@ -49,6 +49,8 @@ use crate::model::family::IpFamily;
 use crate::model::network_policy;
 use crate::store::Store;
 
+pub(crate) mod outside;
+
 /// The first IP of `family` in a pod's `status.podIPs`.
 fn pod_ip_of(pod: &Value, family: IpFamily) -> Option<IpAddr> {
     pod["status"]["podIPs"]
@@ -448,6 +450,9 @@ pub(crate) fn http_get(
     let Some(source) = pod_ip_of(client, family) else {
         return HttpReply::ConnectError("Network is unreachable".into());
     };
+    if let Some(reply) = outside::from_pod(cluster, client, dest, port, path) {
+        return reply;
+    }
     if let Some(node) = node_at(cluster, dest) {
         return node_port(cluster, store, client, &node, dest, port, path);
     }
