@@ -126,6 +126,9 @@ deviations! {
     PodContainersSeparateNetns = "pod-containers-separate-netns": "each container of a pod gets a network namespace of its own: on localhost a container reaches only its own listeners, not its pod's other containers",
     ServiceIpReallocatedOnSelectorChange = "service-ip-reallocated-on-selector-change": "the apiserver allocates new ClusterIPs to a Service whose selector an update changes (and releases the old ones)",
     HostNetworkPodIpsPrimaryOnly = "host-network-pod-ips-primary-only": "the kubelet reports only the node's first address in a hostNetwork pod's status.podIPs, not one of each family the node has (kubernetes#105320)",
+    NodeToPodDropped = "node-to-pod-dropped": "nodes have no route into the pod network: traffic from a node's own network namespace (the kubelet's httpGet and tcpSocket probes, hostNetwork pods) to pods is dropped",
+    NodeToPodIpv6Dropped = "node-to-pod-ipv6-dropped": "nodes have no IPv6 route into the pod network: IPv6 traffic from a node's own network namespace (the kubelet's probes, hostNetwork pods) to pods is dropped",
+    NodeToPodMasquerade = "node-to-pod-masquerade": "traffic from a node's own network namespace (hostNetwork pods) to pods on other nodes arrives SNATed to the receiving node's address",
 }
 
 /// A name no deviation has.

@@ -50,6 +50,10 @@ pub const SUITES: &[Suite] = &[
         connectivity::network_policy::BREAKS,
     ),
     suite(connectivity::traffic::TRIALS, connectivity::traffic::BREAKS),
+    suite(
+        connectivity::node_agents::TRIALS,
+        connectivity::node_agents::BREAKS,
+    ),
 ];
 
 const fn suite(trials: &'static [TrialDef], breaks: &'static [deviations::Breaks]) -> Suite {

@@ -5,11 +5,13 @@
 //! One module per part: `pods` (pod to pod), `services` (ClusterIP, NodePort, internalTrafficPolicy),
 //! `endpoints` (expose with targetPort, endpoints following readiness, service env vars), `network_policy`
 //! (the docs' `test-network-policy`), `traffic` (localhost inside a pod, load balancing, UDP Services and the
-//! ClusterIP's lifetime, from one setup).
+//! ClusterIP's lifetime, internalTrafficPolicy Cluster, from one setup), `node_agents` (node to pod: the kubelet's
+//! probes and a hostNetwork pod, from the same setup).
 
 pub mod endpoints;
 pub mod expose;
 pub mod network_policy;
+pub mod node_agents;
 pub mod pods;
 pub mod service_env;
 pub mod services;
