@@ -35,7 +35,7 @@ use netconform::preflight::Need;
 use netconform::retry::retrying;
 use netconform::scenario::{Computed, Scenario, Scene};
 use netconform::trial::TrialDef;
-use netconform::wait::{Verdict, budgets};
+use netconform::wait::{Verdict, budgets, conditions};
 
 use crate::doc::DocFile;
 use crate::doc_file;
@@ -581,8 +581,32 @@ async fn replace_one(
     .await
     .map_err(TrialError::api(format!("deleting pod {old_name}")))?;
     ctx.log(format!("deleted pod {old_name} ({old_ip})"));
-    // The Deployment is rolled out again once the replacement is available (ready).
-    wait_rolled_out(ctx, "nginx41").await?;
+    // The replacement: a pod the deletion did not leave, Running and Ready (watched: the Deployment's
+    // status can still read "2 available" before the controllers have seen the deletion).
+    let old: BTreeSet<String> = before.values().cloned().collect();
+    let fresh_ready = |pods: &[Pod]| {
+        let live = pods
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none());
+        let ready_new = live.clone().any(|p| {
+            !old.contains(p.metadata.name.as_deref().unwrap_or_default())
+                && p.status.as_ref().is_some_and(conditions::is_pod_ready)
+        });
+        if ready_new && live.count() == old.len() {
+            Verdict::Done
+        } else {
+            Verdict::Pending
+        }
+    };
+    ctx.wait::<Pod>(budgets::POD_START)
+        .awaiting(format!(
+            "a new nginx41 pod, Running and Ready, in place of {old_name}"
+        ))
+        .until_all(
+            kube::runtime::watcher::Config::default().labels("app=nginx41"),
+            fresh_ready,
+        )
+        .await?;
     let after = pod_ips_of(ctx, "app", "nginx41", family).await?;
     let fresh: Vec<(String, String)> = after
         .iter()
