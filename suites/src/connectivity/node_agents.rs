@@ -51,7 +51,7 @@ const NETWORK_MODEL_PAGE: &str =
 
 pub const TRIALS: &[netconform::trial::TrialDef] = trials![
     per_family {
-        name: "connectivity::kubelet_probes::http_get",
+        name: "connectivity::kubelet_probe_http_get",
         claim: [
             "the kubelet's httpGet readiness probe reaches a pod across the pod network at its ",
             " address: a container whose readinessProbe is `httpGet` of /hostname on port 8080 of a netexec pod's ",
@@ -62,7 +62,7 @@ pub const TRIALS: &[netconform::trial::TrialDef] = trials![
         run: http_get,
     },
     per_family {
-        name: "connectivity::kubelet_probes::tcp_socket",
+        name: "connectivity::kubelet_probe_tcp_socket",
         claim: [
             "the kubelet's tcpSocket readiness probe reaches a pod across the pod network at its ",
             " address: a container whose readinessProbe is `tcpSocket` on port 8080 of a netexec pod's ",
@@ -73,7 +73,7 @@ pub const TRIALS: &[netconform::trial::TrialDef] = trials![
         run: tcp_socket,
     },
     per_family {
-        name: "connectivity::host_network::reaches_pods_without_nat",
+        name: "connectivity::host_network_reaches_pods",
         claim: [
             "pods attached to the host network of a node can still communicate with all pods on all nodes without NAT: a hostNetwork pod reaches netexec pods on its own node and on another node at their ",
             " addresses, and each sees as the client an ",
@@ -90,31 +90,31 @@ pub const BREAKS: &[Breaks] = &[
     (
         Deviation::NodeToPodDropped,
         &[
-            "connectivity::kubelet_probes::http_get::ipv4",
-            "connectivity::kubelet_probes::http_get::ipv6",
-            "connectivity::kubelet_probes::tcp_socket::ipv4",
-            "connectivity::kubelet_probes::tcp_socket::ipv6",
-            "connectivity::host_network::reaches_pods_without_nat::ipv4",
-            "connectivity::host_network::reaches_pods_without_nat::ipv6",
+            "connectivity::kubelet_probe_http_get::ipv4",
+            "connectivity::kubelet_probe_http_get::ipv6",
+            "connectivity::kubelet_probe_tcp_socket::ipv4",
+            "connectivity::kubelet_probe_tcp_socket::ipv6",
+            "connectivity::host_network_reaches_pods::ipv4",
+            "connectivity::host_network_reaches_pods::ipv6",
         ],
     ),
     (
         Deviation::NodeToPodIpv6Dropped,
         &[
-            "connectivity::kubelet_probes::http_get::ipv6",
-            "connectivity::kubelet_probes::tcp_socket::ipv6",
-            "connectivity::host_network::reaches_pods_without_nat::ipv6",
+            "connectivity::kubelet_probe_http_get::ipv6",
+            "connectivity::kubelet_probe_tcp_socket::ipv6",
+            "connectivity::host_network_reaches_pods::ipv6",
         ],
     ),
     (
         Deviation::PodToPodIpv6Dropped,
-        &["connectivity::host_network::reaches_pods_without_nat::ipv6"],
+        &["connectivity::host_network_reaches_pods::ipv6"],
     ),
     (
         Deviation::NodeToPodMasquerade,
         &[
-            "connectivity::host_network::reaches_pods_without_nat::ipv4",
-            "connectivity::host_network::reaches_pods_without_nat::ipv6",
+            "connectivity::host_network_reaches_pods::ipv4",
+            "connectivity::host_network_reaches_pods::ipv6",
         ],
     ),
 ];

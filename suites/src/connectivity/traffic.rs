@@ -93,7 +93,7 @@ pub const TRIALS: &[TrialDef] = trials![
         run: udp_service,
     },
     per_family {
-        name: "connectivity::internal_traffic_policy::cluster_reaches_every_endpoint",
+        name: "connectivity::internal_traffic_policy_cluster",
         claim: [
             "when `.spec.internalTrafficPolicy` is Cluster or unset, kube-proxy selects all Service endpoints: a pod reaches the endpoints on its own node and on another node through the ",
             " ClusterIP of a Service that leaves the policy unset (defaulted to Cluster) (seed row [P56])",
@@ -120,8 +120,8 @@ pub const BREAKS: &[Breaks] = &[
     (
         Deviation::ServiceSingleEndpoint,
         &[
-            "connectivity::internal_traffic_policy::cluster_reaches_every_endpoint::ipv4",
-            "connectivity::internal_traffic_policy::cluster_reaches_every_endpoint::ipv6",
+            "connectivity::internal_traffic_policy_cluster::ipv4",
+            "connectivity::internal_traffic_policy_cluster::ipv6",
             "connectivity::load_balancing::ipv4",
             "connectivity::load_balancing::ipv6",
             "connectivity::udp_service::ipv4",
@@ -131,8 +131,8 @@ pub const BREAKS: &[Breaks] = &[
     (
         Deviation::EndpointsUseServicePort,
         &[
-            "connectivity::internal_traffic_policy::cluster_reaches_every_endpoint::ipv4",
-            "connectivity::internal_traffic_policy::cluster_reaches_every_endpoint::ipv6",
+            "connectivity::internal_traffic_policy_cluster::ipv4",
+            "connectivity::internal_traffic_policy_cluster::ipv6",
             "connectivity::load_balancing::ipv4",
             "connectivity::load_balancing::ipv6",
             "connectivity::udp_service::ipv4",
@@ -143,7 +143,7 @@ pub const BREAKS: &[Breaks] = &[
     (
         Deviation::EndpointsliceMissingIpv6,
         &[
-            "connectivity::internal_traffic_policy::cluster_reaches_every_endpoint::ipv6",
+            "connectivity::internal_traffic_policy_cluster::ipv6",
             "connectivity::load_balancing::ipv6",
             "connectivity::udp_service::ipv6",
         ],
@@ -151,7 +151,7 @@ pub const BREAKS: &[Breaks] = &[
     (
         Deviation::ServiceIpv6Unreachable,
         &[
-            "connectivity::internal_traffic_policy::cluster_reaches_every_endpoint::ipv6",
+            "connectivity::internal_traffic_policy_cluster::ipv6",
             "connectivity::load_balancing::ipv6",
             "connectivity::udp_service::ipv6",
         ],
@@ -159,7 +159,7 @@ pub const BREAKS: &[Breaks] = &[
     (
         Deviation::PodToPodIpv6Dropped,
         &[
-            "connectivity::internal_traffic_policy::cluster_reaches_every_endpoint::ipv6",
+            "connectivity::internal_traffic_policy_cluster::ipv6",
             "connectivity::load_balancing::ipv6",
             "connectivity::udp_service::ipv6",
         ],
