@@ -149,6 +149,9 @@ deviations! {
     HostPortNotForwarded = "host-port-not-forwarded": "the CNI chain has no portmap plugin: a pod's hostPort is not forwarded and the node refuses it",
     PodEgressNotMasqueraded = "pod-egress-not-masqueraded": "the network plugin does not masquerade pod traffic to destinations outside the cluster: a listener outside sees the pod's address, not its node's",
     LbAddressNotServed = "lb-address-not-served": "the LoadBalancer controller publishes ingress addresses nothing answers on (no data plane behind them)",
+    NodeToPodDropped = "node-to-pod-dropped": "nodes have no route into the pod network: traffic from a node's own network namespace (the kubelet's httpGet and tcpSocket probes, hostNetwork pods) to pods is dropped",
+    NodeToPodIpv6Dropped = "node-to-pod-ipv6-dropped": "nodes have no IPv6 route into the pod network: IPv6 traffic from a node's own network namespace (the kubelet's probes, hostNetwork pods) to pods is dropped",
+    NodeToPodMasquerade = "node-to-pod-masquerade": "traffic from a node's own network namespace (hostNetwork pods) to pods on other nodes arrives SNATed to the receiving node's address",
 }
 
 /// A name no deviation has.

@@ -65,6 +65,10 @@ pub const SUITES: &[Suite] = &[
     ),
     suite(connectivity::traffic::TRIALS, connectivity::traffic::BREAKS),
     suite(connectivity::outside::TRIALS, connectivity::outside::BREAKS),
+    suite(
+        connectivity::node_agents::TRIALS,
+        connectivity::node_agents::BREAKS,
+    ),
 ];
 
 const fn suite(trials: &'static [TrialDef], breaks: &'static [deviations::Breaks]) -> Suite {

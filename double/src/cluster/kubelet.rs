@@ -342,8 +342,12 @@ fn condition(
     c
 }
 
-/// Runs one readiness check of `container`: an exec probe's command in the container (exit 0 passes).
-/// upstream: pkg/kubelet/prober/prober.go (`runProbe`: exec via the runtime, success on exit code 0).
+/// Runs one readiness check of `container`: an exec probe's command in the container (exit 0 passes); an
+/// httpGet or tcpSocket probe a connection from the pod's node to `host` or the pod's `status.podIP`.
+/// upstream: pkg/kubelet/prober/prober.go (`runProbe`: exec via the runtime, success on exit code 0;
+/// tcpSocket `host := p.TCPSocket.Host; if host == "" { host = status.PodIP }`), pkg/probe/http/request.go
+/// (`NewRequestForHTTPGetAction`: the same for httpGet), pkg/probe/http/http.go (200 <= code < 400
+/// passes), pkg/probe/tcp/tcp.go (a connection passes), pkg/probe/util.go (`ResolveContainerPort`).
 fn probe_passes(
     cluster: &Cluster,
     store: &Store,
@@ -351,13 +355,52 @@ fn probe_passes(
     container: &str,
     check: &Check,
 ) -> bool {
-    match (check, super::find_container(pod, container)) {
+    let spec = super::find_container(pod, container);
+    let connect = |host: &Option<String>, port: &Value, path: &str| {
+        let dest = host
+            .as_deref()
+            .or_else(|| pod["status"]["podIP"].as_str())
+            .and_then(|h| h.parse::<IpAddr>().ok());
+        let port = spec.and_then(|s| resolve_port(s, port));
+        let node = pod["spec"]["nodeName"].as_str().unwrap_or_default();
+        match (dest, port) {
+            (Some(dest), Some(port)) => {
+                super::network::node_get(cluster, store, node, dest, port, path)
+            }
+            _ => commands::HttpReply::ConnectError("no address".into()),
+        }
+    };
+    match (check, spec) {
         (Check::Exec(argv), Some(spec)) => {
             commands::exec(&PodContainer::new(cluster, store, pod, spec), argv).exit_code == 0
         }
         (Check::Exec(_), None) => false,
+        (Check::HttpGet { host, port, path }, _) => matches!(
+            connect(host, port, path),
+            commands::HttpReply::Response { status, .. } if (200..400).contains(&status)
+        ),
+        (Check::TcpSocket { host, port }, _) => matches!(
+            connect(host, port, "/"),
+            commands::HttpReply::Response { .. }
+        ),
         (Check::Serving, _) => true,
     }
+}
+
+/// A probe's port: a number, or the name of one of the container's ports.
+fn resolve_port(container: &Value, port: &Value) -> Option<u16> {
+    if let Some(n) = port.as_u64() {
+        return u16::try_from(n).ok();
+    }
+    let name = port.as_str()?;
+    container["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == name)
+        .and_then(|p| p["containerPort"].as_u64())
+        .or_else(|| name.parse().ok())
+        .and_then(|n| u16::try_from(n).ok())
 }
 
 /// Posts the pod status for the current runs (`generateAPIPodStatus` + `getPhase`).

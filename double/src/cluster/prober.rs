@@ -9,7 +9,10 @@
 //! (`SetDefaults_Probe`: periodSeconds 10, successThreshold 1, failureThreshold 3).
 //! The model probes right when a container starts and every period after (upstream's ticker starts with the
 //! worker, at a random phase after a kubelet restart). An exec probe runs its command in the container
-//! (exit 0 passes); httpGet, tcpSocket and grpc probes pass (the model's servers serve).
+//! (exit 0 passes); httpGet and tcpSocket probes are connections from the pod's node to `host` (default: the
+//! pod's `status.podIP`) through the network model (pkg/kubelet/prober/prober.go `runProbe`,
+//! pkg/probe/http/request.go `NewRequestForHTTPGetAction`: `host` or the pod IP; an httpGet passes on a
+//! status 200-399, a tcpSocket on any connection); grpc probes pass (the model's servers serve).
 
 use std::time::{Duration, Instant};
 
@@ -19,8 +22,53 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Check {
     Exec(Vec<String>),
-    /// httpGet, tcpSocket, grpc: answered by the container's server.
+    /// httpGet: `host` (None: the pod IP), `port` (a number or a container port's name), `path`.
+    HttpGet {
+        host: Option<String>,
+        port: Value,
+        path: String,
+    },
+    /// tcpSocket: `host` (None: the pod IP), `port` (a number or a container port's name).
+    TcpSocket {
+        host: Option<String>,
+        port: Value,
+    },
+    /// grpc: answered by the container's server.
     Serving,
+}
+
+impl Check {
+    fn of(probe: &Value) -> Check {
+        let host = |action: &Value| {
+            action["host"]
+                .as_str()
+                .filter(|h| !h.is_empty())
+                .map(str::to_string)
+        };
+        if let Some(argv) = probe["exec"]["command"].as_array() {
+            return Check::Exec(
+                argv.iter()
+                    .filter_map(|a| a.as_str().map(str::to_string))
+                    .collect(),
+            );
+        }
+        let http = &probe["httpGet"];
+        if http.is_object() {
+            return Check::HttpGet {
+                host: host(http),
+                port: http["port"].clone(),
+                path: http["path"].as_str().unwrap_or("/").to_string(),
+            };
+        }
+        let tcp = &probe["tcpSocket"];
+        if tcp.is_object() {
+            return Check::TcpSocket {
+                host: host(tcp),
+                port: tcp["port"].clone(),
+            };
+        }
+        Check::Serving
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -58,14 +106,7 @@ impl Prober {
             .filter(|c| c["readinessProbe"].is_object())
             .map(|c| {
                 let probe = &c["readinessProbe"];
-                let check = match probe["exec"]["command"].as_array() {
-                    Some(argv) => Check::Exec(
-                        argv.iter()
-                            .filter_map(|a| a.as_str().map(str::to_string))
-                            .collect(),
-                    ),
-                    None => Check::Serving,
-                };
+                let check = Check::of(probe);
                 Worker {
                     container: c["name"].as_str().unwrap_or_default().to_string(),
                     check,
@@ -194,7 +235,12 @@ mod tests {
         let t0 = Instant::now();
         p.start(t0);
         assert_eq!(p.next_due(), Some(t0 + Duration::from_secs(5)));
-        assert!(p.run_due(t0 + Duration::from_secs(5), &|_, c| c == &Check::Serving));
+        let http = Check::HttpGet {
+            host: None,
+            port: json!(80),
+            path: "/".into(),
+        };
+        assert!(p.run_due(t0 + Duration::from_secs(5), &|_, c| c == &http));
         assert_eq!(p.next_due(), Some(t0 + Duration::from_secs(15)));
     }
 }

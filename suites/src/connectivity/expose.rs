@@ -11,12 +11,20 @@
 //! staging/src/k8s.io/kubectl/pkg/polymorphichelpers (`MapBasedSelectorForObject`, `PortsForObject`,
 //! `MultiProtocolsForObject`), staging/src/k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go
 //! (`DeploymentStatusViewer`: what `kubectl rollout status` waits for).
+//!
+//! The nginx41 traffic (`cluster_ip_port_reaches_pods`, `replaced_pod_keeps_service`) is one scenario: the
+//! Deployment's two pods and a client answer the first; then one pod is deleted, the ReplicaSet controller
+//! replaces it with a new pod at a new address (pkg/controller/replicaset/replica_set.go `manageReplicas`:
+//! fewer active pods than `spec.replicas` -> create), the EndpointSlice controller swaps the addresses, and
+//! the same ClusterIP answers from the new pod (the tutorial: "the Deployment will create new ones, with
+//! different IPs. This is the problem a Service solves").
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::api::ListParams;
+use kube::api::{DeleteParams, ListParams};
 use serde_json::json;
 
 use crate::deviations::{Breaks, Deviation};
@@ -25,14 +33,15 @@ use netconform::failure::{TrialError, ensure};
 use netconform::ipfamily::{IpFamily, family_of_ip};
 use netconform::preflight::Need;
 use netconform::retry::retrying;
+use netconform::scenario::{Computed, Scenario, Scene};
 use netconform::trial::TrialDef;
-use netconform::wait::{Verdict, budgets};
+use netconform::wait::{Verdict, budgets, conditions};
 
 use crate::doc::DocFile;
 use crate::doc_file;
 use crate::pods::{from_json, pod_ip};
 use crate::shared::listing::{self, Listed, show};
-use crate::shared::probe::{self, AGNHOST, primary_cluster_ip};
+use crate::shared::probe::{self, AGNHOST, Running, primary_cluster_ip};
 
 const PAGE: &str = "https://kubernetes.io/docs/tutorials/services/connect-applications-service/";
 const RUN_MY_NGINX: DocFile = doc_file!("service/networking/run-my-nginx.yaml");
@@ -67,6 +76,13 @@ pub const TRIALS: &[TrialDef] = &[
         needs: &[Need::ServiceAddresses(1)],
         run: |ctx| Box::pin(cluster_ip_port_reaches_pods(ctx)),
     },
+    TrialDef {
+        name: "connectivity::expose::replaced_pod_keeps_service",
+        claim: "when a Deployment's pod dies, the Deployment creates a new one with a different IP and the Service keeps working: after one nginx41 pod is deleted a new pod at a new address replaces it, the EndpointSlices swap the addresses, and `<CLUSTER-IP>:<PORT>` answers from the new pod (seed row [P62])",
+        doc_url: PAGE,
+        needs: &[Need::ServiceAddresses(1)],
+        run: |ctx| Box::pin(replaced_pod_keeps_service(ctx)),
+    },
 ];
 
 /// The test double's deviations that must fail these trials: exactly these, no fewer and no more, each
@@ -78,7 +94,12 @@ pub const BREAKS: &[Breaks] = &[
             "connectivity::expose::deployment_replicas_ready",
             "connectivity::expose::cluster_ip_port_reaches_pods",
             "connectivity::expose::endpoints_list_the_pods",
+            "connectivity::expose::replaced_pod_keeps_service",
         ],
+    ),
+    (
+        Deviation::EndpointsKeepDeletedPods,
+        &["connectivity::expose::replaced_pod_keeps_service"],
     ),
     (
         Deviation::EndpointsControllerDisabled,
@@ -92,6 +113,7 @@ pub const BREAKS: &[Breaks] = &[
         &[
             "connectivity::expose::endpoints_carry_target_port",
             "connectivity::expose::cluster_ip_port_reaches_pods",
+            "connectivity::expose::replaced_pod_keeps_service",
         ],
     ),
 ];
@@ -483,29 +505,194 @@ async fn endpoints_carry_target_port(ctx: Ctx) -> Result<(), TrialError> {
     .await
 }
 
-async fn cluster_ip_port_reaches_pods(ctx: Ctx) -> Result<(), TrialError> {
+/// What the nginx41 scenario saw: who answered at first (and who could have), then the replacement.
+struct Nginx41Traffic {
+    url: String,
+    /// The pods' names before the deletion.
+    names: BTreeSet<String>,
+    first_answer: Result<String, TrialError>,
+    replaced: Result<Replaced, TrialError>,
+}
+
+/// The deleted pod, its replacement, the pods after it and who answered at the ClusterIP afterwards.
+struct Replaced {
+    deleted: (String, String),
+    new: (String, String),
+    current: Vec<String>,
+    answered: String,
+}
+
+const PART_NGINX41_FIRST: usize = 0;
+const PART_NGINX41_REPLACED: usize = 1;
+
+static NGINX41_TRAFFIC: Scenario<Result<Nginx41Traffic, TrialError>> = Scenario {
+    name: "connectivity::expose::nginx41_traffic",
+    compute: |scene| Box::pin(run_nginx41_traffic(scene)),
+};
+
+async fn run_nginx41_traffic(scene: &mut Scene) -> Result<Nginx41Traffic, TrialError> {
+    let ctx = scene.ctx().clone();
     // The seed's commands with agnhost netexec serving on 80 in place of nginx (kubectl create deployment
     // ... -- /agnhost netexec --http-port=80), so the answer names the pod that served it.
     let command = ["/agnhost", "netexec", "--http-port=80"];
-    let (cluster_ip, _, pods) = nginx41(&ctx, AGNHOST, 2, &command).await?;
+    let (cluster_ip, family, pods) = nginx41(&ctx, AGNHOST, 2, &command).await?;
     let [client] = probe::started(&ctx, None, &[probe::client_pod("client", None, &[])?]).await?;
     let url = probe::url(&cluster_ip, 8328, "/hostname");
     let names: BTreeSet<String> = pods.values().cloned().collect();
-    let answer = probe::fetch(
+    let first_answer = probe::fetch(
         &ctx,
         &client,
         &url,
         "the nginx41 pods (netexec on targetPort 80)",
     )
+    .await;
+    scene.end_part();
+    let replaced = match &first_answer {
+        Ok(_) => replace_one(&ctx, &client, &url, family, &pods).await,
+        Err(e) => Err(e.clone()),
+    };
+    Ok(Nginx41Traffic {
+        url,
+        names,
+        first_answer,
+        replaced,
+    })
+}
+
+/// Deletes one nginx41 pod, waits for its replacement at a new address (running, in the EndpointSlices in
+/// place of the deleted one), and asks the ClusterIP until the new pod answers.
+async fn replace_one(
+    ctx: &Ctx,
+    client: &Running,
+    url: &str,
+    family: IpFamily,
+    before: &BTreeMap<String, String>,
+) -> Result<Replaced, TrialError> {
+    let Some((old_ip, old_name)) = before.iter().next().map(|(i, n)| (i.clone(), n.clone())) else {
+        return Err(TrialError::Harness("nginx41 has no pod".into()));
+    };
+    let api = ctx.api::<Pod>();
+    retrying(|| async {
+        match api.delete(&old_name, &DeleteParams::default()).await {
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            other => other.map(|_| ()),
+        }
+    })
+    .await
+    .map_err(TrialError::api(format!("deleting pod {old_name}")))?;
+    ctx.log(format!("deleted pod {old_name} ({old_ip})"));
+    // The replacement: a pod the deletion did not leave, Running and Ready (watched: the Deployment's
+    // status can still read "2 available" before the controllers have seen the deletion).
+    let old: BTreeSet<String> = before.values().cloned().collect();
+    let fresh_ready = |pods: &[Pod]| {
+        let live = pods
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none());
+        let ready_new = live.clone().any(|p| {
+            !old.contains(p.metadata.name.as_deref().unwrap_or_default())
+                && p.status.as_ref().is_some_and(conditions::is_pod_ready)
+        });
+        if ready_new && live.count() == old.len() {
+            Verdict::Done
+        } else {
+            Verdict::Pending
+        }
+    };
+    ctx.wait::<Pod>(budgets::POD_START)
+        .awaiting(format!(
+            "a new nginx41 pod, Running and Ready, in place of {old_name}"
+        ))
+        .until_all(
+            kube::runtime::watcher::Config::default().labels("app=nginx41"),
+            fresh_ready,
+        )
+        .await?;
+    let after = pod_ips_of(ctx, "app", "nginx41", family).await?;
+    let fresh: Vec<(String, String)> = after
+        .iter()
+        .filter(|(_, n)| !before.values().any(|b| b == *n))
+        .map(|(i, n)| (i.clone(), n.clone()))
+        .collect();
+    let [(new_ip, new_name)] = fresh.as_slice() else {
+        return Err(TrialError::Mismatch {
+            what: format!("the nginx41 pods after deleting {old_name}"),
+            expected: "one new pod beside the one left".into(),
+            observed: after
+                .iter()
+                .map(|(i, n)| format!("{n} {i}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    };
+    ctx.log(format!("replacement: pod {new_name} ({new_ip})"));
+    let ips: BTreeSet<String> = after.keys().cloned().collect();
+    listing::wait_slices(
+        ctx,
+        "servicenginx41",
+        family,
+        &format!("the nginx41 pods after the replacement ({new_ip} in place of {old_ip})"),
+        |l| listing::lists_exactly(l, &ips) && l.iter().all(|e| e.ready),
+    )
     .await?;
+    // The Service keeps working: it answers from the pods it has now (which one is kube-proxy's pick).
+    let current: Vec<String> = after.values().cloned().collect();
+    let answered = probe::fetch_from_any(ctx, client, url, &current).await?;
+    Ok(Replaced {
+        deleted: (old_name, old_ip),
+        new: (new_name.clone(), new_ip.clone()),
+        current,
+        answered: answered.trim().to_string(),
+    })
+}
+
+async fn nginx41_traffic(
+    ctx: &Ctx,
+    part: usize,
+) -> Result<Arc<Computed<Result<Nginx41Traffic, TrialError>>>, TrialError> {
+    NGINX41_TRAFFIC.read(ctx, PART_NGINX41_FIRST..=part).await
+}
+
+async fn cluster_ip_port_reaches_pods(ctx: Ctx) -> Result<(), TrialError> {
+    let shared = nginx41_traffic(&ctx, PART_NGINX41_FIRST).await?;
+    let seen = shared.outcome()?;
+    let answer = seen.first_answer.clone()?;
     ensure(
-        names.contains(answer.trim()),
-        &format!("who answered {url} (servicenginx41 port 8328 -> targetPort 80)"),
+        seen.names.contains(answer.trim()),
+        &format!(
+            "who answered {} (servicenginx41 port 8328 -> targetPort 80)",
+            seen.url
+        ),
         format!(
             "one of the nginx41 pods: {}",
-            names.iter().cloned().collect::<Vec<_>>().join(", ")
+            seen.names.iter().cloned().collect::<Vec<_>>().join(", ")
         ),
         answer.trim(),
+    )
+}
+
+async fn replaced_pod_keeps_service(ctx: Ctx) -> Result<(), TrialError> {
+    let shared = nginx41_traffic(&ctx, PART_NGINX41_REPLACED).await?;
+    let seen = shared.outcome()?;
+    let replaced = match &seen.replaced {
+        Ok(r) => r,
+        Err(e) => return Err(e.clone()),
+    };
+    ensure(
+        replaced.new.1 != replaced.deleted.1 && replaced.current.contains(&replaced.answered),
+        &format!(
+            "the replacement of the deleted pod {} ({}) and who answered {} afterwards",
+            replaced.deleted.0, replaced.deleted.1, seen.url
+        ),
+        format!(
+            "a new pod at another address ({} {}), listed ready in the EndpointSlices, and the same ClusterIP answering from one of the current pods: {}",
+            replaced.new.0,
+            replaced.new.1,
+            replaced.current.join(", ")
+        ),
+        format!(
+            "new pod {} ({}); answered by {}",
+            replaced.new.0, replaced.new.1, replaced.answered
+        ),
     )
 }
 

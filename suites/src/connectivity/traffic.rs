@@ -7,7 +7,11 @@
 //! - per family, the ClusterIP spreads connections over both ready endpoints;
 //! - per family, the Service's UDP port answers from every backend (netexec's `/dial`, sent from the
 //!   sidecar): the kube-proxy page's "round robin TCP, UDP, and SCTP forwarding across a set of backends";
-//! - the ClusterIP stays the same across an update of the Service that changes its endpoints.
+//! - the ClusterIP stays the same across an update of the Service that changes its endpoints;
+//! - per family, with `internalTrafficPolicy` unset (defaulted to Cluster), a client reaches the endpoint
+//!   on another node as well as the one on its own node;
+//! - a fourth pod, the hostNetwork `node-agent` beside backend-0, serves the node-to-pod checks of
+//!   `node_agents` (the kubelet's probes, a hostNetwork pod's requests).
 //!
 //! upstream: pkg/proxy/iptables/proxier.go and pkg/proxy/nftables/proxier.go (one rule set per Service port
 //! and protocol, TCP, UDP and SCTP alike; each new connection picks an endpoint at random: iptables
@@ -18,7 +22,9 @@
 //! joins); test/images/agnhost/netexec/netexec.go (`/hostname`, `--udp-port` (8081) serving the UDP
 //! commands `hostname`, `echo` and `clientip`, and `/dial?request=hostname&protocol=udp&host=H&port=P&tries=1`,
 //! which sends the UDP request and answers `{"responses":[..]}` or `{"errors":[..]}`; upstream's e2e reaches
-//! UDP Services the same way: test/e2e/framework/network/utils.go `DialFromContainer`).
+//! UDP Services the same way: test/e2e/framework/network/utils.go `DialFromContainer`);
+//! pkg/apis/core/v1/defaults.go `SetDefaults_Service` (`internalTrafficPolicy` defaults to Cluster),
+//! pkg/proxy/topology.go `CategorizeEndpoints` (with Cluster every ready endpoint is usable, on any node).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -40,6 +46,7 @@ use netconform::scenario::{Computed, Scenario, Scene};
 use netconform::trial::TrialDef;
 use netconform::wait::Expect;
 
+use super::node_agents::{self, NodeAgents};
 use crate::shared::listing;
 use crate::shared::probe::{
     self, AGNHOST, CLIENT_CONTAINER, CLIENT_IMAGE, NodeRef, Probe, REACHABLE, Reply, Running,
@@ -50,6 +57,8 @@ const KUBE_PROXY_PAGE: &str =
     "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-proxy/";
 const CONNECT_PAGE: &str =
     "https://kubernetes.io/docs/tutorials/services/connect-applications-service/";
+const TRAFFIC_POLICY_PAGE: &str =
+    "https://kubernetes.io/docs/concepts/services-networking/service-traffic-policy/";
 const POD_NETWORKING_PAGE: &str =
     "https://kubernetes.io/docs/concepts/workloads/pods/#pod-networking";
 
@@ -83,6 +92,16 @@ pub const TRIALS: &[TrialDef] = trials![
         needs: [Need::ServiceAddresses(1), Need::SchedulableNodes(2)],
         run: udp_service,
     },
+    per_family {
+        name: "connectivity::internal_traffic_policy_cluster",
+        claim: [
+            "when `.spec.internalTrafficPolicy` is Cluster or unset, kube-proxy selects all Service endpoints: a pod reaches the endpoints on its own node and on another node through the ",
+            " ClusterIP of a Service that leaves the policy unset (defaulted to Cluster) (seed row [P56])",
+        ],
+        doc_url: TRAFFIC_POLICY_PAGE,
+        needs: [Need::ServiceAddresses(1), Need::SchedulableNodes(2)],
+        run: cluster_reaches_every_endpoint,
+    },
     TrialDef {
         name: "connectivity::cluster_ip_lifetime::kept_across_update",
         claim: "a Service's clusterIP is tied to its lifespan and does not change while the Service exists: an update of its selector, and the endpoint change that follows, leave its clusterIPs as they were, and the clusterIP still answers (seed row [P63])",
@@ -101,6 +120,8 @@ pub const BREAKS: &[Breaks] = &[
     (
         Deviation::ServiceSingleEndpoint,
         &[
+            "connectivity::internal_traffic_policy_cluster::ipv4",
+            "connectivity::internal_traffic_policy_cluster::ipv6",
             "connectivity::load_balancing::ipv4",
             "connectivity::load_balancing::ipv6",
             "connectivity::udp_service::ipv4",
@@ -110,6 +131,8 @@ pub const BREAKS: &[Breaks] = &[
     (
         Deviation::EndpointsUseServicePort,
         &[
+            "connectivity::internal_traffic_policy_cluster::ipv4",
+            "connectivity::internal_traffic_policy_cluster::ipv6",
             "connectivity::load_balancing::ipv4",
             "connectivity::load_balancing::ipv6",
             "connectivity::udp_service::ipv4",
@@ -120,6 +143,7 @@ pub const BREAKS: &[Breaks] = &[
     (
         Deviation::EndpointsliceMissingIpv6,
         &[
+            "connectivity::internal_traffic_policy_cluster::ipv6",
             "connectivity::load_balancing::ipv6",
             "connectivity::udp_service::ipv6",
         ],
@@ -127,6 +151,7 @@ pub const BREAKS: &[Breaks] = &[
     (
         Deviation::ServiceIpv6Unreachable,
         &[
+            "connectivity::internal_traffic_policy_cluster::ipv6",
             "connectivity::load_balancing::ipv6",
             "connectivity::udp_service::ipv6",
         ],
@@ -134,6 +159,7 @@ pub const BREAKS: &[Breaks] = &[
     (
         Deviation::PodToPodIpv6Dropped,
         &[
+            "connectivity::internal_traffic_policy_cluster::ipv6",
             "connectivity::load_balancing::ipv6",
             "connectivity::udp_service::ipv6",
         ],
@@ -185,20 +211,29 @@ struct Lifetime {
     answered: String,
 }
 
-struct Traffic {
+pub(super) struct Traffic {
     client: String,
+    /// The client's node.
+    client_node: String,
     backends: Vec<String>,
+    /// `(name, node)` of each backend.
+    backend_nodes: Vec<(String, String)>,
+    /// The Service's `spec.internalTrafficPolicy` as created (the apiserver's default).
+    internal_traffic_policy: Option<String>,
     /// The sidecar's `/hostname` answer to the busybox container at 127.0.0.1.
     localhost: Result<String, TrialError>,
     families: Vec<FamilyTraffic>,
     lifetime: Result<Lifetime, TrialError>,
+    /// What the hostNetwork node agent showed (`node_agents`).
+    pub(super) node_agents: Result<NodeAgents, TrialError>,
 }
 
 /// Parts of the scenario's log: 0 setup, 1 localhost, then per family (IPv4, IPv6) its spread and its UDP
-/// request, last the update.
+/// request, then the update, last the node agent's.
 const PART_SETUP: usize = 0;
 const PART_LOCALHOST: usize = 1;
 const PART_LIFETIME: usize = 6;
+pub(super) const PART_NODE_AGENTS: usize = 7;
 
 fn family_part(family: IpFamily, udp: bool) -> usize {
     let at = match family {
@@ -277,6 +312,10 @@ async fn run_traffic(scene: &mut Scene) -> Result<Traffic, TrialError> {
     };
     let svc = ctx.create(&service()?).await?;
     let before = SvcView::of(&svc).cluster_ips;
+    let internal_traffic_policy = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.internal_traffic_policy.clone());
     ctx.log(format!(
         "service {SERVICE}: clusterIPs [{}]",
         before.join(", ")
@@ -292,6 +331,14 @@ async fn run_traffic(scene: &mut Scene) -> Result<Traffic, TrialError> {
         return Err(TrialError::Harness("starting the client".into()));
     };
     let backends = running;
+    // The node agent starts now and is read last, so its pod starts while the other parts run.
+    let agent_created = match backends.first() {
+        Some(target) => match node_agents::node_agent_pod(first, target) {
+            Ok(pod) => ctx.create(&pod).await.map(|_| ()),
+            Err(e) => Err(e),
+        },
+        None => Err(TrialError::Harness("starting the backends".into())),
+    };
     scene.end_part();
 
     let localhost = probe::fetch(
@@ -339,12 +386,24 @@ async fn run_traffic(scene: &mut Scene) -> Result<Traffic, TrialError> {
     }
 
     let lifetime = update_selector(&ctx, &client, &backends, before).await;
+    scene.end_part();
+    let node_agents = match agent_created {
+        Ok(()) => Ok(node_agents::observe(&ctx, first, &backends).await),
+        Err(e) => Err(e),
+    };
     Ok(Traffic {
         client: client.name,
+        client_node: client.node,
+        backend_nodes: backends
+            .iter()
+            .map(|b| (b.name.clone(), b.node.clone()))
+            .collect(),
         backends: backends.into_iter().map(|b| b.name).collect(),
+        internal_traffic_policy,
         localhost,
         families,
         lifetime,
+        node_agents,
     })
 }
 
@@ -521,6 +580,13 @@ async fn update_selector(
 }
 
 /// This run's scenario, with the log of the parts up to `part` (the setup's first).
+pub(super) async fn read_traffic(
+    ctx: &Ctx,
+    part: usize,
+) -> Result<Arc<Computed<Result<Traffic, TrialError>>>, TrialError> {
+    traffic(ctx, part).await
+}
+
 async fn traffic(
     ctx: &Ctx,
     part: usize,
@@ -604,6 +670,50 @@ async fn udp_service(ctx: Ctx, family: IpFamily) -> Result<(), TrialError> {
     )
 }
 
+async fn cluster_reaches_every_endpoint(ctx: Ctx, family: IpFamily) -> Result<(), TrialError> {
+    let shared = traffic(&ctx, family_part(family, false)).await?;
+    let traffic = shared.outcome()?;
+    let policy = traffic.internal_traffic_policy.as_deref();
+    ensure(
+        matches!(policy, None | Some("Cluster")),
+        &format!("spec.internalTrafficPolicy of Service {SERVICE}, created without it"),
+        "Cluster (the default) or unset",
+        policy.unwrap_or_default(),
+    )?;
+    let local = traffic
+        .backend_nodes
+        .iter()
+        .filter(|(_, node)| *node == traffic.client_node)
+        .count();
+    ensure(
+        local >= 1 && local < traffic.backend_nodes.len(),
+        &format!("where the backends of Service {SERVICE} run"),
+        format!(
+            "one on the client's node {} and one on another node",
+            traffic.client_node
+        ),
+        traffic
+            .backend_nodes
+            .iter()
+            .map(|(b, n)| format!("{b} on {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )?;
+    let seen = of_family(traffic, family)?;
+    let cluster_ip = seen.cluster_ip.clone()?;
+    every_backend_answered(
+        traffic,
+        &seen.spread.clone()?,
+        &format!(
+            "who answered up to {SPREAD_REQUESTS} requests from pod {} (node {}) to {} (Service {SERVICE}, internalTrafficPolicy {}, endpoints on two nodes)",
+            traffic.client,
+            traffic.client_node,
+            probe::url(&cluster_ip, HTTP_PORT, "/hostname"),
+            policy.unwrap_or("unset")
+        ),
+    )
+}
+
 async fn kept_across_update(ctx: Ctx) -> Result<(), TrialError> {
     let shared = traffic(&ctx, PART_LIFETIME).await?;
     let traffic = shared.outcome()?;
@@ -667,8 +777,9 @@ mod tests {
             family_part(IpFamily::IPv6, false),
             family_part(IpFamily::IPv6, true),
             PART_LIFETIME,
+            PART_NODE_AGENTS,
         ]
         .into();
-        assert_eq!(parts.len(), 7);
+        assert_eq!(parts.len(), 8);
     }
 }

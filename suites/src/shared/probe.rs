@@ -428,6 +428,20 @@ pub(crate) async fn fetch_from(
     fetch_until(ctx, client, url, &served, |body| body.trim() == hostname).await
 }
 
+/// [`fetch`] until one of `hostnames` answers (`/hostname`): the answer's body.
+pub(crate) async fn fetch_from_any(
+    ctx: &Ctx,
+    client: &Running,
+    url: &str,
+    hostnames: &[String],
+) -> Result<String, TrialError> {
+    let served = format!("an answer served by one of {}", hostnames.join(", "));
+    fetch_until(ctx, client, url, &served, |body| {
+        hostnames.iter().any(|h| body.trim() == h)
+    })
+    .await
+}
+
 /// Requests from `client` to `url` until one is answered with a body `accept` takes (`awaited` says which).
 async fn fetch_until(
     ctx: &Ctx,

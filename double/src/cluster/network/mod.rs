@@ -33,7 +33,12 @@
 //! `pod-to-pod-masquerade` (traffic leaving a node is SNATed to that node's IP), `nodeport-ipv6-not-served`
 //! (IPv6 node addresses refuse NodePorts), `nodeport-only-on-endpoint-nodes` (nodes without a ready
 //! endpoint refuse), `internal-traffic-policy-ignored` (Local is treated as Cluster),
-//! `proxy-uses-unready-endpoints` (endpoints listed `ready: false` are picked too).
+//! `proxy-uses-unready-endpoints` (endpoints listed `ready: false` are picked too), `node-to-pod-dropped`
+//! and `node-to-pod-ipv6-dropped` (traffic from a node's network namespace, hostNetwork pods and the
+//! kubelet's probes, to pods is dropped), `node-to-pod-masquerade` (hostNetwork traffic to pods on other
+//! nodes arrives from the receiving node's address).
+//! - A hostNetwork pod sends from its node's InternalIP of the family (ptp/kindnet: the route to another
+//!   node's pod range is via that node's InternalIP on eth0); the kubelet's probes are such traffic.
 
 use std::net::IpAddr;
 
@@ -58,6 +63,21 @@ fn pod_ip_of(pod: &Value, family: IpFamily) -> Option<IpAddr> {
         .iter()
         .filter_map(|p| p["ip"].as_str()?.parse::<IpAddr>().ok())
         .find(|ip| IpFamily::of(ip) == family)
+}
+
+/// Whether the pod runs in its node's network namespace (`hostNetwork: true`).
+fn on_host_network(pod: &Value) -> bool {
+    pod["spec"]["hostNetwork"].as_bool().unwrap_or(false)
+}
+
+/// The address `client`'s packets of `family` leave with: its pod IP of the family, or for a hostNetwork
+/// pod its node's InternalIP of the family (the node's own address, whatever its `status.podIPs` say; the
+/// route to other nodes' pod ranges goes via their InternalIPs, so the kernel picks this one).
+fn source_of(cluster: &Cluster, client: &Value, family: IpFamily) -> Option<IpAddr> {
+    if on_host_network(client) {
+        return node_ip_of(cluster, client, family);
+    }
+    pod_ip_of(client, family)
 }
 
 /// The InternalIP of `family` of the node the pod runs on (the address a masquerade rewrites to).
@@ -284,11 +304,22 @@ fn routed(
     let family = IpFamily::of(&dest);
     let server = pod_at(store, dest)?;
     let cross_node = server["spec"]["nodeName"] != client["spec"]["nodeName"];
+    let from_node = on_host_network(client);
+    if from_node
+        && (cluster.has(Deviation::NodeToPodDropped)
+            || (family == IpFamily::IPv6 && cluster.has(Deviation::NodeToPodIpv6Dropped)))
+    {
+        return None;
+    }
     if cross_node && family == IpFamily::IPv6 && cluster.has(Deviation::PodToPodIpv6Dropped) {
         return None;
     }
     let source = match cross_node && cluster.has(Deviation::PodToPodMasquerade) {
         true => node_ip_of(cluster, client, family).unwrap_or(source),
+        false => source,
+    };
+    let source = match from_node && cross_node && cluster.has(Deviation::NodeToPodMasquerade) {
+        true => node_ip_of(cluster, &server, family).unwrap_or(source),
         false => source,
     };
     let allowed = network_policy::allows(
@@ -371,7 +402,7 @@ fn udp_exchange(
 ) -> Result<String, String> {
     let family = IpFamily::of(&dest);
     let timeout = || Err(udp_timeout(dest, port));
-    let Some(source) = pod_ip_of(client, family) else {
+    let Some(source) = source_of(cluster, client, family) else {
         return Err("udp dial failed. err:dial udp: connect: network is unreachable".into());
     };
     let (target, target_port) = match service_at(store, dest, port, Protocol::Udp) {
@@ -436,6 +467,23 @@ fn usable_endpoints(
         .collect()
 }
 
+/// An HTTP GET from `node`'s own network namespace (the kubelet's httpGet and tcpSocket probes) to
+/// `dest:port`: the node's traffic, as a hostNetwork pod's on that node.
+pub(crate) fn node_get(
+    cluster: &Cluster,
+    store: &Store,
+    node: &str,
+    dest: IpAddr,
+    port: u16,
+    path: &str,
+) -> HttpReply {
+    let agent = serde_json::json!({
+        "metadata": {"name": format!("kubelet@{node}")},
+        "spec": {"nodeName": node, "hostNetwork": true}
+    });
+    http_get(cluster, store, &agent, dest, port, path)
+}
+
 /// An HTTP GET from `client` to `dest:port`.
 pub(crate) fn http_get(
     cluster: &Cluster,
@@ -447,7 +495,7 @@ pub(crate) fn http_get(
 ) -> HttpReply {
     let family = IpFamily::of(&dest);
     // A pod without an address of the family has no route for it.
-    let Some(source) = pod_ip_of(client, family) else {
+    let Some(source) = source_of(cluster, client, family) else {
         return HttpReply::ConnectError("Network is unreachable".into());
     };
     if let Some(reply) = outside::from_pod(cluster, client, dest, port, path) {
