@@ -7,9 +7,10 @@
 //   - routes every other node's podCIDRs via that node's InternalIP of the same family; all nodes share one
 //     Docker network, so no encapsulation is needed and pod-to-pod traffic keeps its source address. Its
 //     routes carry their own protocol number, so that it finds and removes those to nodes that are gone
-//     (routes.go).
+//     (routes.go);
+//   - masquerades pods' traffic to destinations outside every node's podCIDRs, as kindnetd's masquerade
+//     agent does (masq.go), so a listener outside the cluster sees the node's address.
 //
-// It does not masquerade traffic leaving the cluster: nothing outside this machine is reachable here.
 // It does not enforce NetworkPolicy: kindnetd embeds kube-network-policies for that, which needs nftables'
 // queue verdict, and this machine's kernel lacks it (testbed/README.md, "Stand-ins").
 package main
@@ -114,6 +115,9 @@ func reconcile(self string, nodes []*corev1.Node) error {
 	}
 	current, err := currentRoutes()
 	if err != nil {
+		return err
+	}
+	if err := syncMasquerade(nodes); err != nil {
 		return err
 	}
 	replace, remove := planRoutes(desiredRoutes(self, nodes), current)
