@@ -89,6 +89,15 @@ pub const BREAKS: &[Breaks] = &[
             "connectivity::network_policy_policies_add_up::ipv6",
         ],
     ),
+    // The scenario's baseline, before any policy, is the node's own connection to db (a hostNetwork pod).
+    (Deviation::NodeToPodDropped, ALL),
+    (
+        Deviation::NodeToPodIpv6Dropped,
+        &[
+            "connectivity::network_policy_policies_add_up::ipv6",
+            "connectivity::network_policy_own_node_admitted::ipv6",
+        ],
+    ),
     (
         Deviation::NetworkPolicyNodeNotExempt,
         &[
