@@ -13,8 +13,8 @@
 pub mod endpoints;
 pub mod expose;
 pub mod network_policy;
-pub mod outside;
 pub mod node_agents;
+pub mod outside;
 pub mod pods;
 pub mod service_env;
 pub mod services;
