@@ -69,7 +69,12 @@ ipv6_groups() {
 ipv6_pool() {
   local prefix=${1#*/} net
   [ "$prefix" = 64 ] || die "the kind network's IPv6 subnet $1 is not a /64"
-  net=$(ipv6_groups "${1%/*}" | head -n4 | paste -sd:)
+  # The first four groups, read whole: `| head -n4` would close the pipe early, and under pipefail the
+  # writer's SIGPIPE (a race) would end the function with no output.
+  local groups
+  mapfile -t groups < <(ipv6_groups "${1%/*}")
+  [ "${#groups[@]}" = 8 ] || die "not an IPv6 address: $1"
+  net="${groups[0]}:${groups[1]}:${groups[2]}:${groups[3]}"
   printf '%s:ffff:ffff:ffff:%x-%s:ffff:ffff:ffff:fffe\n' "$net" $((0xfffe - POOL_SIZE + 1)) "$net"
 }
 

@@ -24,7 +24,7 @@ kind load docker-image --name "$NETCONFORM_CLUSTER_NAME" "$KUBE_ROUTER_IMAGE" >&
 # The service ranges kubeadm was given (kind writes the config's serviceSubnet there): kube-router's
 # --service-cluster-ip-range, and which families to filter.
 ranges=$(kubectl -n kube-system get configmap kubeadm-config -o jsonpath='{.data.ClusterConfiguration}' \
-  | sed -n 's/^[[:space:]]*serviceSubnet:[[:space:]]*//p' | tr -d '"' | head -n1)
+  | sed -n 's/^[[:space:]]*serviceSubnet:[[:space:]]*//p' | tr -d '"' | sed -n 1p)
 [ -n "$ranges" ] || die "no serviceSubnet in kube-system/kubeadm-config"
 ipv4=false ipv6=false
 for range in ${ranges//,/ }; do
